@@ -1,0 +1,438 @@
+/*
+ * config.c - the adbd-relay.conf(5) parser and the checks every route must
+ * pass, whether it comes from a file or from the command line.
+ *
+ *   # comment
+ *   control /run/adbd-relay/control.sock
+ *   log-level info
+ *   buffer 1M                      # a route option here sets its default
+ *   route android {
+ *       front tcp:127.0.0.1:6520
+ *       target vsock:3:5555
+ *   }
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_WORDS 4
+
+struct parser {
+	struct relay_config *cfg;
+	const char *source;
+	unsigned line;
+	struct route_config *route;  /* inside "route NAME {", else NULL */
+	struct route_config cur;
+	char *err;
+	size_t errlen;
+};
+
+void config_init(struct relay_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->control_path, sizeof(cfg->control_path), "%s",
+		 "/run/adbd-relay/control.sock");
+	cfg->control_mode = 0600;
+	cfg->log_level = LOG_LVL_INFO;
+	cfg->defaults.buffer = 1024 * 1024;
+	cfg->defaults.reconnect_min_ms = 100;
+	cfg->defaults.reconnect_max_ms = 1000;
+	cfg->defaults.connect_timeout_ms = 5000;
+	cfg->defaults.max_clients = 4;
+	cfg->defaults.max_streams = 1024;
+	cfg->defaults.probe_interval_ms = 2000;
+}
+
+void config_free(struct relay_config *cfg)
+{
+	free(cfg->routes);
+	cfg->routes = NULL;
+	cfg->nroutes = 0;
+}
+
+void config_route_defaults(const struct relay_config *cfg, struct route_config *rc,
+			   const char *name)
+{
+	*rc = cfg->defaults;
+	rc->has_front = rc->has_target = 0;
+	snprintf(rc->name, sizeof(rc->name), "%s", name);
+}
+
+static int perr(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int perr(struct parser *p, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(p->err, p->errlen, "%s:%u: %s", p->source, p->line, why);
+	return -1;
+}
+
+int config_parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (strcmp(end, "K") == 0 || strcmp(end, "k") == 0)
+		v <<= 10;
+	else if (strcmp(end, "M") == 0)
+		v <<= 20;
+	else if (*end != '\0')
+		return -1;
+	if (v > (1ull << 40))
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+int config_parse_duration(const char *s, unsigned *out_ms)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (strcmp(end, "s") == 0)
+		v *= 1000;
+	else if (strcmp(end, "ms") != 0)
+		return -1;
+	if (v > 24ull * 3600 * 1000)
+		return -1;
+	*out_ms = (unsigned)v;
+	return 0;
+}
+
+int front_spec_parse(const char *spec, struct front_spec *f, char *err, size_t errlen)
+{
+	const char *addr, *colon;
+	unsigned char bin[16];
+	char *end;
+	unsigned long port;
+	size_t hlen;
+
+	memset(f, 0, sizeof(*f));
+	if (strncmp(spec, "tcp:", 4) != 0)
+		goto bad;
+	f->kind = FRONT_TCP;
+	addr = spec + 4;
+	colon = strrchr(addr, ':');
+	if (colon == NULL)
+		goto bad;
+	hlen = (size_t)(colon - addr);
+	if (hlen >= 2 && addr[0] == '[' && addr[hlen - 1] == ']') {
+		addr++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= sizeof(f->host))
+		goto bad;
+	memcpy(f->host, addr, hlen);
+	f->host[hlen] = '\0';
+	if (inet_pton(AF_INET, f->host, bin) != 1 && inet_pton(AF_INET6, f->host, bin) != 1) {
+		snprintf(err, errlen, "bad front '%s': '%s' is not a numeric IP address",
+			 spec, f->host);
+		return -EINVAL;
+	}
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || colon[1] == '\0' || port == 0 || port > 65535) {
+		snprintf(err, errlen, "bad front '%s': port must be 1-65535", spec);
+		return -EINVAL;
+	}
+	f->port = (uint16_t)port;
+	return 0;
+bad:
+	snprintf(err, errlen, "bad front '%s': expected tcp:ADDRESS:PORT", spec);
+	return -EINVAL;
+}
+
+void front_spec_format(const struct front_spec *f, char *buf, size_t len)
+{
+	if (strchr(f->host, ':') != NULL)
+		snprintf(buf, len, "tcp:[%s]:%u", f->host, f->port);
+	else
+		snprintf(buf, len, "tcp:%s:%u", f->host, f->port);
+}
+
+int route_config_equal(const struct route_config *a, const struct route_config *b)
+{
+	return strcmp(a->name, b->name) == 0 && a->front.kind == b->front.kind &&
+	       strcmp(a->front.host, b->front.host) == 0 && a->front.port == b->front.port &&
+	       vsock_target_equal(&a->target, &b->target) && a->buffer == b->buffer &&
+	       a->reconnect_min_ms == b->reconnect_min_ms &&
+	       a->reconnect_max_ms == b->reconnect_max_ms &&
+	       a->connect_timeout_ms == b->connect_timeout_ms &&
+	       a->max_clients == b->max_clients && a->max_streams == b->max_streams &&
+	       a->probe_interval_ms == b->probe_interval_ms;
+}
+
+static int valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= ROUTE_NAME_MAX)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return 0;
+	return 1;
+}
+
+static int check_route(const struct relay_config *cfg, const struct route_config *rc,
+		       char *why, size_t len)
+{
+	if (!rc->has_front) {
+		snprintf(why, len, "route %s has no front", rc->name);
+		return -1;
+	}
+	if (!rc->has_target) {
+		snprintf(why, len, "route %s has no target", rc->name);
+		return -1;
+	}
+	if (rc->reconnect_min_ms > rc->reconnect_max_ms) {
+		snprintf(why, len, "route %s: reconnect minimum above maximum", rc->name);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct route_config *o = &cfg->routes[i];
+		if (strcmp(o->name, rc->name) == 0) {
+			snprintf(why, len, "route %s defined twice", rc->name);
+			return -1;
+		}
+		if (o->front.port == rc->front.port && strcmp(o->front.host, rc->front.host) == 0) {
+			snprintf(why, len, "routes %s and %s share a front address", o->name, rc->name);
+			return -1;
+		}
+	}
+	if (cfg->nroutes >= CONFIG_MAX_ROUTES) {
+		snprintf(why, len, "more than %d routes", CONFIG_MAX_ROUTES);
+		return -1;
+	}
+	return 0;
+}
+
+int config_add_route(struct relay_config *cfg, const struct route_config *rc,
+		     char *err, size_t errlen)
+{
+	struct route_config *n;
+
+	if (check_route(cfg, rc, err, errlen) != 0)
+		return -1;
+	n = realloc(cfg->routes, (cfg->nroutes + 1) * sizeof(*n));
+	if (n == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	cfg->routes = n;
+	cfg->routes[cfg->nroutes++] = *rc;
+	return 0;
+}
+
+/* Options valid both inside a route and at top level (as defaults). */
+static int route_option(struct parser *p, struct route_config *rc, char **w, int n)
+{
+	char why[256];
+	size_t size;
+	unsigned ms, ms2;
+	char *end;
+	unsigned long v;
+
+	if (strcmp(w[0], "buffer") == 0) {
+		if (n != 2 || config_parse_size(w[1], &size) != 0 ||
+		    size < 64 * 1024 || size > 64 * 1024 * 1024)
+			return perr(p, "buffer takes one size from 64K to 64M");
+		rc->buffer = size;
+	} else if (strcmp(w[0], "reconnect") == 0) {
+		if (n != 3 || config_parse_duration(w[1], &ms) != 0 ||
+		    config_parse_duration(w[2], &ms2) != 0 || ms < 10 || ms2 < ms || ms2 > 600000)
+			return perr(p, "reconnect takes MIN MAX durations, 10ms <= MIN <= MAX <= 600s");
+		rc->reconnect_min_ms = ms;
+		rc->reconnect_max_ms = ms2;
+	} else if (strcmp(w[0], "connect-timeout") == 0) {
+		if (n != 2 || config_parse_duration(w[1], &ms) != 0 || ms < 10 || ms > 600000)
+			return perr(p, "connect-timeout takes a duration from 10ms to 600s");
+		rc->connect_timeout_ms = ms;
+	} else if (strcmp(w[0], "probe-interval") == 0) {
+		if (n != 2 || config_parse_duration(w[1], &ms) != 0 ||
+		    (ms != 0 && (ms < 100 || ms > 3600000)))
+			return perr(p, "probe-interval takes 0 (off) or a duration from 100ms to 1h");
+		rc->probe_interval_ms = ms;
+	} else if (strcmp(w[0], "max-clients") == 0 || strcmp(w[0], "max-streams") == 0) {
+		int clients = w[0][4] == 'c';
+		unsigned long hi = clients ? 64 : 65536;
+		if (n != 2 || !isdigit((unsigned char)w[1][0]))
+			return perr(p, "%s takes a number from 1 to %lu", w[0], hi);
+		v = strtoul(w[1], &end, 10);
+		if (*end != '\0' || v < 1 || v > hi)
+			return perr(p, "%s takes a number from 1 to %lu", w[0], hi);
+		if (clients)
+			rc->max_clients = (unsigned)v;
+		else
+			rc->max_streams = (unsigned)v;
+	} else if (p->route != NULL && strcmp(w[0], "front") == 0) {
+		if (n != 2 || front_spec_parse(w[1], &rc->front, why, sizeof(why)) != 0)
+			return perr(p, "%s", n != 2 ? "front takes one spec" : why);
+		rc->has_front = 1;
+	} else if (p->route != NULL && strcmp(w[0], "target") == 0) {
+		if (n != 2 || vsock_target_parse(w[1], &rc->target, why, sizeof(why)) != 0)
+			return perr(p, "%s", n != 2 ? "target takes one spec" : why);
+		rc->has_target = 1;
+	} else {
+		return perr(p, "unknown %s '%s'", p->route ? "route option" : "setting", w[0]);
+	}
+	return 0;
+}
+
+static int global_option(struct parser *p, char **w, int n)
+{
+	struct relay_config *cfg = p->cfg;
+
+	if (strcmp(w[0], "control") == 0) {
+		if (n != 2 || strlen(w[1]) >= sizeof(cfg->control_path) || w[1][0] != '/')
+			return perr(p, "control takes an absolute socket path");
+		snprintf(cfg->control_path, sizeof(cfg->control_path), "%s", w[1]);
+	} else if (strcmp(w[0], "control-mode") == 0) {
+		char *end;
+		unsigned long m = n == 2 ? strtoul(w[1], &end, 8) : 0;
+		if (n != 2 || *end != '\0' || m > 0777)
+			return perr(p, "control-mode takes an octal mode such as 0600");
+		cfg->control_mode = (mode_t)m;
+	} else if (strcmp(w[0], "log-level") == 0) {
+		if (n != 2 || log_level_parse(w[1], &cfg->log_level) != 0)
+			return perr(p, "log-level takes error, warn, notice, info or debug");
+	} else if (strcmp(w[0], "trace") == 0) {
+		if (n != 2 || (strcmp(w[1], "on") != 0 && strcmp(w[1], "off") != 0))
+			return perr(p, "trace takes on or off");
+		cfg->trace = strcmp(w[1], "on") == 0;
+	} else if (strcmp(w[0], "route") == 0) {
+		if (n != 3 || strcmp(w[2], "{") != 0)
+			return perr(p, "expected 'route NAME {'");
+		if (!valid_name(w[1]))
+			return perr(p, "route name '%s': 1-31 letters, digits, '-', '_' or '.'", w[1]);
+		config_route_defaults(cfg, &p->cur, w[1]);
+		p->route = &p->cur;
+	} else {
+		if (cfg->nroutes > 0)
+			return perr(p, "route defaults must come before the first route");
+		return route_option(p, &cfg->defaults, w, n);
+	}
+	return 0;
+}
+
+static int split_words(char *line, char **w)
+{
+	int n = 0;
+	char *hash = strchr(line, '#');
+
+	if (hash != NULL)
+		*hash = '\0';
+	for (char *tok = strtok(line, " \t\r"); tok; tok = strtok(NULL, " \t\r")) {
+		if (n == MAX_WORDS)
+			return -1;
+		w[n++] = tok;
+	}
+	return n;
+}
+
+static int parse_line(struct parser *p, char *line)
+{
+	char *w[MAX_WORDS];
+	char why[256];
+	int n = split_words(line, w);
+
+	if (n < 0)
+		return perr(p, "too many words");
+	if (n == 0)
+		return 0;
+	if (p->route == NULL)
+		return global_option(p, w, n);
+	if (n == 1 && strcmp(w[0], "}") == 0) {
+		p->route = NULL;
+		if (config_add_route(p->cfg, &p->cur, why, sizeof(why)) != 0)
+			return perr(p, "%s", why);
+		return 0;
+	}
+	return route_option(p, p->route, w, n);
+}
+
+int config_parse(struct relay_config *cfg, const char *text, const char *source,
+		 char *err, size_t errlen)
+{
+	struct parser p = { .cfg = cfg, .source = source, .err = err, .errlen = errlen };
+	char line[512];
+	const char *s = text;
+	int rc = 0;
+
+	while (*s && rc == 0) {
+		const char *nl = strchr(s, '\n');
+		size_t len = nl ? (size_t)(nl - s) : strlen(s);
+
+		p.line++;
+		if (len >= sizeof(line)) {
+			rc = perr(&p, "line longer than %zu characters", sizeof(line) - 1);
+			break;
+		}
+		memcpy(line, s, len);
+		line[len] = '\0';
+		rc = parse_line(&p, line);
+		s += len + (nl ? 1 : 0);
+	}
+	if (rc == 0 && p.route != NULL)
+		rc = perr(&p, "route %s is not closed with '}'", p.route->name);
+	if (rc != 0)
+		config_free(cfg);
+	return rc;
+}
+
+int config_load(struct relay_config *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *text;
+	size_t n;
+	int rc;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	text = malloc(CONFIG_FILE_MAX + 1);
+	if (text == NULL) {
+		fclose(f);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = fread(text, 1, CONFIG_FILE_MAX + 1, f);
+	fclose(f);
+	if (n > CONFIG_FILE_MAX) {
+		free(text);
+		snprintf(err, errlen, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+		return -1;
+	}
+	text[n] = '\0';
+	if (strlen(text) != n) {
+		free(text);
+		snprintf(err, errlen, "%s: NUL byte in configuration", path);
+		return -1;
+	}
+	rc = config_parse(cfg, text, path, err, errlen);
+	free(text);
+	return rc;
+}

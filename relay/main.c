@@ -1,0 +1,297 @@
+/*
+ * main.c - the adbd-relay program: command line, configuration, signals
+ * (SIGTERM/SIGINT stop, SIGHUP reloads), and the route set across reloads.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "relay.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: adbd-relay [-c FILE] [--front SPEC --target SPEC [--name NAME]] [options]\n"
+		"  -c, --config FILE      routes and settings, see adbd-relay.conf(5)\n"
+		"  -f, --front SPEC       one route's front: tcp:ADDRESS:PORT\n"
+		"  -t, --target SPEC      one route's target: vsock:CID:PORT, hybrid:PATH:PORT, unix:PATH\n"
+		"  -n, --name NAME        that route's name (default: default)\n"
+		"  -s, --control PATH     control socket (default /run/adbd-relay/control.sock)\n"
+		"  -l, --log-level LEVEL  error, warn, notice, info (default) or debug\n"
+		"      --trace            log one line per adb frame\n"
+		"      --syslog           log to syslog instead of stderr\n"
+		"      --check            check the configuration and exit\n"
+		"  -h, --help             this text\n"
+		"  -V, --version          print the version\n");
+}
+
+static struct route *find_route(struct route *list, const char *name)
+{
+	for (; list; list = list->next)
+		if (strcmp(list->cfg.name, name) == 0)
+			return list;
+	return NULL;
+}
+
+/* Bring the running routes in line with rl->cfg. Returns failures. */
+static int apply_routes(struct relay *rl)
+{
+	struct route *old = rl->routes, *kept = NULL, *r, *next;
+	char err[256];
+	int failures = 0;
+
+	rl->routes = NULL;
+	for (size_t i = 0; i < rl->cfg.nroutes; i++) {
+		const struct route_config *rc = &rl->cfg.routes[i];
+		struct route **pp;
+
+		r = find_route(old, rc->name);
+		if (r != NULL && route_config_equal(&r->cfg, rc)) {
+			/* unlink from old, keep running */
+			for (pp = &old; *pp != r; pp = &(*pp)->next)
+				;
+			*pp = r->next;
+			r->next = kept;
+			kept = r;
+		}
+	}
+	for (r = old; r; r = next) {
+		next = r->next;
+		route_stop(r);
+	}
+	for (size_t i = 0; i < rl->cfg.nroutes; i++) {
+		const struct route_config *rc = &rl->cfg.routes[i];
+
+		r = find_route(kept, rc->name);
+		if (r != NULL) {
+			struct route **pp;
+			for (pp = &kept; *pp != r; pp = &(*pp)->next)
+				;
+			*pp = r->next;
+		} else {
+			r = route_start(rl->loop, rc, err, sizeof(err));
+			if (r == NULL) {
+				log_error("%s", err);
+				failures++;
+				continue;
+			}
+		}
+		r->next = NULL;
+		struct route **tail = &rl->routes;
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = r;
+	}
+	return failures;
+}
+
+static int load_config(struct relay *rl, struct relay_config *cfg)
+{
+	char err[512];
+
+	config_init(cfg);
+	if (rl->config_path != NULL && config_load(cfg, rl->config_path, err, sizeof(err)) != 0) {
+		log_error("configuration: %s", err);
+		return -1;
+	}
+	if (rl->have_cli_route && config_add_route(cfg, &rl->cli_route, err, sizeof(err)) != 0) {
+		log_error("configuration: %s", err);
+		config_free(cfg);
+		return -1;
+	}
+	if (cfg->nroutes == 0) {
+		log_error("configuration: no routes");
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+int relay_start_routes(struct relay *rl)
+{
+	return apply_routes(rl) == 0 ? 0 : -1;
+}
+
+void relay_reload(struct relay *rl)
+{
+	struct relay_config next;
+
+	if (rl->config_path == NULL) {
+		log_notice("reload: no configuration file, nothing to do");
+		return;
+	}
+	if (load_config(rl, &next) != 0) {
+		log_error("reload: keeping the running configuration");
+		return;
+	}
+	if (strcmp(next.control_path, rl->cfg.control_path) != 0)
+		log_warn("reload: a new control socket path takes effect on restart");
+	snprintf(next.control_path, sizeof(next.control_path), "%s", rl->cfg.control_path);
+	config_free(&rl->cfg);
+	rl->cfg = next;
+	log_set_level(rl->cfg.log_level);
+	log_set_trace(rl->cfg.trace || log_trace_enabled());
+	int failures = apply_routes(rl);
+	log_notice("reload: %zu route(s) configured, %d failed to start", rl->cfg.nroutes, failures);
+}
+
+void relay_stop(struct relay *rl)
+{
+	struct route *r, *next;
+
+	for (r = rl->routes; r; r = next) {
+		next = r->next;
+		route_stop(r);
+	}
+	rl->routes = NULL;
+	if (rl->control != NULL)
+		control_stop(rl->control);
+	rl->control = NULL;
+}
+
+static uv_signal_t sig_term, sig_int, sig_hup;
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct relay *rl = h->data;
+
+	if (signum == SIGHUP) {
+		log_notice("SIGHUP: reloading %s", rl->config_path ? rl->config_path : "(none)");
+		relay_reload(rl);
+		return;
+	}
+	log_notice("%s: shutting down", strsignal(signum));
+	relay_stop(rl);
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+	uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
+static void watch_signal(uv_loop_t *loop, uv_signal_t *h, int signum, struct relay *rl)
+{
+	uv_signal_init(loop, h);
+	h->data = rl;
+	uv_signal_start(h, on_signal, signum);
+}
+
+static int parse_args(int argc, char **argv, struct relay *rl, int *check_only,
+		      const char **control, int *use_syslog, const char **level)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "front", required_argument, NULL, 'f' },
+		{ "target", required_argument, NULL, 't' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "control", required_argument, NULL, 's' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "trace", no_argument, NULL, 'T' },
+		{ "syslog", no_argument, NULL, 'S' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *front = NULL, *target = NULL, *name = "default";
+	char err[256];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:f:t:n:s:l:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': rl->config_path = optarg; break;
+		case 'f': front = optarg; break;
+		case 't': target = optarg; break;
+		case 'n': name = optarg; break;
+		case 's': *control = optarg; break;
+		case 'l': *level = optarg; break;
+		case 'T': log_set_trace(1); break;
+		case 'S': *use_syslog = 1; break;
+		case 'k': *check_only = 1; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("adbd-relay %s\n", PACKAGE_VERSION); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc || (front == NULL) != (target == NULL) ||
+	    (front == NULL && rl->config_path == NULL)) {
+		usage(stderr);
+		return -1;
+	}
+	if (front == NULL)
+		return 0;
+	config_init(&rl->cfg);
+	config_route_defaults(&rl->cfg, &rl->cli_route, name);
+	if (front_spec_parse(front, &rl->cli_route.front, err, sizeof(err)) != 0 ||
+	    vsock_target_parse(target, &rl->cli_route.target, err, sizeof(err)) != 0) {
+		fprintf(stderr, "adbd-relay: %s\n", err);
+		return -1;
+	}
+	rl->cli_route.has_front = rl->cli_route.has_target = 1;
+	rl->have_cli_route = 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct relay rl;
+	const char *control = NULL, *level = NULL;
+	int check_only = 0, use_syslog = 0, rc;
+	enum log_level lvl;
+
+	memset(&rl, 0, sizeof(rl));
+	if (parse_args(argc, argv, &rl, &check_only, &control, &use_syslog, &level) != 0)
+		return 2;
+	log_init("adbd-relay", use_syslog);
+	if (load_config(&rl, &rl.cfg) != 0)
+		return 2;
+	if (level != NULL) {
+		if (log_level_parse(level, &lvl) != 0) {
+			fprintf(stderr, "adbd-relay: unknown log level '%s'\n", level);
+			return 2;
+		}
+		rl.cfg.log_level = lvl;
+	}
+	if (control != NULL)
+		snprintf(rl.cfg.control_path, sizeof(rl.cfg.control_path), "%s", control);
+	if (check_only) {
+		printf("configuration ok: %zu route(s)\n", rl.cfg.nroutes);
+		config_free(&rl.cfg);
+		return 0;
+	}
+	log_set_level(rl.cfg.log_level);
+	if (rl.cfg.trace)
+		log_set_trace(1);
+	signal(SIGPIPE, SIG_IGN);
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+
+	rl.loop = uv_default_loop();
+	rl.started_ms = now_ms();
+	rc = control_start(&rl, rl.cfg.control_path, rl.cfg.control_mode, &rl.control);
+	if (rc != 0) {
+		log_error("control socket %s: %s", rl.cfg.control_path, uv_strerror(rc));
+		rl.control = NULL;
+		relay_stop(&rl);
+		uv_run(rl.loop, UV_RUN_DEFAULT);
+		return 1;
+	}
+	if (relay_start_routes(&rl) != 0) {
+		relay_stop(&rl);
+		uv_run(rl.loop, UV_RUN_DEFAULT);
+		config_free(&rl.cfg);
+		return 1;
+	}
+	watch_signal(rl.loop, &sig_term, SIGTERM, &rl);
+	watch_signal(rl.loop, &sig_int, SIGINT, &rl);
+	watch_signal(rl.loop, &sig_hup, SIGHUP, &rl);
+	log_notice("started: %zu route(s), control %s", rl.cfg.nroutes, rl.cfg.control_path);
+	uv_run(rl.loop, UV_RUN_DEFAULT);
+	uv_loop_close(rl.loop);
+	config_free(&rl.cfg);
+	log_notice("stopped");
+	return 0;
+}

@@ -1,0 +1,68 @@
+/*
+ * output.h - ordered output to one socket of a session: adb headers
+ * (copied, 24 bytes each) and payload slices of pooled read buffers
+ * (referenced, never copied), gathered into batches that each become one
+ * uv_write. Batches are recycled; a steady stream allocates nothing.
+ */
+#ifndef RELAY_OUTPUT_H
+#define RELAY_OUTPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "adbproto.h"
+#include "bufpool.h"
+
+#define OUTPUT_IOV 64
+#define OUTPUT_BUFS 4
+
+struct output;
+
+/* Called when a batch completes: status 0, or the uv_write error. */
+typedef void (*output_done_cb)(struct output *o, int status, size_t bytes, int synth);
+
+struct output_batch {
+	uv_write_t req;
+	struct output_batch *next;
+	struct output *out;
+	struct poolbuf *bufs[OUTPUT_BUFS];  /* read buffers the slices point into */
+	void *owned;                        /* heap payload freed on completion */
+	unsigned niov, nhdr, nbufs;
+	size_t bytes;
+	int synth;                          /* frames the relay made up itself */
+	uv_buf_t iov[OUTPUT_IOV];
+	uint8_t hdr[OUTPUT_IOV][ADB_HEADER_SIZE];
+};
+
+struct output {
+	uv_stream_t *dst;            /* NULL while the socket is not usable */
+	struct output_batch *open;   /* being filled */
+	struct output_batch *free_list;
+	unsigned in_flight;          /* batches submitted, not yet completed */
+	size_t bytes_pending;        /* bytes submitted, not yet completed */
+	size_t synth_pending;
+	output_done_cb done;
+	void *data;
+};
+
+void output_init(struct output *o, output_done_cb done, void *data);
+/* Free recycled batches; none may be in flight. */
+void output_destroy(struct output *o);
+void output_attach(struct output *o, uv_stream_t *dst);
+/* Forget the socket (it is closing); pending batches complete cancelled. */
+void output_detach(struct output *o);
+
+/* Queue a header; synth marks frames the relay generated. -1: no socket. */
+int output_header(struct output *o, const uint8_t hdr[ADB_HEADER_SIZE], int synth);
+int output_frame(struct output *o, const struct adb_header *h, int synth);
+/* Queue a slice of a pooled buffer (referenced until written). */
+int output_slice(struct output *o, struct poolbuf *b, const uint8_t *p, size_t len);
+/* Queue bytes the batch takes ownership of (freed after the write). */
+int output_owned(struct output *o, void *p, size_t len);
+/* Queue len zero bytes. */
+int output_zeros(struct output *o, size_t len);
+/* Submit what is queued. Returns 0 or a uv error (the socket failed). */
+int output_flush(struct output *o);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * relayctl.c - adbd-relayctl: asks a running adbd-relay over its control
+ * socket for status or health. Exit status: 0 ok / healthy, 1 unhealthy,
+ * 2 usage or connection error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define DEFAULT_CONTROL "/run/adbd-relay/control.sock"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: adbd-relayctl [-s SOCKET] status [--json]\n"
+		"       adbd-relayctl [-s SOCKET] health [ROUTE]\n"
+		"  -s, --control SOCKET   control socket (default " DEFAULT_CONTROL ")\n");
+}
+
+static int connect_control(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "adbd-relayctl: socket path too long\n");
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		fprintf(stderr, "adbd-relayctl: cannot reach adbd-relay at %s: %s\n", path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Send one request; copy the reply to stdout; return its first word. */
+static int request(const char *path, const char *req, char *first, size_t flen)
+{
+	char buf[4096];
+	size_t have = 0;
+	int fd = connect_control(path);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, req, strlen(req)) != 0 || write_all(fd, "\n", 1) != 0) {
+		fprintf(stderr, "adbd-relayctl: write: %s\n", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	first[0] = '\0';
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "adbd-relayctl: read: %s\n", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (have < flen - 1) {
+			size_t take = (size_t)n < flen - 1 - have ? (size_t)n : flen - 1 - have;
+			memcpy(first + have, buf, take);
+			have += take;
+			first[have] = '\0';
+		}
+		fwrite(buf, 1, (size_t)n, stdout);
+	}
+	close(fd);
+	first[strcspn(first, " \n:")] = '\0';
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "control", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = getenv("ADBD_RELAY_CONTROL");
+	char req[256], first[64];
+	int c, json = 0;
+
+	if (path == NULL)
+		path = DEFAULT_CONTROL;
+	/* GNU getopt permutes, so options may follow the command too */
+	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': path = optarg; break;
+		case 'j': json = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[optind], "status") == 0 && optind + 1 == argc) {
+		snprintf(req, sizeof(req), "%s", json ? "status json" : "status");
+	} else if (strcmp(argv[optind], "health") == 0 && optind + 2 >= argc) {
+		if (optind + 1 < argc)
+			snprintf(req, sizeof(req), "health %s", argv[optind + 1]);
+		else
+			snprintf(req, sizeof(req), "health");
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	if (request(path, req, first, sizeof(first)) != 0)
+		return 2;
+	if (strncmp(req, "health", 6) == 0)
+		return strcmp(first, "healthy") == 0 ? 0 : 1;
+	return strcmp(first, "error") == 0 ? 2 : 0;
+}

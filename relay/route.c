@@ -1,0 +1,221 @@
+/*
+ * route.c - a route's front listener, its sessions, the idle probe that
+ * keeps the guest's state known while no PC is connected, and the route's
+ * state transitions (each logged once, with the reason).
+ */
+#include "route.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "session.h"
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *guest_state_name(enum guest_state st)
+{
+	switch (st) {
+	case GUEST_UNKNOWN:    return "unknown";
+	case GUEST_DOWN:       return "down";
+	case GUEST_CONNECTING: return "connecting";
+	case GUEST_UP:         return "up";
+	}
+	return "?";
+}
+
+void route_set_guest(struct route *r, enum guest_state st, const char *reason)
+{
+	snprintf(r->guest_reason, sizeof(r->guest_reason), "%s", reason);
+	if (st == r->guest)
+		return;
+	if (st == GUEST_UP)
+		log_notice("route %s: guest up: %s", r->cfg.name, reason);
+	else if (st == GUEST_DOWN)
+		log_warn("route %s: guest down: %s", r->cfg.name, reason);
+	r->guest = st;
+	r->guest_since = now_ms();
+}
+
+void route_error(struct route *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->last_error, sizeof(r->last_error), fmt, ap);
+	va_end(ap);
+	r->last_error_at = now_ms();
+	log_warn("route %s: %s", r->cfg.name, r->last_error);
+}
+
+unsigned route_open_streams(const struct route *r)
+{
+	unsigned n = 0;
+
+	for (const struct session *s = r->sessions; s; s = s->next)
+		n += (unsigned)s->streams.n;
+	return n;
+}
+
+static void on_route_handle_closed(uv_handle_t *h)
+{
+	struct route *r = h->data;
+
+	if (--r->handles_open == 0)
+		free(r);
+}
+
+void route_session_gone(struct route *r, struct session *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		r->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	r->nsessions--;
+	if (r->stopping && --r->handles_open == 0)
+		free(r);
+}
+
+/* ---- the idle probe: is the guest reachable while nobody is connected? ---- */
+
+static void on_probe_result(void *data, int fd, int status)
+{
+	struct route *r = data;
+	char why[96];
+
+	r->probe = NULL;
+	if (fd >= 0)
+		close(fd);
+	if (r->nsessions > 0)
+		return; /* a session's link knows better */
+	if (status == 0) {
+		route_set_guest(r, GUEST_UP, "probe connected");
+	} else {
+		snprintf(why, sizeof(why), "probe: %s", strerror(-status));
+		route_set_guest(r, GUEST_DOWN, why);
+	}
+}
+
+static void on_probe_timer(uv_timer_t *t)
+{
+	struct route *r = t->data;
+
+	if (r->nsessions > 0 || r->probe != NULL)
+		return;
+	if (vsock_connect_start(r->loop, &r->cfg.target, r->cfg.connect_timeout_ms,
+				on_probe_result, r, &r->probe) != 0)
+		r->probe = NULL;
+}
+
+/* ---- the front ---- */
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct route *r = listener->data;
+	int rc;
+
+	if (status != 0) {
+		route_error(r, "accept failed: %s", uv_strerror(status));
+		return;
+	}
+	if (r->probe != NULL) {
+		vsock_connect_cancel(r->probe);
+		r->probe = NULL;
+	}
+	rc = session_start(r, listener);
+	if (rc != 0)
+		route_error(r, "cannot start session: %s", uv_strerror(rc));
+}
+
+static int front_listen(struct route *r, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	const struct front_spec *f = &r->cfg.front;
+	int rc;
+
+	if (strchr(f->host, ':') != NULL)
+		rc = uv_ip6_addr(f->host, f->port, (struct sockaddr_in6 *)&ss);
+	else
+		rc = uv_ip4_addr(f->host, f->port, (struct sockaddr_in *)&ss);
+	if (rc == 0)
+		rc = uv_tcp_bind(&r->listener, (struct sockaddr *)&ss, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&r->listener, 16, on_connection);
+	if (rc != 0) {
+		char spec[96];
+		front_spec_format(f, spec, sizeof(spec));
+		snprintf(err, errlen, "route %s: cannot listen on %s: %s", r->cfg.name, spec,
+			 uv_strerror(rc));
+		return rc;
+	}
+	r->front = FRONT_LISTENING;
+	r->front_since = now_ms();
+	return 0;
+}
+
+struct route *route_start(uv_loop_t *loop, const struct route_config *cfg,
+			  char *err, size_t errlen)
+{
+	struct route *r = calloc(1, sizeof(*r));
+	char spec[96], tgt[VSOCK_SPEC_MAX];
+
+	if (r == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->loop = loop;
+	r->cfg = *cfg;
+	r->guest = GUEST_UNKNOWN;
+	r->guest_since = now_ms();
+	uv_tcp_init(loop, &r->listener);
+	r->listener.data = r;
+	uv_timer_init(loop, &r->probe_timer);
+	r->probe_timer.data = r;
+	r->handles_open = 2;
+	if (front_listen(r, err, errlen) != 0) {
+		r->stopping = 1;
+		uv_close((uv_handle_t *)&r->listener, on_route_handle_closed);
+		uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
+		return NULL;
+	}
+	if (cfg->probe_interval_ms > 0)
+		uv_timer_start(&r->probe_timer, on_probe_timer, 0, cfg->probe_interval_ms);
+	front_spec_format(&cfg->front, spec, sizeof(spec));
+	vsock_target_format(&cfg->target, tgt, sizeof(tgt));
+	log_notice("route %s: listening on %s, target %s", cfg->name, spec, tgt);
+	return r;
+}
+
+void route_stop(struct route *r)
+{
+	struct session *s, *next;
+
+	r->stopping = 1;
+	r->front = FRONT_DOWN;
+	log_notice("route %s: stopping", r->cfg.name);
+	if (r->probe != NULL) {
+		vsock_connect_cancel(r->probe);
+		r->probe = NULL;
+	}
+	/* each session keeps the route alive until it has freed itself */
+	r->handles_open += r->nsessions;
+	for (s = r->sessions; s; s = next) {
+		next = s->next;
+		session_close(s, "route stopped");
+	}
+	uv_close((uv_handle_t *)&r->listener, on_route_handle_closed);
+	uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
+}

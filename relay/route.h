@@ -1,0 +1,71 @@
+/*
+ * route.h - one route: a front (TCP listener for adb) tied to one guest
+ * target. Owns the listener, its sessions, the idle guest probe, and the
+ * per-route state and counters reported by the control socket.
+ */
+#ifndef RELAY_ROUTE_H
+#define RELAY_ROUTE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+
+struct session;
+
+enum dir { DIR_TO_GUEST = 0, DIR_TO_HOST = 1 };
+
+enum guest_state { GUEST_UNKNOWN, GUEST_DOWN, GUEST_CONNECTING, GUEST_UP };
+enum front_state { FRONT_DOWN, FRONT_LISTENING };
+
+struct route_stats {
+	uint64_t frames[2];
+	uint64_t bytes[2];        /* payload bytes forwarded */
+	uint64_t sessions;        /* front connections accepted, ever */
+	uint64_t reconnects;      /* guest links re-established under a session */
+	uint64_t errors;          /* malformed input, failed links */
+	uint64_t stale_dropped;   /* host frames for streams that no longer exist */
+	uint64_t refused_opens;   /* OPENs answered with CLSE by the relay */
+	uint64_t padded_bytes;    /* zeros sent to finish a frame the guest cut */
+};
+
+struct route {
+	uv_loop_t *loop;
+	struct route_config cfg;
+	struct route *next;
+
+	uv_tcp_t listener;
+	enum front_state front;
+	uint64_t front_since;           /* ms, realtime */
+	struct session *sessions;
+	unsigned nsessions;
+
+	uv_timer_t probe_timer;
+	struct vsock_connect *probe;
+	enum guest_state guest;
+	uint64_t guest_since;
+	char guest_reason[160];
+
+	char last_error[160];
+	uint64_t last_error_at;
+	struct route_stats st;
+
+	int stopping;
+	int handles_open;
+};
+
+/* Create and start a route (listen, probe). Returns NULL with err set. */
+struct route *route_start(uv_loop_t *loop, const struct route_config *cfg,
+			  char *err, size_t errlen);
+/* Close everything; the route frees itself when its last handle closes. */
+void route_stop(struct route *r);
+
+void route_set_guest(struct route *r, enum guest_state st, const char *reason);
+void route_error(struct route *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void route_session_gone(struct route *r, struct session *s);
+unsigned route_open_streams(const struct route *r);
+
+const char *guest_state_name(enum guest_state st);
+uint64_t now_ms(void);
+
+#endif

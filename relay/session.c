@@ -1,0 +1,642 @@
+/*
+ * session.c - the adb-aware session: one PC connection relayed to one
+ * guest link, frame by frame, cut-through.
+ *
+ * Host -> guest: every frame is decided at its header (forward to the
+ * current link, drop, or answer with CLSE) and its payload follows that
+ * decision, so a new guest link always starts at a frame boundary with the
+ * replayed host CNXN. Guest -> host: every valid frame is forwarded; when
+ * the link is lost the relay finishes any cut frame, closes every open
+ * stream towards the host and reconnects with backoff, leaving the PC's
+ * transport registered.
+ */
+#include "session.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "route.h"
+
+#define SYNTH_PENDING_MAX (64 * 1024)
+
+static void guest_connect(struct session *s);
+static void guest_lost(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void update_reading(struct session *s);
+
+static uint32_t clamp_payload(uint32_t announced)
+{
+	if (announced < ADB_MAX_PAYLOAD_V1)
+		return ADB_MAX_PAYLOAD_V1;
+	return announced > ADB_MAX_PAYLOAD ? ADB_MAX_PAYLOAD : announced;
+}
+
+static void trace_frame(struct session *s, const char *dir, const struct adb_header *h,
+			const char *verdict)
+{
+	if (!log_trace_enabled())
+		return;
+	log_trace("route=%s peer=%s %s %s arg0=%u arg1=%u len=%u%s%s",
+		  s->route->cfg.name, s->peer, dir, adb_command_name(h->command),
+		  h->arg0, h->arg1, h->data_length, verdict ? " " : "", verdict ? verdict : "");
+}
+
+/* ---- frames the relay makes up ---- */
+
+static void send_clse_to_host(struct session *s, uint32_t guest_id, uint32_t host_id)
+{
+	struct adb_header h;
+
+	adb_header_init(&h, ADB_CMD_CLSE, guest_id, host_id, 0, 0);
+	output_frame(&s->to_host, &h, 1);
+	trace_frame(s, "relay->host", &h, "(synthesized)");
+}
+
+static void replay_cnxn(struct session *s)
+{
+	void *copy;
+
+	if (!s->cnxn_complete || s->link != LINK_UP || s->cnxn_sent_gen == s->link_gen)
+		return;
+	copy = malloc(s->cnxn_len);
+	if (copy == NULL) {
+		guest_lost(s, "out of memory replaying CNXN");
+		return;
+	}
+	memcpy(copy, s->cnxn, s->cnxn_len);
+	if (output_owned(&s->to_guest, copy, s->cnxn_len) != 0 ||
+	    output_flush(&s->to_guest) != 0) {
+		guest_lost(s, "cannot write to guest");
+		return;
+	}
+	s->cnxn_sent_gen = s->link_gen;
+	log_debug("route %s: peer %s: replayed host CNXN on guest link %u",
+		  s->route->cfg.name, s->peer, s->link_gen);
+}
+
+/* ---- host -> guest ---- */
+
+static int guest_ready(const struct session *s)
+{
+	return s->link == LINK_UP && s->guest_online;
+}
+
+/* Decide what happens to a host frame; returns 1 to forward it. */
+static int host_frame_verdict(struct session *s, const struct adb_header *h)
+{
+	struct route *r = s->route;
+	long i;
+
+	switch (h->command) {
+	case ADB_CMD_CNXN:
+		s->cnxn_len = 0;
+		s->cnxn_complete = 0;
+		return s->link == LINK_UP;
+	case ADB_CMD_AUTH:
+	case ADB_CMD_STLS:
+		return s->link == LINK_UP;
+	case ADB_CMD_OPEN:
+		if (!guest_ready(s)) {
+			r->st.refused_opens++;
+			send_clse_to_host(s, 0, h->arg0);
+			return 0;
+		}
+		if (streams_add(&s->streams, h->arg0, 0) != 0) {
+			r->st.refused_opens++;
+			log_warn("route %s: peer %s: OPEN refused: %zu streams open (max-streams)",
+				 r->cfg.name, s->peer, s->streams.n);
+			send_clse_to_host(s, 0, h->arg0);
+			return 0;
+		}
+		return 1;
+	case ADB_CMD_OKAY:
+	case ADB_CMD_WRTE:
+	case ADB_CMD_CLSE:
+		if (!guest_ready(s))
+			break;
+		i = h->arg0 ? streams_find_host(&s->streams, h->arg0) : -1;
+		if (i < 0 && h->command != ADB_CMD_WRTE) {
+			/* answer to a stream the guest opened: known by guest id only */
+			i = streams_find_guest(&s->streams, h->arg1);
+			if (i >= 0 && s->streams.v[i].host_id != 0)
+				i = -1;
+		}
+		if (i < 0)
+			break;
+		if (h->command == ADB_CMD_CLSE)
+			streams_remove_at(&s->streams, (size_t)i);
+		else if (s->streams.v[i].host_id == 0)
+			s->streams.v[i].host_id = h->arg0;
+		return 1;
+	}
+	r->st.stale_dropped++;
+	return 0;
+}
+
+static void host_header(struct session *s, const struct adb_frame_event *fe)
+{
+	const struct adb_header *h = &fe->header;
+	int fwd = host_frame_verdict(s, h);
+
+	s->h2g_forward = fwd;
+	s->h2g_gen = s->link_gen;
+	if (h->command == ADB_CMD_CNXN) {
+		memcpy(s->cnxn, fe->header_raw, ADB_HEADER_SIZE);
+		s->cnxn_len = ADB_HEADER_SIZE;
+		if (fwd)
+			s->cnxn_sent_gen = s->link_gen;
+	}
+	trace_frame(s, "host->guest", h, fwd ? NULL : "(not forwarded)");
+	if (!fwd)
+		return;
+	s->route->st.frames[DIR_TO_GUEST]++;
+	output_header(&s->to_guest, fe->header_raw, 0);
+}
+
+static void host_payload(struct session *s, struct poolbuf *b, const struct adb_frame_event *fe)
+{
+	if (fe->header.command == ADB_CMD_CNXN) {
+		memcpy(s->cnxn + s->cnxn_len, fe->data, fe->len);
+		s->cnxn_len += fe->len;
+	}
+	if (!s->h2g_forward || s->h2g_gen != s->link_gen || s->link != LINK_UP)
+		return;
+	s->route->st.bytes[DIR_TO_GUEST] += fe->len;
+	output_slice(&s->to_guest, b, fe->data, fe->len);
+}
+
+static void host_frame_end(struct session *s, const struct adb_header *h)
+{
+	if (h->command != ADB_CMD_CNXN)
+		return;
+	s->cnxn_complete = 1;
+	adb_reader_set_max_payload(&s->host_rd, clamp_payload(h->arg1));
+	replay_cnxn(s);
+}
+
+static void host_input(struct session *s, struct poolbuf *b, const uint8_t *p, size_t len)
+{
+	struct adb_frame_event fe;
+	enum adb_reader_event ev;
+
+	while ((ev = adb_reader_next(&s->host_rd, &p, &len, &fe)) != ADB_EV_NEED_MORE) {
+		switch (ev) {
+		case ADB_EV_HEADER:
+			host_header(s, &fe);
+			break;
+		case ADB_EV_PAYLOAD:
+			host_payload(s, b, &fe);
+			break;
+		case ADB_EV_END:
+			host_frame_end(s, &fe.header);
+			break;
+		default:
+			s->route->st.errors++;
+			route_error(s->route, "peer %s: bad frame from host: %s",
+				    s->peer, adb_strerror(fe.error));
+			session_close(s, "malformed input from host");
+			return;
+		}
+		if (s->closing)
+			return;
+	}
+	if (s->link == LINK_UP && output_flush(&s->to_guest) != 0)
+		guest_lost(s, "write to guest failed");
+	output_flush(&s->to_host);
+}
+
+/* ---- guest -> host ---- */
+
+static void guest_track(struct session *s, const struct adb_header *h)
+{
+	struct route *r = s->route;
+	long i;
+
+	switch (h->command) {
+	case ADB_CMD_CNXN:
+		if (!s->guest_online) {
+			s->guest_online = 1;
+			s->backoff_attempt = 0;
+			if (s->links_made > 1)
+				r->st.reconnects++;
+			adb_reader_set_max_payload(&s->guest_rd, clamp_payload(h->arg1));
+			route_set_guest(r, GUEST_UP, "guest answered CNXN");
+		}
+		break;
+	case ADB_CMD_OPEN:
+		if (streams_add(&s->streams, 0, h->arg0) != 0)
+			log_warn("route %s: peer %s: guest OPEN beyond max-streams not tracked",
+				 r->cfg.name, s->peer);
+		break;
+	case ADB_CMD_OKAY:
+		i = streams_find_host(&s->streams, h->arg1);
+		if (i >= 0 && s->streams.v[i].guest_id == 0)
+			s->streams.v[i].guest_id = h->arg0;
+		break;
+	case ADB_CMD_CLSE:
+		i = h->arg1 ? streams_find_host(&s->streams, h->arg1)
+			    : streams_find_guest(&s->streams, h->arg0);
+		if (i >= 0)
+			streams_remove_at(&s->streams, (size_t)i);
+		break;
+	}
+}
+
+static void guest_input(struct session *s, struct poolbuf *b, const uint8_t *p, size_t len)
+{
+	struct adb_frame_event fe;
+	enum adb_reader_event ev;
+	unsigned gen = s->link_gen;
+
+	while ((ev = adb_reader_next(&s->guest_rd, &p, &len, &fe)) != ADB_EV_NEED_MORE) {
+		switch (ev) {
+		case ADB_EV_HEADER:
+			guest_track(s, &fe.header);
+			trace_frame(s, "guest->host", &fe.header, NULL);
+			s->route->st.frames[DIR_TO_HOST]++;
+			s->g2h_left = fe.header.data_length;
+			output_header(&s->to_host, fe.header_raw, 0);
+			break;
+		case ADB_EV_PAYLOAD:
+			s->route->st.bytes[DIR_TO_HOST] += fe.len;
+			s->g2h_left -= (uint32_t)fe.len;
+			output_slice(&s->to_host, b, fe.data, fe.len);
+			break;
+		case ADB_EV_END:
+			break;
+		default:
+			s->route->st.errors++;
+			guest_lost(s, "bad frame from guest: %s", adb_strerror(fe.error));
+			break;
+		}
+		if (s->closing || s->link_gen != gen || s->link != LINK_UP)
+			break;
+	}
+	if (output_flush(&s->to_host) != 0)
+		session_close(s, "write to host failed");
+}
+
+/* ---- reading, with the per-direction budget ---- */
+
+static struct poolbuf *buf_of(const uv_buf_t *buf)
+{
+	return (struct poolbuf *)((char *)buf->base - offsetof(struct poolbuf, data));
+}
+
+static void alloc_from(struct bufpool *pool, struct poolbuf **lent, uv_buf_t *buf)
+{
+	struct poolbuf *b = bufpool_get(pool);
+
+	*lent = b;
+	*buf = b ? uv_buf_init((char *)b->data, BUFPOOL_CHUNK) : uv_buf_init(NULL, 0);
+}
+
+static void on_host_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct session *s = h->data;
+
+	alloc_from(&s->host_pool, &s->host_rbuf, buf);
+}
+
+static void on_guest_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct session *s = h->data;
+
+	alloc_from(&s->guest_pool, &s->guest_rbuf, buf);
+}
+
+static void on_host_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct session *s = st->data;
+	struct poolbuf *b = buf->base ? buf_of(buf) : NULL;
+
+	s->host_rbuf = NULL;
+	if (nread > 0 && !s->closing)
+		host_input(s, b, (const uint8_t *)buf->base, (size_t)nread);
+	if (b != NULL)
+		poolbuf_unref(b);
+	if (nread == UV_EOF)
+		session_close(s, "host closed the connection");
+	else if (nread < 0 && nread != UV_ENOBUFS)
+		session_close(s, uv_strerror((int)nread));
+	if (nread == UV_ENOBUFS) {
+		uv_read_stop(st);
+		s->host_reading = 0;
+	}
+	update_reading(s);
+}
+
+static void on_guest_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct session *s = st->data;
+	struct poolbuf *b = buf->base ? buf_of(buf) : NULL;
+
+	s->guest_rbuf = NULL;
+	if (nread > 0 && !s->closing && s->link == LINK_UP)
+		guest_input(s, b, (const uint8_t *)buf->base, (size_t)nread);
+	if (b != NULL)
+		poolbuf_unref(b);
+	if (nread == UV_EOF)
+		guest_lost(s, "guest closed the connection");
+	else if (nread < 0 && nread != UV_ENOBUFS)
+		guest_lost(s, "guest read failed: %s", uv_strerror((int)nread));
+	if (nread == UV_ENOBUFS && s->link == LINK_UP) {
+		uv_read_stop(st);
+		s->guest_reading = 0;
+	}
+	update_reading(s);
+}
+
+static void set_reading(uv_stream_t *st, int *reading, int want, uv_alloc_cb alloc,
+			uv_read_cb read)
+{
+	if (want == *reading)
+		return;
+	if (want)
+		uv_read_start(st, alloc, read);
+	else
+		uv_read_stop(st);
+	*reading = want;
+}
+
+/* Read a side only while its pool has room and what we owe it is small. */
+static void update_reading(struct session *s)
+{
+	if (s->closing)
+		return;
+	set_reading((uv_stream_t *)&s->host, &s->host_reading,
+		    !bufpool_empty(&s->host_pool) && s->to_host.synth_pending < SYNTH_PENDING_MAX,
+		    on_host_alloc, on_host_read);
+	if (s->link == LINK_UP)
+		set_reading((uv_stream_t *)&s->guest, &s->guest_reading,
+			    !bufpool_empty(&s->guest_pool), on_guest_alloc, on_guest_read);
+}
+
+static void on_output_done(struct output *o, int status, size_t bytes, int synth)
+{
+	struct session *s = o->data;
+
+	if (s->closing)
+		return;
+	if (status != 0 && status != UV_ECANCELED) {
+		if (o == &s->to_guest)
+			guest_lost(s, "write to guest failed: %s", uv_strerror(status));
+		else
+			session_close(s, "write to host failed");
+		return;
+	}
+	update_reading(s);
+}
+
+/* ---- the guest link: connect, lose, back off ---- */
+
+static unsigned backoff_delay(struct session *s)
+{
+	const struct route_config *c = &s->route->cfg;
+	unsigned long long d = c->reconnect_min_ms;
+
+	for (unsigned i = 0; i < s->backoff_attempt && d < c->reconnect_max_ms; i++)
+		d *= 2;
+	if (d > c->reconnect_max_ms)
+		d = c->reconnect_max_ms;
+	if (s->backoff_attempt < 32)
+		s->backoff_attempt++;
+	/* full jitter over the upper half: spreads many sessions' retries */
+	return (unsigned)(d / 2 + (unsigned long long)rand() % (d / 2 + 1));
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+	guest_connect(t->data);
+}
+
+static void schedule_reconnect(struct session *s)
+{
+	s->link = LINK_DOWN;
+	uv_timer_start(&s->backoff, on_backoff, backoff_delay(s), 0);
+}
+
+static void on_handle_closed(uv_handle_t *h);
+
+static void on_guest_closed(uv_handle_t *h)
+{
+	struct session *s = h->data;
+
+	s->guest_handle = 0;
+	if (s->closing) {
+		on_handle_closed(h);
+		return;
+	}
+	s->handles_open--;
+	schedule_reconnect(s);
+}
+
+/* Finish a frame the guest cut short, then close every stream the host
+ * knows on this link, so no adb command waits on a dead guest. */
+static void close_streams_towards_host(struct session *s)
+{
+	if (s->g2h_left > 0) {
+		s->route->st.padded_bytes += s->g2h_left;
+		log_warn("route %s: peer %s: guest cut a frame short: padded %u bytes",
+			 s->route->cfg.name, s->peer, s->g2h_left);
+		output_zeros(&s->to_host, s->g2h_left);
+		s->g2h_left = 0;
+	}
+	for (size_t i = 0; i < s->streams.n; i++)
+		if (s->streams.v[i].host_id != 0)
+			send_clse_to_host(s, s->streams.v[i].guest_id, s->streams.v[i].host_id);
+	streams_clear(&s->streams);
+	output_flush(&s->to_host);
+}
+
+static void guest_lost(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->link != LINK_UP)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(s->down_reason, sizeof(s->down_reason), fmt, ap);
+	va_end(ap);
+	route_error(s->route, "peer %s: guest link lost: %s", s->peer, s->down_reason);
+	route_set_guest(s->route, GUEST_DOWN, s->down_reason);
+
+	close_streams_towards_host(s);
+	s->link = LINK_CLOSING;
+	s->guest_online = 0;
+	s->guest_reading = 0;
+	s->link_gen++;
+	output_detach(&s->to_guest);
+	uv_close((uv_handle_t *)&s->guest, on_guest_closed);
+}
+
+static void on_guest_connected(void *data, int fd, int status)
+{
+	struct session *s = data;
+	struct route *r = s->route;
+	char tgt[VSOCK_SPEC_MAX];
+
+	s->connecting = NULL;
+	if (status != 0) {
+		vsock_target_format(&r->cfg.target, tgt, sizeof(tgt));
+		log_debug("route %s: peer %s: connect to %s failed: %s", r->cfg.name, s->peer,
+			  tgt, strerror(-status));
+		snprintf(s->down_reason, sizeof(s->down_reason), "connect failed: %s",
+			 strerror(-status));
+		route_set_guest(r, GUEST_DOWN, s->down_reason);
+		schedule_reconnect(s);
+		return;
+	}
+	if (uv_pipe_init(r->loop, &s->guest, 0) != 0 || uv_pipe_open(&s->guest, fd) != 0) {
+		close(fd);
+		route_error(r, "peer %s: cannot adopt guest socket", s->peer);
+		schedule_reconnect(s);
+		return;
+	}
+	s->guest.data = s;
+	s->guest_handle = 1;
+	s->handles_open++;
+	s->link = LINK_UP;
+	s->link_gen++;
+	s->links_made++;
+	s->guest_online = 0;
+	s->g2h_left = 0;
+	adb_reader_init(&s->guest_rd, ADB_MAX_PAYLOAD);
+	output_attach(&s->to_guest, (uv_stream_t *)&s->guest);
+	log_info("route %s: peer %s: guest link %u connected", r->cfg.name, s->peer,
+		 s->link_gen);
+	route_set_guest(r, GUEST_CONNECTING, "connected, waiting for the guest's CNXN");
+	replay_cnxn(s);
+	update_reading(s);
+}
+
+static void guest_connect(struct session *s)
+{
+	struct route *r = s->route;
+
+	s->link = LINK_CONNECTING;
+	if (vsock_connect_start(r->loop, &r->cfg.target, r->cfg.connect_timeout_ms,
+				on_guest_connected, s, &s->connecting) != 0) {
+		s->connecting = NULL;
+		schedule_reconnect(s);
+	}
+}
+
+/* ---- session lifetime ---- */
+
+static void session_free(struct session *s)
+{
+	output_destroy(&s->to_host);
+	output_destroy(&s->to_guest);
+	bufpool_destroy(&s->host_pool);
+	bufpool_destroy(&s->guest_pool);
+	streams_free(&s->streams);
+	route_session_gone(s->route, s);
+	free(s);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct session *s = h->data;
+
+	if (--s->handles_open == 0)
+		session_free(s);
+}
+
+void session_close(struct session *s, const char *reason)
+{
+	if (s->closing)
+		return;
+	s->closing = 1;
+	log_info("route %s: peer %s: session closed: %s", s->route->cfg.name, s->peer, reason);
+	if (s->connecting != NULL) {
+		vsock_connect_cancel(s->connecting);
+		s->connecting = NULL;
+	}
+	output_detach(&s->to_host);
+	output_detach(&s->to_guest);
+	uv_close((uv_handle_t *)&s->host, on_handle_closed);
+	uv_close((uv_handle_t *)&s->backoff, on_handle_closed);
+	if (s->guest_handle && s->link != LINK_CLOSING)
+		uv_close((uv_handle_t *)&s->guest, on_handle_closed);
+	/* a guest handle already closing reaches on_handle_closed through
+	 * on_guest_closed */
+}
+
+static void peer_name(uv_tcp_t *t, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			uv_ip6_name(s6, addr, sizeof(addr));
+			port = ntohs(s6->sin6_port);
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			uv_ip4_name(s4, addr, sizeof(addr));
+			port = ntohs(s4->sin_port);
+		}
+	}
+	snprintf(buf, len, "%s:%u", addr, port);
+}
+
+static void free_unstarted(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+int session_start(struct route *r, uv_stream_t *listener)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (s == NULL)
+		return UV_ENOMEM;
+	s->route = r;
+	uv_tcp_init(r->loop, &s->host);
+	s->host.data = s;
+	rc = uv_accept(listener, (uv_stream_t *)&s->host);
+	if (rc != 0) {
+		uv_close((uv_handle_t *)&s->host, free_unstarted);
+		return rc;
+	}
+	uv_tcp_nodelay(&s->host, 1);
+	peer_name(&s->host, s->peer, sizeof(s->peer));
+	uv_timer_init(r->loop, &s->backoff);
+	s->backoff.data = s;
+	s->handles_open = 2;
+	adb_reader_init(&s->host_rd, ADB_MAX_PAYLOAD);
+	bufpool_init(&s->host_pool, r->cfg.buffer);
+	bufpool_init(&s->guest_pool, r->cfg.buffer);
+	output_init(&s->to_host, on_output_done, s);
+	output_init(&s->to_guest, on_output_done, s);
+	output_attach(&s->to_host, (uv_stream_t *)&s->host);
+	streams_init(&s->streams, r->cfg.max_streams);
+
+	s->next = r->sessions;
+	if (r->sessions)
+		r->sessions->prev = s;
+	r->sessions = s;
+	r->nsessions++;
+	r->st.sessions++;
+
+	if (r->nsessions > r->cfg.max_clients) {
+		log_warn("route %s: peer %s refused: %u clients (max-clients)", r->cfg.name,
+			 s->peer, r->cfg.max_clients);
+		session_close(s, "too many clients");
+		return 0;
+	}
+	log_info("route %s: peer %s connected", r->cfg.name, s->peer);
+	update_reading(s);
+	guest_connect(s);
+	return 0;
+}

@@ -1,0 +1,149 @@
+/*
+ * status.c - what `adbd-relayctl status` and `health` print: per-route
+ * front and guest state with the time since the last change, counters,
+ * and the process's open descriptors and resident memory.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "procstat.h"
+#include "relay.h"
+#include "strbuf.h"
+
+static const char *front_state_name(enum front_state st)
+{
+	return st == FRONT_LISTENING ? "listening" : "down";
+}
+
+static double ago_s(uint64_t since)
+{
+	uint64_t now = now_ms();
+
+	return since && now > since ? (double)(now - since) / 1000.0 : 0.0;
+}
+
+void status_text(const struct relay *rl, struct strbuf *out)
+{
+	strbuf_printf(out, "adbd-relay pid %d, up %.0f s, %d open fds, rss %ld KiB\n",
+		      (int)getpid(), ago_s(rl->started_ms), procstat_open_fds(),
+		      procstat_rss_kib());
+	for (const struct route *r = rl->routes; r; r = r->next) {
+		char front[96], tgt[VSOCK_SPEC_MAX];
+
+		front_spec_format(&r->cfg.front, front, sizeof(front));
+		vsock_target_format(&r->cfg.target, tgt, sizeof(tgt));
+		strbuf_printf(out, "route %s\n", r->cfg.name);
+		strbuf_printf(out, "  front   %s %s for %.0f s, %u client(s)\n", front,
+			      front_state_name(r->front), ago_s(r->front_since), r->nsessions);
+		strbuf_printf(out, "  guest   %s %s for %.0f s (%s)\n", tgt,
+			      guest_state_name(r->guest), ago_s(r->guest_since), r->guest_reason);
+		strbuf_printf(out, "  to guest %llu frames %llu bytes, to host %llu frames %llu bytes\n",
+			      (unsigned long long)r->st.frames[DIR_TO_GUEST],
+			      (unsigned long long)r->st.bytes[DIR_TO_GUEST],
+			      (unsigned long long)r->st.frames[DIR_TO_HOST],
+			      (unsigned long long)r->st.bytes[DIR_TO_HOST]);
+		strbuf_printf(out, "  streams %u open, reconnects %llu, errors %llu, refused opens %llu, stale dropped %llu\n",
+			      route_open_streams(r), (unsigned long long)r->st.reconnects,
+			      (unsigned long long)r->st.errors,
+			      (unsigned long long)r->st.refused_opens,
+			      (unsigned long long)r->st.stale_dropped);
+		if (r->last_error[0])
+			strbuf_printf(out, "  last error %.0f s ago: %s\n", ago_s(r->last_error_at),
+				      r->last_error);
+	}
+}
+
+static void json_u64(struct strbuf *out, const char *key, uint64_t v)
+{
+	strbuf_printf(out, ",\"%s\":%llu", key, (unsigned long long)v);
+}
+
+static void json_route(const struct route *r, struct strbuf *out)
+{
+	char front[96], tgt[VSOCK_SPEC_MAX];
+
+	front_spec_format(&r->cfg.front, front, sizeof(front));
+	vsock_target_format(&r->cfg.target, tgt, sizeof(tgt));
+	strbuf_printf(out, "{\"name\":");
+	strbuf_json_str(out, r->cfg.name);
+	strbuf_printf(out, ",\"front\":");
+	strbuf_json_str(out, front);
+	strbuf_printf(out, ",\"front_state\":\"%s\",\"front_since_ms\":%llu",
+		      front_state_name(r->front), (unsigned long long)r->front_since);
+	strbuf_printf(out, ",\"target\":");
+	strbuf_json_str(out, tgt);
+	strbuf_printf(out, ",\"guest_state\":\"%s\",\"guest_since_ms\":%llu,\"guest_reason\":",
+		      guest_state_name(r->guest), (unsigned long long)r->guest_since);
+	strbuf_json_str(out, r->guest_reason);
+	json_u64(out, "clients", r->nsessions);
+	json_u64(out, "open_streams", route_open_streams(r));
+	json_u64(out, "frames_to_guest", r->st.frames[DIR_TO_GUEST]);
+	json_u64(out, "bytes_to_guest", r->st.bytes[DIR_TO_GUEST]);
+	json_u64(out, "frames_to_host", r->st.frames[DIR_TO_HOST]);
+	json_u64(out, "bytes_to_host", r->st.bytes[DIR_TO_HOST]);
+	json_u64(out, "sessions_total", r->st.sessions);
+	json_u64(out, "reconnects", r->st.reconnects);
+	json_u64(out, "errors", r->st.errors);
+	json_u64(out, "refused_opens", r->st.refused_opens);
+	json_u64(out, "stale_dropped", r->st.stale_dropped);
+	json_u64(out, "padded_bytes", r->st.padded_bytes);
+	strbuf_printf(out, ",\"last_error\":");
+	strbuf_json_str(out, r->last_error);
+	json_u64(out, "last_error_ms", r->last_error_at);
+	strbuf_printf(out, "}");
+}
+
+void status_json(const struct relay *rl, struct strbuf *out)
+{
+	strbuf_printf(out, "{\"pid\":%d,\"uptime_ms\":%llu,\"open_fds\":%d,\"rss_kib\":%ld,\"routes\":[",
+		      (int)getpid(), (unsigned long long)(now_ms() - rl->started_ms),
+		      procstat_open_fds(), procstat_rss_kib());
+	for (const struct route *r = rl->routes; r; r = r->next) {
+		json_route(r, out);
+		if (r->next)
+			strbuf_printf(out, ",");
+	}
+	strbuf_printf(out, "]}\n");
+}
+
+static int route_healthy(const struct route *r, struct strbuf *out)
+{
+	if (r->front != FRONT_LISTENING) {
+		strbuf_printf(out, "route %s: front not listening\n", r->cfg.name);
+		return 0;
+	}
+	if (r->guest != GUEST_UP) {
+		strbuf_printf(out, "route %s: guest %s for %.0f s: %s\n", r->cfg.name,
+			      guest_state_name(r->guest), ago_s(r->guest_since), r->guest_reason);
+		return 0;
+	}
+	return 1;
+}
+
+int health_check(const struct relay *rl, const char *route, struct strbuf *out)
+{
+	struct strbuf why;
+	int healthy = 1, found = 0;
+
+	strbuf_init(&why, 64 * 1024);
+	for (const struct route *r = rl->routes; r; r = r->next) {
+		if (route != NULL && strcmp(route, r->cfg.name) != 0)
+			continue;
+		found = 1;
+		healthy &= route_healthy(r, &why);
+	}
+	if (route != NULL && !found) {
+		strbuf_printf(out, "unhealthy: no route named %s\n", route);
+		healthy = 0;
+	} else if (!found) {
+		strbuf_printf(out, "unhealthy: no routes\n");
+		healthy = 0;
+	} else if (healthy) {
+		strbuf_printf(out, "healthy\n");
+	} else {
+		strbuf_printf(out, "unhealthy\n%s", why.s ? why.s : "");
+	}
+	strbuf_free(&why);
+	return healthy;
+}

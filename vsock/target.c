@@ -1,0 +1,123 @@
+/*
+ * target.c - parsing, formatting and comparing vsock target specs.
+ */
+#include "vsock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int fail(char *err, size_t errlen, const char *spec, const char *why)
+{
+	snprintf(err, errlen, "bad target '%s': %s", spec, why);
+	return -EINVAL;
+}
+
+static int parse_path(const char *path, size_t len, struct vsock_target *t)
+{
+	if (len == 0 || len >= VSOCK_PATH_MAX)
+		return -1;
+	memcpy(t->path, path, len);
+	t->path[len] = '\0';
+	return 0;
+}
+
+static int parse_kernel(const char *spec, const char *rest, struct vsock_target *t,
+			char *err, size_t errlen)
+{
+	char cid[16];
+	const char *colon = strchr(rest, ':');
+
+	if (colon == NULL || (size_t)(colon - rest) >= sizeof(cid))
+		return fail(err, errlen, spec, "expected vsock:CID:PORT");
+	memcpy(cid, rest, (size_t)(colon - rest));
+	cid[colon - rest] = '\0';
+	if (parse_u32(cid, &t->cid) != 0 || parse_u32(colon + 1, &t->port) != 0)
+		return fail(err, errlen, spec, "CID and PORT must be decimal numbers");
+	/* 0 hypervisor, 1 local (loopback is allowed), 2 host, -1 any */
+	if (t->cid == 0 || t->cid == 2 || t->cid == UINT32_MAX)
+		return fail(err, errlen, spec, "CID 0, 2 and 4294967295 are reserved");
+	return 0;
+}
+
+static int parse_hybrid(const char *spec, const char *rest, struct vsock_target *t,
+			char *err, size_t errlen)
+{
+	const char *colon = strrchr(rest, ':');
+
+	if (colon == NULL)
+		return fail(err, errlen, spec, "expected hybrid:PATH:PORT");
+	if (parse_path(rest, (size_t)(colon - rest), t) != 0)
+		return fail(err, errlen, spec, "socket path empty or too long");
+	if (parse_u32(colon + 1, &t->port) != 0)
+		return fail(err, errlen, spec, "PORT must be a decimal number");
+	return 0;
+}
+
+int vsock_target_parse(const char *spec, struct vsock_target *t,
+		       char *err, size_t errlen)
+{
+	memset(t, 0, sizeof(*t));
+	if (strncmp(spec, "vsock:", 6) == 0) {
+		t->kind = VSOCK_KERNEL;
+		return parse_kernel(spec, spec + 6, t, err, errlen);
+	}
+	if (strncmp(spec, "hybrid:", 7) == 0) {
+		t->kind = VSOCK_HYBRID;
+		return parse_hybrid(spec, spec + 7, t, err, errlen);
+	}
+	if (strncmp(spec, "unix:", 5) == 0) {
+		t->kind = VSOCK_UNIX;
+		if (parse_path(spec + 5, strlen(spec + 5), t) != 0)
+			return fail(err, errlen, spec, "socket path empty or too long");
+		return 0;
+	}
+	return fail(err, errlen, spec, "expected vsock:CID:PORT, hybrid:PATH:PORT or unix:PATH");
+}
+
+void vsock_target_format(const struct vsock_target *t, char *buf, size_t len)
+{
+	switch (t->kind) {
+	case VSOCK_KERNEL:
+		snprintf(buf, len, "vsock:%u:%u", t->cid, t->port);
+		break;
+	case VSOCK_HYBRID:
+		snprintf(buf, len, "hybrid:%s:%u", t->path, t->port);
+		break;
+	case VSOCK_UNIX:
+		snprintf(buf, len, "unix:%s", t->path);
+		break;
+	}
+}
+
+int vsock_target_equal(const struct vsock_target *a, const struct vsock_target *b)
+{
+	return a->kind == b->kind && a->cid == b->cid && a->port == b->port &&
+	       strcmp(a->path, b->path) == 0;
+}
+
+const char *vsock_kind_name(enum vsock_kind kind)
+{
+	switch (kind) {
+	case VSOCK_KERNEL: return "vsock";
+	case VSOCK_HYBRID: return "hybrid";
+	case VSOCK_UNIX:   return "unix";
+	}
+	return "?";
+}

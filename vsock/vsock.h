@@ -1,0 +1,82 @@
+/*
+ * vsock.h - "connect a byte stream to a guest (cid, port)" behind one
+ * transport interface, in the manner of Linux's vsock transport ops.
+ *
+ * Transports:
+ *   kernel  AF_VSOCK to CID:PORT               spec "vsock:CID:PORT"
+ *   hybrid  Firecracker / Cloud Hypervisor     spec "hybrid:PATH:PORT"
+ *           Unix socket: "CONNECT <port>\n" -> "OK <n>\n"
+ *   unix    a plain Unix stream socket         spec "unix:PATH"
+ *
+ * A connection attempt runs on a libuv loop, never blocks, and ends in one
+ * callback that receives a connected, non-blocking stream fd it then owns.
+ */
+#ifndef VSOCK_H
+#define VSOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define VSOCK_PATH_MAX 108 /* sizeof(sockaddr_un.sun_path) */
+#define VSOCK_SPEC_MAX (VSOCK_PATH_MAX + 32)
+
+enum vsock_kind {
+	VSOCK_KERNEL,
+	VSOCK_HYBRID,
+	VSOCK_UNIX,
+};
+
+struct vsock_target {
+	enum vsock_kind kind;
+	uint32_t cid;                 /* kernel */
+	uint32_t port;                /* kernel, hybrid */
+	char path[VSOCK_PATH_MAX];    /* hybrid, unix */
+};
+
+/* Parse a target spec. Returns 0, or -EINVAL with a reason in err. */
+int vsock_target_parse(const char *spec, struct vsock_target *t,
+		       char *err, size_t errlen);
+/* Format back to the canonical spec string. */
+void vsock_target_format(const struct vsock_target *t, char *buf, size_t len);
+int vsock_target_equal(const struct vsock_target *a, const struct vsock_target *b);
+const char *vsock_kind_name(enum vsock_kind kind);
+
+/*
+ * One transport: how to start a connection and, optionally, the line
+ * handshake that follows it. Each op returns 0 or a negative errno.
+ */
+struct vsock_transport {
+	const char *name;
+	/* Create a non-blocking stream socket and start connecting it.
+	 * Sets *fd. Returns 0 when connected at once, -EINPROGRESS when the
+	 * socket will become writable once connected, or another -errno. */
+	int (*open)(const struct vsock_target *t, int *fd);
+	/* Bytes to send once connected (at most len), or 0 for none. */
+	size_t (*hello)(const struct vsock_target *t, char *buf, size_t len);
+	/* Check the reply line (without its '\n'); NULL when hello is NULL. */
+	int (*check_reply)(const char *line, size_t len);
+};
+
+const struct vsock_transport *vsock_transport_for(enum vsock_kind kind);
+
+extern const struct vsock_transport vsock_transport_kernel;
+extern const struct vsock_transport vsock_transport_hybrid;
+extern const struct vsock_transport vsock_transport_unix;
+
+/*
+ * Asynchronous connect. cb is called exactly once, unless the attempt is
+ * cancelled first: with fd >= 0 (connected; the callee owns fd) and
+ * status 0, or with fd -1 and a negative errno. The attempt frees itself.
+ */
+struct vsock_connect;
+typedef void (*vsock_connect_cb)(void *data, int fd, int status);
+
+int vsock_connect_start(uv_loop_t *loop, const struct vsock_target *t,
+			unsigned timeout_ms, vsock_connect_cb cb, void *data,
+			struct vsock_connect **out);
+/* Abandon an attempt whose callback has not run yet: cb will not be
+ * called; its socket is closed. */
+void vsock_connect_cancel(struct vsock_connect *c);
+
+#endif /* VSOCK_H */
