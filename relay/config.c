@@ -113,7 +113,7 @@ int config_parse_duration(const char *s, unsigned *out_ms)
 		return -1;
 	if (strcmp(end, "s") == 0)
 		v *= 1000;
-	else if (strcmp(end, "ms") != 0)
+	else if (strcmp(end, "ms") != 0 && !(v == 0 && *end == '\0'))
 		return -1;
 	if (v > 24ull * 3600 * 1000)
 		return -1;

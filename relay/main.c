@@ -22,6 +22,7 @@ static void usage(FILE *f)
 		"  -f, --front SPEC       one route's front: tcp:ADDRESS:PORT\n"
 		"  -t, --target SPEC      one route's target: vsock:CID:PORT, hybrid:PATH:PORT, unix:PATH\n"
 		"  -n, --name NAME        that route's name (default: default)\n"
+		"  -b, --buffer SIZE      that route's buffer per direction (default 1M)\n"
 		"  -s, --control PATH     control socket (default /run/adbd-relay/control.sock)\n"
 		"  -l, --log-level LEVEL  error, warn, notice, info (default) or debug\n"
 		"      --trace            log one line per adb frame\n"
@@ -188,6 +189,7 @@ static int parse_args(int argc, char **argv, struct relay *rl, int *check_only,
 		{ "front", required_argument, NULL, 'f' },
 		{ "target", required_argument, NULL, 't' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "buffer", required_argument, NULL, 'b' },
 		{ "control", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "trace", no_argument, NULL, 'T' },
@@ -197,16 +199,17 @@ static int parse_args(int argc, char **argv, struct relay *rl, int *check_only,
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *front = NULL, *target = NULL, *name = "default";
+	const char *front = NULL, *target = NULL, *name = "default", *buffer = NULL;
 	char err[256];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:f:t:n:s:l:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:f:t:n:b:s:l:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': rl->config_path = optarg; break;
 		case 'f': front = optarg; break;
 		case 't': target = optarg; break;
 		case 'n': name = optarg; break;
+		case 'b': buffer = optarg; break;
 		case 's': *control = optarg; break;
 		case 'l': *level = optarg; break;
 		case 'T': log_set_trace(1); break;
@@ -229,6 +232,11 @@ static int parse_args(int argc, char **argv, struct relay *rl, int *check_only,
 	if (front_spec_parse(front, &rl->cli_route.front, err, sizeof(err)) != 0 ||
 	    vsock_target_parse(target, &rl->cli_route.target, err, sizeof(err)) != 0) {
 		fprintf(stderr, "adbd-relay: %s\n", err);
+		return -1;
+	}
+	if (buffer != NULL && (config_parse_size(buffer, &rl->cli_route.buffer) != 0 ||
+			       rl->cli_route.buffer < 64 * 1024)) {
+		fprintf(stderr, "adbd-relay: --buffer takes a size of at least 64K\n");
 		return -1;
 	}
 	rl->cli_route.has_front = rl->cli_route.has_target = 1;

@@ -76,7 +76,7 @@ static void replay_cnxn(struct session *s)
 	}
 	s->cnxn_sent_gen = s->link_gen;
 	log_debug("route %s: peer %s: replayed host CNXN on guest link %u",
-		  s->route->cfg.name, s->peer, s->link_gen);
+		  s->route->cfg.name, s->peer, s->links_made);
 }
 
 /* ---- host -> guest ---- */
@@ -509,7 +509,7 @@ static void on_guest_connected(void *data, int fd, int status)
 	adb_reader_init(&s->guest_rd, ADB_MAX_PAYLOAD);
 	output_attach(&s->to_guest, (uv_stream_t *)&s->guest);
 	log_info("route %s: peer %s: guest link %u connected", r->cfg.name, s->peer,
-		 s->link_gen);
+		 s->links_made);
 	route_set_guest(r, GUEST_CONNECTING, "connected, waiting for the guest's CNXN");
 	replay_cnxn(s);
 	update_reading(s);

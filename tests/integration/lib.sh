@@ -1,0 +1,115 @@
+# lib.sh - shared helpers for the integration tests: free ports, a private
+# adb server per test, the test guest and the relay started and always
+# reaped, and assertions that say what failed.
+#
+# Every test sources this file, then calls setup_test NAME.
+
+set -u
+
+: "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+RELAY=$top_builddir/relay/adbd-relay
+RELAYCTL=$top_builddir/relay/adbd-relayctl
+GUEST=$top_builddir/tests/guest/adbd-testguest
+PIDS=""
+TEST_NAME=test
+
+log() { printf '[%s] %s\n' "$TEST_NAME" "$*"; }
+fail() {
+	printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
+	if [ -n "${RELAY_LOG:-}" ] && [ -f "$RELAY_LOG" ]; then
+		echo "--- relay log (last 30 lines)" >&2
+		tail -n 30 "$RELAY_LOG" >&2
+	fi
+	exit 1
+}
+
+# A TCP port nothing listens on, outside adb's emulator range 5554-5585.
+free_port() {
+	python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+cleanup() {
+	local rc=$?
+	if [ -n "${ANDROID_ADB_SERVER_PORT:-}" ]; then
+		timeout 10 adb kill-server >/dev/null 2>&1
+	fi
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	if [ $rc -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "[$TEST_NAME] files kept in $TMP" >&2; fi
+	exit $rc
+}
+
+setup_test() {
+	TEST_NAME=$1
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/adbd-relay-$TEST_NAME.XXXXXX")
+	trap cleanup EXIT
+	trap 'exit 1' INT TERM
+	ANDROID_ADB_SERVER_PORT=$(free_port)
+	export ANDROID_ADB_SERVER_PORT
+	[ -x "$RELAY" ] || fail "$RELAY not built"
+	[ -x "$GUEST" ] || fail "$GUEST not built"
+	command -v adb >/dev/null || fail "the adb client is not installed"
+	timeout 20 adb start-server >/dev/null 2>&1 || fail "adb start-server failed"
+}
+
+# Wait up to $1 seconds for command "$2..." to succeed.
+wait_for() {
+	local secs=$1; shift
+	local end=$(( $(date +%s%N) + secs * 1000000000 ))
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
+# start_guest VAR SPEC...: run the test guest; its pid goes into $VAR.
+start_guest() {
+	local var=$1; shift
+	local args="" out="$TMP/guest.$$.$RANDOM"
+	for spec in "$@"; do args="$args --listen $spec"; done
+	# shellcheck disable=SC2086
+	"$GUEST" $args >"$out.out" 2>>"$TMP/guest.log" &
+	local pid=$!
+	PIDS="$PIDS $pid"
+	wait_for 10 grep -q READY "$out.out" || fail "test guest did not start ($*)"
+	eval "$var=$pid"
+}
+
+# start_relay ARGS...: run adbd-relay with a private control socket.
+start_relay() {
+	CONTROL=$TMP/control.sock
+	RELAY_LOG=$TMP/relay.log
+	"$RELAY" -s "$CONTROL" "$@" 2>>"$RELAY_LOG" &
+	RELAY_PID=$!
+	PIDS="$PIDS $RELAY_PID"
+	wait_for 10 test -S "$CONTROL" || fail "relay did not start: $(tail -n 5 "$RELAY_LOG")"
+}
+
+relayctl() { "$RELAYCTL" -s "$CONTROL" "$@"; }
+
+# json_get EXPR: evaluate a Python expression over the status JSON (as s).
+json_get() {
+	relayctl status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"
+}
+
+relay_alive() { kill -0 "$RELAY_PID" 2>/dev/null || fail "the relay died"; }
+
+adb_connect() {
+	local serial=$1
+	timeout 20 adb connect "$serial" >/dev/null 2>&1 || fail "adb connect $serial failed"
+	timeout 20 adb -s "$serial" wait-for-device || fail "$serial never came online"
+}
+
+transport_id() {
+	adb devices -l | awk -v s="$1" '$1 == s { for (i = 1; i <= NF; i++) if ($i ~ /^transport_id:/) { sub("transport_id:", "", $i); print $i } }'
+}
+
+device_state() {
+	adb devices | awk -v s="$1" '$1 == s { print $2 }'
+}
+
+assert_eq() {
+	[ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
+}

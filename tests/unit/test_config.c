@@ -1,0 +1,214 @@
+/*
+ * test_config.c - adbd-relay.conf parsing: a full file, defaults, every
+ * rejected form with its file:line message, and the spec parsers.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static struct relay_config cfg;
+static char err[512];
+
+static int parse(const char *text)
+{
+	config_init(&cfg);
+	err[0] = '\0';
+	return config_parse(&cfg, text, "test.conf", err, sizeof(err));
+}
+
+static void teardown(void)
+{
+	config_free(&cfg);
+}
+
+START_TEST(full_file)
+{
+	ck_assert_int_eq(parse("# adbd-relay\n"
+			       "control /run/x.sock\n"
+			       "control-mode 0660\n"
+			       "log-level debug\n"
+			       "buffer 256K\n"
+			       "route android {\n"
+			       "    front tcp:127.0.0.1:6520   # comment\n"
+			       "    target vsock:3:5555\n"
+			       "    reconnect 50ms 2s\n"
+			       "}\n"
+			       "route fc {\n"
+			       "\tfront tcp:[::1]:6521\n"
+			       "\ttarget hybrid:/run/fc/v.sock:5555\n"
+			       "\tbuffer 2M\n"
+			       "\tmax-clients 2\n"
+			       "\tmax-streams 64\n"
+			       "\tprobe-interval 0\n"
+			       "\tconnect-timeout 1s\n"
+			       "}\n"), 0);
+	ck_assert_str_eq(cfg.control_path, "/run/x.sock");
+	ck_assert_int_eq(cfg.control_mode, 0660);
+	ck_assert_int_eq(cfg.log_level, LOG_LVL_DEBUG);
+	ck_assert_uint_eq(cfg.nroutes, 2);
+	ck_assert_str_eq(cfg.routes[0].name, "android");
+	ck_assert_uint_eq(cfg.routes[0].buffer, 256 * 1024);
+	ck_assert_uint_eq(cfg.routes[0].front.port, 6520);
+	ck_assert_int_eq(cfg.routes[0].target.kind, VSOCK_KERNEL);
+	ck_assert_uint_eq(cfg.routes[0].target.cid, 3);
+	ck_assert_uint_eq(cfg.routes[0].target.port, 5555);
+	ck_assert_uint_eq(cfg.routes[0].reconnect_min_ms, 50);
+	ck_assert_uint_eq(cfg.routes[0].reconnect_max_ms, 2000);
+	ck_assert_str_eq(cfg.routes[1].front.host, "::1");
+	ck_assert_int_eq(cfg.routes[1].target.kind, VSOCK_HYBRID);
+	ck_assert_str_eq(cfg.routes[1].target.path, "/run/fc/v.sock");
+	ck_assert_uint_eq(cfg.routes[1].buffer, 2 * 1024 * 1024);
+	ck_assert_uint_eq(cfg.routes[1].max_clients, 2);
+	ck_assert_uint_eq(cfg.routes[1].max_streams, 64);
+	ck_assert_uint_eq(cfg.routes[1].probe_interval_ms, 0);
+	ck_assert_uint_eq(cfg.routes[1].connect_timeout_ms, 1000);
+}
+END_TEST
+
+START_TEST(defaults_apply)
+{
+	ck_assert_int_eq(parse("route a {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n}\n"), 0);
+	ck_assert_uint_eq(cfg.routes[0].buffer, 1024 * 1024);
+	ck_assert_uint_eq(cfg.routes[0].reconnect_min_ms, 100);
+	ck_assert_uint_eq(cfg.routes[0].reconnect_max_ms, 1000);
+	ck_assert_uint_eq(cfg.routes[0].max_clients, 4);
+	ck_assert_str_eq(cfg.control_path, "/run/adbd-relay/control.sock");
+	ck_assert_int_eq(cfg.control_mode, 0600);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	const char *msg;
+} bad[] = {
+	{ "bogus 1\n", "test.conf:1: unknown setting 'bogus'" },
+	{ "route a {\nfront tcp:127.0.0.1:1\n", "test.conf:2: route a is not closed" },
+	{ "route a {\ntarget unix:/x\n}\n", "test.conf:3: route a has no front" },
+	{ "route a {\nfront tcp:127.0.0.1:1\n}\n", "test.conf:3: route a has no target" },
+	{ "route a {\nfront tcp:localhost:1\n", "test.conf:2: bad front 'tcp:localhost:1': 'localhost' is not a numeric IP address" },
+	{ "route a {\nfront tcp:127.0.0.1:0\n", "port must be 1-65535" },
+	{ "route a {\nfront tcp:127.0.0.1:65536\n", "port must be 1-65535" },
+	{ "route a {\ntarget vsock:2:5555\n", "reserved" },
+	{ "route a {\ntarget vsock:x:5555\n", "decimal" },
+	{ "route a {\ntarget tcp:1.2.3.4:5\n", "expected vsock:CID:PORT" },
+	{ "route a {\ntarget unix:\n", "socket path empty or too long" },
+	{ "route a {\nbuffer 1K\n", "buffer takes one size from 64K to 64M" },
+	{ "route a {\nbuffer lots\n", "buffer takes one size" },
+	{ "route a {\nreconnect 2s 1s\n", "reconnect takes MIN MAX" },
+	{ "route a {\nmax-clients 0\n", "max-clients takes a number from 1 to 64" },
+	{ "route a {\nmax-streams 99999999\n", "max-streams takes a number" },
+	{ "route a {\nwhat 1\n", "test.conf:2: unknown route option 'what'" },
+	{ "route bad/name {\n", "route name 'bad/name'" },
+	{ "route a\n", "expected 'route NAME {'" },
+	{ "control relative.sock\n", "absolute" },
+	{ "control-mode 999\n", "octal" },
+	{ "log-level loud\n", "log-level takes" },
+	{ "a b c d e\n", "too many words" },
+	{ "route a {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n}\n"
+	  "route a {\nfront tcp:127.0.0.1:2\ntarget unix:/x\n}\n", "test.conf:8: route a defined twice" },
+	{ "route a {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n}\n"
+	  "route b {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n}\n", "routes a and b share a front address" },
+	{ "route a {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n}\nbuffer 1M\n",
+	  "route defaults must come before the first route" },
+};
+
+START_TEST(rejects)
+{
+	ck_assert_int_eq(parse(bad[_i].text), -1);
+	ck_assert_msg(strstr(err, bad[_i].msg) != NULL, "case %d: got '%s', want '%s'", _i, err,
+		      bad[_i].msg);
+	ck_assert_uint_eq(cfg.nroutes, 0);
+}
+END_TEST
+
+START_TEST(long_line_rejected)
+{
+	char text[1024];
+
+	memset(text, 'x', sizeof(text) - 2);
+	text[sizeof(text) - 2] = '\n';
+	text[sizeof(text) - 1] = '\0';
+	ck_assert_int_eq(parse(text), -1);
+	ck_assert_ptr_nonnull(strstr(err, "test.conf:1: line longer than"));
+}
+END_TEST
+
+START_TEST(sizes_and_durations)
+{
+	size_t sz;
+	unsigned ms;
+
+	ck_assert_int_eq(config_parse_size("64K", &sz), 0);
+	ck_assert_uint_eq(sz, 65536);
+	ck_assert_int_eq(config_parse_size("3M", &sz), 0);
+	ck_assert_uint_eq(sz, 3 << 20);
+	ck_assert_int_eq(config_parse_size("100", &sz), 0);
+	ck_assert_uint_eq(sz, 100);
+	ck_assert_int_eq(config_parse_size("-1", &sz), -1);
+	ck_assert_int_eq(config_parse_size("1G", &sz), -1);
+	ck_assert_int_eq(config_parse_size("99999999999999999999999", &sz), -1);
+	ck_assert_int_eq(config_parse_duration("250ms", &ms), 0);
+	ck_assert_uint_eq(ms, 250);
+	ck_assert_int_eq(config_parse_duration("3s", &ms), 0);
+	ck_assert_uint_eq(ms, 3000);
+	ck_assert_int_eq(config_parse_duration("3", &ms), -1);
+	ck_assert_int_eq(config_parse_duration("3m", &ms), -1);
+}
+END_TEST
+
+START_TEST(specs_round_trip)
+{
+	static const char *targets[] = { "vsock:3:5555", "vsock:1:1", "hybrid:/run/v.sock:5555",
+					 "hybrid:/a:b/c:7", "unix:/run/adbd.sock" };
+	struct vsock_target t;
+	struct front_spec f;
+	char buf[256];
+
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		ck_assert_int_eq(vsock_target_parse(targets[i], &t, err, sizeof(err)), 0);
+		vsock_target_format(&t, buf, sizeof(buf));
+		ck_assert_str_eq(buf, targets[i]);
+	}
+	ck_assert_int_eq(front_spec_parse("tcp:[::1]:5037", &f, err, sizeof(err)), 0);
+	front_spec_format(&f, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "tcp:[::1]:5037");
+	ck_assert_int_eq(front_spec_parse("udp:1.2.3.4:5", &f, err, sizeof(err)), -22);
+}
+END_TEST
+
+START_TEST(route_equality)
+{
+	ck_assert_int_eq(parse("route a {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n}\n"
+			       "route b {\nfront tcp:127.0.0.1:2\ntarget unix:/x\n}\n"), 0);
+	struct route_config a = cfg.routes[0];
+	ck_assert(route_config_equal(&a, &cfg.routes[0]));
+	ck_assert(!route_config_equal(&a, &cfg.routes[1]));
+	a.buffer *= 2;
+	ck_assert(!route_config_equal(&a, &cfg.routes[0]));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("parse");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, full_file);
+	tcase_add_test(tc, defaults_apply);
+	tcase_add_loop_test(tc, rejects, 0, (int)(sizeof(bad) / sizeof(bad[0])));
+	tcase_add_test(tc, long_line_rejected);
+	tcase_add_test(tc, sizes_and_durations);
+	tcase_add_test(tc, specs_round_trip);
+	tcase_add_test(tc, route_equality);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

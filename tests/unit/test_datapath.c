@@ -1,0 +1,181 @@
+/*
+ * test_datapath.c - the relay's data-path building blocks: the stream
+ * table, the bounded buffer pool, and ordered batched output over a real
+ * socketpair on a libuv loop.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "bufpool.h"
+#include "output.h"
+#include "streams.h"
+
+START_TEST(streams_track_pairs)
+{
+	struct stream_table t;
+
+	streams_init(&t, 3);
+	ck_assert_int_eq(streams_add(&t, 1, 0), 0);
+	ck_assert_int_eq(streams_add(&t, 2, 20), 0);
+	ck_assert_int_eq(streams_add(&t, 0, 30), 0);
+	ck_assert_int_eq(streams_add(&t, 4, 0), -1); /* max reached */
+	ck_assert_int_eq(streams_find_host(&t, 2), 1);
+	ck_assert_int_eq(streams_find_guest(&t, 30), 2);
+	ck_assert_int_eq(streams_find_host(&t, 9), -1);
+	streams_remove_at(&t, 0);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_int_eq(streams_find_host(&t, 1), -1);
+	ck_assert_int_ge(streams_find_guest(&t, 30), 0);
+	ck_assert_int_eq(streams_add(&t, 5, 0), 0);
+	streams_clear(&t);
+	ck_assert_uint_eq(t.n, 0);
+	streams_free(&t);
+}
+END_TEST
+
+START_TEST(pool_is_bounded_and_reuses)
+{
+	struct bufpool p;
+	struct poolbuf *a, *b, *c;
+
+	bufpool_init(&p, 2 * BUFPOOL_CHUNK);
+	a = bufpool_get(&p);
+	b = bufpool_get(&p);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert(bufpool_empty(&p));
+	ck_assert_ptr_null(bufpool_get(&p));
+	poolbuf_ref(a);
+	poolbuf_unref(a);
+	ck_assert(bufpool_empty(&p)); /* still one reference */
+	poolbuf_unref(a);
+	ck_assert(!bufpool_empty(&p));
+	c = bufpool_get(&p);
+	ck_assert_ptr_eq(c, a); /* recycled, not allocated */
+	ck_assert_uint_eq(p.allocated, 2);
+	poolbuf_unref(b);
+	poolbuf_unref(c);
+	bufpool_destroy(&p);
+	ck_assert_uint_eq(p.allocated, 0);
+}
+END_TEST
+
+/* ---- output over a socketpair ---- */
+
+struct sink {
+	uint8_t got[1 << 20];
+	size_t len;
+	int done_calls;
+	int last_status;
+};
+
+static void on_done(struct output *o, int status, size_t bytes, int synth)
+{
+	struct sink *k = o->data;
+
+	k->done_calls++;
+	k->last_status = status;
+}
+
+static void drain(int fd, struct sink *k, size_t want)
+{
+	while (k->len < want) {
+		ssize_t n = read(fd, k->got + k->len, sizeof(k->got) - k->len);
+		ck_assert_int_gt(n, 0);
+		k->len += (size_t)n;
+	}
+}
+
+START_TEST(output_keeps_order_and_returns_buffers)
+{
+	uv_loop_t loop;
+	uv_pipe_t pipe;
+	struct output o;
+	struct bufpool pool;
+	struct sink *k = calloc(1, sizeof(*k));
+	int sv[2];
+	uint8_t expect[1 << 16];
+	size_t elen = 0;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	uv_loop_init(&loop);
+	uv_pipe_init(&loop, &pipe, 0);
+	ck_assert_int_eq(uv_pipe_open(&pipe, sv[0]), 0);
+	bufpool_init(&pool, 4 * BUFPOOL_CHUNK);
+	output_init(&o, on_done, k);
+	uint8_t any[ADB_HEADER_SIZE] = { 0 };
+	ck_assert_int_eq(output_header(&o, any, 0), -1); /* detached */
+	output_attach(&o, (uv_stream_t *)&pipe);
+
+	struct poolbuf *b = bufpool_get(&pool);
+	for (int i = 0; i < 1000; i++)
+		b->data[i] = (uint8_t)(i * 7);
+	/* 100 frames: more iovs than one batch holds */
+	for (int f = 0; f < 100; f++) {
+		struct adb_header h;
+		uint8_t raw[ADB_HEADER_SIZE];
+
+		adb_header_init(&h, ADB_CMD_WRTE, (uint32_t)f, 2, 10, 0);
+		adb_header_encode(&h, raw);
+		ck_assert_int_eq(output_frame(&o, &h, 0), 0);
+		memcpy(expect + elen, raw, sizeof(raw));
+		elen += sizeof(raw);
+		ck_assert_int_eq(output_slice(&o, b, b->data + f * 10, 10), 0);
+		memcpy(expect + elen, b->data + f * 10, 10);
+		elen += 10;
+	}
+	ck_assert_int_eq(output_zeros(&o, 5000), 0);
+	memset(expect + elen, 0, 5000);
+	elen += 5000;
+	char *owned = malloc(3);
+	memcpy(owned, "abc", 3);
+	ck_assert_int_eq(output_owned(&o, owned, 3), 0);
+	memcpy(expect + elen, "abc", 3);
+	elen += 3;
+	ck_assert_int_eq(output_flush(&o), 0);
+	poolbuf_unref(b);
+	ck_assert(pool.in_use == 1); /* still referenced by queued writes */
+
+	drain(sv[1], k, elen);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	while (o.in_flight > 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(k->len, elen);
+	ck_assert_mem_eq(k->got, expect, elen);
+	ck_assert_int_ge(k->done_calls, 2);
+	ck_assert_int_eq(k->last_status, 0);
+	ck_assert_uint_eq(pool.in_use, 0);
+	ck_assert_uint_eq(o.bytes_pending, 0);
+
+	output_detach(&o);
+	output_destroy(&o);
+	bufpool_destroy(&pool);
+	uv_close((uv_handle_t *)&pipe, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	close(sv[1]);
+	free(k);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("datapath");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, streams_track_pairs);
+	tcase_add_test(tc, pool_is_bounded_and_reuses);
+	tcase_add_test(tc, output_keeps_order_and_returns_buffers);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
