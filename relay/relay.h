@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "config.h"
+#include "conf.h"
 #include "route.h"
 
 struct control;

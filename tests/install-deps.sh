@@ -3,7 +3,7 @@
 # and test suite need (only those missing). Runs apt-get as root or via sudo.
 set -euo pipefail
 
-PACKAGES="gcc make autoconf automake pkg-config libuv1-dev check adb python3 clang"
+PACKAGES="gcc make autoconf automake pkg-config libuv1-dev check adb python3 clang socat"
 
 missing=""
 for p in $PACKAGES; do

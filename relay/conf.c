@@ -1,5 +1,5 @@
 /*
- * config.c - the adbd-relay.conf(5) parser and the checks every route must
+ * conf.c - the adbd-relay.conf(5) parser and the checks every route must
  * pass, whether it comes from a file or from the command line.
  *
  *   # comment
@@ -11,7 +11,7 @@
  *       target vsock:3:5555
  *   }
  */
-#include "config.h"
+#include "conf.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -1,0 +1,75 @@
+/*
+ * conf.h - adbd-relay's configuration: global settings and routes, as read
+ * from adbd-relay.conf(5) or built from the command line, and the checks
+ * every route must pass before it may start.
+ */
+#ifndef RELAY_CONF_H
+#define RELAY_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "vsock.h"
+
+#define ROUTE_NAME_MAX 32          /* including the NUL */
+#define CONFIG_MAX_ROUTES 64
+#define CONFIG_FILE_MAX (64 * 1024)
+#define CONTROL_PATH_MAX 108       /* sun_path */
+
+enum front_kind { FRONT_TCP };
+
+struct front_spec {
+	enum front_kind kind;
+	char host[46];             /* numeric IPv4 or IPv6 address */
+	uint16_t port;
+};
+
+struct route_config {
+	char name[ROUTE_NAME_MAX];
+	struct front_spec front;
+	struct vsock_target target;
+	int has_front, has_target;
+	size_t buffer;             /* bytes of buffering per direction */
+	unsigned reconnect_min_ms, reconnect_max_ms;
+	unsigned connect_timeout_ms;
+	unsigned max_clients;      /* adb front connections at once */
+	unsigned max_streams;      /* open adb streams per session */
+	unsigned probe_interval_ms; /* idle guest probe, 0 = off */
+};
+
+struct relay_config {
+	char control_path[CONTROL_PATH_MAX];
+	mode_t control_mode;
+	enum log_level log_level;
+	int trace;
+	struct route_config defaults;   /* top-level route options */
+	struct route_config *routes;
+	size_t nroutes;
+};
+
+void config_init(struct relay_config *cfg);
+void config_free(struct relay_config *cfg);
+/* A route called NAME with the configured defaults and no front or target. */
+void config_route_defaults(const struct relay_config *cfg, struct route_config *rc,
+			   const char *name);
+/* Parse TEXT (named SOURCE in errors, "file:line: reason"). 0 or -1. */
+int config_parse(struct relay_config *cfg, const char *text, const char *source,
+		 char *err, size_t errlen);
+int config_load(struct relay_config *cfg, const char *path, char *err, size_t errlen);
+/* Check RC against the routes already in CFG and append it. 0 or -1. */
+int config_add_route(struct relay_config *cfg, const struct route_config *rc,
+		     char *err, size_t errlen);
+
+/* "64K", "1M", "4096" -> bytes; "250ms", "3s", "0" -> ms. 0 or -1. */
+int config_parse_size(const char *s, size_t *out);
+int config_parse_duration(const char *s, unsigned *out_ms);
+
+/* "tcp:127.0.0.1:5555", "tcp:[::1]:5555". 0 or -EINVAL with ERR set. */
+int front_spec_parse(const char *spec, struct front_spec *f, char *err, size_t errlen);
+void front_spec_format(const struct front_spec *f, char *buf, size_t len);
+
+int route_config_equal(const struct route_config *a, const struct route_config *b);
+
+#endif

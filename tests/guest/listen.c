@@ -1,0 +1,371 @@
+/*
+ * listen.c - the listeners of adbd-testguest: --listen SPEC parsing,
+ * unix:PATH, tcp:HOST:PORT, hybrid:PATH (Firecracker/Cloud Hypervisor
+ * hybrid vsock, whose "CONNECT <port>\n" command is parsed here), and
+ * vsock:PORT (kernel AF_VSOCK, watched with uv_poll). Accepted sockets are
+ * handed to conn.c.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "guest.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <linux/vm_sockets.h>
+
+enum listener_kind { L_UNIX, L_TCP, L_HYBRID, L_VSOCK };
+
+struct listener {
+	enum listener_kind kind;
+	char spec[128];          /* for log lines */
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+		uv_poll_t poll;
+	} h;
+	int vsock_fd;
+	unsigned long accepted;
+	struct listener *next;
+};
+
+static struct listener *listeners;
+
+/* ---- hybrid vsock command ---- */
+
+int hybrid_hs_feed(struct hybrid_hs *hs, char byte, uint32_t *port, const char **why)
+{
+	static const char prefix[] = "CONNECT ";
+	const size_t plen = sizeof(prefix) - 1;
+
+	if (hs->len >= HYBRID_CMD_MAX) {
+		*why = "no newline within 32 bytes";
+		return -1;
+	}
+	hs->buf[hs->len++] = byte;
+	if (hs->len <= plen) {
+		if (byte != prefix[hs->len - 1]) {
+			*why = "does not start with \"CONNECT \"";
+			return -1;
+		}
+		return 0;
+	}
+	if (byte == '\n') {
+		size_t digits = hs->len - plen - 1;
+		uint64_t v = 0;
+
+		if (digits == 0) {
+			*why = "no port number";
+			return -1;
+		}
+		for (size_t i = plen; i < plen + digits; i++)
+			v = v * 10 + (uint64_t)(hs->buf[i] - '0');
+		if (v > UINT32_MAX) {
+			*why = "port number out of range";
+			return -1;
+		}
+		*port = (uint32_t)v;
+		return 1;
+	}
+	if (byte < '0' || byte > '9') {
+		*why = "port is not a decimal number";
+		return -1;
+	}
+	if (hs->len - plen > 10) {
+		*why = "port number too long";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- accepting ---- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct listener *l = server->data;
+	enum conn_kind kind = l->kind == L_TCP ? CONN_TCP : CONN_PIPE;
+	uv_stream_t *h;
+	char peer[160];
+	int err;
+
+	if (status < 0) {
+		log_err("%s: accept: %s", l->spec, uv_strerror(status));
+		return;
+	}
+	h = conn_handle_alloc(kind);
+	err = uv_accept(server, h);
+	if (err < 0) {
+		log_err("%s: accept: %s", l->spec, uv_strerror(err));
+		conn_handle_free(h);
+		return;
+	}
+	l->accepted++;
+	if (kind == CONN_TCP) {
+		struct sockaddr_storage ss;
+		int len = sizeof(ss);
+		char ip[INET6_ADDRSTRLEN] = "?";
+		int port = 0;
+
+		if (uv_tcp_getpeername((uv_tcp_t *)h, (struct sockaddr *)&ss, &len) == 0) {
+			if (ss.ss_family == AF_INET) {
+				struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+				uv_ip4_name(a, ip, sizeof(ip));
+				port = ntohs(a->sin_port);
+			} else if (ss.ss_family == AF_INET6) {
+				struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+				uv_ip6_name(a, ip, sizeof(ip));
+				port = ntohs(a->sin6_port);
+			}
+		}
+		snprintf(peer, sizeof(peer), "%s peer %s:%d", l->spec, ip, port);
+		uv_tcp_nodelay((uv_tcp_t *)h, 1); /* small frames (OKAY) must not wait */
+	} else {
+		snprintf(peer, sizeof(peer), "%s #%lu", l->spec, l->accepted);
+	}
+	conn_start(h, l->kind == L_HYBRID, peer);
+}
+
+static void vsock_poll_cb(uv_poll_t *p, int status, int events)
+{
+	(void)events;
+	struct listener *l = p->data;
+
+	if (status < 0) {
+		log_err("%s: poll: %s", l->spec, uv_strerror(status));
+		return;
+	}
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_vm sa;
+		socklen_t salen = sizeof(sa);
+		char peer[160];
+		uv_stream_t *h;
+		int fd, err;
+
+		memset(&sa, 0, sizeof(sa));
+		fd = accept4(l->vsock_fd, (struct sockaddr *)&sa, &salen,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_err("%s: accept: %s", l->spec, strerror(errno));
+			return;
+		}
+		h = conn_handle_alloc(CONN_PIPE);
+		err = uv_pipe_open((uv_pipe_t *)h, fd);
+		if (err < 0) {
+			log_err("%s: uv_pipe_open: %s", l->spec, uv_strerror(err));
+			close(fd);
+			conn_handle_free(h);
+			continue;
+		}
+		l->accepted++;
+		snprintf(peer, sizeof(peer), "%s peer cid %u port %u", l->spec,
+			 (unsigned)sa.svm_cid, (unsigned)sa.svm_port);
+		conn_start(h, 0, peer);
+	}
+}
+
+/* ---- opening ---- */
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end != '\0' || v > max)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int open_unix(struct listener *l, const char *path)
+{
+	struct stat st;
+	int err;
+
+	if (path[0] == '\0' || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		log_err("%s: bad socket path (empty or too long)", l->spec);
+		return -1;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_err("%s: %s exists and is not a socket", l->spec, path);
+			return -1;
+		}
+		if (unlink(path) != 0) {
+			log_err("%s: cannot remove stale socket: %s", l->spec, strerror(errno));
+			return -1;
+		}
+	}
+	uv_pipe_init(g_loop, &l->h.pipe, 0);
+	l->h.handle.data = l;
+	err = uv_pipe_bind(&l->h.pipe, path);
+	if (err == 0)
+		err = uv_listen(&l->h.stream, 128, on_connection);
+	if (err < 0) {
+		log_err("%s: %s", l->spec, uv_strerror(err));
+		uv_close(&l->h.handle, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_tcp(struct listener *l, const char *hostport)
+{
+	char host[64];
+	const char *colon = strrchr(hostport, ':');
+	struct sockaddr_storage ss;
+	uint32_t port;
+	size_t hlen;
+	int err, len;
+
+	if (colon == NULL || parse_u32(colon + 1, 65535, &port) != 0) {
+		log_err("%s: expected tcp:HOST:PORT", l->spec);
+		return -1;
+	}
+	hlen = (size_t)(colon - hostport);
+	if (hlen >= 2 && hostport[0] == '[' && hostport[hlen - 1] == ']') {
+		hostport++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		log_err("%s: bad host", l->spec);
+		return -1;
+	}
+	memcpy(host, hostport, hlen);
+	host[hlen] = '\0';
+	memset(&ss, 0, sizeof(ss));
+	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss) != 0 &&
+	    uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss) != 0) {
+		log_err("%s: host must be a numeric IPv4 or [IPv6] address", l->spec);
+		return -1;
+	}
+	uv_tcp_init(g_loop, &l->h.tcp);
+	l->h.handle.data = l;
+	err = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
+	if (err == 0)
+		err = uv_listen(&l->h.stream, 128, on_connection);
+	if (err < 0) {
+		log_err("%s: %s", l->spec, uv_strerror(err));
+		uv_close(&l->h.handle, NULL);
+		return -1;
+	}
+	len = sizeof(ss);
+	if (uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+		int p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+						 : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		log_info("%s: listening on port %d", l->spec, p);
+	}
+	return 0;
+}
+
+/* Only ever used inside test VMs: never exercised on a build machine. */
+static int open_vsock(struct listener *l, const char *portstr)
+{
+	struct sockaddr_vm sa;
+	uint32_t port;
+	int fd, err;
+
+	if (parse_u32(portstr, UINT32_MAX, &port) != 0) {
+		log_err("%s: expected vsock:PORT", l->spec);
+		return -1;
+	}
+	fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_err("%s: socket(AF_VSOCK): %s", l->spec, strerror(errno));
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.svm_family = AF_VSOCK;
+	sa.svm_cid = VMADDR_CID_ANY;
+	sa.svm_port = port;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 128) != 0) {
+		log_err("%s: %s", l->spec, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	err = uv_poll_init(g_loop, &l->h.poll, fd);
+	if (err == 0) {
+		l->h.handle.data = l;
+		err = uv_poll_start(&l->h.poll, UV_READABLE, vsock_poll_cb);
+		if (err < 0)
+			uv_close(&l->h.handle, NULL);
+	}
+	if (err < 0) {
+		log_err("%s: uv_poll: %s", l->spec, uv_strerror(err));
+		close(fd);
+		return -1;
+	}
+	l->vsock_fd = fd;
+	return 0;
+}
+
+int listener_open(const char *spec)
+{
+	struct listener *l = xcalloc(1, sizeof(*l));
+	int rc;
+
+	snprintf(l->spec, sizeof(l->spec), "%s", spec);
+	l->vsock_fd = -1;
+	if (strncmp(spec, "unix:", 5) == 0) {
+		l->kind = L_UNIX;
+		rc = open_unix(l, spec + 5);
+	} else if (strncmp(spec, "hybrid:", 7) == 0) {
+		l->kind = L_HYBRID;
+		rc = open_unix(l, spec + 7);
+	} else if (strncmp(spec, "tcp:", 4) == 0) {
+		l->kind = L_TCP;
+		rc = open_tcp(l, spec + 4);
+	} else if (strncmp(spec, "vsock:", 6) == 0) {
+		l->kind = L_VSOCK;
+		rc = open_vsock(l, spec + 6);
+	} else {
+		log_err("--listen %s: expected unix:PATH, tcp:HOST:PORT, hybrid:PATH or vsock:PORT", spec);
+		rc = -1;
+	}
+	if (rc != 0) {
+		/* a handle that was initialised is closing and owns l: leak it,
+		 * the process exits right away */
+		return -1;
+	}
+	l->next = listeners;
+	listeners = l;
+	log_debug("%s: listening", l->spec);
+	return 0;
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+
+	if (l->vsock_fd >= 0)
+		close(l->vsock_fd);
+	free(l);
+}
+
+void listeners_close(void)
+{
+	struct listener *l = listeners, *next;
+
+	listeners = NULL;
+	for (; l != NULL; l = next) {
+		next = l->next;
+		if (l->kind == L_VSOCK)
+			uv_poll_stop(&l->h.poll);
+		uv_close(&l->h.handle, listener_closed);
+	}
+}
