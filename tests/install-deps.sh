@@ -3,16 +3,23 @@
 # and test suite need (only those missing). Runs apt-get as root or via sudo.
 set -euo pipefail
 
-PACKAGES="gcc make autoconf automake pkg-config libuv1-dev check adb python3 clang socat"
+# build and unit tests, integration tests with the real adb client, the
+# fuzzer, the benchmark's reference (socat), and the VM lab
+PACKAGES="gcc make autoconf automake pkg-config libuv1-dev check adb python3 clang socat
+	qemu-system-x86 busybox-static kmod cpio"
 
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# the VM lab resolves and downloads the kernel package through apt's lists
+if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+	$SUDO apt-get update -q
+fi
+[ -z "$missing" ] && exit 0
+
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q

@@ -8,6 +8,8 @@ top=$(pwd)
 tests/install-deps.sh
 autoreconf -fi >/dev/null
 jobs=$(nproc)
+# both builds share one VM lab cache (kernel package, static build, images)
+export LAB_CACHE=$top/_build/vm-lab
 pass=0; fail=0
 
 count() { # count results from an automake test-suite.log
@@ -42,9 +44,12 @@ run_build sanitizers --enable-sanitizers || status=1
 echo "=== fuzz: adb frame reader, ${FUZZ_SECONDS:-60} s"
 fdir=$top/_build/fuzz
 rm -rf "$fdir"; mkdir -p "$fdir"
-if (cd "$fdir" && "$top/configure" -q CC=clang --enable-fuzzing && make -s -j"$jobs" fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"); then
+if (cd "$fdir" && "$top/configure" -q CC=clang --enable-fuzzing &&
+	make -s -j"$jobs" fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}" >fuzz.log 2>&1); then
+	grep '^stat::\|^Done' "$fdir/fuzz.log"
 	pass=$((pass + 1))
 else
+	tail -n 60 "$fdir/fuzz.log"
 	fail=$((fail + 1)); status=1
 fi
 

@@ -1,0 +1,101 @@
+# lab.sh - the VM lab's host side, sourced by the tests in tests/vm: build
+# (or reuse) the kernel and initramfs, boot one scenario under QEMU TCG with
+# a hard timeout, turn the console's LAB lines into pass/fail, and reap
+# every process the test started, whatever happens.
+#
+#   . tests/vm/lab.sh
+#   lab_setup NAME
+#   lab_spawn PIDVAR CMD...          # host-side helpers (vhost-user backends...)
+#   lab_boot SCENARIO [KERNEL-ARGS] [-- QEMU-ARGS...]; rc=$?
+#
+# LAB_CACHE (default $top_builddir/vm-lab) keeps the kernel, the static
+# build and initramfs images between runs; LAB_TIMEOUT bounds one boot.
+
+set -u
+: "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${LAB_CACHE:=$top_builddir/vm-lab}"
+: "${LAB_TIMEOUT:=240}"
+LAB_HOST_PIDS=""
+LAB_NAME=lab
+
+lab_log() { printf '[%s] %s\n' "$LAB_NAME" "$*"; }
+lab_die() { printf '[%s] FAIL: %s\n' "$LAB_NAME" "$*" >&2; exit 1; }
+
+lab_cleanup() {
+	local rc=$?
+	for p in $LAB_HOST_PIDS; do kill "$p" 2>/dev/null; done
+	for p in $LAB_HOST_PIDS; do wait "$p" 2>/dev/null; done
+	if [ $rc -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$LAB_TMP"; else echo "[$LAB_NAME] files kept in $LAB_TMP" >&2; fi
+	exit $rc
+}
+
+lab_setup() {
+	LAB_NAME=$1
+	LAB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/adbd-relay-vm-$LAB_NAME.XXXXXX")
+	trap lab_cleanup EXIT
+	trap 'exit 1' INT TERM
+	command -v qemu-system-x86_64 >/dev/null || lab_die "qemu-system-x86_64 missing (tests/install-deps.sh installs it)"
+	mkdir -p "$LAB_CACHE"
+	# one image build at a time, whichever test gets here first
+	local images
+	images=$(flock "$LAB_CACHE/.lock" "$top_srcdir/tests/vm/build-image.sh" "$top_srcdir" "$LAB_CACHE") ||
+		lab_die "could not build the VM image"
+	LAB_KERNEL=$(echo "$images" | sed -n 1p)
+	LAB_INITRD=$(echo "$images" | sed -n 2p)
+}
+
+# lab_spawn VAR CMD...: a host-side process, killed when the test ends
+lab_spawn() {
+	local var=$1; shift
+	"$@" >>"$LAB_TMP/host.log" 2>&1 &
+	LAB_HOST_PIDS="$LAB_HOST_PIDS $!"
+	eval "$var=$!"
+}
+
+# lab_boot SCENARIO [KERNEL-ARGS] [-- QEMU-ARGS...]: 0 if the scenario passed
+lab_boot() {
+	local scenario=$1; shift
+	local kargs=""
+	if [ $# -gt 0 ] && [ "$1" != "--" ]; then kargs=$1; shift; fi
+	[ $# -gt 0 ] && [ "$1" = "--" ] && shift
+	local console=$LAB_TMP/$scenario.console
+	local t0 rc=0
+	t0=$(date +%s%N)
+	timeout -k 5 "$LAB_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -smp 2 -m 768 \
+		-nodefaults -no-reboot -display none -monitor none -serial "file:$console" \
+		-kernel "$LAB_KERNEL" -initrd "$LAB_INITRD" \
+		-append "console=ttyS0 panic=-1 quiet loglevel=3 lab.scenario=$scenario $kargs" \
+		"$@" >"$LAB_TMP/$scenario.qemu.log" 2>&1 &
+	local qpid=$!
+	LAB_HOST_PIDS="$LAB_HOST_PIDS $qpid"
+	wait $qpid || rc=$?
+	LAB_SECONDS=$(( ($(date +%s%N) - t0) / 1000000000 ))
+	lab_report "$scenario" "$console" "$rc"
+}
+
+# lab_report SCENARIO CONSOLE QEMU-RC: print the verdict, failing step first
+lab_report() {
+	local scenario=$1 console=$2 qrc=$3
+	tr -d '\r' < "$console" > "$console.txt" 2>/dev/null || : > "$console.txt"
+	sed -n 's/^LAB INFO /  /p' "$console.txt"
+	if grep -q '^LAB RESULT PASS' "$console.txt" && ! grep -q '^LAB FAIL' "$console.txt"; then
+		lab_log "scenario $scenario passed in ${LAB_SECONDS} s ($(grep -c '^LAB OK' "$console.txt") steps)"
+		return 0
+	fi
+	local why
+	why=$(sed -n 's/^LAB FAIL //p' "$console.txt" | head -n 1)
+	if [ -z "$why" ]; then
+		if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+			why="timed out after $LAB_TIMEOUT s in step $(sed -n 's/^LAB STEP //p' "$console.txt" | tail -n 1)"
+		elif ! grep -q '^LAB BEGIN' "$console.txt"; then
+			why="the guest never reached /init (qemu exit $qrc): $(tail -n 5 "$LAB_TMP/$scenario.qemu.log" | tr '\n' ' ')"
+		else
+			why="no result (qemu exit $qrc) after step $(sed -n 's/^LAB STEP //p' "$console.txt" | tail -n 1)"
+		fi
+	fi
+	echo "[$LAB_NAME] scenario $scenario FAILED at step $why" >&2
+	echo "--- console (last 40 lines)" >&2
+	tail -n 40 "$console.txt" >&2
+	return 1
+}
