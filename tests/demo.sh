@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 tests/install-deps.sh
-if [ ! -x _build/demo/relay/adbd-relay ]; then
+if [ ! -f _build/demo/Makefile ]; then
 	autoreconf -fi >/dev/null
 	mkdir -p _build/demo
-	(cd _build/demo && "$top/configure" -q && make -s -j"$(nproc)")
+	(cd _build/demo && "$top/configure" -q)
 fi
+make -s -C _build/demo -j"$(nproc)" >/dev/null
 B=$top/_build/demo
 T=$(mktemp -d /tmp/adbd-relay-demo.XXXXXX)
 export ANDROID_ADB_SERVER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

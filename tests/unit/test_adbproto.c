@@ -156,9 +156,14 @@ static void feed(struct adb_reader *r, struct collected *c, const uint8_t *in, s
 		switch (e) {
 		case ADB_EV_HEADER:
 			ck_assert(!c->in_frame);
-			if (ev.header_contiguous)
+			if (ev.header_contiguous) {
+				/* all 24 bytes came from this input, just before data */
+				ck_assert_uint_ge((size_t)(data - in), ADB_HEADER_SIZE);
 				ck_assert_mem_eq(data - ADB_HEADER_SIZE, ev.header_raw,
 						 ADB_HEADER_SIZE);
+			} else {
+				ck_assert_uint_lt((size_t)(data - in), ADB_HEADER_SIZE);
+			}
 			memcpy(c->bytes + c->len, ev.header_raw, ADB_HEADER_SIZE);
 			c->len += ADB_HEADER_SIZE;
 			c->in_frame = 1;

@@ -41,7 +41,8 @@ vmlinuz=$kdir/root/boot/vmlinuz-$kver
 [ -f "$kdir/root/lib/modules/$kver/modules.dep" ] || depmod -b "$kdir/root" "$kver"
 
 # ---- the project's binaries, statically linked, in a build of their own ----
-sdir=$cache/static
+# (one per source tree, so a shared cache never builds the wrong sources)
+sdir=$cache/static-$(echo "$src" | sha256sum | cut -c1-12)
 if [ ! -f "$sdir/Makefile" ]; then
 	say "configuring the static build"
 	mkdir -p "$sdir"
