@@ -42,9 +42,26 @@ void output_destroy(struct output *o)
 	}
 }
 
-void output_attach(struct output *o, uv_stream_t *dst)
+void output_attach(struct output *o, output_write_fn write, void *ctx)
 {
-	o->dst = dst;
+	o->write = write;
+	o->ctx = ctx;
+}
+
+static void on_stream_written(uv_write_t *req, int status)
+{
+	output_batch_done(req->data, status);
+}
+
+static int stream_write(void *ctx, struct output_batch *b)
+{
+	b->req.data = b;
+	return uv_write(&b->req, ctx, b->iov, b->niov, on_stream_written);
+}
+
+void output_attach_stream(struct output *o, uv_stream_t *dst)
+{
+	output_attach(o, stream_write, dst);
 }
 
 void output_detach(struct output *o)
@@ -53,7 +70,8 @@ void output_detach(struct output *o)
 		batch_release(o, o->open);
 		o->open = NULL;
 	}
-	o->dst = NULL;
+	o->write = NULL;
+	o->ctx = NULL;
 }
 
 static struct output_batch *batch_get(struct output *o)
@@ -72,9 +90,8 @@ static struct output_batch *batch_get(struct output *o)
 	return b;
 }
 
-static void on_written(uv_write_t *req, int status)
+void output_batch_done(struct output_batch *b, int status)
 {
-	struct output_batch *b = req->data;
 	struct output *o = b->out;
 	size_t bytes = b->bytes;
 	int synth = b->synth;
@@ -95,20 +112,24 @@ int output_flush(struct output *o)
 	if (b == NULL)
 		return 0;
 	o->open = NULL;
-	if (o->dst == NULL || b->niov == 0) {
+	if (o->write == NULL || b->niov == 0) {
 		batch_release(o, b);
 		return 0;
 	}
-	b->req.data = b;
-	rc = uv_write(&b->req, o->dst, b->iov, b->niov, on_written);
-	if (rc != 0) {
-		batch_release(o, b);
-		return rc;
-	}
+	/* count first: a sink may finish the batch before returning */
 	o->in_flight++;
 	o->bytes_pending += b->bytes;
 	if (b->synth)
 		o->synth_pending += b->bytes;
+	rc = o->write(o->ctx, b);
+	if (rc != 0) {
+		o->in_flight--;
+		o->bytes_pending -= b->bytes;
+		if (b->synth)
+			o->synth_pending -= b->bytes;
+		batch_release(o, b);
+		return rc;
+	}
 	return 0;
 }
 
@@ -117,7 +138,7 @@ static struct output_batch *room(struct output *o, int need_buf_slot, struct poo
 {
 	struct output_batch *b = o->open;
 
-	if (o->dst == NULL)
+	if (o->write == NULL)
 		return NULL;
 	if (b != NULL) {
 		int have_buf = 0;

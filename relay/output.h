@@ -1,8 +1,9 @@
 /*
- * output.h - ordered output to one socket of a session: adb headers
- * (copied, 24 bytes each) and payload slices of pooled read buffers
- * (referenced, never copied), gathered into batches that each become one
- * uv_write. Batches are recycled; a steady stream allocates nothing.
+ * output.h - ordered output to one side of a session: adb headers (copied,
+ * 24 bytes each) and payload slices of pooled read buffers (referenced,
+ * never copied), gathered into batches. A batch goes to a sink in one
+ * call: uv_write on a socket, or the USB front's transfer framer. Batches
+ * are recycled; a steady stream allocates nothing.
  */
 #ifndef RELAY_OUTPUT_H
 #define RELAY_OUTPUT_H
@@ -18,6 +19,11 @@
 #define OUTPUT_BUFS 4
 
 struct output;
+struct output_batch;
+
+/* A sink takes a batch and calls output_batch_done() once it is written
+ * (or failed); returns 0 or a uv error if it cannot take it at all. */
+typedef int (*output_write_fn)(void *ctx, struct output_batch *b);
 
 /* Called when a batch completes: status 0, or the uv_write error. */
 typedef void (*output_done_cb)(struct output *o, int status, size_t bytes, int synth);
@@ -36,7 +42,8 @@ struct output_batch {
 };
 
 struct output {
-	uv_stream_t *dst;            /* NULL while the socket is not usable */
+	output_write_fn write;       /* NULL while the sink is not usable */
+	void *ctx;
 	struct output_batch *open;   /* being filled */
 	struct output_batch *free_list;
 	unsigned in_flight;          /* batches submitted, not yet completed */
@@ -49,9 +56,12 @@ struct output {
 void output_init(struct output *o, output_done_cb done, void *data);
 /* Free recycled batches; none may be in flight. */
 void output_destroy(struct output *o);
-void output_attach(struct output *o, uv_stream_t *dst);
-/* Forget the socket (it is closing); pending batches complete cancelled. */
+void output_attach(struct output *o, output_write_fn write, void *ctx);
+void output_attach_stream(struct output *o, uv_stream_t *dst);
+/* Forget the sink (it is closing); pending batches complete cancelled. */
 void output_detach(struct output *o);
+/* A sink finished a batch: status 0 or a uv error. */
+void output_batch_done(struct output_batch *b, int status);
 
 /* Queue a header; synth marks frames the relay generated. -1: no socket. */
 int output_header(struct output *o, const uint8_t hdr[ADB_HEADER_SIZE], int synth);

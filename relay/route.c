@@ -125,6 +125,7 @@ static void on_probe_timer(uv_timer_t *t)
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct route *r = listener->data;
+	struct hostport *host;
 	int rc;
 
 	if (status != 0) {
@@ -135,7 +136,9 @@ static void on_connection(uv_stream_t *listener, int status)
 		vsock_connect_cancel(r->probe);
 		r->probe = NULL;
 	}
-	rc = session_start(r, listener);
+	rc = hostport_tcp_accept(r->loop, listener, &host);
+	if (rc == 0)
+		rc = session_start(r, host);
 	if (rc != 0)
 		route_error(r, "cannot start session: %s", uv_strerror(rc));
 }

@@ -296,9 +296,9 @@ static void alloc_from(struct bufpool *pool, struct poolbuf **lent, uv_buf_t *bu
 	*buf = b ? uv_buf_init((char *)b->data, BUFPOOL_CHUNK) : uv_buf_init(NULL, 0);
 }
 
-static void on_host_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_host_alloc(struct hostport *p, uv_buf_t *buf)
 {
-	struct session *s = h->data;
+	struct session *s = p->data;
 
 	alloc_from(&s->host_pool, &s->host_rbuf, buf);
 }
@@ -310,9 +310,9 @@ static void on_guest_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	alloc_from(&s->guest_pool, &s->guest_rbuf, buf);
 }
 
-static void on_host_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+static void on_host_read(struct hostport *p, ssize_t nread, const uv_buf_t *buf)
 {
-	struct session *s = st->data;
+	struct session *s = p->data;
 	struct poolbuf *b = buf->base ? buf_of(buf) : NULL;
 
 	s->host_rbuf = NULL;
@@ -325,7 +325,7 @@ static void on_host_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	else if (nread < 0 && nread != UV_ENOBUFS)
 		session_close(s, uv_strerror((int)nread));
 	if (nread == UV_ENOBUFS) {
-		uv_read_stop(st);
+		p->ops->read_stop(p);
 		s->host_reading = 0;
 	}
 	update_reading(s);
@@ -352,16 +352,26 @@ static void on_guest_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	update_reading(s);
 }
 
-static void set_reading(uv_stream_t *st, int *reading, int want, uv_alloc_cb alloc,
-			uv_read_cb read)
+static void set_guest_reading(struct session *s, int want)
 {
-	if (want == *reading)
+	if (want == s->guest_reading)
 		return;
 	if (want)
-		uv_read_start(st, alloc, read);
+		uv_read_start((uv_stream_t *)&s->guest, on_guest_alloc, on_guest_read);
 	else
-		uv_read_stop(st);
-	*reading = want;
+		uv_read_stop((uv_stream_t *)&s->guest);
+	s->guest_reading = want;
+}
+
+static void set_host_reading(struct session *s, int want)
+{
+	if (want == s->host_reading)
+		return;
+	if (want)
+		s->host->ops->read_start(s->host);
+	else
+		s->host->ops->read_stop(s->host);
+	s->host_reading = want;
 }
 
 /* Read a side only while its pool has room and what we owe it is small. */
@@ -369,12 +379,10 @@ static void update_reading(struct session *s)
 {
 	if (s->closing)
 		return;
-	set_reading((uv_stream_t *)&s->host, &s->host_reading,
-		    !bufpool_empty(&s->host_pool) && s->to_host.synth_pending < SYNTH_PENDING_MAX,
-		    on_host_alloc, on_host_read);
+	set_host_reading(s, !bufpool_empty(&s->host_pool) &&
+			    s->to_host.synth_pending < SYNTH_PENDING_MAX);
 	if (s->link == LINK_UP)
-		set_reading((uv_stream_t *)&s->guest, &s->guest_reading,
-			    !bufpool_empty(&s->guest_pool), on_guest_alloc, on_guest_read);
+		set_guest_reading(s, !bufpool_empty(&s->guest_pool));
 }
 
 static void on_output_done(struct output *o, int status, size_t bytes, int synth)
@@ -507,7 +515,7 @@ static void on_guest_connected(void *data, int fd, int status)
 	s->guest_online = 0;
 	s->g2h_left = 0;
 	adb_reader_init(&s->guest_rd, ADB_MAX_PAYLOAD);
-	output_attach(&s->to_guest, (uv_stream_t *)&s->guest);
+	output_attach_stream(&s->to_guest, (uv_stream_t *)&s->guest);
 	log_info("route %s: peer %s: guest link %u connected", r->cfg.name, s->peer,
 		 s->links_made);
 	route_set_guest(r, GUEST_CONNECTING, "connected, waiting for the guest's CNXN");
@@ -540,12 +548,20 @@ static void session_free(struct session *s)
 	free(s);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void handle_gone(struct session *s)
 {
-	struct session *s = h->data;
-
 	if (--s->handles_open == 0)
 		session_free(s);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	handle_gone(h->data);
+}
+
+static void on_host_closed(struct hostport *p)
+{
+	handle_gone(p->data);
 }
 
 void session_close(struct session *s, const char *reason)
@@ -560,57 +576,30 @@ void session_close(struct session *s, const char *reason)
 	}
 	output_detach(&s->to_host);
 	output_detach(&s->to_guest);
-	uv_close((uv_handle_t *)&s->host, on_handle_closed);
 	uv_close((uv_handle_t *)&s->backoff, on_handle_closed);
+	s->host->on_closed = on_host_closed;
+	s->host->ops->close(s->host);
 	if (s->guest_handle && s->link != LINK_CLOSING)
 		uv_close((uv_handle_t *)&s->guest, on_handle_closed);
 	/* a guest handle already closing reaches on_handle_closed through
 	 * on_guest_closed */
 }
 
-static void peer_name(uv_tcp_t *t, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	int sl = sizeof(ss);
-	char addr[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			uv_ip6_name(s6, addr, sizeof(addr));
-			port = ntohs(s6->sin6_port);
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-			uv_ip4_name(s4, addr, sizeof(addr));
-			port = ntohs(s4->sin_port);
-		}
-	}
-	snprintf(buf, len, "%s:%u", addr, port);
-}
-
-static void free_unstarted(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-int session_start(struct route *r, uv_stream_t *listener)
+int session_start(struct route *r, struct hostport *host)
 {
 	struct session *s = calloc(1, sizeof(*s));
-	int rc;
 
-	if (s == NULL)
+	if (s == NULL) {
+		host->on_closed = NULL;
+		host->ops->close(host);
 		return UV_ENOMEM;
-	s->route = r;
-	uv_tcp_init(r->loop, &s->host);
-	s->host.data = s;
-	rc = uv_accept(listener, (uv_stream_t *)&s->host);
-	if (rc != 0) {
-		uv_close((uv_handle_t *)&s->host, free_unstarted);
-		return rc;
 	}
-	uv_tcp_nodelay(&s->host, 1);
-	peer_name(&s->host, s->peer, sizeof(s->peer));
+	s->route = r;
+	s->host = host;
+	host->data = s;
+	host->on_alloc = on_host_alloc;
+	host->on_read = on_host_read;
+	snprintf(s->peer, sizeof(s->peer), "%s", host->peer);
 	uv_timer_init(r->loop, &s->backoff);
 	s->backoff.data = s;
 	s->handles_open = 2;
@@ -619,7 +608,7 @@ int session_start(struct route *r, uv_stream_t *listener)
 	bufpool_init(&s->guest_pool, r->cfg.buffer);
 	output_init(&s->to_host, on_output_done, s);
 	output_init(&s->to_guest, on_output_done, s);
-	output_attach(&s->to_host, (uv_stream_t *)&s->host);
+	output_attach(&s->to_host, host->ops->write, host);
 	streams_init(&s->streams, r->cfg.max_streams);
 
 	s->next = r->sessions;

@@ -11,6 +11,7 @@
 
 #include "adbproto.h"
 #include "bufpool.h"
+#include "hostport.h"
 #include "output.h"
 #include "streams.h"
 #include "vsock.h"
@@ -29,7 +30,7 @@ struct session {
 	struct session *prev, *next;
 	char peer[64];
 
-	uv_tcp_t host;
+	struct hostport *host;
 	struct adb_reader host_rd;
 	struct bufpool host_pool;      /* buffers read from the host */
 	struct output to_host;
@@ -69,8 +70,8 @@ struct session {
 	int handles_open;
 };
 
-/* Accept a connection from the route's listener and start the session. */
-int session_start(struct route *route, uv_stream_t *listener);
+/* Start a session for a PC on `host` (the session owns it from now on). */
+int session_start(struct route *route, struct hostport *host);
 /* Close the session (both sides); it frees itself once handles are closed. */
 void session_close(struct session *s, const char *reason);
 

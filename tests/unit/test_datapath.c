@@ -109,7 +109,7 @@ START_TEST(output_keeps_order_and_returns_buffers)
 	output_init(&o, on_done, k);
 	uint8_t any[ADB_HEADER_SIZE] = { 0 };
 	ck_assert_int_eq(output_header(&o, any, 0), -1); /* detached */
-	output_attach(&o, (uv_stream_t *)&pipe);
+	output_attach_stream(&o, (uv_stream_t *)&pipe);
 
 	struct poolbuf *b = bufpool_get(&pool);
 	for (int i = 0; i < 1000; i++)
