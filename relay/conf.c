@@ -130,6 +130,16 @@ int front_spec_parse(const char *spec, struct front_spec *f, char *err, size_t e
 	size_t hlen;
 
 	memset(f, 0, sizeof(*f));
+	if (strncmp(spec, "usb:", 4) == 0) {
+		f->kind = FRONT_USB;
+		if (spec[4] != '/' || strlen(spec + 4) >= sizeof(f->path) - 4) {
+			snprintf(err, errlen, "bad front '%s': expected usb:/ABSOLUTE/FUNCTIONFS/DIR",
+				 spec);
+			return -EINVAL;
+		}
+		snprintf(f->path, sizeof(f->path), "%s", spec + 4);
+		return 0;
+	}
 	if (strncmp(spec, "tcp:", 4) != 0)
 		goto bad;
 	f->kind = FRONT_TCP;
@@ -160,22 +170,32 @@ int front_spec_parse(const char *spec, struct front_spec *f, char *err, size_t e
 	f->port = (uint16_t)port;
 	return 0;
 bad:
-	snprintf(err, errlen, "bad front '%s': expected tcp:ADDRESS:PORT", spec);
+	snprintf(err, errlen, "bad front '%s': expected tcp:ADDRESS:PORT or usb:DIR", spec);
 	return -EINVAL;
 }
 
 void front_spec_format(const struct front_spec *f, char *buf, size_t len)
 {
-	if (strchr(f->host, ':') != NULL)
+	if (f->kind == FRONT_USB)
+		snprintf(buf, len, "usb:%s", f->path);
+	else if (strchr(f->host, ':') != NULL)
 		snprintf(buf, len, "tcp:[%s]:%u", f->host, f->port);
 	else
 		snprintf(buf, len, "tcp:%s:%u", f->host, f->port);
 }
 
+int front_spec_equal(const struct front_spec *a, const struct front_spec *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->kind == FRONT_USB)
+		return strcmp(a->path, b->path) == 0;
+	return strcmp(a->host, b->host) == 0 && a->port == b->port;
+}
+
 int route_config_equal(const struct route_config *a, const struct route_config *b)
 {
-	return strcmp(a->name, b->name) == 0 && a->front.kind == b->front.kind &&
-	       strcmp(a->front.host, b->front.host) == 0 && a->front.port == b->front.port &&
+	return strcmp(a->name, b->name) == 0 && front_spec_equal(&a->front, &b->front) &&
 	       vsock_target_equal(&a->target, &b->target) && a->buffer == b->buffer &&
 	       a->reconnect_min_ms == b->reconnect_min_ms &&
 	       a->reconnect_max_ms == b->reconnect_max_ms &&
@@ -217,7 +237,7 @@ static int check_route(const struct relay_config *cfg, const struct route_config
 			snprintf(why, len, "route %s defined twice", rc->name);
 			return -1;
 		}
-		if (o->front.port == rc->front.port && strcmp(o->front.host, rc->front.host) == 0) {
+		if (front_spec_equal(&o->front, &rc->front)) {
 			snprintf(why, len, "routes %s and %s share a front address", o->name, rc->name);
 			return -1;
 		}

@@ -18,12 +18,13 @@
 #define CONFIG_FILE_MAX (64 * 1024)
 #define CONTROL_PATH_MAX 108       /* sun_path */
 
-enum front_kind { FRONT_TCP };
+enum front_kind { FRONT_TCP, FRONT_USB };
 
 struct front_spec {
 	enum front_kind kind;
-	char host[46];             /* numeric IPv4 or IPv6 address */
+	char host[46];             /* TCP: numeric IPv4 or IPv6 address */
 	uint16_t port;
+	char path[108];            /* USB: the FunctionFS mount point */
 };
 
 struct route_config {
@@ -66,10 +67,12 @@ int config_add_route(struct relay_config *cfg, const struct route_config *rc,
 int config_parse_size(const char *s, size_t *out);
 int config_parse_duration(const char *s, unsigned *out_ms);
 
-/* "tcp:127.0.0.1:5555", "tcp:[::1]:5555". 0 or -EINVAL with ERR set. */
+/* "tcp:127.0.0.1:5555", "tcp:[::1]:5555", "usb:/dev/usb-ffs/adb".
+ * 0 or -EINVAL with ERR set. */
 int front_spec_parse(const char *spec, struct front_spec *f, char *err, size_t errlen);
 void front_spec_format(const struct front_spec *f, char *buf, size_t len);
 
+int front_spec_equal(const struct front_spec *a, const struct front_spec *b);
 int route_config_equal(const struct route_config *a, const struct route_config *b);
 
 #endif

@@ -35,6 +35,28 @@ const char *guest_state_name(enum guest_state st)
 	return "?";
 }
 
+const char *front_state_name(enum front_state st)
+{
+	switch (st) {
+	case FRONT_DOWN:      return "down";
+	case FRONT_LISTENING: return "listening";
+	case FRONT_READY:     return "ready";
+	case FRONT_ONLINE:    return "online";
+	}
+	return "?";
+}
+
+int front_serving(enum front_state st)
+{
+	return st != FRONT_DOWN;
+}
+
+static void set_front(struct route *r, enum front_state st)
+{
+	r->front = st;
+	r->front_since = now_ms();
+}
+
 void route_set_guest(struct route *r, enum guest_state st, const char *reason)
 {
 	snprintf(r->guest_reason, sizeof(r->guest_reason), "%s", reason);
@@ -76,6 +98,63 @@ static void on_route_handle_closed(uv_handle_t *h)
 		free(r);
 }
 
+/* ---- the USB front: a session per online period ---- */
+
+static void usb_session_start(struct route *r)
+{
+	struct hostport *host;
+	char peer[48];
+	int rc;
+
+	if (r->stopping || r->usb.state != USB_ONLINE || r->nsessions > 0)
+		return;
+	snprintf(peer, sizeof(peer), "usb:%s", r->usb.name);
+	rc = hostport_usb_open(&r->usb, peer, &host);
+	if (rc == 0)
+		rc = session_start(r, host);
+	if (rc != 0)
+		route_error(r, "cannot start USB session: %s", uv_strerror(rc));
+}
+
+static void on_usb_restart(uv_timer_t *t)
+{
+	usb_session_start(t->data);
+}
+
+static void on_usb_state(struct usb_function *f, enum usb_state st, const char *why)
+{
+	struct route *r = f->data;
+
+	log_notice("route %s: usb %s: %s", r->cfg.name, usb_state_name(st), why);
+	if (st == USB_ONLINE) {
+		set_front(r, FRONT_ONLINE);
+		if (r->probe != NULL) {
+			vsock_connect_cancel(r->probe);
+			r->probe = NULL;
+		}
+		/* the previous online period's session may still be draining;
+		 * route_session_gone() starts the next one then */
+		usb_session_start(r);
+	} else if (st == USB_READY) {
+		set_front(r, FRONT_READY);
+		for (struct session *s = r->sessions; s; s = s->next)
+			session_close(s, why);
+	}
+}
+
+static void usb_log_line(struct usb_function *f, int warn, const char *msg)
+{
+	log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "route %s: usb: %s", f->name, msg);
+}
+
+static void on_usb_closed(struct usb_function *f)
+{
+	struct route *r = f->data;
+
+	if (--r->handles_open == 0)
+		free(r);
+}
+
 void route_session_gone(struct route *r, struct session *s)
 {
 	if (s->prev)
@@ -85,8 +164,14 @@ void route_session_gone(struct route *r, struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	r->nsessions--;
-	if (r->stopping && --r->handles_open == 0)
-		free(r);
+	if (r->stopping) {
+		if (--r->handles_open == 0)
+			free(r);
+		return;
+	}
+	/* a USB session that failed while the host still has us: start over */
+	if (r->cfg.front.kind == FRONT_USB && r->usb.state == USB_ONLINE)
+		uv_timer_start(&r->usb_restart, on_usb_restart, 100, 0);
 }
 
 /* ---- the idle probe: is the guest reachable while nobody is connected? ---- */
@@ -143,6 +228,19 @@ static void on_connection(uv_stream_t *listener, int status)
 		route_error(r, "cannot start session: %s", uv_strerror(rc));
 }
 
+static int front_usb_open(struct route *r, char *err, size_t errlen)
+{
+	int rc;
+
+	usb_set_log(usb_log_line);
+	rc = usb_function_open(&r->usb, r->loop, r->cfg.front.path, r->cfg.name, on_usb_state,
+			       r, err, errlen);
+	if (rc != 0)
+		return rc;
+	r->handles_open++;  /* the function, released by on_usb_closed */
+	return 0;
+}
+
 static int front_listen(struct route *r, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -164,8 +262,7 @@ static int front_listen(struct route *r, char *err, size_t errlen)
 			 uv_strerror(rc));
 		return rc;
 	}
-	r->front = FRONT_LISTENING;
-	r->front_since = now_ms();
+	set_front(r, FRONT_LISTENING);
 	return 0;
 }
 
@@ -187,18 +284,23 @@ struct route *route_start(uv_loop_t *loop, const struct route_config *cfg,
 	r->listener.data = r;
 	uv_timer_init(loop, &r->probe_timer);
 	r->probe_timer.data = r;
-	r->handles_open = 2;
-	if (front_listen(r, err, errlen) != 0) {
+	uv_timer_init(loop, &r->usb_restart);
+	r->usb_restart.data = r;
+	r->handles_open = 3;
+	if ((cfg->front.kind == FRONT_USB ? front_usb_open(r, err, errlen)
+					   : front_listen(r, err, errlen)) != 0) {
 		r->stopping = 1;
 		uv_close((uv_handle_t *)&r->listener, on_route_handle_closed);
 		uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
+		uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
 		return NULL;
 	}
 	if (cfg->probe_interval_ms > 0)
 		uv_timer_start(&r->probe_timer, on_probe_timer, 0, cfg->probe_interval_ms);
 	front_spec_format(&cfg->front, spec, sizeof(spec));
 	vsock_target_format(&cfg->target, tgt, sizeof(tgt));
-	log_notice("route %s: listening on %s, target %s", cfg->name, spec, tgt);
+	log_notice("route %s: %s on %s, target %s", cfg->name,
+		   cfg->front.kind == FRONT_USB ? "USB function ready" : "listening", spec, tgt);
 	return r;
 }
 
@@ -221,4 +323,7 @@ void route_stop(struct route *r)
 	}
 	uv_close((uv_handle_t *)&r->listener, on_route_handle_closed);
 	uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
+	uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
+	if (r->cfg.front.kind == FRONT_USB)
+		usb_function_close(&r->usb, on_usb_closed);
 }

@@ -10,13 +10,16 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "usb.h"
 
 struct session;
 
 enum dir { DIR_TO_GUEST = 0, DIR_TO_HOST = 1 };
 
 enum guest_state { GUEST_UNKNOWN, GUEST_DOWN, GUEST_CONNECTING, GUEST_UP };
-enum front_state { FRONT_DOWN, FRONT_LISTENING };
+/* TCP: DOWN or LISTENING. USB: DOWN, READY (descriptors written, the gadget
+ * may be bound, no host yet) or ONLINE (a host enabled the function). */
+enum front_state { FRONT_DOWN, FRONT_LISTENING, FRONT_READY, FRONT_ONLINE };
 
 struct route_stats {
 	uint64_t frames[2];
@@ -34,7 +37,9 @@ struct route {
 	struct route_config cfg;
 	struct route *next;
 
-	uv_tcp_t listener;
+	uv_tcp_t listener;              /* TCP front */
+	struct usb_function usb;        /* USB front: open for the route's life */
+	uv_timer_t usb_restart;         /* next USB session, after a failed one */
 	enum front_state front;
 	uint64_t front_since;           /* ms, realtime */
 	struct session *sessions;
@@ -66,6 +71,9 @@ void route_session_gone(struct route *r, struct session *s);
 unsigned route_open_streams(const struct route *r);
 
 const char *guest_state_name(enum guest_state st);
+const char *front_state_name(enum front_state st);
+/* Is the front doing its job (listening, or a USB function ready/online)? */
+int front_serving(enum front_state st);
 uint64_t now_ms(void);
 
 #endif

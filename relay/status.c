@@ -11,11 +11,6 @@
 #include "relay.h"
 #include "strbuf.h"
 
-static const char *front_state_name(enum front_state st)
-{
-	return st == FRONT_LISTENING ? "listening" : "down";
-}
-
 static double ago_s(uint64_t since)
 {
 	uint64_t now = now_ms();
@@ -91,6 +86,20 @@ static void json_route(const struct route *r, struct strbuf *out)
 	strbuf_printf(out, ",\"last_error\":");
 	strbuf_json_str(out, r->last_error);
 	json_u64(out, "last_error_ms", r->last_error_at);
+	if (r->cfg.front.kind == FRONT_USB) {
+		const struct usb_stats *u = &r->usb.st;
+
+		strbuf_printf(out, ",\"usb\":{\"state\":\"%s\"", usb_state_name(r->usb.state));
+		json_u64(out, "binds", u->binds);
+		json_u64(out, "unbinds", u->unbinds);
+		json_u64(out, "enables", u->enables);
+		json_u64(out, "disables", u->disables);
+		json_u64(out, "setups", u->setups);
+		json_u64(out, "halts", u->halts);
+		json_u64(out, "out_transfers", u->out_xfers);
+		json_u64(out, "in_transfers", u->in_xfers);
+		strbuf_printf(out, "}");
+	}
 	strbuf_printf(out, "}");
 }
 
@@ -109,8 +118,8 @@ void status_json(const struct relay *rl, struct strbuf *out)
 
 static int route_healthy(const struct route *r, struct strbuf *out)
 {
-	if (r->front != FRONT_LISTENING) {
-		strbuf_printf(out, "route %s: front not listening\n", r->cfg.name);
+	if (!front_serving(r->front)) {
+		strbuf_printf(out, "route %s: front %s\n", r->cfg.name, front_state_name(r->front));
 		return 0;
 	}
 	if (r->guest != GUEST_UP) {

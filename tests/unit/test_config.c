@@ -89,6 +89,8 @@ static const struct {
 	{ "route a {\nfront tcp:127.0.0.1:1\n}\n", "test.conf:3: route a has no target" },
 	{ "route a {\nfront tcp:localhost:1\n", "test.conf:2: bad front 'tcp:localhost:1': 'localhost' is not a numeric IP address" },
 	{ "route a {\nfront tcp:127.0.0.1:0\n", "port must be 1-65535" },
+	{ "route a {\nfront usb:/f\ntarget unix:/x\n}\nroute b {\nfront usb:/f\ntarget unix:/y\n}\n",
+	  "test.conf:8: routes a and b share a front address" },
 	{ "route a {\nfront tcp:127.0.0.1:65536\n", "port must be 1-65535" },
 	{ "route a {\ntarget vsock:2:5555\n", "reserved" },
 	{ "route a {\ntarget vsock:x:5555\n", "decimal" },
@@ -175,6 +177,12 @@ START_TEST(specs_round_trip)
 	front_spec_format(&f, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "tcp:[::1]:5037");
 	ck_assert_int_eq(front_spec_parse("udp:1.2.3.4:5", &f, err, sizeof(err)), -22);
+	ck_assert_int_eq(front_spec_parse("usb:/dev/usb-ffs/adb", &f, err, sizeof(err)), 0);
+	ck_assert_int_eq(f.kind, FRONT_USB);
+	front_spec_format(&f, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "usb:/dev/usb-ffs/adb");
+	ck_assert_int_eq(front_spec_parse("usb:relative", &f, err, sizeof(err)), -22);
+	ck_assert_int_eq(front_spec_parse("usb:", &f, err, sizeof(err)), -22);
 }
 END_TEST
 

@@ -17,7 +17,7 @@ cache=$(cd "$cache" && pwd)
 lab=$src/tests/vm
 
 # Modules scenarios may load (with their dependencies, resolved below).
-MODULES="vsock_loopback vmw_vsock_virtio_transport dummy_hcd libcomposite usb_f_fs"
+MODULES="vsock_loopback vmw_vsock_virtio_transport dummy_hcd libcomposite usb_f_fs configfs"
 
 say() { echo "build-image: $*" >&2; }
 
@@ -66,7 +66,7 @@ key=$( {
 	sha256sum < "$(command -v busybox)"
 	# shellcheck disable=SC2086
 	for f in $adb_files; do sha256sum < "$f"; done
-	find "$lab/initramfs" "$lab/scenarios" -type f | sort | xargs cat | sha256sum
+	find "$lab/initramfs" "$lab/scenarios" "$src/init" -type f | sort | xargs cat | sha256sum
 } | sha256sum | cut -c1-16)
 image=$cache/initramfs-$key.cpio.gz
 if [ -f "$image" ]; then
@@ -82,6 +82,7 @@ for applet in $("$root/bin/busybox" --list); do
 	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
 for f in $BINS; do cp "$sdir/$f" "$root/bin/"; done
+cp "$src/init/adbd-relay-gadget" "$root/bin/"
 # shellcheck disable=SC2086
 for f in $adb_files; do
 	mkdir -p "$root$(dirname "$f")"

@@ -27,16 +27,22 @@ lab_cleanup() {
 }
 trap lab_cleanup EXIT
 
-# modload NAME...: insmod each module's dependency chain, in order
+# modload NAME [PARAM=VALUE...]: insmod NAME's dependency chain in order,
+# the parameters going to NAME itself
 modload() {
-	for m in "$@"; do
-		[ -f "/lab/modules/$m" ] || fail "module $m is not in the image"
-		while read -r ko; do
-			name=$(basename "$ko" .ko)
-			grep -q "^$(echo "$name" | tr - _) " /proc/modules && continue
+	m=$1
+	shift
+	[ -f "/lab/modules/$m" ] || fail "module $m is not in the image"
+	last=$(tail -n 1 "/lab/modules/$m")
+	while read -r ko; do
+		name=$(basename "$ko" .ko | tr - _)
+		grep -q "^$name " /proc/modules && continue
+		if [ "$ko" = "$last" ]; then
+			insmod "$ko" "$@" || fail "insmod $ko $* failed"
+		else
 			insmod "$ko" || fail "insmod $ko failed"
-		done < "/lab/modules/$m"
-	done
+		fi
+	done < "/lab/modules/$m"
 }
 
 # spawn VAR LOG CMD...: start CMD in the background, output to LOG

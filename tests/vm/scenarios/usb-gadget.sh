@@ -1,0 +1,143 @@
+# usb-gadget.sh - the USB front for real: dummy_hcd with two UDCs, two
+# configfs gadgets made by init/adbd-relay-gadget, each with a FunctionFS
+# adb function served by one adbd-relay, routed over vsock_loopback to two
+# test guest adbds (vsock ports 5555 and 5556). The real adb client in the
+# same machine talks USB to both: it must list two devices, reach the right
+# guest with -t N, push/pull through each, survive one guest's restart on
+# the same transport without disturbing the other, and survive replugs
+# (gadget unbound and bound again) with flat relay fds and memory.
+# lab.cycles=N on the kernel command line sets the replug count (default 20).
+
+CYCLES=20
+for arg in $(cat /proc/cmdline); do
+	case $arg in lab.cycles=*) CYCLES=${arg#lab.cycles=} ;; esac
+done
+export ANDROID_ADB_SERVER_PORT=5037
+CTL="adbd-relayctl -s /tmp/relay.sock"
+
+# tid SERIAL: the adb transport id of a device
+tid() { adb devices -l | sed -n "s/^$1 .*transport_id:\([0-9]*\).*/\1/p"; }
+listed() { adb devices | grep -q "^$1[[:space:]]*device"; }
+json_num() { $CTL status --json | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+
+step modules
+modload vsock_loopback
+modload configfs
+modload dummy_hcd num=2
+modload libcomposite
+modload usb_f_fs
+[ -e /sys/class/udc/dummy_udc.0 ] && [ -e /sys/class/udc/dummy_udc.1 ] ||
+	fail "dummy_hcd gave no two UDCs: $(ls /sys/class/udc | tr '\n' ' ')"
+ok
+
+step gadgets
+adbd-relay-gadget create ga LABSERIALA /dev/usb-ffs/ga "guest a" || fail "gadget ga"
+adbd-relay-gadget create gb LABSERIALB /dev/usb-ffs/gb "guest b" || fail "gadget gb"
+ok
+
+step guests
+mkdir -p /tmp/a /tmp/b
+(cd /tmp/a && exec adbd-testguest --listen vsock:5555 --name vm-a) > /tmp/guest-a.log 2>&1 &
+GUEST_A=$!; LAB_PIDS="$LAB_PIDS $GUEST_A"; LAB_LOGS="$LAB_LOGS /tmp/guest-a.log"
+(cd /tmp/b && exec adbd-testguest --listen vsock:5556 --name vm-b) > /tmp/guest-b.log 2>&1 &
+LAB_PIDS="$LAB_PIDS $!"; LAB_LOGS="$LAB_LOGS /tmp/guest-b.log"
+wait_for 10 grep -q READY /tmp/guest-a.log || fail "guest a did not start"
+wait_for 10 grep -q READY /tmp/guest-b.log || fail "guest b did not start"
+ok
+
+step relay
+cat > /tmp/relay.conf <<CONF
+control /tmp/relay.sock
+log-level debug
+route a {
+	front usb:/dev/usb-ffs/ga
+	target vsock:1:5555
+}
+route b {
+	front usb:/dev/usb-ffs/gb
+	target vsock:1:5556
+}
+CONF
+spawn RELAY_PID /tmp/relay.log adbd-relay -c /tmp/relay.conf
+wait_for 10 $CTL status || fail "relay control socket never answered"
+adbd-relay-gadget bind ga dummy_udc.0 || fail "bind ga"
+adbd-relay-gadget bind gb dummy_udc.1 || fail "bind gb"
+ok
+
+step adb-devices
+adb start-server > /tmp/adb-start.log 2>&1 || fail "adb start-server: $(cat /tmp/adb-start.log)"
+wait_for 30 listed LABSERIALA || fail "LABSERIALA not listed: $(adb devices -l | tr '\n' ' ')"
+wait_for 10 listed LABSERIALB || fail "LABSERIALB not listed: $(adb devices -l | tr '\n' ' ')"
+TA=$(tid LABSERIALA); TB=$(tid LABSERIALB)
+[ -n "$TA" ] && [ -n "$TB" ] && [ "$TA" != "$TB" ] || fail "transport ids '$TA' '$TB'"
+adb devices -l | grep -q "LABSERIALA .*product:vm-a" || fail "device a is not guest a: $(adb devices -l | tr '\n' ' ')"
+ok "transport ids $TA $TB"
+
+step shell-by-transport
+a=$(timeout 30 adb -t "$TA" shell pwd 2>&1); b=$(timeout 30 adb -t "$TB" shell pwd 2>&1)
+[ "$a" = /tmp/a ] || fail "adb -t $TA reached '$a', expected guest a (/tmp/a)"
+[ "$b" = /tmp/b ] || fail "adb -t $TB reached '$b', expected guest b (/tmp/b)"
+ok
+
+step push-pull
+dd if=/dev/urandom of=/tmp/in.bin bs=1M count=16 2>/dev/null
+want=$(sha256sum < /tmp/in.bin)
+for t in "$TA" "$TB"; do
+	t0=$(ms)
+	timeout 180 adb -t "$t" push /tmp/in.bin /tmp/pushed-$t.bin > /tmp/push.log 2>&1 ||
+		fail "push via transport $t: $(tail -n 2 /tmp/push.log)"
+	t1=$(ms)
+	timeout 180 adb -t "$t" pull /tmp/pushed-$t.bin /tmp/pulled.bin > /tmp/pull.log 2>&1 ||
+		fail "pull via transport $t: $(tail -n 2 /tmp/pull.log)"
+	t2=$(ms)
+	[ "$(sha256sum < /tmp/pulled.bin)" = "$want" ] || fail "sha256 differs via transport $t"
+	info "usb transport $t: push 16 MiB $((t1 - t0)) ms, pull $((t2 - t1)) ms"
+	rm -f /tmp/pushed-$t.bin /tmp/pulled.bin
+done
+ok
+
+step guest-restart
+adb -t "$TB" shell 'while :; do echo tick; sleep 0.05; done' > /tmp/stream-b.log 2>&1 &
+STREAM_B=$!; LAB_PIDS="$LAB_PIDS $STREAM_B"
+adb -t "$TA" shell 'while :; do echo tick; sleep 0.05; done' > /tmp/stream-a.log 2>&1 &
+STREAM_A=$!; LAB_PIDS="$LAB_PIDS $STREAM_A"
+wait_for 20 grep -q tick /tmp/stream-a.log || fail "streaming shell on a printed nothing"
+wait_for 20 grep -q tick /tmp/stream-b.log || fail "streaming shell on b printed nothing"
+kill -9 "$GUEST_A"
+t0=$(ms)
+wait_for 2 sh -c "! kill -0 $STREAM_A" || fail "shell on a still running 2 s after guest a died"
+info "shell on a ended $(( $(ms) - t0 )) ms after guest a died"
+(cd /tmp/a && exec adbd-testguest --listen vsock:5555 --name vm-a) > /tmp/guest-a.log 2>&1 &
+GUEST_A=$!; LAB_PIDS="$LAB_PIDS $GUEST_A"
+wait_for 10 grep -q READY /tmp/guest-a.log || fail "guest a did not restart"
+t0=$(ms)
+wait_for 5 timeout 3 adb -t "$TA" shell true || fail "no shell on a within 5 s of its restart"
+info "shell on a works $(( $(ms) - t0 )) ms after guest a restarted"
+[ "$(tid LABSERIALA)" = "$TA" ] || fail "transport id of a changed: $(adb devices -l | tr '\n' ' ')"
+kill -0 "$STREAM_B" || fail "the shell on b died with guest a"
+n1=$(wc -l < /tmp/stream-b.log); sleep 1; n2=$(wc -l < /tmp/stream-b.log)
+[ "$n2" -gt "$n1" ] || fail "the shell on b stopped streaming"
+kill "$STREAM_B"
+ok "same transport id $TA, b undisturbed"
+
+step replug
+wait_for 10 sh -c "$CTL status --json | grep -q '\"open_streams\":0,'"
+fds0=$(json_num open_fds); rss0=$(json_num rss_kib)
+t0=$(ms)
+i=0
+while [ $i -lt "$CYCLES" ]; do
+	i=$((i + 1))
+	adbd-relay-gadget unbind ga || fail "cycle $i: unbind"
+	wait_for 10 sh -c "! adb devices | grep -q LABSERIALA" || fail "cycle $i: device still listed after unplug"
+	adbd-relay-gadget bind ga dummy_udc.0 || fail "cycle $i: bind"
+	wait_for 20 listed LABSERIALA || fail "cycle $i: device not back: $(adb devices -l | tr '\n' ' ')"
+	out=$(timeout 10 adb -s LABSERIALA shell echo cycle-$i 2>&1)
+	[ "$out" = "cycle-$i" ] || fail "cycle $i: shell printed '$out'"
+done
+fds1=$(json_num open_fds); rss1=$(json_num rss_kib)
+info "$CYCLES replugs in $(( ($(ms) - t0) / 1000 )) s: relay fds $fds0 -> $fds1, rss $rss0 -> $rss1 KiB"
+[ "$fds1" = "$fds0" ] || fail "relay fds $fds0 -> $fds1 after $CYCLES replugs"
+[ $((rss1 - rss0)) -lt 1024 ] || fail "relay rss grew $rss0 -> $rss1 KiB"
+kill -0 "$RELAY_PID" || fail "the relay died"
+ok
+adb kill-server
