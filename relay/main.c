@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "notify.h"
 #include "relay.h"
 
 static void usage(FILE *f)
@@ -164,10 +165,13 @@ static void on_signal(uv_signal_t *h, int signum)
 
 	if (signum == SIGHUP) {
 		log_notice("SIGHUP: reloading %s", rl->config_path ? rl->config_path : "(none)");
+		notify_send("RELOADING=1");
 		relay_reload(rl);
+		notify_send("READY=1");
 		return;
 	}
 	log_notice("%s: shutting down", strsignal(signum));
+	notify_send("STOPPING=1");
 	relay_stop(rl);
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
@@ -297,6 +301,9 @@ int main(int argc, char **argv)
 	watch_signal(rl.loop, &sig_int, SIGINT, &rl);
 	watch_signal(rl.loop, &sig_hup, SIGHUP, &rl);
 	log_notice("started: %zu route(s), control %s", rl.cfg.nroutes, rl.cfg.control_path);
+	/* every front listens or has its USB descriptors written: init may
+	 * bind gadgets and start clients now */
+	notify_send("READY=1");
 	uv_run(rl.loop, UV_RUN_DEFAULT);
 	uv_loop_close(rl.loop);
 	config_free(&rl.cfg);

@@ -5,7 +5,7 @@ set -euo pipefail
 
 # build and unit tests, integration tests with the real adb client, the
 # fuzzer, the benchmark's reference (socat), and the VM lab
-PACKAGES="gcc make autoconf automake pkg-config libuv1-dev check adb python3 clang socat
+PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check adb python3 clang socat
 	qemu-system-x86 busybox-static kmod cpio"
 
 missing=""

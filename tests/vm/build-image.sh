@@ -17,7 +17,7 @@ cache=$(cd "$cache" && pwd)
 lab=$src/tests/vm
 
 # Modules scenarios may load (with their dependencies, resolved below).
-MODULES="vsock_loopback vmw_vsock_virtio_transport dummy_hcd libcomposite usb_f_fs configfs"
+MODULES="vsock_loopback vmw_vsock_virtio_transport dummy_hcd libcomposite usb_f_fs usb_f_acm configfs"
 
 say() { echo "build-image: $*" >&2; }
 
@@ -55,14 +55,23 @@ BINS="relay/adbd-relay relay/adbd-relayctl tests/guest/adbd-testguest"
 make -s -C "$sdir" -j"$(nproc)" $BINS >"$sdir/make.log" 2>&1 ||
 	{ cat "$sdir/make.log" >&2; say "static build failed"; exit 1; }
 
+# the USB-level probe links libusb, which has no static build: dynamic,
+# its libraries come with adb's below
+probe=$sdir/adb-usbprobe
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -I"$src/adbproto" -o "$probe.tmp" \
+	"$src/tests/usbhost/adb-usbprobe.c" "$src/adbproto/adbproto.c" \
+	$(pkg-config --cflags --libs libusb-1.0) || { say "building adb-usbprobe failed"; exit 1; }
+cmp -s "$probe.tmp" "$probe" && rm -f "$probe.tmp" || mv "$probe.tmp" "$probe"
+
 # ---- the real adb client and what it loads ----
+libs_of() { ldd "$1" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^\t\(\/[^ ]*\) .*/\1/p'; }
 adb_bin=$(readlink -f "$(command -v adb)")
-adb_files="$adb_bin $(ldd "$adb_bin" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^\t\(\/[^ ]*\) .*/\1/p')"
+adb_files=$(printf '%s\n' "$adb_bin" $(libs_of "$adb_bin") $(libs_of "$probe") | sort -u)
 
 # ---- the cache key: every input's content ----
 key=$( {
 	echo "$kernel_pkg $kernel_ver $MODULES"
-	for f in $BINS; do sha256sum < "$sdir/$f"; done
+	for f in $BINS adb-usbprobe; do sha256sum < "$sdir/$f"; done
 	sha256sum < "$(command -v busybox)"
 	# shellcheck disable=SC2086
 	for f in $adb_files; do sha256sum < "$f"; done
@@ -81,7 +90,7 @@ cp "$(command -v busybox)" "$root/bin/busybox"
 for applet in $("$root/bin/busybox" --list); do
 	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
-for f in $BINS; do cp "$sdir/$f" "$root/bin/"; done
+for f in $BINS adb-usbprobe; do cp "$sdir/$f" "$root/bin/"; done
 cp "$src/init/adbd-relay-gadget" "$root/bin/"
 # shellcheck disable=SC2086
 for f in $adb_files; do

@@ -4,8 +4,10 @@
 # test guest adbds (vsock ports 5555 and 5556). The real adb client in the
 # same machine talks USB to both: it must list two devices, reach the right
 # guest with -t N, push/pull through each, survive one guest's restart on
-# the same transport without disturbing the other, and survive replugs
-# (gadget unbound and bound again) with flat relay fds and memory.
+# the same transport without disturbing the other, keep a second function
+# of the same gadget (an ACM serial port the relay does not own) bound
+# throughout, and survive replugs (gadget unbound and bound again) with flat
+# relay fds and memory.
 # lab.cycles=N on the kernel command line sets the replug count (default 20).
 
 CYCLES=20
@@ -26,6 +28,7 @@ modload configfs
 modload dummy_hcd num=2
 modload libcomposite
 modload usb_f_fs
+modload usb_f_acm
 [ -e /sys/class/udc/dummy_udc.0 ] && [ -e /sys/class/udc/dummy_udc.1 ] ||
 	fail "dummy_hcd gave no two UDCs: $(ls /sys/class/udc | tr '\n' ' ')"
 ok
@@ -33,6 +36,9 @@ ok
 step gadgets
 adbd-relay-gadget create ga LABSERIALA /dev/usb-ffs/ga "guest a" || fail "gadget ga"
 adbd-relay-gadget create gb LABSERIALB /dev/usb-ffs/gb "guest b" || fail "gadget gb"
+# a function of gadget ga that is not the relay's
+GA=/sys/kernel/config/usb_gadget/ga
+mkdir $GA/functions/acm.gs0 && ln -s $GA/functions/acm.gs0 $GA/configs/c.1/ || fail "acm function"
 ok
 
 step guests
@@ -103,6 +109,11 @@ adb -t "$TA" shell 'while :; do echo tick; sleep 0.05; done' > /tmp/stream-a.log
 STREAM_A=$!; LAB_PIDS="$LAB_PIDS $STREAM_A"
 wait_for 20 grep -q tick /tmp/stream-a.log || fail "streaming shell on a printed nothing"
 wait_for 20 grep -q tick /tmp/stream-b.log || fail "streaming shell on b printed nothing"
+# the host's view of gadget ga: its device number changes if it re-enumerates
+DEV_A=$(dirname "$(grep -l LABSERIALA /sys/bus/usb/devices/*/serial)")
+devnum=$(cat "$DEV_A/devnum")
+nif=$(tr -d ' ' < "$DEV_A/bNumInterfaces")
+[ "$nif" -ge 3 ] || fail "gadget ga shows $nif interfaces, expected adb (1) + acm (2)"
 kill -9 "$GUEST_A"
 t0=$(ms)
 wait_for 2 sh -c "! kill -0 $STREAM_A" || fail "shell on a still running 2 s after guest a died"
@@ -118,7 +129,10 @@ kill -0 "$STREAM_B" || fail "the shell on b died with guest a"
 n1=$(wc -l < /tmp/stream-b.log); sleep 1; n2=$(wc -l < /tmp/stream-b.log)
 [ "$n2" -gt "$n1" ] || fail "the shell on b stopped streaming"
 kill "$STREAM_B"
-ok "same transport id $TA, b undisturbed"
+[ "$(cat $GA/UDC)" = dummy_udc.0 ] || fail "gadget ga lost its UDC through guest a's restart"
+[ "$(cat "$DEV_A/devnum" 2>/dev/null)" = "$devnum" ] ||
+	fail "gadget ga re-enumerated (acm function not kept bound) through guest a's restart"
+ok "same transport id $TA, b undisturbed, ga (adb + acm) stayed bound"
 
 step replug
 wait_for 10 sh -c "$CTL status --json | grep -q '\"open_streams\":0,'"
@@ -140,4 +154,12 @@ info "$CYCLES replugs in $(( ($(ms) - t0) / 1000 )) s: relay fds $fds0 -> $fds1,
 [ $((rss1 - rss0)) -lt 1024 ] || fail "relay rss grew $rss0 -> $rss1 KiB"
 kill -0 "$RELAY_PID" || fail "the relay died"
 ok
+
+step usb-edge-cases
+# the adb server lets go of the interfaces; the probe plays the PC on gadget gb
 adb kill-server
+adb-usbprobe LABSERIALB > /tmp/probe.log 2>&1 || fail "$(tail -n 1 /tmp/probe.log)"
+LAB_LOGS="$LAB_LOGS /tmp/probe.log"
+kill -0 "$RELAY_PID" || fail "the relay died during the USB edge cases"
+$CTL health > /tmp/health.log 2>&1 || fail "health after the edge cases: $(cat /tmp/health.log)"
+ok "$(grep -c '^case .*: ok' /tmp/probe.log) cases"
