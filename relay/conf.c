@@ -77,16 +77,27 @@ static int perr(struct parser *p, const char *fmt, ...)
 	return -1;
 }
 
-int config_parse_size(const char *s, size_t *out)
+/* A decimal number with an optional unit suffix, left in *unit. */
+static int parse_number(const char *s, unsigned long long *v, const char **unit)
 {
 	char *end;
-	unsigned long long v;
 
 	if (!isdigit((unsigned char)*s))
 		return -1;
 	errno = 0;
-	v = strtoull(s, &end, 10);
+	*v = strtoull(s, &end, 10);
 	if (errno != 0)
+		return -1;
+	*unit = end;
+	return 0;
+}
+
+int config_parse_size(const char *s, size_t *out)
+{
+	const char *end;
+	unsigned long long v;
+
+	if (parse_number(s, &v, &end) != 0)
 		return -1;
 	if (strcmp(end, "K") == 0 || strcmp(end, "k") == 0)
 		v <<= 10;
@@ -102,14 +113,10 @@ int config_parse_size(const char *s, size_t *out)
 
 int config_parse_duration(const char *s, unsigned *out_ms)
 {
-	char *end;
+	const char *end;
 	unsigned long long v;
 
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
+	if (parse_number(s, &v, &end) != 0)
 		return -1;
 	if (strcmp(end, "s") == 0)
 		v *= 1000;

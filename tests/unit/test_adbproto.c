@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "adbproto.h"
+#include "unit.h"
 
 /* ---- header codec and validation ---- */
 
@@ -377,11 +378,5 @@ static Suite *adbproto_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(adbproto_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(adbproto_suite());
 }

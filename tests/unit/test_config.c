@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "unit.h"
 
 static struct relay_config cfg;
 static char err[512];
@@ -202,8 +203,6 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, full_file);
@@ -214,9 +213,5 @@ int main(void)
 	tcase_add_test(tc, specs_round_trip);
 	tcase_add_test(tc, route_equality);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

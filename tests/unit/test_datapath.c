@@ -13,6 +13,7 @@
 #include "bufpool.h"
 #include "output.h"
 #include "streams.h"
+#include "unit.h"
 
 START_TEST(streams_track_pairs)
 {
@@ -166,16 +167,10 @@ int main(void)
 {
 	Suite *s = suite_create("datapath");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, streams_track_pairs);
 	tcase_add_test(tc, pool_is_bounded_and_reuses);
 	tcase_add_test(tc, output_keeps_order_and_returns_buffers);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ffs_desc.h"
+#include "unit.h"
 
 static uint32_t le32(const uint8_t *p)
 {
@@ -103,15 +104,9 @@ int main(void)
 {
 	Suite *s = suite_create("usb_desc");
 	TCase *tc = tcase_create("blobs");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, descriptors_parse_like_f_fs);
 	tcase_add_test(tc, strings_blob);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

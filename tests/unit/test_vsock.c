@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "vsock.h"
+#include "unit.h"
 
 struct server {
 	uv_pipe_t listener;
@@ -243,8 +244,6 @@ int main(void)
 {
 	Suite *s = suite_create("vsock");
 	TCase *tc = tcase_create("connect");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, unix_connects);
@@ -253,9 +252,5 @@ int main(void)
 			    (int)(sizeof(hybrid_cases) / sizeof(hybrid_cases[0])));
 	tcase_add_test(tc, cancel_closes_quietly);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }
