@@ -66,8 +66,13 @@ route b {
 CONF
 spawn RELAY_PID /tmp/relay.log adbd-relay -c /tmp/relay.conf
 wait_for 10 $CTL status || fail "relay control socket never answered"
+# readiness as the control socket tells it: descriptors written, no host yet
+n=$($CTL status --json | grep -o '"front_state":"ready"' | wc -l)
+[ "$n" = 2 ] || fail "status does not show both USB fronts ready: $($CTL status --json)"
 adbd-relay-gadget bind ga dummy_udc.0 || fail "bind ga"
 adbd-relay-gadget bind gb dummy_udc.1 || fail "bind gb"
+wait_for 10 sh -c "[ \$($CTL status --json | grep -o '\"front_state\":\"online\"' | wc -l) = 2 ]" ||
+	fail "status does not show both USB fronts online after binding: $($CTL status --json)"
 ok
 
 step adb-devices
