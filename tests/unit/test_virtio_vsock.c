@@ -1,0 +1,437 @@
+/*
+ * test_virtio_vsock.c - the virtio-vsock protocol engine against a scripted
+ * guest: header codec and trace line, connect / refuse, RST rules, CID
+ * filtering, host-to-guest data coalesced into 4 KiB and 64 KiB receive
+ * buffers, the guest's credit respected, one-way guest-to-host flows that
+ * never stall (credit updates unasked), credit overrun, CREDIT_REQUEST,
+ * shutdown and close timeout, duplicate REQUEST, device reset, and memory
+ * returned when queues drain.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtio_vsock.h"
+#include "unit.h"
+
+#define GUEST_CID 3
+#define ADB_PORT 5555
+
+static struct vvs_device dev;
+static struct {
+	int connected, connect_status, readable, writable, closed, output;
+	char why[64];
+	struct vvs_conn *last;
+	int release_in_closed;
+} ev;
+
+static void on_connected(struct vvs_conn *c, int status)
+{
+	ev.connected++;
+	ev.connect_status = status;
+	ev.last = c;
+}
+
+static void on_readable(struct vvs_conn *c)
+{
+	(void)c;
+	ev.readable++;
+}
+
+static void on_writable(struct vvs_conn *c)
+{
+	(void)c;
+	ev.writable++;
+}
+
+static void on_closed(struct vvs_conn *c, const char *why)
+{
+	ev.closed++;
+	snprintf(ev.why, sizeof(ev.why), "%s", why);
+	if (ev.release_in_closed)
+		vvs_release(c);
+}
+
+static void on_output(struct vvs_device *d)
+{
+	(void)d;
+	ev.output++;
+}
+
+static const struct vvs_ops ops = {
+	.connected = on_connected, .readable = on_readable, .writable = on_writable,
+	.closed = on_closed, .output = on_output,
+};
+
+static void setup(void)
+{
+	memset(&ev, 0, sizeof(ev));
+	vvs_device_init(&dev, GUEST_CID, &ops, NULL);
+}
+
+static void teardown(void)
+{
+	ev.release_in_closed = 1;
+	vvs_device_reset(&dev, "test over");
+	ck_assert_uint_eq(dev.nconns, 0);
+}
+
+/* ---- the scripted guest ---- */
+
+static void guest_send(uint64_t src_cid, uint32_t src_port, uint32_t dst_port, uint16_t op,
+		       uint32_t flags, const void *data, uint32_t len, uint32_t buf_alloc,
+		       uint32_t fwd_cnt)
+{
+	struct vvs_hdr h = {
+		.src_cid = src_cid, .dst_cid = VVS_HOST_CID, .src_port = src_port,
+		.dst_port = dst_port, .len = len, .type = VVS_TYPE_STREAM, .op = op,
+		.flags = flags, .buf_alloc = buf_alloc, .fwd_cnt = fwd_cnt,
+	};
+	uint8_t raw[VVS_HDR_SIZE];
+
+	vvs_hdr_encode(&h, raw);
+	vvs_input(&dev, raw, data, len);
+}
+
+static void send_op(struct vvs_conn *c, uint16_t op, uint32_t flags, uint32_t buf_alloc,
+		    uint32_t fwd_cnt)
+{
+	guest_send(GUEST_CID, c->guest_port, c->host_port, op, flags, NULL, 0, buf_alloc, fwd_cnt);
+}
+
+/* Pull one packet the device owes the guest into a buffer of cap bytes. */
+static size_t pull(size_t cap, struct vvs_hdr *h, uint8_t *payload)
+{
+	static uint8_t buf[VVS_HDR_SIZE + VVS_MAX_PAYLOAD];
+	size_t n = vvs_output(&dev, buf, cap);
+
+	if (n == 0)
+		return 0;
+	ck_assert_uint_ge(n, VVS_HDR_SIZE);
+	ck_assert_uint_le(n, cap);
+	vvs_hdr_decode(buf, h);
+	ck_assert_uint_eq(h->len, n - VVS_HDR_SIZE);
+	ck_assert_uint_eq(h->src_cid, VVS_HOST_CID);
+	ck_assert_uint_eq(h->dst_cid, GUEST_CID);
+	if (payload)
+		memcpy(payload, buf + VVS_HDR_SIZE, h->len);
+	return n;
+}
+
+static struct vvs_conn *connect_ok(uint32_t guest_buf_alloc)
+{
+	struct vvs_hdr h;
+	struct vvs_conn *c = vvs_connect(&dev, ADB_PORT, NULL);
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_REQUEST);
+	ck_assert_uint_eq(h.dst_port, ADB_PORT);
+	ck_assert_uint_eq(h.buf_alloc, VVS_BUF);
+	send_op(c, VVS_OP_RESPONSE, 0, guest_buf_alloc, 0);
+	ck_assert_int_eq(ev.connected, 1);
+	ck_assert_int_eq(ev.connect_status, 0);
+	ck_assert_int_eq(c->state, VVS_CONNECTED);
+	return c;
+}
+
+/* ---- tests ---- */
+
+START_TEST(header_codec_and_trace)
+{
+	struct vvs_hdr h = { 2, 1000, 2844408420u, 5555, 50, 1, VVS_OP_RW, 0, 262144, 7336588 }, d;
+	uint8_t raw[VVS_HDR_SIZE];
+	char line[160];
+
+	vvs_hdr_encode(&h, raw);
+	ck_assert_uint_eq(raw[0], 2);
+	ck_assert_uint_eq(raw[8], 0xe8);   /* 1000 = 0x3e8, little endian */
+	ck_assert_uint_eq(raw[9], 0x03);
+	ck_assert_uint_eq(raw[30], VVS_OP_RW);
+	vvs_hdr_decode(raw, &d);
+	ck_assert(d.src_cid == h.src_cid && d.dst_cid == h.dst_cid && d.src_port == h.src_port &&
+		  d.dst_port == h.dst_port && d.len == h.len && d.type == h.type && d.op == h.op &&
+		  d.flags == h.flags && d.buf_alloc == h.buf_alloc && d.fwd_cnt == h.fwd_cnt);
+	vvs_hdr_format(&h, line, sizeof(line));
+	ck_assert_str_eq(line, "2:2844408420 -> 1000:5555 len=50 type=STREAM op=RW flags=0x0 "
+			       "buf_alloc=262144 fwd_cnt=7336588");
+}
+END_TEST
+
+START_TEST(connect_refused)
+{
+	struct vvs_hdr h;
+	struct vvs_conn *c = vvs_connect(&dev, ADB_PORT, NULL);
+
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	send_op(c, VVS_OP_RST, 0, 0, 0);
+	ck_assert_int_eq(ev.connected, 1);
+	ck_assert_int_eq(ev.connect_status, -ECONNREFUSED);
+	ck_assert(vvs_eof(c));
+	vvs_release(c);
+	ck_assert_uint_eq(dev.nconns, 0);
+	ck_assert_uint_eq(pull(4096, &h, NULL), 0);   /* nothing answers an RST */
+}
+END_TEST
+
+START_TEST(rst_rules_and_cid_filter)
+{
+	struct vvs_hdr h;
+
+	/* data for no connection: RST back, to the sender's port */
+	guest_send(GUEST_CID, 1234, 4321, VVS_OP_RW, 0, "x", 1, VVS_BUF, 0);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_RST);
+	ck_assert_uint_eq(h.dst_port, 1234);
+	ck_assert_uint_eq(h.src_port, 4321);
+	/* a guest REQUEST to the host: nobody listens, RST */
+	guest_send(GUEST_CID, 1235, 9999, VVS_OP_REQUEST, 0, NULL, 0, VVS_BUF, 0);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_RST);
+	/* never an RST for an RST */
+	guest_send(GUEST_CID, 1234, 4321, VVS_OP_RST, 0, NULL, 0, 0, 0);
+	ck_assert_uint_eq(pull(4096, &h, NULL), 0);
+	/* another CID, or not to the host: dropped without a word */
+	guest_send(7, 1234, 4321, VVS_OP_RW, 0, "x", 1, VVS_BUF, 0);
+	ck_assert_uint_eq(pull(4096, &h, NULL), 0);
+	ck_assert_uint_eq(dev.st.bad_cid, 1);
+	ck_assert_uint_eq(dev.st.rst_sent, 2);
+}
+END_TEST
+
+/* Host -> guest: 200000 bytes through RX buffers of `cap` bytes each. */
+static void host_to_guest(size_t cap)
+{
+	static uint8_t in[200000], out[200000 + VVS_MAX_PAYLOAD];
+	struct vvs_conn *c = connect_ok(VVS_BUF);
+	struct vvs_hdr h;
+	size_t got = 0, pkts = 0;
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7 + i / 251);
+	ck_assert_uint_eq(vvs_write(c, in, sizeof(in)), sizeof(in));
+	while (pull(cap, &h, out + got) > 0) {
+		ck_assert_uint_eq(h.op, VVS_OP_RW);
+		/* coalesced: every packet but the last fills its buffer */
+		if (got + h.len < sizeof(in))
+			ck_assert_uint_eq(h.len, cap - VVS_HDR_SIZE < VVS_MAX_PAYLOAD
+						 ? cap - VVS_HDR_SIZE : VVS_MAX_PAYLOAD);
+		got += h.len;
+		pkts++;
+	}
+	ck_assert_uint_eq(got, sizeof(in));
+	ck_assert_mem_eq(out, in, sizeof(in));
+	ck_assert_uint_eq(c->tx.len, 0);
+	ck_assert_ptr_null(c->tx.chunk[0]);   /* drained queues give memory back */
+	vvs_release(c);
+}
+
+START_TEST(host_to_guest_4k_buffers)
+{
+	host_to_guest(4096);
+}
+END_TEST
+
+START_TEST(host_to_guest_64k_buffers)
+{
+	host_to_guest(VVS_HDR_SIZE + VVS_MAX_PAYLOAD);
+}
+END_TEST
+
+START_TEST(guest_credit_respected)
+{
+	static uint8_t data[30000];
+	struct vvs_conn *c = connect_ok(10000);
+	struct vvs_hdr h;
+	size_t got = 0;
+
+	ck_assert_uint_eq(vvs_write(c, data, sizeof(data)), sizeof(data));
+	while (pull(4096, &h, NULL) > 0)
+		got += h.len;
+	ck_assert_uint_eq(got, 10000);                /* no more than the guest's buffer */
+	send_op(c, VVS_OP_CREDIT_UPDATE, 0, 10000, 10000);
+	while (pull(4096, &h, NULL) > 0)
+		got += h.len;
+	ck_assert_uint_eq(got, 20000);
+}
+END_TEST
+
+/* Guest -> host, 4 MiB one way: the guest sends only within the credit it
+ * was told; the owner reads; the device must keep the credit coming. */
+START_TEST(one_way_guest_to_host_never_stalls)
+{
+	static uint8_t chunk[4096 - VVS_HDR_SIZE], sink[VVS_BUF];
+	struct vvs_conn *c = connect_ok(VVS_BUF);
+	uint32_t peer_buf = VVS_BUF, peer_fwd = 0, tx_cnt = 0;
+	const uint32_t total = 4u << 20;
+	uint64_t received = 0;
+	struct vvs_hdr h;
+	int rounds = 0;
+
+	while (received < total) {
+		ck_assert_int_lt(++rounds, 100000);
+		/* the guest sends what its credit allows */
+		uint32_t credit = peer_buf - (tx_cnt - peer_fwd);
+		uint32_t n = credit < sizeof(chunk) ? credit : sizeof(chunk);
+		if (n > total - tx_cnt)
+			n = total - tx_cnt;
+		if (n > 0) {
+			guest_send(GUEST_CID, c->guest_port, c->host_port, VVS_OP_RW, 0, chunk, n,
+				   VVS_BUF, 0);
+			tx_cnt += n;
+		}
+		/* the owner drains a little at a time */
+		received += vvs_read(c, sink, 3000);
+		/* whatever the device owes the guest reaches it */
+		while (pull(4096, &h, NULL) > 0) {
+			peer_buf = h.buf_alloc;
+			peer_fwd = h.fwd_cnt;
+		}
+		ck_assert(n > 0 || vvs_readable(c) > 0 || received == total);
+	}
+	ck_assert_int_eq(c->state, VVS_CONNECTED);
+	ck_assert_uint_eq(dev.st.credit_overrun, 0);
+	ck_assert_uint_gt(dev.st.credit_updates_sent, 0);
+	/* far fewer updates than packets: they are batched */
+	ck_assert_uint_lt(dev.st.credit_updates_sent, total / sizeof(chunk) / 4);
+}
+END_TEST
+
+START_TEST(credit_overrun_resets)
+{
+	static uint8_t big[VVS_MAX_PAYLOAD];
+	struct vvs_conn *c = connect_ok(VVS_BUF);
+	struct vvs_hdr h;
+
+	for (int i = 0; i < VVS_CHUNKS; i++)
+		guest_send(GUEST_CID, c->guest_port, c->host_port, VVS_OP_RW, 0, big, sizeof(big),
+			   VVS_BUF, 0);
+	ck_assert_int_eq(ev.closed, 0);
+	guest_send(GUEST_CID, c->guest_port, c->host_port, VVS_OP_RW, 0, big, 1, VVS_BUF, 0);
+	ck_assert_int_eq(ev.closed, 1);
+	ck_assert_str_eq(ev.why, "guest sent more than its credit");
+	ck_assert_uint_eq(dev.st.credit_overrun, 1);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_RST);
+	vvs_release(c);
+	ck_assert_uint_eq(dev.nconns, 0);
+}
+END_TEST
+
+START_TEST(credit_request_answered_and_dup_request_dropped)
+{
+	struct vvs_conn *c = connect_ok(VVS_BUF);
+	struct vvs_hdr h;
+
+	send_op(c, VVS_OP_CREDIT_REQUEST, 0, VVS_BUF, 0);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_CREDIT_UPDATE);
+	ck_assert_uint_eq(h.buf_alloc, VVS_BUF);
+	send_op(c, VVS_OP_REQUEST, 0, VVS_BUF, 0);
+	ck_assert_uint_eq(pull(4096, &h, NULL), 0);
+	ck_assert_uint_eq(dev.st.dup_request, 1);
+	ck_assert_int_eq(c->state, VVS_CONNECTED);
+}
+END_TEST
+
+START_TEST(shutdown_both_ways)
+{
+	struct vvs_conn *c = connect_ok(VVS_BUF);
+	struct vvs_hdr h;
+	char buf[16];
+
+	guest_send(GUEST_CID, c->guest_port, c->host_port, VVS_OP_RW, 0, "bye", 3, VVS_BUF, 0);
+	send_op(c, VVS_OP_SHUTDOWN, VVS_SHUTDOWN_SEND, VVS_BUF, 0);
+	ck_assert(!vvs_eof(c));                       /* data first */
+	ck_assert_uint_eq(vvs_read(c, buf, sizeof(buf)), 3);
+	ck_assert(vvs_eof(c));
+	ck_assert_uint_eq(vvs_write(c, "last", 4), 4);
+	vvs_release(c);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE + 4);   /* data before SHUTDOWN */
+	ck_assert_uint_eq(h.op, VVS_OP_RW);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_SHUTDOWN);
+	ck_assert_uint_eq(h.flags, VVS_SHUTDOWN_RCV | VVS_SHUTDOWN_SEND);
+	send_op(c, VVS_OP_RST, 0, VVS_BUF, 0);        /* Linux answers with RST */
+	ck_assert_uint_eq(dev.nconns, 0);
+}
+END_TEST
+
+START_TEST(unanswered_shutdown_times_out)
+{
+	struct vvs_conn *c = connect_ok(VVS_BUF);
+	struct vvs_hdr h;
+
+	vvs_expire(&dev, 1000);
+	vvs_release(c);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_SHUTDOWN);
+	vvs_expire(&dev, 1000 + VVS_CLOSE_TIMEOUT_MS - 1);
+	ck_assert_uint_eq(pull(4096, &h, NULL), 0);
+	vvs_expire(&dev, 1000 + VVS_CLOSE_TIMEOUT_MS);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_RST);
+	ck_assert_uint_eq(dev.nconns, 0);
+	ck_assert_uint_eq(dev.st.close_timeouts, 1);
+}
+END_TEST
+
+START_TEST(malformed_length_resets)
+{
+	struct vvs_conn *c = connect_ok(VVS_BUF);
+	struct vvs_hdr h = {
+		.src_cid = GUEST_CID, .dst_cid = VVS_HOST_CID, .src_port = c->guest_port,
+		.dst_port = c->host_port, .len = 100, .type = VVS_TYPE_STREAM, .op = VVS_OP_RW,
+	};
+	uint8_t raw[VVS_HDR_SIZE];
+
+	vvs_hdr_encode(&h, raw);
+	vvs_input(&dev, raw, (const uint8_t *)"short", 5);   /* header says 100 */
+	ck_assert_int_eq(ev.closed, 1);
+	ck_assert_str_eq(ev.why, "malformed packet from the guest");
+	ck_assert_uint_eq(dev.st.bad_len, 1);
+}
+END_TEST
+
+START_TEST(device_reset_closes_everything)
+{
+	struct vvs_conn *a = connect_ok(VVS_BUF);
+	struct vvs_conn *b = vvs_connect(&dev, ADB_PORT, NULL);
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_ne(a->host_port, b->host_port);
+	ck_assert_uint_eq(vvs_write(a, "pending", 7), 7);
+	ev.release_in_closed = 1;
+	vvs_device_reset(&dev, "VMM disconnected");
+	ck_assert_int_eq(ev.closed, 2);
+	ck_assert_str_eq(ev.why, "VMM disconnected");
+	ck_assert_uint_eq(dev.nconns, 0);
+	ck_assert_ptr_null(dev.out_head);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("virtio_vsock");
+	TCase *tc = tcase_create("protocol");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, header_codec_and_trace);
+	tcase_add_test(tc, connect_refused);
+	tcase_add_test(tc, rst_rules_and_cid_filter);
+	tcase_add_test(tc, host_to_guest_4k_buffers);
+	tcase_add_test(tc, host_to_guest_64k_buffers);
+	tcase_add_test(tc, guest_credit_respected);
+	tcase_add_test(tc, one_way_guest_to_host_never_stalls);
+	tcase_add_test(tc, credit_overrun_resets);
+	tcase_add_test(tc, credit_request_answered_and_dup_request_dropped);
+	tcase_add_test(tc, shutdown_both_ways);
+	tcase_add_test(tc, unanswered_shutdown_times_out);
+	tcase_add_test(tc, malformed_length_resets);
+	tcase_add_test(tc, device_reset_closes_everything);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}

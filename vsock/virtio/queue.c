@@ -1,0 +1,74 @@
+/*
+ * queue.c - a connection's byte queue: a ring over VVS_CHUNKS chunks of
+ * 64 KiB (no larger allocation), each allocated when the ring first
+ * reaches it and all released when the queue empties.
+ */
+#include "virtio_vsock.h"
+#include "vvs_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t vvs_queue_room(const struct vvs_queue *q)
+{
+	return VVS_BUF - q->len;
+}
+
+static void release_chunks(struct vvs_queue *q)
+{
+	for (int i = 0; i < VVS_CHUNKS; i++) {
+		free(q->chunk[i]);
+		q->chunk[i] = NULL;
+	}
+	q->head = 0;
+}
+
+void vvs_queue_free(struct vvs_queue *q)
+{
+	release_chunks(q);
+	q->len = 0;
+}
+
+size_t vvs_queue_push(struct vvs_queue *q, const uint8_t *p, size_t len)
+{
+	size_t done = 0;
+
+	if (len > vvs_queue_room(q))
+		len = vvs_queue_room(q);
+	while (done < len) {
+		size_t pos = (q->head + q->len) % VVS_BUF;
+		size_t ci = pos / VVS_CHUNK, off = pos % VVS_CHUNK;
+		size_t n = VVS_CHUNK - off;
+
+		if (q->chunk[ci] == NULL && (q->chunk[ci] = malloc(VVS_CHUNK)) == NULL)
+			break;
+		if (n > len - done)
+			n = len - done;
+		memcpy(q->chunk[ci] + off, p + done, n);
+		done += n;
+		q->len += n;
+	}
+	return done;
+}
+
+size_t vvs_queue_pop(struct vvs_queue *q, uint8_t *p, size_t cap)
+{
+	size_t done = 0;
+
+	while (done < cap && q->len > 0) {
+		size_t ci = q->head / VVS_CHUNK, off = q->head % VVS_CHUNK;
+		size_t n = VVS_CHUNK - off;
+
+		if (n > q->len)
+			n = q->len;
+		if (n > cap - done)
+			n = cap - done;
+		memcpy(p + done, q->chunk[ci] + off, n);
+		done += n;
+		q->head = (q->head + n) % VVS_BUF;
+		q->len -= n;
+	}
+	if (q->len == 0)
+		release_chunks(q);
+	return done;
+}
