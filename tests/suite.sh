@@ -1,7 +1,7 @@
 #!/bin/bash
 # suite.sh - the whole test suite, as CI runs it: install what is missing,
 # build with -Werror and run `make check`, run it again under ASan+UBSan,
-# then fuzz the adb frame reader for FUZZ_SECONDS (default 60).
+# then run every fuzz target for FUZZ_SECONDS each (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -41,12 +41,12 @@ status=0
 run_build plain || status=1
 run_build sanitizers --enable-sanitizers || status=1
 
-echo "=== fuzz: adb frame reader, ${FUZZ_SECONDS:-60} s"
+echo "=== fuzz: every target, ${FUZZ_SECONDS:-60} s each"
 fdir=$top/_build/fuzz
 rm -rf "$fdir"; mkdir -p "$fdir"
 if (cd "$fdir" && "$top/configure" -q CC=clang --enable-fuzzing &&
 	make -s -j"$jobs" fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}" >fuzz.log 2>&1); then
-	grep '^stat::\|^Done' "$fdir/fuzz.log"
+	grep '^fuzz:\|^Done\|^stat::number_of_executed_units' "$fdir/fuzz.log"
 	pass=$((pass + 1))
 else
 	tail -n 60 "$fdir/fuzz.log"
