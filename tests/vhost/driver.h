@@ -1,0 +1,53 @@
+/*
+ * driver.h - a synthetic virtio-vsock guest for tests and benchmarks: it
+ * plays QEMU's part of vhost-user (owner, features, config, a memfd as
+ * guest memory, two rings with kick and call eventfds) and the guest
+ * kernel's part of virtio-vsock (RX buffers of a chosen size, TX packets
+ * of a header descriptor and a payload descriptor). Blocking calls: run it
+ * in its own process.
+ */
+#ifndef TESTS_VHOST_DRIVER_H
+#define TESTS_VHOST_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtio_vsock.h"
+#include "vring.h"
+
+#define VDRV_NUM 64
+
+struct vdrv_ring {
+	struct vring_desc *desc;
+	uint16_t *avail, *used;
+	uint64_t desc_off, avail_off, used_off;
+	uint16_t avail_idx, last_used;
+	int kick, call;
+};
+
+struct vdrv {
+	int sock;
+	int memfd;
+	uint8_t *mem;
+	size_t memsize;
+	uint64_t guest_cid;              /* read from the device's config */
+	size_t rxbuf;                    /* bytes per RX buffer */
+	uint64_t rx_data_off, tx_data_off;
+	unsigned tx_inflight;
+	uint16_t tx_next;                /* next TX slot */
+	struct vdrv_ring q[2];
+};
+
+/* Connect to the device's socket and set everything up as QEMU does, with
+ * RX buffers of `rxbuf` bytes. 0, or -1 with a message on stderr. */
+int vdrv_open(struct vdrv *v, const char *path, size_t rxbuf);
+/* Only the first `steps` set-up messages (for dying mid-setup). */
+int vdrv_open_partial(struct vdrv *v, const char *path, int steps);
+void vdrv_close(struct vdrv *v);
+
+/* Send one packet (header fields as given; len from `len`). */
+int vdrv_send(struct vdrv *v, struct vvs_hdr *h, const void *payload, size_t len);
+/* Receive one packet within timeout_ms: 1 got one, 0 timed out, -1 error. */
+int vdrv_recv(struct vdrv *v, struct vvs_hdr *h, uint8_t *payload, size_t cap, int timeout_ms);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * vhost_user.h - the relay's virtio-vsock device served to a VMM over
+ * vhost-user: a Unix socket the VMM (QEMU's vhost-user-vsock-pci) connects
+ * to, the messages QEMU 7.2 sends, guest memory mapped from the region fds,
+ * the rx (0) and tx (1) virtqueues driven by kick and call eventfds on the
+ * libuv loop, and the protocol core (virtio_vsock.h) in between.
+ *
+ * One VMM connection at a time. When it goes, every mapping and eventfd is
+ * released and every vsock connection is reset; the listener stays, so a
+ * restarted VMM gets a clean device. A broken ring puts the device in a
+ * failed state (logged, counted) until the VMM reconnects; the relay runs on.
+ */
+#ifndef VSOCK_VHOST_USER_H
+#define VSOCK_VHOST_USER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "virtio_vsock.h"
+#include "vring.h"
+
+#define VHU_MAX_FDS 8
+#define VHU_NQUEUES 2     /* rx, tx; QEMU keeps the event queue */
+
+struct vhu_device;
+
+struct vhu_queue {
+	struct vhu_device *dev;
+	int index;
+	struct vring vr;
+	unsigned num;
+	uint16_t base;
+	uint64_t desc_ua, avail_ua, used_ua;
+	int kick_fd, call_fd;
+	uv_poll_t *kick_watch;             /* NULL when not watched */
+	int enabled;
+};
+
+struct vhu_stats {
+	uint64_t connects, disconnects, messages, bad_messages;
+	uint64_t bad_chains, kicks, calls;
+};
+
+struct vhu_device {
+	uv_loop_t *loop;
+	char path[108];
+	int listen_fd;
+	uv_poll_t *listen_watch;
+	int conn_fd;                       /* the VMM, -1 when none */
+	uv_poll_t *conn_watch;
+
+	uint64_t features, protocol_features;
+	int owner;
+	struct guestmem mem;
+	void *maps[GM_MAX_REGIONS];
+	size_t map_len[GM_MAX_REGIONS];
+	struct vhu_queue q[VHU_NQUEUES];
+
+	struct vvs_device vvs;
+	char failed[128];                  /* non-empty: why the device stopped */
+	uint8_t *pkt;                      /* one packet, header and payload */
+	uv_idle_t flush_idle;              /* deferred vhu_flush() */
+	int flush_pending;
+	const struct vvs_ops *user_ops;    /* the owner's vsock callbacks */
+	void *data_owner;                  /* the owner's, given to vhu_start */
+	struct vhu_stats st;
+	void (*log)(struct vhu_device *d, int warn, const char *msg);
+	void (*on_closed)(struct vhu_device *d);
+	int handles_open;
+};
+
+/* Listen on PATH for a VMM; vsock connections go through d->vvs with
+ * `ops` (see virtio_vsock.h). 0 or a uv error with ERR set. */
+int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t guest_cid,
+	      const struct vvs_ops *ops, void *data, char *err, size_t errlen);
+/* Drop the VMM and stop listening; on_closed when every handle is closed. */
+void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d));
+/* Move what the protocol core owes the guest into its rx ring. */
+void vhu_flush(struct vhu_device *d);
+
+#endif
