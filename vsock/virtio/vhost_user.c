@@ -7,6 +7,7 @@
  * the protocol core.
  */
 #include "vhost_user.h"
+#include "vhu_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -47,23 +49,6 @@ enum {
 #define HDR_SIZE 12
 #define TX_BUDGET 256          /* packets per kick before yielding */
 #define IO_TIMEOUT_MS 1000
-
-struct vhu_msg {
-	uint32_t request, flags, size;
-	union {
-		uint64_t u64;
-		struct { uint32_t index, num; } state;
-		struct { uint32_t index, flags; uint64_t desc, used, avail, log; } addr;
-		struct {
-			uint32_t nregions, padding;
-			struct { uint64_t gpa, size, uaddr, offset; } r[GM_MAX_REGIONS];
-		} mem;
-		struct { uint32_t offset, size, flags; uint8_t data[256]; } config;
-		uint8_t raw[512];
-	} p;
-	int fds[VHU_MAX_FDS];
-	int nfds;
-};
 
 static void vlog(struct vhu_device *d, int warn, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -137,7 +122,7 @@ static int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-static void close_fds(struct vhu_msg *m)
+void vhu_close_fds(struct vhu_msg *m)
 {
 	for (int i = 0; i < m->nfds; i++)
 		if (m->fds[i] >= 0)
@@ -184,22 +169,22 @@ static int read_msg(int fd, struct vhu_msg *m, const char **why)
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
 		/* descriptors were lost (fd limit?): nothing can be trusted */
-		close_fds(m);
+		vhu_close_fds(m);
 		*why = "descriptors truncated (MSG_CTRUNC)";
 		return -EMSGSIZE;
 	}
 	if (n < HDR_SIZE && read_full(fd, (uint8_t *)m + n, HDR_SIZE - (size_t)n) != 0) {
-		close_fds(m);
+		vhu_close_fds(m);
 		*why = "truncated header";
 		return -EPROTO;
 	}
 	if ((m->flags & 3u) != VHU_VERSION || m->size > sizeof(m->p)) {
-		close_fds(m);
+		vhu_close_fds(m);
 		*why = m->size > sizeof(m->p) ? "message too large" : "bad version";
 		return -EPROTO;
 	}
 	if (m->size > 0 && read_full(fd, &m->p, m->size) != 0) {
-		close_fds(m);
+		vhu_close_fds(m);
 		*why = "truncated payload";
 		return -EPROTO;
 	}
@@ -236,13 +221,15 @@ static int queue_ready(const struct vhu_queue *q)
 	return q->enabled && q->vr.num != 0;
 }
 
-static void process_tx(struct vhu_device *d)
+void vhu_process_tx(struct vhu_device *d)
 {
 	struct vhu_queue *q = &d->q[1];
 	struct vring_chain ch;
 	int n = 0;
 
-	while (queue_ready(q) && d->failed[0] == '\0' && n++ < TX_BUDGET) {
+	if (!queue_ready(q) || d->failed[0] != '\0')
+		return;     /* a kick before the ring is set up, or a failed device */
+	while (d->failed[0] == '\0' && n++ < TX_BUDGET) {
 		enum vring_status st = vring_pop(&q->vr, &d->mem, &ch);
 		size_t len = 0;
 
@@ -280,7 +267,9 @@ void vhu_flush(struct vhu_device *d)
 	struct vring_chain ch;
 	int pushed = 0;
 
-	while (queue_ready(q) && d->failed[0] == '\0') {
+	if (!queue_ready(q) || d->failed[0] != '\0')
+		return;
+	while (d->failed[0] == '\0') {
 		enum vring_status st = vring_pop(&q->vr, &d->mem, &ch);
 		size_t n, cap, done = 0;
 
@@ -378,7 +367,7 @@ static void on_kick(uv_poll_t *p, int status, int events)
 		return;
 	d->st.kicks++;
 	if (q->index == 1)
-		process_tx(d);
+		vhu_process_tx(d);
 	vhu_flush(d);
 }
 
@@ -469,9 +458,15 @@ static int set_mem_table(struct vhu_device *d, struct vhu_msg *m)
 	unmap_memory(d);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t size = m->p.mem.r[i].size, off = m->p.mem.r[i].offset;
+		struct stat sb;
 		void *p;
 
 		if (size == 0 || off > UINT64_MAX - size)
+			goto bad;
+		/* memory past the end of the file would fault (SIGBUS) on first
+		 * touch: the region must be backed by a file that large */
+		if (fstat(m->fds[i], &sb) != 0 || !S_ISREG(sb.st_mode) ||
+		    size + off > (uint64_t)sb.st_size)
 			goto bad;
 		p = mmap(NULL, size + off, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[i], 0);
 		if (p == MAP_FAILED)
@@ -482,7 +477,7 @@ static int set_mem_table(struct vhu_device *d, struct vhu_msg *m)
 						  (uint8_t *)p + off };
 		d->mem.n = i + 1;
 	}
-	close_fds(m);       /* the mappings keep the memory */
+	vhu_close_fds(m);       /* the mappings keep the memory */
 	for (int i = 0; i < VHU_NQUEUES; i++)
 		if (setup_ring(d, &d->q[i]) != 0)
 			return -EINVAL;
@@ -522,7 +517,7 @@ static int set_vring_fd(struct vhu_device *d, struct vhu_msg *m, int kick)
 	return 0;
 }
 
-static int handle(struct vhu_device *d, struct vhu_msg *m)
+int vhu_handle(struct vhu_device *d, struct vhu_msg *m)
 {
 	struct vhu_queue *q;
 
@@ -620,7 +615,7 @@ static int handle(struct vhu_device *d, struct vhu_msg *m)
 
 /* ---- the VMM connection ---- */
 
-static void drop_vmm(struct vhu_device *d, const char *why)
+void vhu_drop_vmm(struct vhu_device *d, const char *why)
 {
 	if (d->conn_fd < 0)
 		return;
@@ -641,25 +636,25 @@ static void on_vmm(uv_poll_t *p, int status, int events)
 
 	(void)events;
 	if (status < 0) {
-		drop_vmm(d, uv_strerror(status));
+		vhu_drop_vmm(d, uv_strerror(status));
 		return;
 	}
 	if (read_msg(d->conn_fd, &m, &why) != 0) {
-		drop_vmm(d, why);
+		vhu_drop_vmm(d, why);
 		return;
 	}
 	d->st.messages++;
-	rc = handle(d, &m);
-	close_fds(&m);
+	rc = vhu_handle(d, &m);
+	vhu_close_fds(&m);
 	if (rc < 0) {
 		d->st.bad_messages++;
 		vlog(d, 1, "vhost-user request %u rejected: %s", m.request, strerror(-rc));
 	}
 	if (rc <= 0 && (m.flags & VHU_FLAG_NEED_REPLY) && (d->protocol_features & PF_REPLY_ACK)) {
 		if (reply_u64(d, &m, rc == 0 ? 0 : 1) != 0)
-			drop_vmm(d, "cannot reply");
+			vhu_drop_vmm(d, "cannot reply");
 	} else if (rc < 0 && rc != -ENOTSUP) {
-		drop_vmm(d, "malformed request");
+		vhu_drop_vmm(d, "malformed request");
 	}
 }
 
@@ -779,7 +774,7 @@ static void idle_closed(uv_handle_t *h)
 void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d))
 {
 	d->on_closed = on_closed;
-	drop_vmm(d, "relay stopping");
+	vhu_drop_vmm(d, "relay stopping");
 	vvs_device_reset(&d->vvs, "relay stopping");
 	watch_stop(&d->listen_watch);
 	close(d->listen_fd);
