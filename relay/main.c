@@ -47,6 +47,7 @@ static int apply_routes(struct relay *rl)
 	struct route *old = rl->routes, *kept = NULL, *r, *next;
 	char err[256];
 	int failures = 0;
+	int held[CONFIG_MAX_ROUTES];
 
 	rl->routes = NULL;
 	for (size_t i = 0; i < rl->cfg.nroutes; i++) {
@@ -63,6 +64,12 @@ static int apply_routes(struct relay *rl)
 			kept = r;
 		}
 	}
+	/* virtio devices named by the new configuration outlive the old
+	 * routes that held them, so a restarted route keeps its VMM */
+	for (size_t i = 0; i < rl->cfg.nroutes; i++)
+		held[i] = rl->cfg.routes[i].target.kind == VSOCK_VIRTIO &&
+			  vsock_virtio_acquire(rl->loop, &rl->cfg.routes[i].target, err,
+					       sizeof(err)) == 0;
 	for (r = old; r; r = next) {
 		next = r->next;
 		route_stop(r);
@@ -90,6 +97,9 @@ static int apply_routes(struct relay *rl)
 			tail = &(*tail)->next;
 		*tail = r;
 	}
+	for (size_t i = 0; i < rl->cfg.nroutes; i++)
+		if (held[i])
+			vsock_virtio_release(&rl->cfg.routes[i].target);
 	return failures;
 }
 
@@ -158,6 +168,11 @@ void relay_stop(struct relay *rl)
 }
 
 static uv_signal_t sig_term, sig_int, sig_hup;
+
+static void virtio_log_line(const char *path, int warn, const char *msg)
+{
+	log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "virtio %s: %s", path, msg);
+}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -282,6 +297,7 @@ int main(int argc, char **argv)
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
 	rl.loop = uv_default_loop();
+	vsock_virtio_set_log(virtio_log_line);
 	rl.started_ms = now_ms();
 	rc = control_start(&rl, rl.cfg.control_path, rl.cfg.control_mode, &rl.control);
 	if (rc != 0) {

@@ -287,8 +287,18 @@ struct route *route_start(uv_loop_t *loop, const struct route_config *cfg,
 	uv_timer_init(loop, &r->usb_restart);
 	r->usb_restart.data = r;
 	r->handles_open = 3;
+	if (cfg->target.kind == VSOCK_VIRTIO &&
+	    vsock_virtio_acquire(loop, &cfg->target, err, errlen) != 0) {
+		r->stopping = 1;
+		uv_close((uv_handle_t *)&r->listener, on_route_handle_closed);
+		uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
+		uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
+		return NULL;
+	}
 	if ((cfg->front.kind == FRONT_USB ? front_usb_open(r, err, errlen)
 					   : front_listen(r, err, errlen)) != 0) {
+		if (cfg->target.kind == VSOCK_VIRTIO)
+			vsock_virtio_release(&cfg->target);
 		r->stopping = 1;
 		uv_close((uv_handle_t *)&r->listener, on_route_handle_closed);
 		uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
@@ -326,4 +336,6 @@ void route_stop(struct route *r)
 	uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
 	if (r->cfg.front.kind == FRONT_USB)
 		usb_function_close(&r->usb, on_usb_closed);
+	if (r->cfg.target.kind == VSOCK_VIRTIO)
+		vsock_virtio_release(&r->cfg.target);
 }

@@ -42,6 +42,7 @@ const struct vsock_transport *vsock_transport_for(enum vsock_kind kind)
 	case VSOCK_KERNEL: return &vsock_transport_kernel;
 	case VSOCK_HYBRID: return &vsock_transport_hybrid;
 	case VSOCK_UNIX:   return &vsock_transport_unix;
+	case VSOCK_VIRTIO: return &vsock_transport_virtio;
 	}
 	return NULL;
 }

@@ -70,6 +70,30 @@ static int parse_hybrid(const char *spec, const char *rest, struct vsock_target 
 	return 0;
 }
 
+static int parse_virtio(const char *spec, const char *rest, struct vsock_target *t,
+			char *err, size_t errlen)
+{
+	const char *port = strrchr(rest, ':');
+	const char *cid = port;
+	char num[16];
+
+	while (cid != NULL && cid > rest && cid[-1] != ':')
+		cid--;
+	if (port == NULL || cid == NULL || cid == rest || cid - 1 == rest)
+		return fail(err, errlen, spec, "expected virtio:PATH:CID:PORT");
+	if (parse_path(rest, (size_t)(cid - 1 - rest), t) != 0)
+		return fail(err, errlen, spec, "socket path empty or too long");
+	if ((size_t)(port - cid) >= sizeof(num))
+		return fail(err, errlen, spec, "CID and PORT must be decimal numbers");
+	memcpy(num, cid, (size_t)(port - cid));
+	num[port - cid] = '\0';
+	if (parse_u32(num, &t->cid) != 0 || parse_u32(port + 1, &t->port) != 0)
+		return fail(err, errlen, spec, "CID and PORT must be decimal numbers");
+	if (t->cid <= 2 || t->cid == UINT32_MAX)
+		return fail(err, errlen, spec, "a guest CID must be 3 or more");
+	return 0;
+}
+
 int vsock_target_parse(const char *spec, struct vsock_target *t,
 		       char *err, size_t errlen)
 {
@@ -88,7 +112,12 @@ int vsock_target_parse(const char *spec, struct vsock_target *t,
 			return fail(err, errlen, spec, "socket path empty or too long");
 		return 0;
 	}
-	return fail(err, errlen, spec, "expected vsock:CID:PORT, hybrid:PATH:PORT or unix:PATH");
+	if (strncmp(spec, "virtio:", 7) == 0) {
+		t->kind = VSOCK_VIRTIO;
+		return parse_virtio(spec, spec + 7, t, err, errlen);
+	}
+	return fail(err, errlen, spec,
+		    "expected vsock:CID:PORT, hybrid:PATH:PORT, unix:PATH or virtio:PATH:CID:PORT");
 }
 
 void vsock_target_format(const struct vsock_target *t, char *buf, size_t len)
@@ -102,6 +131,9 @@ void vsock_target_format(const struct vsock_target *t, char *buf, size_t len)
 		break;
 	case VSOCK_UNIX:
 		snprintf(buf, len, "unix:%s", t->path);
+		break;
+	case VSOCK_VIRTIO:
+		snprintf(buf, len, "virtio:%s:%u:%u", t->path, t->cid, t->port);
 		break;
 	}
 }
@@ -118,6 +150,7 @@ const char *vsock_kind_name(enum vsock_kind kind)
 	case VSOCK_KERNEL: return "vsock";
 	case VSOCK_HYBRID: return "hybrid";
 	case VSOCK_UNIX:   return "unix";
+	case VSOCK_VIRTIO: return "virtio";
 	}
 	return "?";
 }

@@ -14,14 +14,14 @@ static int hybrid_open(const struct vsock_target *t, int *fd)
 	return vsock_open_unix_path(t->path, fd);
 }
 
-static size_t hybrid_hello(const struct vsock_target *t, char *buf, size_t len)
+size_t vsock_hybrid_hello(const struct vsock_target *t, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "CONNECT %u\n", t->port);
 
 	return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
 
-static int hybrid_check_reply(const char *line, size_t len)
+int vsock_hybrid_check_reply(const char *line, size_t len)
 {
 	size_t i;
 
@@ -36,6 +36,6 @@ static int hybrid_check_reply(const char *line, size_t len)
 const struct vsock_transport vsock_transport_hybrid = {
 	.name = "hybrid",
 	.open = hybrid_open,
-	.hello = hybrid_hello,
-	.check_reply = hybrid_check_reply,
+	.hello = vsock_hybrid_hello,
+	.check_reply = vsock_hybrid_check_reply,
 };

@@ -7,6 +7,8 @@
  *   hybrid  Firecracker / Cloud Hypervisor     spec "hybrid:PATH:PORT"
  *           Unix socket: "CONNECT <port>\n" -> "OK <n>\n"
  *   unix    a plain Unix stream socket         spec "unix:PATH"
+ *   virtio  the relay's own virtio-vsock device, served to the VMM on the
+ *           vhost-user socket PATH, guest CID    spec "virtio:PATH:CID:PORT"
  *
  * A connection attempt runs on a libuv loop, never blocks, and ends in one
  * callback that receives a connected, non-blocking stream fd it then owns.
@@ -25,13 +27,14 @@ enum vsock_kind {
 	VSOCK_KERNEL,
 	VSOCK_HYBRID,
 	VSOCK_UNIX,
+	VSOCK_VIRTIO,
 };
 
 struct vsock_target {
 	enum vsock_kind kind;
-	uint32_t cid;                 /* kernel */
-	uint32_t port;                /* kernel, hybrid */
-	char path[VSOCK_PATH_MAX];    /* hybrid, unix */
+	uint32_t cid;                 /* kernel, virtio */
+	uint32_t port;                /* kernel, hybrid, virtio */
+	char path[VSOCK_PATH_MAX];    /* hybrid, unix, virtio (vhost-user socket) */
 };
 
 /* Parse a target spec. Returns 0, or -EINVAL with a reason in err. */
@@ -63,6 +66,17 @@ const struct vsock_transport *vsock_transport_for(enum vsock_kind kind);
 extern const struct vsock_transport vsock_transport_kernel;
 extern const struct vsock_transport vsock_transport_hybrid;
 extern const struct vsock_transport vsock_transport_unix;
+extern const struct vsock_transport vsock_transport_virtio;
+
+/*
+ * The in-process virtio devices, one per vhost-user socket, shared by the
+ * routes that name it and kept while any does (so a VMM restart finds it
+ * listening). A route acquires its device when it starts and releases it
+ * when it stops. Log lines of the devices go to `log` (none by default).
+ */
+int vsock_virtio_acquire(uv_loop_t *loop, const struct vsock_target *t, char *err, size_t errlen);
+void vsock_virtio_release(const struct vsock_target *t);
+void vsock_virtio_set_log(void (*log)(const char *path, int warn, const char *msg));
 
 /*
  * Asynchronous connect. cb is called exactly once, unless the attempt is

@@ -17,7 +17,7 @@ cache=$(cd "$cache" && pwd)
 lab=$src/tests/vm
 
 # Modules scenarios may load (with their dependencies, resolved below).
-MODULES="vsock_loopback vmw_vsock_virtio_transport dummy_hcd libcomposite usb_f_fs usb_f_acm configfs"
+MODULES="vsock_loopback virtio_pci vmw_vsock_virtio_transport dummy_hcd libcomposite usb_f_fs usb_f_acm configfs"
 
 say() { echo "build-image: $*" >&2; }
 

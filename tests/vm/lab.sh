@@ -7,6 +7,8 @@
 #   lab_setup NAME
 #   lab_spawn PIDVAR CMD...          # host-side helpers (vhost-user backends...)
 #   lab_boot SCENARIO [KERNEL-ARGS] [-- QEMU-ARGS...]; rc=$?
+#   lab_boot_start SCENARIO [KERNEL-ARGS] [-- QEMU-ARGS...]   # in the background,
+#   lab_console_wait REGEX SECS; lab_boot_stop               # driven from the host
 #
 # LAB_CACHE (default $top_builddir/vm-lab) keeps the kernel, the static
 # build and initramfs images between runs; LAB_TIMEOUT bounds one boot.
@@ -22,8 +24,10 @@ LAB_NAME=lab
 lab_log() { printf '[%s] %s\n' "$LAB_NAME" "$*"; }
 lab_die() { printf '[%s] FAIL: %s\n' "$LAB_NAME" "$*" >&2; exit 1; }
 
+# lab_cleanup [RC]: the EXIT trap (RC: the status to keep, when the caller's
+# own trap ran other commands first)
 lab_cleanup() {
-	local rc=$?
+	local rc=${1:-$?}
 	for p in $LAB_HOST_PIDS; do kill "$p" 2>/dev/null; done
 	for p in $LAB_HOST_PIDS; do wait "$p" 2>/dev/null; done
 	if [ $rc -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$LAB_TMP"; else echo "[$LAB_NAME] files kept in $LAB_TMP" >&2; fi
@@ -53,25 +57,53 @@ lab_spawn() {
 	eval "$var=$!"
 }
 
-# lab_boot SCENARIO [KERNEL-ARGS] [-- QEMU-ARGS...]: 0 if the scenario passed
-lab_boot() {
+# lab_boot_start SCENARIO [KERNEL-ARGS] [-- QEMU-ARGS...]: boot in the
+# background; LAB_QEMU_PID and LAB_CONSOLE say where it runs and writes.
+lab_boot_start() {
 	local scenario=$1; shift
 	local kargs=""
 	if [ $# -gt 0 ] && [ "$1" != "--" ]; then kargs=$1; shift; fi
 	[ $# -gt 0 ] && [ "$1" = "--" ] && shift
-	local console=$LAB_TMP/$scenario.console
-	local t0 rc=0
-	t0=$(date +%s%N)
+	LAB_SCENARIO=$scenario
+	LAB_CONSOLE=$LAB_TMP/$scenario.console
+	: > "$LAB_CONSOLE"
+	LAB_T0=$(date +%s%N)
 	timeout -k 5 "$LAB_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -smp 2 -m 768 \
-		-nodefaults -no-reboot -display none -monitor none -serial "file:$console" \
+		-nodefaults -no-reboot -display none -monitor none -serial "file:$LAB_CONSOLE" \
 		-kernel "$LAB_KERNEL" -initrd "$LAB_INITRD" \
 		-append "console=ttyS0 panic=-1 quiet loglevel=3 lab.scenario=$scenario $kargs" \
 		"$@" >"$LAB_TMP/$scenario.qemu.log" 2>&1 &
-	local qpid=$!
-	LAB_HOST_PIDS="$LAB_HOST_PIDS $qpid"
-	wait $qpid || rc=$?
-	LAB_SECONDS=$(( ($(date +%s%N) - t0) / 1000000000 ))
-	lab_report "$scenario" "$console" "$rc"
+	LAB_QEMU_PID=$!
+	LAB_HOST_PIDS="$LAB_HOST_PIDS $LAB_QEMU_PID"
+}
+
+# lab_console_wait REGEX SECS: until the console shows REGEX (0), the
+# guest reports a failure or QEMU ends (1), or SECS pass (1).
+lab_console_wait() {
+	local end=$(( $(date +%s) + $2 ))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		grep -q -- "$1" "$LAB_CONSOLE" 2>/dev/null && return 0
+		grep -q '^LAB FAIL' "$LAB_CONSOLE" 2>/dev/null && return 1
+		kill -0 "$LAB_QEMU_PID" 2>/dev/null || return 1
+		sleep 0.2
+	done
+	return 1
+}
+
+# lab_boot_stop: power the machine off (kill QEMU) and wait for it.
+lab_boot_stop() {
+	kill "$LAB_QEMU_PID" 2>/dev/null
+	wait "$LAB_QEMU_PID" 2>/dev/null
+	return 0
+}
+
+# lab_boot SCENARIO [KERNEL-ARGS] [-- QEMU-ARGS...]: 0 if the scenario passed
+lab_boot() {
+	local rc=0
+	lab_boot_start "$@"
+	wait "$LAB_QEMU_PID" || rc=$?
+	LAB_SECONDS=$(( ($(date +%s%N) - LAB_T0) / 1000000000 ))
+	lab_report "$LAB_SCENARIO" "$LAB_CONSOLE" "$rc"
 }
 
 # lab_report SCENARIO CONSOLE QEMU-RC: print the verdict, failing step first

@@ -214,6 +214,28 @@ static void maybe_credit_update(struct vvs_conn *c)
 	}
 }
 
+size_t vvs_write_room(struct vvs_conn *c)
+{
+	size_t room;
+
+	if (c->released || c->state == VVS_CLOSED || c->state == VVS_CLOSING)
+		return 0;
+	room = vvs_queue_room(&c->tx);
+	if (room == 0)
+		c->tx_full = 1;     /* the owner waits: call `writable` later */
+	return room;
+}
+
+size_t vvs_peek(const struct vvs_conn *c, void *p, size_t cap)
+{
+	return vvs_queue_peek(&c->rx, p, cap);
+}
+
+void vvs_consume(struct vvs_conn *c, size_t n)
+{
+	vvs_read(c, NULL, n);
+}
+
 size_t vvs_read(struct vvs_conn *c, void *p, size_t cap)
 {
 	size_t n = vvs_queue_pop(&c->rx, p, cap);

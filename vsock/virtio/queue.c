@@ -51,6 +51,26 @@ size_t vvs_queue_push(struct vvs_queue *q, const uint8_t *p, size_t len)
 	return done;
 }
 
+size_t vvs_queue_peek(const struct vvs_queue *q, uint8_t *p, size_t cap)
+{
+	size_t done = 0, head = q->head, left = q->len;
+
+	while (done < cap && left > 0) {
+		size_t ci = head / VVS_CHUNK, off = head % VVS_CHUNK;
+		size_t n = VVS_CHUNK - off;
+
+		if (n > left)
+			n = left;
+		if (n > cap - done)
+			n = cap - done;
+		memcpy(p + done, q->chunk[ci] + off, n);
+		done += n;
+		head = (head + n) % VVS_BUF;
+		left -= n;
+	}
+	return done;
+}
+
 size_t vvs_queue_pop(struct vvs_queue *q, uint8_t *p, size_t cap)
 {
 	size_t done = 0;
@@ -63,7 +83,8 @@ size_t vvs_queue_pop(struct vvs_queue *q, uint8_t *p, size_t cap)
 			n = q->len;
 		if (n > cap - done)
 			n = cap - done;
-		memcpy(p + done, q->chunk[ci] + off, n);
+		if (p != NULL)
+			memcpy(p + done, q->chunk[ci] + off, n);
 		done += n;
 		q->head = (q->head + n) % VVS_BUF;
 		q->len -= n;

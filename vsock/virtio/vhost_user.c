@@ -208,6 +208,17 @@ static int reply_u64(struct vhu_device *d, struct vhu_msg *m, uint64_t v)
 
 /* ---- queues ---- */
 
+static void on_flush_idle(uv_idle_t *h);
+
+/* Flush on the next loop iteration, not inside whatever asked for it. */
+static void schedule_flush(struct vhu_device *d)
+{
+	if (!d->flush_pending) {
+		d->flush_pending = 1;
+		uv_idle_start(&d->flush_idle, on_flush_idle);
+	}
+}
+
 static void notify(struct vhu_queue *q, struct vhu_device *d)
 {
 	if (q->call_fd >= 0 && vring_need_notify(&q->vr)) {
@@ -221,6 +232,12 @@ static int queue_ready(const struct vhu_queue *q)
 	return q->enabled && q->vr.num != 0;
 }
 
+int vhu_ready(const struct vhu_device *d)
+{
+	return d->conn_fd >= 0 && d->failed[0] == '\0' && queue_ready(&d->q[0]) &&
+	       queue_ready(&d->q[1]);
+}
+
 void vhu_process_tx(struct vhu_device *d)
 {
 	struct vhu_queue *q = &d->q[1];
@@ -229,12 +246,17 @@ void vhu_process_tx(struct vhu_device *d)
 
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return;     /* a kick before the ring is set up, or a failed device */
-	while (d->failed[0] == '\0' && n++ < TX_BUDGET) {
+	for (;;) {
 		enum vring_status st = vring_pop(&q->vr, &d->mem, &ch);
 		size_t len = 0;
 
-		if (st == VRING_EMPTY)
-			break;
+		if (st == VRING_EMPTY) {
+			/* re-arm kicks, then look once more: the guest may have
+			 * queued a packet it will not kick for */
+			if (!vring_enable_kicks(&q->vr))
+				break;
+			continue;
+		}
 		if (st == VRING_EBADRING) {
 			fail_device(d, "tx ring: driver made more available than the ring holds");
 			return;
@@ -256,9 +278,16 @@ void vhu_process_tx(struct vhu_device *d)
 			vlog(d, 1, "tx chain %u dropped: %s", ch.head, ch.error);
 		}
 		vring_push(&q->vr, ch.head, 0);
+		if (d->failed[0] != '\0')
+			return;
+		if (++n == TX_BUDGET) {
+			/* let other work run; come back on the next loop turn */
+			d->tx_pending = 1;
+			schedule_flush(d);
+			break;
+		}
 	}
 	notify(q, d);
-	vring_enable_kicks(&q->vr);
 }
 
 void vhu_flush(struct vhu_device *d)
@@ -273,8 +302,11 @@ void vhu_flush(struct vhu_device *d)
 		enum vring_status st = vring_pop(&q->vr, &d->mem, &ch);
 		size_t n, cap, done = 0;
 
-		if (st == VRING_EMPTY)
-			break;
+		if (st == VRING_EMPTY) {
+			if (!vring_enable_kicks(&q->vr))
+				break;
+			continue;       /* buffers came while we re-armed kicks */
+		}
 		if (st == VRING_EBADRING) {
 			fail_device(d, "rx ring: driver made more available than the ring holds");
 			return;
@@ -306,7 +338,6 @@ void vhu_flush(struct vhu_device *d)
 	}
 	if (pushed)
 		notify(q, d);
-	vring_enable_kicks(&q->vr);
 }
 
 /* ---- watched descriptors: one heap handle per watch, freed on close ---- */
@@ -429,16 +460,6 @@ static void reset_device(struct vhu_device *d, const char *why)
 	d->failed[0] = '\0';
 }
 
-static void on_flush_idle(uv_idle_t *h);
-
-/* Flush on the next loop iteration, not inside whatever asked for it. */
-static void schedule_flush(struct vhu_device *d)
-{
-	if (!d->flush_pending) {
-		d->flush_pending = 1;
-		uv_idle_start(&d->flush_idle, on_flush_idle);
-	}
-}
 
 /* ---- message handlers: 0 ok (acked if asked), 1 replied, <0 error ---- */
 
@@ -691,6 +712,10 @@ static void on_flush_idle(uv_idle_t *h)
 
 	uv_idle_stop(h);
 	d->flush_pending = 0;
+	if (d->tx_pending) {
+		d->tx_pending = 0;
+		vhu_process_tx(d);
+	}
 	vhu_flush(d);
 }
 
@@ -774,6 +799,7 @@ static void idle_closed(uv_handle_t *h)
 void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d))
 {
 	d->on_closed = on_closed;
+	vhu_hybrid_close_all(d);
 	vhu_drop_vmm(d, "relay stopping");
 	vvs_device_reset(&d->vvs, "relay stopping");
 	watch_stop(&d->listen_watch);

@@ -61,12 +61,14 @@ struct vhu_device {
 	uint8_t *pkt;                      /* one packet, header and payload */
 	uv_idle_t flush_idle;              /* deferred vhu_flush() */
 	int flush_pending;
+	int tx_pending;                    /* tx work left after a budgeted pass */
 	const struct vvs_ops *user_ops;    /* the owner's vsock callbacks */
 	void *data_owner;                  /* the owner's, given to vhu_start */
 	struct vhu_stats st;
 	void (*log)(struct vhu_device *d, int warn, const char *msg);
 	void (*on_closed)(struct vhu_device *d);
 	int handles_open;
+	struct vhu_stream *streams;        /* hybrid clients (hybrid.c) */
 };
 
 /* Listen on PATH for a VMM; vsock connections go through d->vvs with
@@ -77,5 +79,15 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d));
 /* Move what the protocol core owes the guest into its rx ring. */
 void vhu_flush(struct vhu_device *d);
+/* Is a VMM attached with both rings running? */
+int vhu_ready(const struct vhu_device *d);
+
+/* The hybrid vsock protocol over the device (hybrid.c): give vhu_start
+ * these ops, then hand each client's stream socket to vhu_hybrid_serve
+ * (it adopts the fd). */
+struct vhu_stream;
+extern const struct vvs_ops vhu_hybrid_ops;
+int vhu_hybrid_serve(struct vhu_device *d, int fd);
+void vhu_hybrid_close_all(struct vhu_device *d);
 
 #endif

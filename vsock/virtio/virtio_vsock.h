@@ -95,7 +95,8 @@ struct vvs_conn {
 struct vvs_ops {
 	void (*connected)(struct vvs_conn *c, int status);  /* 0, or -ECONNREFUSED */
 	void (*readable)(struct vvs_conn *c);               /* rx has data or EOF */
-	void (*writable)(struct vvs_conn *c);               /* tx has room again */
+	void (*writable)(struct vvs_conn *c);               /* tx has room again (after a
+							       * short vvs_write or no room) */
 	void (*closed)(struct vvs_conn *c, const char *why);/* guest reset or closed */
 	void (*output)(struct vvs_device *d);               /* packets wait for RX buffers */
 };
@@ -134,8 +135,14 @@ struct vvs_conn *vvs_connect(struct vvs_device *d, uint32_t guest_port, void *da
 /* Queue up to len bytes for the guest; returns how many were taken (less
  * when the connection's buffer is full: wait for `writable`). */
 size_t vvs_write(struct vvs_conn *c, const void *p, size_t len);
+/* Room for vvs_write now; after 0, `writable` says when there is again. */
+size_t vvs_write_room(struct vvs_conn *c);
 /* Take up to cap bytes the guest sent; returns how many. */
 size_t vvs_read(struct vvs_conn *c, void *p, size_t cap);
+/* Copy up to cap bytes without taking them; vvs_consume() takes n bytes
+ * (and gives the guest its credit back). */
+size_t vvs_peek(const struct vvs_conn *c, void *p, size_t cap);
+void vvs_consume(struct vvs_conn *c, size_t n);
 size_t vvs_readable(const struct vvs_conn *c);
 /* The guest will send no more and nothing is left to read. */
 int vvs_eof(const struct vvs_conn *c);

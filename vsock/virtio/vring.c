@@ -196,12 +196,15 @@ int vring_need_notify(struct vring *vr)
 	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
 }
 
-void vring_enable_kicks(struct vring *vr)
+int vring_enable_kicks(struct vring *vr)
 {
-	if (vr->event_idx) {
+	if (vr->num == 0)
+		return 0;
+	if (vr->event_idx)
 		store_release16(AVAIL_EVENT(vr), vr->last_avail);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	} else {
+	else
 		store_release16(&vr->used[0], 0);   /* clear VRING_USED_F_NO_NOTIFY */
-	}
+	/* the store must be visible before we look at avail->idx again */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load_acquire16(AVAIL_IDX(vr)) != vr->last_avail;
 }

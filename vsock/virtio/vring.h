@@ -91,7 +91,9 @@ enum vring_status vring_pop(struct vring *vr, const struct guestmem *m, struct v
 void vring_push(struct vring *vr, uint16_t head, uint32_t len);
 /* Should the driver be interrupted for what was pushed since the last time? */
 int vring_need_notify(struct vring *vr);
-/* Ask for a kick when more becomes available (EVENT_IDX: avail_event). */
-void vring_enable_kicks(struct vring *vr);
+/* Ask for a kick when more becomes available (EVENT_IDX: avail_event).
+ * Returns whether chains became available meanwhile: then the driver may
+ * not kick for them, and the caller must look again. */
+int vring_enable_kicks(struct vring *vr);
 
 #endif

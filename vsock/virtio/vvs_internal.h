@@ -10,6 +10,8 @@ size_t vvs_queue_room(const struct vvs_queue *q);
 /* Copy in as much as fits (less if a chunk cannot be allocated). */
 size_t vvs_queue_push(struct vvs_queue *q, const uint8_t *p, size_t len);
 size_t vvs_queue_pop(struct vvs_queue *q, uint8_t *p, size_t cap);
+/* Copy without taking; vvs_queue_pop(q, NULL, n) then drops n bytes. */
+size_t vvs_queue_peek(const struct vvs_queue *q, uint8_t *p, size_t cap);
 void vvs_queue_free(struct vvs_queue *q);
 
 #endif

@@ -1,0 +1,122 @@
+/*
+ * transport_virtio.c - the relay's own virtio-vsock device as a transport:
+ * a connection is a socketpair whose far end the device serves with the
+ * hybrid protocol, so the connect state machine is the hybrid one (send
+ * "CONNECT <port>", expect "OK <n>") and the session sees a plain stream.
+ * Also the registry of devices: one per vhost-user socket, shared by every
+ * route that names it.
+ */
+#include "vsock_internal.h"
+#include "vhost_user.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct virtio_entry {
+	struct vhu_device dev;
+	struct virtio_entry *next;
+	unsigned refs;
+};
+
+static struct virtio_entry *devices;
+static void (*log_fn)(const char *path, int warn, const char *msg);
+
+void vsock_virtio_set_log(void (*log)(const char *path, int warn, const char *msg))
+{
+	log_fn = log;
+}
+
+static void device_log(struct vhu_device *d, int warn, const char *msg)
+{
+	if (log_fn != NULL)
+		log_fn(d->path, warn, msg);
+}
+
+static struct virtio_entry *find(const char *path)
+{
+	for (struct virtio_entry *e = devices; e; e = e->next)
+		if (strcmp(e->dev.path, path) == 0)
+			return e;
+	return NULL;
+}
+
+int vsock_virtio_acquire(uv_loop_t *loop, const struct vsock_target *t, char *err, size_t errlen)
+{
+	struct virtio_entry *e = find(t->path);
+	int rc;
+
+	if (e != NULL) {
+		if (e->dev.vvs.guest_cid != t->cid) {
+			snprintf(err, errlen, "%s already serves guest CID %llu", t->path,
+				 (unsigned long long)e->dev.vvs.guest_cid);
+			return -EINVAL;
+		}
+		e->refs++;
+		return 0;
+	}
+	e = calloc(1, sizeof(*e));
+	if (e == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = vhu_start(&e->dev, loop, t->path, t->cid, &vhu_hybrid_ops, NULL, err, errlen);
+	if (rc != 0) {
+		free(e);
+		return rc;
+	}
+	e->dev.log = device_log;
+	e->refs = 1;
+	e->next = devices;
+	devices = e;
+	return 0;
+}
+
+static void on_device_closed(struct vhu_device *d)
+{
+	free((struct virtio_entry *)d);   /* dev is the entry's first member */
+}
+
+void vsock_virtio_release(const struct vsock_target *t)
+{
+	struct virtio_entry *e = find(t->path), **pp;
+
+	if (e == NULL || --e->refs > 0)
+		return;
+	for (pp = &devices; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	vhu_stop(&e->dev, on_device_closed);
+}
+
+static int virtio_open(const struct vsock_target *t, int *fd)
+{
+	struct virtio_entry *e = find(t->path);
+	int sv[2], rc;
+
+	if (e == NULL)
+		return -ENODEV;
+	if (!vhu_ready(&e->dev))
+		return -ENOTCONN;          /* no VMM, or its rings are not running */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+		return -errno;
+	rc = vhu_hybrid_serve(&e->dev, sv[1]);
+	if (rc != 0) {
+		close(sv[0]);
+		return -EIO;
+	}
+	*fd = sv[0];
+	return 0;
+}
+
+const struct vsock_transport vsock_transport_virtio = {
+	.name = "virtio",
+	.open = virtio_open,
+	.hello = vsock_hybrid_hello,
+	.check_reply = vsock_hybrid_check_reply,
+};
