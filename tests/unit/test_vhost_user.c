@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "driver.h"
+#include "flow.h"
 #include "procstat.h"
 #include "vhost_user.h"
 #include "unit.h"
@@ -225,151 +226,29 @@ END_TEST
 
 /* ---- one-way flows: no credit stall, no byte lost, any RX buffer size ---- */
 
-static uint8_t pattern(uint64_t off)
-{
-	return (uint8_t)(off % 251);
-}
-
-/* The guest side of a one-way flow of `total` bytes; Linux's credit rules:
- * it never asks for credit, and tells its own freed space only once it is
- * down to its last 64 KiB. */
-static int guest_flow(size_t rxbuf, int to_guest, uint64_t total, size_t chunk)
-{
-	static uint8_t buf[VVS_MAX_PAYLOAD];
-	struct vdrv v;
-	struct vvs_hdr h, r;
-	uint32_t host_port = 0, fwd = 0, fwd_sent = 0, tx_cnt = 0;
-	uint32_t peer_buf = 0, peer_fwd = 0;
-	uint64_t done = 0;
-
-	if (vdrv_open(&v, path, rxbuf) != 0)
-		return 10;
-	for (;;) {
-		int rc, waited = 0;
-		uint32_t credit = peer_buf - (tx_cnt - peer_fwd);
-
-		if (!to_guest && host_port != 0 && done < total && credit > 0) {
-			size_t n = chunk < credit ? chunk : credit;
-			if (n > total - done)
-				n = (size_t)(total - done);
-			for (size_t i = 0; i < n; i++)
-				buf[i] = pattern(done + i);
-			r = (struct vvs_hdr){ .src_cid = GUEST_CID, .dst_cid = VVS_HOST_CID,
-					      .src_port = PORT, .dst_port = host_port,
-					      .type = VVS_TYPE_STREAM, .op = VVS_OP_RW,
-					      .buf_alloc = VVS_BUF, .fwd_cnt = fwd };
-			if (vdrv_send(&v, &r, buf, n) != 0)
-				return 11;
-			tx_cnt += (uint32_t)n;
-			done += n;
-			/* take what the device sent meanwhile, without waiting */
-			rc = vdrv_recv(&v, &h, buf, sizeof(buf), 0);
-		} else {
-			rc = vdrv_recv(&v, &h, buf, sizeof(buf), 10000);
-			waited = 1;
-		}
-		if (rc < 0)
-			return 12;
-		if (rc == 0 && !waited)
-			continue;
-		if (rc == 0) {
-			fprintf(stderr, "guest: stalled at %llu of %llu bytes (credit %u)\n",
-				(unsigned long long)done, (unsigned long long)total, credit);
-			return 13;
-		}
-		peer_buf = h.buf_alloc;
-		peer_fwd = h.fwd_cnt;
-		r = (struct vvs_hdr){ .src_cid = GUEST_CID, .dst_cid = VVS_HOST_CID,
-				      .src_port = PORT, .dst_port = h.src_port,
-				      .type = VVS_TYPE_STREAM, .buf_alloc = VVS_BUF };
-		if (h.op == VVS_OP_REQUEST) {
-			host_port = h.src_port;
-			r.op = VVS_OP_RESPONSE;
-			if (vdrv_send(&v, &r, NULL, 0) != 0)
-				return 14;
-		} else if (h.op == VVS_OP_RW) {
-			for (uint32_t i = 0; i < h.len; i++)
-				if (buf[i] != pattern(done + i)) {
-					fprintf(stderr, "guest: byte %llu wrong\n",
-						(unsigned long long)(done + i));
-					return 15;
-				}
-			done += h.len;
-			fwd += h.len;
-			if (fwd - fwd_sent > VVS_BUF - 64 * 1024) {
-				r.op = VVS_OP_CREDIT_UPDATE;
-				r.fwd_cnt = fwd;
-				fwd_sent = fwd;
-				if (vdrv_send(&v, &r, NULL, 0) != 0)
-					return 16;
-			}
-		} else if (h.op == VVS_OP_SHUTDOWN || h.op == VVS_OP_RST) {
-			if (h.op == VVS_OP_SHUTDOWN) {
-				r.op = VVS_OP_RST;
-				vdrv_send(&v, &r, NULL, 0);
-			}
-			break;
-		}
-	}
-	vdrv_close(&v);
-	return done == total ? 0 : 17;
-}
-
 static void flow_test(size_t rxbuf, int to_guest, size_t chunk)
 {
 	uint64_t total = (uint64_t)(getenv("VHU_FLOW_MIB") ? atoi(getenv("VHU_FLOW_MIB")) : 256) << 20;
-	static uint8_t buf[VVS_MAX_PAYLOAD];
-	uint64_t moved = 0;
 	int status = -1, never = 0;
-	double t0;
+	char err[128];
+	double rate;
 	pid_t pid = fork();
 
 	if (pid == 0)
-		_exit(guest_flow(rxbuf, to_guest, total, chunk));
+		_exit(vflow_guest(path, GUEST_CID, PORT, rxbuf, to_guest, total, chunk));
 	ev.manual = 1;
 	for (double end = now_s() + 10; !vhu_ready(&dev); ) {
 		ck_assert(now_s() < end);
 		uv_run(&loop, UV_RUN_NOWAIT);
 		usleep(200);
 	}
-	struct vvs_conn *c = vvs_connect(&dev.vvs, PORT, NULL);
-	ck_assert_int_eq(run_until(&ev.connected, 0, NULL, 10), 0);
-	t0 = now_s();
-	while (moved < total) {
-		ck_assert_msg(now_s() < t0 + 120, "moved %llu of %llu bytes (device: rx %llu bytes in %llu packets, "
-			      "overrun %llu, readable %zu, tx avail %u, taken %u)",
-			      (unsigned long long)moved, (unsigned long long)total,
-			      (unsigned long long)dev.vvs.st.rx_bytes, (unsigned long long)dev.vvs.st.rx_pkts,
-			      (unsigned long long)dev.vvs.st.credit_overrun, vvs_readable(c),
-			      dev.q[1].vr.avail ? dev.q[1].vr.avail[1] : 0, dev.q[1].vr.last_avail);
-		if (to_guest) {
-			size_t n = vvs_write_room(c);
-			if (n > chunk)
-				n = chunk;
-			if (n > total - moved)
-				n = (size_t)(total - moved);
-			for (size_t i = 0; i < n; i++)
-				buf[i] = pattern(moved + i);
-			moved += vvs_write(c, buf, n);
-		} else {
-			size_t n = vvs_read(c, buf, sizeof(buf)), bad = n;
-
-			/* one assertion per read: check's are too slow per byte */
-			for (size_t i = 0; i < n && bad == n; i++)
-				if (buf[i] != pattern(moved + i))
-					bad = i;
-			ck_assert_msg(bad == n, "byte %llu wrong", (unsigned long long)(moved + bad));
-			moved += n;
-		}
-		uv_run(&loop, UV_RUN_NOWAIT);
-	}
-	vvs_release(c);
+	rate = vflow_host(&loop, &dev, PORT, to_guest, total, chunk, err, sizeof(err));
+	ck_assert_msg(rate > 0, "%s", err);
 	ck_assert_int_eq(run_until(&never, pid, &status, 60), 0);
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
 	fprintf(stderr, "vhost-user: %llu MiB %s, %zu-byte RX buffers: %.0f MiB/s\n",
-		(unsigned long long)(total >> 20), to_guest ? "host->guest" : "guest->host", rxbuf,
-		(double)(total >> 20) / (now_s() - t0));
+		(unsigned long long)(total >> 20), to_guest ? "host->guest" : "guest->host", rxbuf, rate);
 }
 
 START_TEST(one_way_to_guest_4k)
