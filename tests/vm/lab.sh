@@ -68,8 +68,12 @@ lab_boot_start() {
 	LAB_CONSOLE=$LAB_TMP/$scenario.console
 	: > "$LAB_CONSOLE"
 	LAB_T0=$(date +%s%N)
+	# LAB_REBOOT=1: a reboot inside the guest restarts it in the same QEMU
+	local on_reboot=-no-reboot
+	[ -n "${LAB_REBOOT:-}" ] && on_reboot="-action reboot=reset"
+	# shellcheck disable=SC2086
 	timeout -k 5 "$LAB_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -smp 2 -m 768 \
-		-nodefaults -no-reboot -display none -monitor none -serial "file:$LAB_CONSOLE" \
+		-nodefaults $on_reboot -display none -monitor none -serial "file:$LAB_CONSOLE" \
 		-kernel "$LAB_KERNEL" -initrd "$LAB_INITRD" \
 		-append "console=ttyS0 panic=-1 quiet loglevel=3 lab.scenario=$scenario $kargs" \
 		"$@" >"$LAB_TMP/$scenario.qemu.log" 2>&1 &
@@ -77,12 +81,13 @@ lab_boot_start() {
 	LAB_HOST_PIDS="$LAB_HOST_PIDS $LAB_QEMU_PID"
 }
 
-# lab_console_wait REGEX SECS: until the console shows REGEX (0), the
-# guest reports a failure or QEMU ends (1), or SECS pass (1).
+# lab_console_wait REGEX SECS [COUNT]: until the console shows REGEX (COUNT
+# times, default 1) (0), the guest reports a failure or QEMU ends (1), or
+# SECS pass (1).
 lab_console_wait() {
-	local end=$(( $(date +%s) + $2 ))
+	local end=$(( $(date +%s) + $2 )) want=${3:-1}
 	while [ "$(date +%s)" -lt "$end" ]; do
-		grep -q -- "$1" "$LAB_CONSOLE" 2>/dev/null && return 0
+		[ "$(grep -c -- "$1" "$LAB_CONSOLE" 2>/dev/null)" -ge "$want" ] && return 0
 		grep -q '^LAB FAIL' "$LAB_CONSOLE" 2>/dev/null && return 1
 		kill -0 "$LAB_QEMU_PID" 2>/dev/null || return 1
 		sleep 0.2

@@ -597,6 +597,10 @@ int vhu_handle(struct vhu_device *d, struct vhu_msg *m)
 		st.index = m->p.state.index;
 		st.num = q->vr.last_avail;
 		q->base = q->vr.last_avail;
+		/* both rings stopped: the guest reset its device (reboot, driver
+		 * reload) and forgot every connection; so do we */
+		if (!d->q[0].enabled && !d->q[1].enabled && d->vvs.nconns > 0)
+			vvs_device_reset(&d->vvs, "guest reset its vsock device");
 		return reply(d, m, &st, sizeof(st)) ?: 1;
 	}
 	case VHU_SET_VRING_KICK:
