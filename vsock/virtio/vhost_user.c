@@ -266,7 +266,11 @@ void vhu_process_tx(struct vhu_device *d)
 			st = VRING_EBADCHAIN;
 			ch.error = "tx packet of a bad size";
 		}
-		if (st == VRING_OK) {
+		if (st == VRING_OK && ch.nout <= 2 && ch.out[0].iov_len == VVS_HDR_SIZE) {
+			/* the usual split, header then payload: use guest memory as is */
+			vvs_input(&d->vvs, ch.out[0].iov_base,
+				  ch.nout == 2 ? ch.out[1].iov_base : NULL, ch.out_len - VVS_HDR_SIZE);
+		} else if (st == VRING_OK) {
 			/* gather header and payload, whatever the descriptor split */
 			for (unsigned i = 0; i < ch.nout; i++) {
 				memcpy(d->pkt + len, ch.out[i].iov_base, ch.out[i].iov_len);
@@ -323,15 +327,20 @@ void vhu_flush(struct vhu_device *d)
 			continue;
 		}
 		cap = ch.in_len < VVS_CHUNK ? ch.in_len : VVS_CHUNK;
-		n = vvs_output(&d->vvs, d->pkt, cap);
+		if (ch.nin == 1) {
+			/* one buffer, as Linux posts them: write the packet in place */
+			n = vvs_output(&d->vvs, ch.in[0].iov_base, cap);
+		} else {
+			n = vvs_output(&d->vvs, d->pkt, cap);
+			for (unsigned i = 0; i < ch.nin && done < n; i++) {
+				size_t k = ch.in[i].iov_len < n - done ? ch.in[i].iov_len : n - done;
+				memcpy(ch.in[i].iov_base, d->pkt + done, k);
+				done += k;
+			}
+		}
 		if (n == 0) {
 			q->vr.last_avail--;   /* keep the buffer for later */
 			break;
-		}
-		for (unsigned i = 0; i < ch.nin && done < n; i++) {
-			size_t k = ch.in[i].iov_len < n - done ? ch.in[i].iov_len : n - done;
-			memcpy(ch.in[i].iov_base, d->pkt + done, k);
-			done += k;
 		}
 		vring_push(&q->vr, ch.head, (uint32_t)n);
 		pushed++;
