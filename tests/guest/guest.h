@@ -50,6 +50,13 @@ struct hybrid_hs {
 /* 0: need more, 1: complete (*port set), -1: garbage (reason in *why). */
 int hybrid_hs_feed(struct hybrid_hs *hs, char byte, uint32_t *port, const char **why);
 
+/* ---- tests/vm/guest_vsock.c: kernel vsock, only inside lab guests ---- */
+
+/* A listening socket on `port` (any CID), or -1 with the reason in why. */
+int lab_vsock_listen(uint32_t port, char *why, size_t len);
+/* Accept one connection: its fd (non-blocking) and peer, or -1 (errno). */
+int lab_vsock_accept(int lfd, uint32_t *cid, uint32_t *port);
+
 /* ---- conn.c: one adb connection ---- */
 
 enum conn_kind { CONN_TCP, CONN_PIPE };

@@ -2,8 +2,8 @@
  * listen.c - the listeners of adbd-testguest: --listen SPEC parsing,
  * unix:PATH, tcp:HOST:PORT, hybrid:PATH (Firecracker/Cloud Hypervisor
  * hybrid vsock, whose "CONNECT <port>\n" command is parsed here), and
- * vsock:PORT (kernel AF_VSOCK, watched with uv_poll). Accepted sockets are
- * handed to conn.c.
+ * vsock:PORT (kernel vsock, opened by tests/vm/guest_vsock.c and only inside
+ * lab guests; watched with uv_poll). Accepted sockets go to conn.c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -20,8 +20,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <linux/vm_sockets.h>
 
 enum listener_kind { L_UNIX, L_TCP, L_HYBRID, L_VSOCK };
 
@@ -146,15 +144,12 @@ static void vsock_poll_cb(uv_poll_t *p, int status, int events)
 		return;
 	}
 	for (int i = 0; i < 64; i++) {
-		struct sockaddr_vm sa;
-		socklen_t salen = sizeof(sa);
+		uint32_t cid = 0, port = 0;
 		char peer[160];
 		uv_stream_t *h;
 		int fd, err;
 
-		memset(&sa, 0, sizeof(sa));
-		fd = accept4(l->vsock_fd, (struct sockaddr *)&sa, &salen,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = lab_vsock_accept(l->vsock_fd, &cid, &port);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				log_err("%s: accept: %s", l->spec, strerror(errno));
@@ -169,8 +164,7 @@ static void vsock_poll_cb(uv_poll_t *p, int status, int events)
 			continue;
 		}
 		l->accepted++;
-		snprintf(peer, sizeof(peer), "%s peer cid %u port %u", l->spec,
-			 (unsigned)sa.svm_cid, (unsigned)sa.svm_port);
+		snprintf(peer, sizeof(peer), "%s peer cid %u port %u", l->spec, cid, port);
 		conn_start(h, 0, peer);
 	}
 }
@@ -192,10 +186,22 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+/* After a bind with result `err`: listen, or log and close. */
+static int start_listening(struct listener *l, int err)
+{
+	if (err == 0)
+		err = uv_listen(&l->h.stream, 128, on_connection);
+	if (err < 0) {
+		log_err("%s: %s", l->spec, uv_strerror(err));
+		uv_close(&l->h.handle, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static int open_unix(struct listener *l, const char *path)
 {
 	struct stat st;
-	int err;
 
 	if (path[0] == '\0' || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		log_err("%s: bad socket path (empty or too long)", l->spec);
@@ -213,15 +219,7 @@ static int open_unix(struct listener *l, const char *path)
 	}
 	uv_pipe_init(g_loop, &l->h.pipe, 0);
 	l->h.handle.data = l;
-	err = uv_pipe_bind(&l->h.pipe, path);
-	if (err == 0)
-		err = uv_listen(&l->h.stream, 128, on_connection);
-	if (err < 0) {
-		log_err("%s: %s", l->spec, uv_strerror(err));
-		uv_close(&l->h.handle, NULL);
-		return -1;
-	}
-	return 0;
+	return start_listening(l, uv_pipe_bind(&l->h.pipe, path));
 }
 
 static int open_tcp(struct listener *l, const char *hostport)
@@ -231,7 +229,7 @@ static int open_tcp(struct listener *l, const char *hostport)
 	struct sockaddr_storage ss;
 	uint32_t port;
 	size_t hlen;
-	int err, len;
+	int len;
 
 	if (colon == NULL || parse_u32(colon + 1, 65535, &port) != 0) {
 		log_err("%s: expected tcp:HOST:PORT", l->spec);
@@ -256,14 +254,8 @@ static int open_tcp(struct listener *l, const char *hostport)
 	}
 	uv_tcp_init(g_loop, &l->h.tcp);
 	l->h.handle.data = l;
-	err = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
-	if (err == 0)
-		err = uv_listen(&l->h.stream, 128, on_connection);
-	if (err < 0) {
-		log_err("%s: %s", l->spec, uv_strerror(err));
-		uv_close(&l->h.handle, NULL);
+	if (start_listening(l, uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0)) != 0)
 		return -1;
-	}
 	len = sizeof(ss);
 	if (uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
 		int p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
@@ -273,10 +265,10 @@ static int open_tcp(struct listener *l, const char *hostport)
 	return 0;
 }
 
-/* Only ever used inside test VMs: never exercised on a build machine. */
+/* Only inside lab guests (see tests/vm/guest_vsock.c). */
 static int open_vsock(struct listener *l, const char *portstr)
 {
-	struct sockaddr_vm sa;
+	char why[128];
 	uint32_t port;
 	int fd, err;
 
@@ -284,18 +276,9 @@ static int open_vsock(struct listener *l, const char *portstr)
 		log_err("%s: expected vsock:PORT", l->spec);
 		return -1;
 	}
-	fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = lab_vsock_listen(port, why, sizeof(why));
 	if (fd < 0) {
-		log_err("%s: socket(AF_VSOCK): %s", l->spec, strerror(errno));
-		return -1;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.svm_family = AF_VSOCK;
-	sa.svm_cid = VMADDR_CID_ANY;
-	sa.svm_port = port;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 128) != 0) {
-		log_err("%s: %s", l->spec, strerror(errno));
-		close(fd);
+		log_err("%s: %s", l->spec, why);
 		return -1;
 	}
 	err = uv_poll_init(g_loop, &l->h.poll, fd);

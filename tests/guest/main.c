@@ -102,7 +102,7 @@ static void usage(FILE *f)
 		"        tcp:HOST:PORT      adb over TCP (HOST numeric IPv4 or [IPv6])\n"
 		"        hybrid:PATH        Firecracker/Cloud Hypervisor hybrid vsock: Unix socket,\n"
 		"                           \"CONNECT <port>\\n\" -> \"OK <n>\\n\", then adb\n"
-		"        vsock:PORT         kernel AF_VSOCK listener on VMADDR_CID_ANY\n"
+		"        vsock:PORT         kernel vsock listener, any CID (VM lab guests only)\n"
 		"  --name NAME              ro.product.name/device in the banner (default adbd-testguest)\n"
 		"  --max-payload N          largest payload we offer, 4096..1048576 (default 1048576)\n"
 		"  -v, --verbose            debug log and one line per adb frame on stderr\n"

@@ -2,7 +2,7 @@
  * test_vsock.c - target specs and the asynchronous connector, driven
  * against Unix-socket servers on a libuv loop: plain unix, the hybrid
  * "CONNECT <port>" handshake with good, refused, garbage, over-long and
- * silent replies, a missing socket, and cancellation. (Kernel AF_VSOCK is
+ * silent replies, a missing socket, and cancellation. (Kernel vsock is
  * exercised only inside the VM lab.)
  */
 #include <check.h>
