@@ -10,8 +10,10 @@
  *       front tcp:127.0.0.1:6520
  *       target vsock:3:5555
  *   }
+ *   virtio-hybrid /run/vm/vhost.sock /run/vm/hybrid.sock   # anywhere at top level
  */
 #include "conf.h"
+#include "privdrop.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -29,6 +31,7 @@ struct parser {
 	unsigned line;
 	struct route_config *route;  /* inside "route NAME {", else NULL */
 	struct route_config cur;
+	unsigned hybrid_line[CONFIG_MAX_ROUTES];   /* of each virtio-hybrid */
 	char *err;
 	size_t errlen;
 };
@@ -54,6 +57,7 @@ void config_free(struct relay_config *cfg)
 	free(cfg->routes);
 	cfg->routes = NULL;
 	cfg->nroutes = 0;
+	cfg->nhybrid = 0;
 }
 
 void config_route_defaults(const struct relay_config *cfg, struct route_config *rc,
@@ -328,6 +332,75 @@ static int route_option(struct parser *p, struct route_config *rc, char **w, int
 	return 0;
 }
 
+static int socket_path(const char *s)
+{
+	return s[0] == '/' && strlen(s) < VSOCK_PATH_MAX;
+}
+
+/* virtio-hybrid SOCKET PATH, checked against the others; the routes are
+ * checked once the whole file is read (check_hybrid). */
+static int hybrid_option(struct parser *p, char **w, int n)
+{
+	struct relay_config *cfg = p->cfg;
+	struct vsock_virtio_hybrid *h;
+
+	if (n != 3 || !socket_path(w[1]) || !socket_path(w[2]))
+		return perr(p, "virtio-hybrid takes SOCKET PATH, absolute paths under %d bytes",
+			    VSOCK_PATH_MAX);
+	if (strcmp(w[1], w[2]) == 0)
+		return perr(p, "virtio-hybrid: PATH must differ from SOCKET");
+	for (size_t i = 0; i < cfg->nhybrid; i++) {
+		h = &cfg->hybrid[i];
+		if (strcmp(h->socket, w[1]) == 0)
+			return perr(p, "virtio-hybrid: %s has one already (line %u)", w[1],
+				    p->hybrid_line[i]);
+		if (strcmp(h->path, w[2]) == 0)
+			return perr(p, "virtio-hybrid: %s is taken (line %u)", w[2], p->hybrid_line[i]);
+		if (strcmp(h->path, w[1]) == 0)
+			return perr(p, "virtio-hybrid: %s is the PATH of line %u", w[1],
+				    p->hybrid_line[i]);
+		if (strcmp(h->socket, w[2]) == 0)
+			return perr(p, "virtio-hybrid: %s is the SOCKET of line %u", w[2],
+				    p->hybrid_line[i]);
+	}
+	if (cfg->nhybrid == CONFIG_MAX_ROUTES)
+		return perr(p, "more than %d virtio-hybrid lines", CONFIG_MAX_ROUTES);
+	h = &cfg->hybrid[cfg->nhybrid];
+	snprintf(h->socket, sizeof(h->socket), "%s", w[1]);
+	snprintf(h->path, sizeof(h->path), "%s", w[2]);
+	p->hybrid_line[cfg->nhybrid++] = p->line;
+	return 0;
+}
+
+/* Every virtio-hybrid names a device some route uses, and no PATH is a
+ * socket the relay serves otherwise. Errors carry the directive's line. */
+static int check_hybrid(struct parser *p)
+{
+	const struct relay_config *cfg = p->cfg;
+
+	for (size_t i = 0; i < cfg->nhybrid; i++) {
+		const struct vsock_virtio_hybrid *h = &cfg->hybrid[i];
+		int used = 0;
+
+		p->line = p->hybrid_line[i];
+		for (size_t j = 0; j < cfg->nroutes; j++) {
+			const struct vsock_target *t = &cfg->routes[j].target;
+
+			if (t->kind != VSOCK_VIRTIO)
+				continue;
+			if (strcmp(t->path, h->path) == 0)
+				return perr(p, "virtio-hybrid: %s is route %s's vhost-user socket",
+					    h->path, cfg->routes[j].name);
+			used |= strcmp(t->path, h->socket) == 0;
+		}
+		if (!used)
+			return perr(p, "virtio-hybrid: no route has a virtio target on %s", h->socket);
+		if (strcmp(h->path, cfg->control_path) == 0)
+			return perr(p, "virtio-hybrid: %s is the control socket", h->path);
+	}
+	return 0;
+}
+
 static int global_option(struct parser *p, char **w, int n)
 {
 	struct relay_config *cfg = p->cfg;
@@ -342,6 +415,26 @@ static int global_option(struct parser *p, char **w, int n)
 		if (n != 2 || *end != '\0' || m > 0777)
 			return perr(p, "control-mode takes an octal mode such as 0600");
 		cfg->control_mode = (mode_t)m;
+	} else if (strcmp(w[0], "user") == 0 || strcmp(w[0], "control-owner") == 0) {
+		char *dst = w[0][0] == 'u' ? cfg->user : cfg->control_owner;
+		uid_t uid;
+		char why[128];
+
+		if (n != 2 || strlen(w[1]) >= CONFIG_ID_MAX)
+			return perr(p, "%s takes one user name or number", w[0]);
+		if (priv_user_id(w[1], &uid, NULL, why, sizeof(why)) != 0)
+			return perr(p, "%s: %s", w[0], why);
+		snprintf(dst, CONFIG_ID_MAX, "%s", w[1]);
+	} else if (strcmp(w[0], "group") == 0 || strcmp(w[0], "control-group") == 0) {
+		char *dst = w[0][0] == 'g' ? cfg->group : cfg->control_group;
+		gid_t gid;
+		char why[128];
+
+		if (n != 2 || strlen(w[1]) >= CONFIG_ID_MAX)
+			return perr(p, "%s takes one group name or number", w[0]);
+		if (priv_group_id(w[1], &gid, why, sizeof(why)) != 0)
+			return perr(p, "%s: %s", w[0], why);
+		snprintf(dst, CONFIG_ID_MAX, "%s", w[1]);
 	} else if (strcmp(w[0], "log-level") == 0) {
 		if (n != 2 || log_level_parse(w[1], &cfg->log_level) != 0)
 			return perr(p, "log-level takes error, warn, notice, info or debug");
@@ -349,6 +442,8 @@ static int global_option(struct parser *p, char **w, int n)
 		if (n != 2 || (strcmp(w[1], "on") != 0 && strcmp(w[1], "off") != 0))
 			return perr(p, "trace takes on or off");
 		cfg->trace = strcmp(w[1], "on") == 0;
+	} else if (strcmp(w[0], "virtio-hybrid") == 0) {
+		return hybrid_option(p, w, n);
 	} else if (strcmp(w[0], "route") == 0) {
 		if (n != 3 || strcmp(w[2], "{") != 0)
 			return perr(p, "expected 'route NAME {'");
@@ -424,6 +519,8 @@ int config_parse(struct relay_config *cfg, const char *text, const char *source,
 	}
 	if (rc == 0 && p.route != NULL)
 		rc = perr(&p, "route %s is not closed with '}'", p.route->name);
+	if (rc == 0)
+		rc = check_hybrid(&p);
 	if (rc != 0)
 		config_free(cfg);
 	return rc;

@@ -17,6 +17,7 @@
 #define CONFIG_MAX_ROUTES 64
 #define CONFIG_FILE_MAX (64 * 1024)
 #define CONTROL_PATH_MAX 108       /* sun_path */
+#define CONFIG_ID_MAX 64           /* user and group names */
 
 enum front_kind { FRONT_TCP, FRONT_USB };
 
@@ -43,11 +44,19 @@ struct route_config {
 struct relay_config {
 	char control_path[CONTROL_PATH_MAX];
 	mode_t control_mode;
+	char control_owner[CONFIG_ID_MAX];   /* user name or number, "" = leave */
+	char control_group[CONFIG_ID_MAX];
+	char user[CONFIG_ID_MAX];            /* run as, once started ("" = stay) */
+	char group[CONFIG_ID_MAX];
 	enum log_level log_level;
 	int trace;
 	struct route_config defaults;   /* top-level route options */
 	struct route_config *routes;
 	size_t nroutes;
+	/* "virtio-hybrid SOCKET PATH": the device on SOCKET also takes hybrid
+	 * clients on PATH; SOCKET is a virtio target of a route in the file */
+	struct vsock_virtio_hybrid hybrid[CONFIG_MAX_ROUTES];
+	size_t nhybrid;
 };
 
 void config_init(struct relay_config *cfg);

@@ -1,7 +1,9 @@
 /*
  * control.c - the control socket server. Each client sends one request
  * line of at most CONTROL_LINE_MAX bytes and gets one reply; at most
- * CONTROL_CLIENTS are served at once, each with a deadline.
+ * CONTROL_CLIENTS are served at once, each with a deadline. A `trace`
+ * client instead stays, with no deadline, and gets trace lines (tap.h)
+ * until it hangs up or the relay stops.
  */
 #include "control.h"
 
@@ -15,6 +17,7 @@
 #include "log.h"
 #include "relay.h"
 #include "strbuf.h"
+#include "tap.h"
 
 #define CONTROL_LINE_MAX 256
 #define CONTROL_CLIENTS 16
@@ -43,6 +46,7 @@ struct ctl_client {
 	struct strbuf reply;
 	int handles;
 	int answered;
+	struct tap_sub *sub;          /* a trace client's subscription */
 };
 
 static void control_free_if_done(struct control *ctl)
@@ -82,6 +86,9 @@ static void client_close(struct ctl_client *c)
 {
 	if (uv_is_closing((uv_handle_t *)&c->pipe))
 		return;
+	if (c->sub != NULL)
+		tap_unsubscribe(c->sub);
+	c->sub = NULL;
 	uv_close((uv_handle_t *)&c->pipe, client_closed);
 	uv_close((uv_handle_t *)&c->deadline, client_closed);
 }
@@ -89,6 +96,27 @@ static void client_close(struct ctl_client *c)
 static void on_reply_written(uv_write_t *w, int status)
 {
 	client_close(w->data);
+}
+
+/* "stall MS": block the loop, so a test can see the watchdog pings stop.
+ * Only with ADBD_RELAY_TEST_HOOKS=1 in the relay's environment. */
+static int test_stall(const char *req, struct strbuf *out)
+{
+	const char *hooks = getenv("ADBD_RELAY_TEST_HOOKS");
+	unsigned long ms;
+	char *end;
+
+	if (strncmp(req, "stall ", 6) != 0 || hooks == NULL || strcmp(hooks, "1") != 0)
+		return 0;
+	ms = strtoul(req + 6, &end, 10);
+	if (*end != '\0' || ms > 10000) {
+		strbuf_printf(out, "error: stall takes up to 10000 ms\n");
+		return 1;
+	}
+	log_warn("control: stalling the event loop for %lu ms (test hook)", ms);
+	usleep((useconds_t)(ms * 1000));
+	strbuf_printf(out, "stalled %lu ms\n", ms);
+	return 1;
 }
 
 static void execute(struct ctl_client *c, const char *req)
@@ -103,10 +131,43 @@ static void execute(struct ctl_client *c, const char *req)
 		health_check(rl, NULL, &c->reply);
 	else if (strncmp(req, "health ", 7) == 0)
 		health_check(rl, req + 7, &c->reply);
+	else if (test_stall(req, &c->reply))
+		;
 	else
 		strbuf_printf(&c->reply, "error: unknown request\n");
 	if (c->reply.truncated)
 		strbuf_printf(&c->reply, "\n(truncated)\n");
+}
+
+static int route_exists(const struct relay *rl, const char *name)
+{
+	for (const struct route *r = rl->routes; r; r = r->next)
+		if (strcmp(r->cfg.name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* "trace" or "trace ROUTE": the client stays and gets lines; it is only
+ * read from to see it hang up. 1 if it became a subscriber. */
+static int subscribe(struct ctl_client *c, const char *req)
+{
+	const char *route = req[5] == ' ' ? req + 6 : NULL;
+
+	if (strncmp(req, "trace", 5) != 0 || (req[5] != '\0' && req[5] != ' '))
+		return 0;
+	if (route != NULL && !route_exists(c->ctl->rl, route)) {
+		strbuf_printf(&c->reply, "error: no route named %s\n", route);
+		return 0;
+	}
+	c->sub = tap_subscribe((uv_stream_t *)&c->pipe, route);
+	if (c->sub == NULL) {
+		strbuf_printf(&c->reply, "error: out of memory\n");
+		return 0;
+	}
+	uv_timer_stop(&c->deadline);
+	c->len = 0;
+	log_info("control: trace client for %s", route ? route : "every route");
+	return 1;
 }
 
 static void answer(struct ctl_client *c)
@@ -114,9 +175,12 @@ static void answer(struct ctl_client *c)
 	uv_buf_t buf;
 
 	c->answered = 1;
-	uv_read_stop((uv_stream_t *)&c->pipe);
 	c->line[c->len] = '\0';
-	execute(c, c->line);
+	if (subscribe(c, c->line))
+		return;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	if (c->reply.len == 0)
+		execute(c, c->line);
 	buf = uv_buf_init(c->reply.s ? c->reply.s : "", (unsigned)c->reply.len);
 	c->wr.data = c;
 	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &buf, 1, on_reply_written) != 0)
@@ -139,6 +203,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		client_close(c);
 		return;
 	}
+	if (c->sub != NULL)
+		return;            /* a trace client has nothing more to say */
 	c->len += (size_t)nread;
 	nl = memchr(c->line, '\n', c->len);
 	if (nl != NULL) {

@@ -2,7 +2,9 @@
  * main.c - the adbd-relay program: command line, configuration, signals
  * (SIGTERM/SIGINT stop, SIGHUP reloads), and the route set across reloads.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,9 @@
 #include "control.h"
 #include "log.h"
 #include "notify.h"
+#include "privdrop.h"
 #include "relay.h"
+#include "tap.h"
 
 static void usage(FILE *f)
 {
@@ -70,6 +74,8 @@ static int apply_routes(struct relay *rl)
 		held[i] = rl->cfg.routes[i].target.kind == VSOCK_VIRTIO &&
 			  vsock_virtio_acquire(rl->loop, &rl->cfg.routes[i].target, err,
 					       sizeof(err)) == 0;
+	/* their hybrid sockets: the VMM connections are not touched */
+	failures += vsock_virtio_set_hybrid(rl->cfg.hybrid, rl->cfg.nhybrid);
 	for (r = old; r; r = next) {
 		next = r->next;
 		route_stop(r);
@@ -144,6 +150,8 @@ void relay_reload(struct relay *rl)
 	}
 	if (strcmp(next.control_path, rl->cfg.control_path) != 0)
 		log_warn("reload: a new control socket path takes effect on restart");
+	if (strcmp(next.user, rl->cfg.user) != 0 || strcmp(next.group, rl->cfg.group) != 0)
+		log_warn("reload: a new user or group takes effect on restart");
 	snprintf(next.control_path, sizeof(next.control_path), "%s", rl->cfg.control_path);
 	config_free(&rl->cfg);
 	rl->cfg = next;
@@ -168,10 +176,38 @@ void relay_stop(struct relay *rl)
 }
 
 static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t watchdog;
 
 static void virtio_log_line(const char *path, int warn, const char *msg)
 {
 	log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "virtio %s: %s", path, msg);
+}
+
+/* virtio packet trace lines belong to the first route whose target is the
+ * device */
+static const struct relay *the_relay;
+
+static const char *route_of_device(const char *path)
+{
+	for (const struct route *r = the_relay->routes; r; r = r->next)
+		if (r->cfg.target.kind == VSOCK_VIRTIO && strcmp(r->cfg.target.path, path) == 0)
+			return r->cfg.name;
+	return NULL;
+}
+
+static int virtio_trace_wanted(const char *path)
+{
+	const char *route = route_of_device(path);
+
+	return route != NULL && tap_wanted(route);
+}
+
+static void virtio_trace_line(const char *path, const char *text)
+{
+	const char *route = route_of_device(path);
+
+	if (route != NULL)
+		tap_line(route, "route=%s virtio %s vsock %s", route, path, text);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -191,6 +227,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
 	uv_close((uv_handle_t *)&sig_hup, NULL);
+	uv_close((uv_handle_t *)&watchdog, NULL);
 }
 
 static void watch_signal(uv_loop_t *loop, uv_signal_t *h, int signum, struct relay *rl)
@@ -198,6 +235,47 @@ static void watch_signal(uv_loop_t *loop, uv_signal_t *h, int signum, struct rel
 	uv_signal_init(loop, h);
 	h->data = rl;
 	uv_signal_start(h, on_signal, signum);
+}
+
+/* The control socket's owner and group, as configured. 0 or a uv error. */
+static int own_control_socket(const struct relay_config *cfg)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	char err[160];
+
+	if (cfg->control_owner[0] == '\0' && cfg->control_group[0] == '\0')
+		return 0;
+	if ((cfg->control_owner[0] != '\0' &&
+	     priv_user_id(cfg->control_owner, &uid, NULL, err, sizeof(err)) != 0) ||
+	    (cfg->control_group[0] != '\0' &&
+	     priv_group_id(cfg->control_group, &gid, err, sizeof(err)) != 0)) {
+		log_error("control socket: %s", err);
+		return UV_EINVAL;
+	}
+	if (chown(cfg->control_path, uid, gid) != 0) {
+		int e = errno;
+
+		log_error("control socket %s: chown: %s", cfg->control_path, strerror(e));
+		return uv_translate_sys_error(e);
+	}
+	return 0;
+}
+
+/* Everything that needs root is open: become the configured user. */
+static int become_configured_user(const struct relay_config *cfg)
+{
+	char err[160];
+
+	if (cfg->user[0] == '\0')
+		return 0;
+	if (priv_drop(cfg->user, cfg->group[0] ? cfg->group : NULL, err, sizeof(err)) != 0) {
+		log_error("cannot run as %s: %s", cfg->user, err);
+		return -1;
+	}
+	log_notice("running as user %s (uid %u, gid %u)", cfg->user, (unsigned)getuid(),
+		   (unsigned)getgid());
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct relay *rl, int *check_only,
@@ -285,6 +363,10 @@ int main(int argc, char **argv)
 	}
 	if (control != NULL)
 		snprintf(rl.cfg.control_path, sizeof(rl.cfg.control_path), "%s", control);
+	if (rl.cfg.group[0] != '\0' && rl.cfg.user[0] == '\0') {
+		fprintf(stderr, "adbd-relay: configuration: group needs user\n");
+		return 2;
+	}
 	if (check_only) {
 		printf("configuration ok: %zu route(s)\n", rl.cfg.nroutes);
 		config_free(&rl.cfg);
@@ -298,8 +380,12 @@ int main(int argc, char **argv)
 
 	rl.loop = uv_default_loop();
 	vsock_virtio_set_log(virtio_log_line);
+	the_relay = &rl;
+	vsock_virtio_set_trace(virtio_trace_wanted, virtio_trace_line);
 	rl.started_ms = now_ms();
 	rc = control_start(&rl, rl.cfg.control_path, rl.cfg.control_mode, &rl.control);
+	if (rc == 0)
+		rc = own_control_socket(&rl.cfg);
 	if (rc != 0) {
 		log_error("control socket %s: %s", rl.cfg.control_path, uv_strerror(rc));
 		rl.control = NULL;
@@ -307,7 +393,7 @@ int main(int argc, char **argv)
 		uv_run(rl.loop, UV_RUN_DEFAULT);
 		return 1;
 	}
-	if (relay_start_routes(&rl) != 0) {
+	if (relay_start_routes(&rl) != 0 || become_configured_user(&rl.cfg) != 0) {
 		relay_stop(&rl);
 		uv_run(rl.loop, UV_RUN_DEFAULT);
 		config_free(&rl.cfg);
@@ -320,6 +406,9 @@ int main(int argc, char **argv)
 	/* every front listens or has its USB descriptors written: init may
 	 * bind gadgets and start clients now */
 	notify_send("READY=1");
+	uint64_t wd_ms = notify_watchdog_start(rl.loop, &watchdog);
+	if (wd_ms > 0)
+		log_info("watchdog: %" PRIu64 " ms, pinging every %" PRIu64 " ms", wd_ms, wd_ms / 2);
 	uv_run(rl.loop, UV_RUN_DEFAULT);
 	uv_loop_close(rl.loop);
 	config_free(&rl.cfg);

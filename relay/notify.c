@@ -4,6 +4,7 @@
 #include "notify.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,4 +38,28 @@ int notify_send(const char *state)
 		err = -errno;
 	close(fd);
 	return err;
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	notify_send("WATCHDOG=1");
+}
+
+uint64_t notify_watchdog_start(uv_loop_t *loop, uv_timer_t *timer)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	uint64_t ms;
+	char *end;
+
+	uv_timer_init(loop, timer);
+	if (usec == NULL || getenv("NOTIFY_SOCKET") == NULL)
+		return 0;
+	if (pid != NULL && strtoumax(pid, NULL, 10) != (uintmax_t)getpid())
+		return 0;          /* meant for another process of the service */
+	ms = strtoumax(usec, &end, 10) / 1000;
+	if (*end != '\0' || ms < 2)
+		return 0;
+	uv_timer_start(timer, on_watchdog, ms / 2, ms / 2);
+	return ms;
 }

@@ -1,7 +1,7 @@
 /*
  * relayctl.c - adbd-relayctl: asks a running adbd-relay over its control
- * socket for status or health. Exit status: 0 ok / healthy, 1 unhealthy,
- * 2 usage or connection error.
+ * socket for status or health, or follows its live trace. Exit status:
+ * 0 ok / healthy, 1 unhealthy, 2 usage or connection error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,7 +19,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: adbd-relayctl [-s SOCKET] status [--json]\n"
 		"       adbd-relayctl [-s SOCKET] health [ROUTE]\n"
-		"  -s, --control SOCKET   control socket (default " DEFAULT_CONTROL ")\n");
+		"       adbd-relayctl [-s SOCKET] trace [ROUTE] [--count N]\n"
+		"  -s, --control SOCKET   control socket (default " DEFAULT_CONTROL ")\n"
+		"  -n, --count N          trace: stop after N lines\n");
 }
 
 static int connect_control(const char *path)
@@ -97,24 +99,65 @@ static int request(const char *path, const char *req, char *first, size_t flen)
 	return 0;
 }
 
+/* Copy the relay's trace lines to stdout until it hangs up, or `count`
+ * lines (0: no limit). An "error:" first line is an error. */
+static int follow_trace(const char *path, const char *req, unsigned long count)
+{
+	FILE *in;
+	char line[1024];
+	unsigned long n = 0;
+	int fd = connect_control(path);
+
+	if (fd < 0)
+		return 2;
+	if (write_all(fd, req, strlen(req)) != 0 || write_all(fd, "\n", 1) != 0 ||
+	    (in = fdopen(fd, "r")) == NULL) {
+		fprintf(stderr, "adbd-relayctl: %s\n", strerror(errno));
+		close(fd);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((count == 0 || n < count) && fgets(line, sizeof(line), in) != NULL) {
+		if (n == 0 && strncmp(line, "error:", 6) == 0) {
+			fputs(line, stderr);
+			fclose(in);
+			return 2;
+		}
+		fputs(line, stdout);
+		n++;
+	}
+	fclose(in);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "control", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = getenv("ADBD_RELAY_CONTROL");
 	char req[256], first[64];
 	int c, json = 0;
+	unsigned long count = 0;
+	char *end;
 
 	if (path == NULL)
 		path = DEFAULT_CONTROL;
 	/* GNU getopt permutes, so options may follow the command too */
-	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': path = optarg; break;
+		case 'n':
+			count = strtoul(optarg, &end, 10);
+			if (*end != '\0' || count == 0) {
+				usage(stderr);
+				return 2;
+			}
+			break;
 		case 'j': json = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -131,6 +174,12 @@ int main(int argc, char **argv)
 			snprintf(req, sizeof(req), "health %s", argv[optind + 1]);
 		else
 			snprintf(req, sizeof(req), "health");
+	} else if (strcmp(argv[optind], "trace") == 0 && optind + 2 >= argc) {
+		if (optind + 1 < argc)
+			snprintf(req, sizeof(req), "trace %s", argv[optind + 1]);
+		else
+			snprintf(req, sizeof(req), "trace");
+		return follow_trace(path, req, count);
 	} else {
 		usage(stderr);
 		return 2;

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "route.h"
+#include "tap.h"
 
 #define SYNTH_PENDING_MAX (64 * 1024)
 
@@ -39,11 +40,11 @@ static uint32_t clamp_payload(uint32_t announced)
 static void trace_frame(struct session *s, const char *dir, const struct adb_header *h,
 			const char *verdict)
 {
-	if (!log_trace_enabled())
+	if (!tap_wanted(s->route->cfg.name))
 		return;
-	log_trace("route=%s peer=%s %s %s arg0=%u arg1=%u len=%u%s%s",
-		  s->route->cfg.name, s->peer, dir, adb_command_name(h->command),
-		  h->arg0, h->arg1, h->data_length, verdict ? " " : "", verdict ? verdict : "");
+	tap_line(s->route->cfg.name, "route=%s peer=%s adb %s %s arg0=%u arg1=%u len=%u%s%s",
+		 s->route->cfg.name, s->peer, dir, adb_command_name(h->command),
+		 h->arg0, h->arg1, h->data_length, verdict ? " " : "", verdict ? verdict : "");
 }
 
 /* ---- frames the relay makes up ---- */

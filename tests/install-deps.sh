@@ -3,10 +3,12 @@
 # and test suite need (only those missing). Runs apt-get as root or via sudo.
 set -euo pipefail
 
-# build and unit tests, integration tests with the real adb client, the
-# fuzzer, the benchmark's reference (socat), and the VM lab
-PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check adb python3 clang socat
-	qemu-system-x86 busybox-static kmod cpio"
+# build and unit tests (tshark decodes the capture writer's output),
+# integration tests with the real adb client, the fuzzer, the benchmark's
+# reference (socat), and the VM lab; groff and systemd-analyze check the
+# manual pages and the units (docs.test, units.test)
+PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check tshark adb python3 clang
+	socat qemu-system-x86 busybox-static kmod cpio groff-base systemd"
 
 missing=""
 for p in $PACKAGES; do

@@ -4,10 +4,11 @@
  * hybrid protocol, so the connect state machine is the hybrid one (send
  * "CONNECT <port>", expect "OK <n>") and the session sees a plain stream.
  * Also the registry of devices: one per vhost-user socket, shared by every
- * route that names it.
+ * route that names it, and which of them open a hybrid socket to other
+ * host programs (hybrid_listen.h).
  */
 #include "vsock_internal.h"
-#include "vhost_user.h"
+#include "hybrid_listen.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +29,28 @@ static void (*log_fn)(const char *path, int warn, const char *msg);
 void vsock_virtio_set_log(void (*log)(const char *path, int warn, const char *msg))
 {
 	log_fn = log;
+}
+
+static int (*trace_wanted)(const char *path);
+static void (*trace_line)(const char *path, const char *text);
+
+static void trace_packet(const struct vvs_device *v, const struct vvs_hdr *h)
+{
+	const struct vhu_device *d = v->data;
+	char text[160];
+
+	if (!trace_wanted(d->path))
+		return;
+	vvs_hdr_format(h, text, sizeof(text));
+	trace_line(d->path, text);
+}
+
+void vsock_virtio_set_trace(int (*wanted)(const char *path),
+			    void (*line)(const char *path, const char *text))
+{
+	trace_wanted = wanted;
+	trace_line = line;
+	vvs_set_trace(wanted != NULL && line != NULL ? trace_packet : NULL);
 }
 
 static void device_log(struct vhu_device *d, int warn, const char *msg)
@@ -92,6 +115,41 @@ void vsock_virtio_release(const struct vsock_target *t)
 			break;
 		}
 	vhu_stop(&e->dev, on_device_closed);
+}
+
+static const char *wanted_path(const struct vhu_device *d, const struct vsock_virtio_hybrid *h,
+			       size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(h[i].socket, d->path) == 0)
+			return h[i].path;
+	return NULL;
+}
+
+int vsock_virtio_set_hybrid(const struct vsock_virtio_hybrid *h, size_t n)
+{
+	struct virtio_entry *e;
+	char err[256];
+	int failures = 0;
+
+	/* close first, so that a path moving to another device is free */
+	for (e = devices; e; e = e->next) {
+		const char *have = vhu_hybrid_listen_path(&e->dev);
+		const char *want = wanted_path(&e->dev, h, n);
+
+		if (have != NULL && (want == NULL || strcmp(have, want) != 0))
+			vhu_hybrid_unlisten(&e->dev);
+	}
+	for (e = devices; e; e = e->next) {
+		const char *want = wanted_path(&e->dev, h, n);
+
+		if (want != NULL && vhu_hybrid_listen_path(&e->dev) == NULL &&
+		    vhu_hybrid_listen(&e->dev, want, err, sizeof(err)) != 0) {
+			device_log(&e->dev, 1, err);
+			failures++;
+		}
+	}
+	return failures;
 }
 
 static int virtio_open(const struct vsock_target *t, int *fd)

@@ -77,6 +77,26 @@ extern const struct vsock_transport vsock_transport_virtio;
 int vsock_virtio_acquire(uv_loop_t *loop, const struct vsock_target *t, char *err, size_t errlen);
 void vsock_virtio_release(const struct vsock_target *t);
 void vsock_virtio_set_log(void (*log)(const char *path, int warn, const char *msg));
+/* Packet trace of every device: wanted(path) is asked first (it must be
+ * cheap), then line(path, text) gets the packet in the style of the
+ * kernel's vsock trace events. NULL, NULL stops it. */
+void vsock_virtio_set_trace(int (*wanted)(const char *path),
+			    void (*line)(const char *path, const char *text));
+
+/*
+ * A device may also listen on a Unix socket of its own (mode 0660) where
+ * other host programs reach its guest with the hybrid protocol:
+ * "CONNECT <port>\n", "OK <n>\n", then the connection's bytes.
+ */
+struct vsock_virtio_hybrid {
+	char socket[VSOCK_PATH_MAX];  /* the device's vhost-user socket */
+	char path[VSOCK_PATH_MAX];    /* where other programs connect */
+};
+/* Give the devices that exist now exactly the hybrid sockets of H[0..N):
+ * one no longer wanted or moved closes with its clients, a new one opens
+ * (replacing a stale socket file), an unchanged one and every VMM
+ * connection are left alone. Returns how many failed to open (logged). */
+int vsock_virtio_set_hybrid(const struct vsock_virtio_hybrid *h, size_t n);
 
 /*
  * Asynchronous connect. cb is called exactly once, unless the attempt is

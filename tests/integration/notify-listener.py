@@ -4,7 +4,8 @@
 Prints one line per datagram to OUT. On READY=1 it also records whether
 HOST:PORT (the relay's front) accepted a TCP connection at that moment, as
 "READY=1 front=up|down", so a test can tell READY came after the front was
-serving. Exits after STOPPING=1 or 30 s.
+serving. WATCHDOG=1 lines carry the time they came, "WATCHDOG=1 t=SECONDS".
+Exits after STOPPING=1 or 30 s.
 """
 import socket
 import sys
@@ -29,6 +30,8 @@ with open(out, "a", buffering=1) as f:
                 line += " front=up"
             except OSError:
                 line += " front=down"
+        elif msg == "WATCHDOG=1":
+            line += " t=%.3f" % time.monotonic()
         f.write(line + "\n")
         if msg == "STOPPING=1":
             break

@@ -1,8 +1,10 @@
 /*
  * test_config.c - adbd-relay.conf parsing: a full file, defaults, every
- * rejected form with its file:line message, and the spec parsers.
+ * rejected form with its file:line message, the virtio-hybrid directive
+ * and the spec parsers.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +82,46 @@ START_TEST(defaults_apply)
 }
 END_TEST
 
+/* routes with virtio targets on /run/vm/vhost.sock (lines 1-4) and
+ * /run/vm2.sock (lines 5-8) */
+#define VROUTE "route v {\nfront tcp:127.0.0.1:1\ntarget virtio:/run/vm/vhost.sock:3:5555\n}\n"
+#define VROUTE2 "route w {\nfront tcp:127.0.0.1:2\ntarget virtio:/run/vm2.sock:4:5555\n}\n"
+
+START_TEST(virtio_hybrid_accepted)
+{
+	ck_assert_int_eq(parse("virtio-hybrid /run/vm/vhost.sock /run/vm/hybrid.sock\n"
+			       VROUTE VROUTE2
+			       "virtio-hybrid /run/vm2.sock /run/vm2.hybrid   # after the routes\n"),
+			 0);
+	ck_assert_uint_eq(cfg.nroutes, 2);
+	ck_assert_uint_eq(cfg.nhybrid, 2);
+	ck_assert_str_eq(cfg.hybrid[0].socket, "/run/vm/vhost.sock");
+	ck_assert_str_eq(cfg.hybrid[0].path, "/run/vm/hybrid.sock");
+	ck_assert_str_eq(cfg.hybrid[1].socket, "/run/vm2.sock");
+	ck_assert_str_eq(cfg.hybrid[1].path, "/run/vm2.hybrid");
+	config_free(&cfg);
+	ck_assert_uint_eq(cfg.nhybrid, 0);
+	ck_assert_int_eq(parse(VROUTE), 0);          /* the directive is optional */
+	ck_assert_uint_eq(cfg.nhybrid, 0);
+}
+END_TEST
+
+START_TEST(virtio_hybrid_path_too_long)
+{
+	char text[512], longpath[VSOCK_PATH_MAX + 1];
+
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	snprintf(text, sizeof(text), VROUTE "virtio-hybrid /run/vm/vhost.sock %s\n", longpath);
+	ck_assert_int_eq(parse(text), -1);
+	ck_assert_ptr_nonnull(strstr(err, "test.conf:5: virtio-hybrid takes SOCKET PATH"));
+	longpath[VSOCK_PATH_MAX - 1] = '\0';        /* 107 bytes: fits sun_path */
+	snprintf(text, sizeof(text), VROUTE "virtio-hybrid /run/vm/vhost.sock %s\n", longpath);
+	ck_assert_int_eq(parse(text), 0);
+}
+END_TEST
+
 static const struct {
 	const char *text;
 	const char *msg;
@@ -115,6 +157,30 @@ static const struct {
 	  "route b {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n}\n", "routes a and b share a front address" },
 	{ "route a {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n}\nbuffer 1M\n",
 	  "route defaults must come before the first route" },
+	{ VROUTE "virtio-hybrid /run/vm/vhost.sock\n", "test.conf:5: virtio-hybrid takes SOCKET PATH" },
+	{ VROUTE "virtio-hybrid /run/vm/vhost.sock h.sock\n", "test.conf:5: virtio-hybrid takes SOCKET PATH" },
+	{ VROUTE "virtio-hybrid vhost.sock /run/h.sock\n", "test.conf:5: virtio-hybrid takes SOCKET PATH" },
+	{ VROUTE "virtio-hybrid /run/vm/vhost.sock /run/vm/vhost.sock\n",
+	  "test.conf:5: virtio-hybrid: PATH must differ from SOCKET" },
+	{ VROUTE "virtio-hybrid /run/vm/vhost.sock /run/h1\nvirtio-hybrid /run/vm/vhost.sock /run/h2\n",
+	  "test.conf:6: virtio-hybrid: /run/vm/vhost.sock has one already (line 5)" },
+	{ VROUTE VROUTE2 "virtio-hybrid /run/vm/vhost.sock /run/h\nvirtio-hybrid /run/vm2.sock /run/h\n",
+	  "test.conf:10: virtio-hybrid: /run/h is taken (line 9)" },
+	{ "virtio-hybrid /run/a /run/b\nvirtio-hybrid /run/b /run/c\n",
+	  "test.conf:2: virtio-hybrid: /run/b is the PATH of line 1" },
+	{ "virtio-hybrid /run/a /run/b\nvirtio-hybrid /run/c /run/a\n",
+	  "test.conf:2: virtio-hybrid: /run/a is the SOCKET of line 1" },
+	{ "virtio-hybrid /run/other.sock /run/h\n" VROUTE,
+	  "test.conf:1: virtio-hybrid: no route has a virtio target on /run/other.sock" },
+	{ "virtio-hybrid /run/vm/vhost.sock /run/h\n"
+	  "route a {\nfront tcp:127.0.0.1:1\ntarget hybrid:/run/vm/vhost.sock:5555\n}\n",
+	  "test.conf:1: virtio-hybrid: no route has a virtio target on /run/vm/vhost.sock" },
+	{ VROUTE "virtio-hybrid /run/vm/vhost.sock /run/vm2.sock\n" VROUTE2,
+	  "test.conf:5: virtio-hybrid: /run/vm2.sock is route w's vhost-user socket" },
+	{ "control /run/c.sock\n" VROUTE "virtio-hybrid /run/vm/vhost.sock /run/c.sock\n",
+	  "test.conf:6: virtio-hybrid: /run/c.sock is the control socket" },
+	{ "route a {\nvirtio-hybrid /run/vm/vhost.sock /run/h\n",
+	  "test.conf:2: unknown route option 'virtio-hybrid'" },
 };
 
 START_TEST(rejects)
@@ -123,6 +189,7 @@ START_TEST(rejects)
 	ck_assert_msg(strstr(err, bad[_i].msg) != NULL, "case %d: got '%s', want '%s'", _i, err,
 		      bad[_i].msg);
 	ck_assert_uint_eq(cfg.nroutes, 0);
+	ck_assert_uint_eq(cfg.nhybrid, 0);
 }
 END_TEST
 
@@ -209,6 +276,8 @@ int main(void)
 	tcase_add_test(tc, defaults_apply);
 	tcase_add_loop_test(tc, rejects, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, long_line_rejected);
+	tcase_add_test(tc, virtio_hybrid_accepted);
+	tcase_add_test(tc, virtio_hybrid_path_too_long);
 	tcase_add_test(tc, sizes_and_durations);
 	tcase_add_test(tc, specs_round_trip);
 	tcase_add_test(tc, route_equality);

@@ -7,12 +7,21 @@
  * back where they started. VHU_CYCLES sets the count (make soak: 2000).
  * One-way flows of VHU_FLOW_MIB (256) MiB each way, with 4 KiB and 64 KiB
  * RX buffers: no credit stall, every byte checked.
+ * The hybrid socket for other host programs: a plain Unix-socket client
+ * sends "CONNECT <port>", gets "OK <n>" and an echo; refused ports,
+ * malformed commands, clients with no VMM or beyond the limit are closed;
+ * the socket moves without disturbing the VMM; the registry opens, moves
+ * and closes it as told; no descriptor is left behind.
  */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,8 +29,10 @@
 
 #include "driver.h"
 #include "flow.h"
+#include "hybrid_listen.h"
 #include "procstat.h"
 #include "vhost_user.h"
+#include "vsock.h"
 #include "unit.h"
 
 #define GUEST_CID 3
@@ -37,6 +48,7 @@ static struct {
 	uint8_t *got;
 	size_t ngot;
 	int manual;          /* the test reads for itself */
+	int deliver;         /* flows: take data with vflow_deliver */
 } ev;
 
 static void on_connected(struct vvs_conn *c, int status)
@@ -60,8 +72,14 @@ static void on_closed(struct vvs_conn *c, const char *why)
 	vvs_release(c);
 }
 
+/* flows that ask for it take the guest's data straight from its packets */
+static size_t on_deliver(struct vvs_conn *c, const uint8_t *p, size_t len)
+{
+	return ev.deliver ? vflow_deliver(c, p, len) : 0;
+}
+
 static const struct vvs_ops ops = { .connected = on_connected, .readable = on_readable,
-				    .closed = on_closed };
+				    .closed = on_closed, .deliver = on_deliver };
 
 static void on_stopped(struct vhu_device *d)
 {
@@ -226,7 +244,7 @@ END_TEST
 
 /* ---- one-way flows: no credit stall, no byte lost, any RX buffer size ---- */
 
-static void flow_test(size_t rxbuf, int to_guest, size_t chunk)
+static void flow_test(size_t rxbuf, int to_guest, size_t chunk, int deliver)
 {
 	uint64_t total = (uint64_t)(getenv("VHU_FLOW_MIB") ? atoi(getenv("VHU_FLOW_MIB")) : 256) << 20;
 	int status = -1, never = 0;
@@ -237,6 +255,7 @@ static void flow_test(size_t rxbuf, int to_guest, size_t chunk)
 	if (pid == 0)
 		_exit(vflow_guest(path, GUEST_CID, PORT, rxbuf, to_guest, total, chunk));
 	ev.manual = 1;
+	ev.deliver = deliver;
 	for (double end = now_s() + 10; !vhu_ready(&dev); ) {
 		ck_assert(now_s() < end);
 		uv_run(&loop, UV_RUN_NOWAIT);
@@ -247,31 +266,34 @@ static void flow_test(size_t rxbuf, int to_guest, size_t chunk)
 	ck_assert_int_eq(run_until(&never, pid, &status, 60), 0);
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
-	fprintf(stderr, "vhost-user: %llu MiB %s, %zu-byte RX buffers: %.0f MiB/s\n",
-		(unsigned long long)(total >> 20), to_guest ? "host->guest" : "guest->host", rxbuf, rate);
+	fprintf(stderr, "vhost-user: %llu MiB %s, %zu-byte RX buffers%s: %.0f MiB/s\n",
+		(unsigned long long)(total >> 20), to_guest ? "host->guest" : "guest->host", rxbuf,
+		deliver ? ", delivered" : "", rate);
 }
 
 START_TEST(one_way_to_guest_4k)
 {
-	flow_test(4096, 1, VVS_MAX_PAYLOAD);
+	flow_test(4096, 1, VVS_MAX_PAYLOAD, 0);
 }
 END_TEST
 
 START_TEST(one_way_to_guest_64k)
 {
-	flow_test(VVS_HDR_SIZE + VVS_MAX_PAYLOAD, 1, VVS_MAX_PAYLOAD);
+	flow_test(VVS_HDR_SIZE + VVS_MAX_PAYLOAD, 1, VVS_MAX_PAYLOAD, 0);
 }
 END_TEST
 
+/* read from the connection's queue (4 KiB) and taken straight from the
+ * guest's packets (64 KiB) */
 START_TEST(one_way_to_host_4k)
 {
-	flow_test(4096, 0, 4096 - VVS_HDR_SIZE);
+	flow_test(4096, 0, 4096 - VVS_HDR_SIZE, 0);
 }
 END_TEST
 
 START_TEST(one_way_to_host_64k)
 {
-	flow_test(VVS_HDR_SIZE + VVS_MAX_PAYLOAD, 0, VVS_MAX_PAYLOAD);
+	flow_test(VVS_HDR_SIZE + VVS_MAX_PAYLOAD, 0, VVS_MAX_PAYLOAD, 1);
 }
 END_TEST
 
@@ -318,6 +340,322 @@ START_TEST(vmm_cycles_leave_nothing_behind)
 }
 END_TEST
 
+/* ---- the hybrid socket for other host programs ---- */
+
+#define OTHER_PORT 6000
+
+static char logbuf[16384];
+
+static void capture_log(struct vhu_device *d, int warn, const char *msg)
+{
+	size_t len = strlen(logbuf);
+
+	(void)d;
+	(void)warn;
+	snprintf(logbuf + len, sizeof(logbuf) - len, "%s\n", msg);
+}
+
+static void capture_path_log(const char *p, int warn, const char *msg)
+{
+	(void)p;
+	capture_log(NULL, warn, msg);
+}
+
+/* A guest that listens on PORT only (requests for other ports get RST),
+ * echoes, and exits once the host has shut down `conns` connections. */
+static int guest_hybrid(int conns)
+{
+	static uint8_t buf[VVS_MAX_PAYLOAD];
+	struct vdrv v;
+	struct vvs_hdr h, r;
+	uint32_t fwd = 0;
+
+	if (vdrv_open(&v, path, 4096) != 0)
+		return 10;
+	while (conns > 0) {
+		if (vdrv_recv(&v, &h, buf, sizeof(buf), 10000) <= 0) {
+			fprintf(stderr, "guest: receive failed\n");
+			return 12;
+		}
+		r = (struct vvs_hdr){ .src_cid = GUEST_CID, .dst_cid = VVS_HOST_CID,
+				      .src_port = h.dst_port, .dst_port = h.src_port,
+				      .type = VVS_TYPE_STREAM, .buf_alloc = VVS_BUF };
+		if (h.op == VVS_OP_REQUEST) {
+			fwd = 0;
+			r.op = h.dst_port == PORT ? VVS_OP_RESPONSE : VVS_OP_RST;
+		} else if (h.op == VVS_OP_RW) {
+			fwd += h.len;
+			r.op = VVS_OP_RW;
+			r.fwd_cnt = fwd;
+		} else if (h.op == VVS_OP_SHUTDOWN) {
+			r.op = VVS_OP_RST;
+			conns--;
+		} else {
+			continue;
+		}
+		if (vdrv_send(&v, &r, buf, r.op == VVS_OP_RW ? h.len : 0) != 0)
+			return 13;
+	}
+	vdrv_close(&v);
+	return 0;
+}
+
+/* A plain client of the hybrid socket at P, non-blocking. */
+static int client_open(const char *p)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", p);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	return fd;
+}
+
+static void client_send(int fd, const char *text)
+{
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+}
+
+/* Run the loop until the device closes FD, which must get no bytes. */
+static void expect_closed(int fd, const char *why)
+{
+	char ch;
+
+	for (double end = now_s() + 10;;) {
+		ssize_t n = read(fd, &ch, 1);
+
+		ck_assert_msg(n != 1, "%s: got a byte", why);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			break;
+		ck_assert_msg(now_s() < end, "%s: not closed", why);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+	close(fd);
+}
+
+/* "CONNECT PORT" on a new client of P, and the "OK <n>" line back. */
+static int client_connect(const char *p)
+{
+	char line[32];
+	size_t len = 0;
+	int fd = client_open(p);
+
+	client_send(fd, "CONNECT 5555\n");
+	for (double end = now_s() + 10; len == 0 || line[len - 1] != '\n'; ) {
+		ssize_t n = read(fd, line + len, 1);   /* the line only, not the data after */
+
+		ck_assert_msg(n != 0, "closed before OK");
+		if (n > 0)
+			len++;
+		ck_assert(len < sizeof(line) && now_s() < end);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	line[len] = '\0';
+	ck_assert_msg(strncmp(line, "OK ", 3) == 0 && line[3] >= '1' && line[3] <= '9',
+		      "reply '%s'", line);
+	return fd;
+}
+
+/* TOTAL bytes through the guest and back. */
+static void client_echo(int fd, size_t total)
+{
+	uint8_t *out = malloc(total), *in = malloc(total);
+	size_t sent = 0, got = 0;
+
+	for (size_t i = 0; i < total; i++)
+		out[i] = (uint8_t)(i * 7 + i / 251);
+	for (double end = now_s() + 20; got < total; ) {
+		ssize_t n;
+
+		ck_assert_msg(now_s() < end, "echoed %zu of %zu bytes", got, total);
+		if (sent < total && (n = write(fd, out + sent, total - sent)) > 0)
+			sent += (size_t)n;
+		if ((n = read(fd, in + got, total - got)) > 0)
+			got += (size_t)n;
+		ck_assert_msg(n != 0, "closed after %zu bytes", got);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	ck_assert_mem_eq(in, out, total);
+	free(out);
+	free(in);
+}
+
+static void run_until_clients(unsigned n)
+{
+	for (double end = now_s() + 10; vhu_hybrid_clients(&dev) != n; ) {
+		ck_assert_msg(now_s() < end, "%u clients, want %u", vhu_hybrid_clients(&dev), n);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+}
+
+static int is_socket(const char *p)
+{
+	struct stat st;
+
+	return lstat(p, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+START_TEST(hybrid_socket_for_other_programs)
+{
+	char err[128], hpath[100], hpath2[100], plain[100];
+	int fds0, fds1, status = -1, fd, many[VHU_HYBRID_MAX_CLIENTS];
+	struct stat st;
+	pid_t pid;
+
+	logbuf[0] = '\0';
+	snprintf(dir, sizeof(dir), "/tmp/test-vhu.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/vhost.sock", dir);
+	snprintf(hpath, sizeof(hpath), "%s/hybrid.sock", dir);
+	snprintf(hpath2, sizeof(hpath2), "%s/hybrid2.sock", dir);
+	snprintf(plain, sizeof(plain), "%s/plain", dir);
+	uv_loop_init(&loop);
+	fds0 = procstat_open_fds();
+	ck_assert_int_eq(vhu_start(&dev, &loop, path, GUEST_CID, &vhu_hybrid_ops, NULL, err,
+				   sizeof(err)), 0);
+	dev.log = capture_log;
+
+	/* a file that is not a socket stays; a stale socket is replaced */
+	fd = open(plain, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	close(fd);
+	ck_assert_int_eq(vhu_hybrid_listen(&dev, plain, err, sizeof(err)), UV_EEXIST);
+	ck_assert_ptr_nonnull(strstr(err, "not a socket"));
+	ck_assert_int_eq(access(plain, F_OK), 0);
+	{                            /* a socket an earlier run left */
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", hpath);
+		ck_assert_int_eq(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+		close(s);
+	}
+	ck_assert_int_eq(vhu_hybrid_listen(&dev, hpath, err, sizeof(err)), 0);
+	ck_assert_str_eq(vhu_hybrid_listen_path(&dev), hpath);
+	ck_assert_int_eq(vhu_hybrid_listen(&dev, hpath2, err, sizeof(err)), UV_EBUSY);
+	ck_assert_int_eq(lstat(hpath, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 0777, 0660);
+
+	/* no VMM yet */
+	expect_closed(client_open(hpath), "client without a VMM");
+	ck_assert_ptr_nonnull(strstr(logbuf, "hybrid client refused: no VMM attached"));
+
+	pid = fork();
+	if (pid == 0)
+		_exit(guest_hybrid(2));
+	for (double end = now_s() + 10; !vhu_ready(&dev); ) {
+		ck_assert(now_s() < end);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+
+	/* data both ways through the guest */
+	fd = client_connect(hpath);
+	client_echo(fd, 300000);
+	close(fd);
+
+	/* refused by the guest, malformed, too long */
+	fd = client_open(hpath);
+	client_send(fd, "CONNECT 6000\n");
+	expect_closed(fd, "CONNECT to a closed port");
+	ck_assert_ptr_nonnull(strstr(logbuf, "hybrid client refused: guest port 6000 refused"));
+	fd = client_open(hpath);
+	client_send(fd, "HELLO 5555\n");
+	expect_closed(fd, "malformed command");
+	ck_assert_ptr_nonnull(strstr(logbuf, "hybrid client refused: malformed command"));
+	fd = client_open(hpath);
+	client_send(fd, "CONNECT 5555555555555555555555555555555555\n");
+	expect_closed(fd, "command too long");
+	ck_assert_ptr_nonnull(strstr(logbuf, "hybrid client refused: command too long"));
+
+	/* at most VHU_HYBRID_MAX_CLIENTS at once */
+	for (int i = 0; i < VHU_HYBRID_MAX_CLIENTS; i++) {
+		many[i] = client_open(hpath);
+		run_until_clients((unsigned)i + 1);   /* accepted: the backlog stays short */
+	}
+	expect_closed(client_open(hpath), "client beyond the limit");
+	ck_assert_ptr_nonnull(strstr(logbuf, "clients already"));
+
+	/* the socket moves; its clients go, the VMM stays */
+	vhu_hybrid_unlisten(&dev);
+	ck_assert(!is_socket(hpath));
+	for (int i = 0; i < VHU_HYBRID_MAX_CLIENTS; i++)
+		expect_closed(many[i], "client of a closed socket");
+	ck_assert_int_eq(vhu_hybrid_listen(&dev, hpath2, err, sizeof(err)), 0);
+	ck_assert(vhu_ready(&dev));
+	ck_assert_uint_eq(dev.st.connects, 1);
+	fd = client_connect(hpath2);
+	client_echo(fd, 100000);
+	close(fd);
+
+	ck_assert_int_eq(run_until(NULL, pid, &status, 20), 0);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_uint_eq(dev.st.bad_chains, 0);
+
+	stopped = 0;
+	vhu_stop(&dev, on_stopped);
+	ck_assert_int_eq(run_until(&stopped, 0, NULL, 10), 0);
+	ck_assert(!is_socket(hpath2));
+	fds1 = procstat_open_fds();
+	ck_assert_int_eq(fds1, fds0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	unlink(plain);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* The registry (transport_virtio.c) opens, moves and closes a device's
+ * hybrid socket as the configuration says, and release removes it. */
+START_TEST(hybrid_socket_follows_configuration)
+{
+	struct vsock_target t = { .kind = VSOCK_VIRTIO, .cid = GUEST_CID, .port = PORT };
+	struct vsock_virtio_hybrid h;
+	char err[128], old[160];
+	int fds0;
+
+	logbuf[0] = '\0';
+	snprintf(dir, sizeof(dir), "/tmp/test-vhu.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(t.path, sizeof(t.path), "%s/vhost.sock", dir);
+	snprintf(h.socket, sizeof(h.socket), "%s", t.path);
+	snprintf(h.path, sizeof(h.path), "%s/a.sock", dir);
+	snprintf(old, sizeof(old), "%s", h.path);
+	uv_loop_init(&loop);
+	vsock_virtio_set_log(capture_path_log);
+	fds0 = procstat_open_fds();
+	ck_assert_int_eq(vsock_virtio_acquire(&loop, &t, err, sizeof(err)), 0);
+	ck_assert_int_eq(vsock_virtio_set_hybrid(&h, 1), 0);
+	ck_assert(is_socket(h.path));
+	ck_assert_int_eq(vsock_virtio_set_hybrid(&h, 1), 0);     /* unchanged: kept */
+	ck_assert(is_socket(h.path));
+	snprintf(h.path, sizeof(h.path), "%s/b.sock", dir);
+	ck_assert_int_eq(vsock_virtio_set_hybrid(&h, 1), 0);     /* moved */
+	ck_assert(is_socket(h.path));
+	ck_assert(is_socket(t.path));                            /* the device stays */
+	ck_assert(!is_socket(old));
+	ck_assert_int_eq(vsock_virtio_set_hybrid(NULL, 0), 0);   /* removed */
+	ck_assert(!is_socket(h.path));
+	ck_assert_int_eq(vsock_virtio_set_hybrid(&h, 1), 0);
+	snprintf(h.path, sizeof(h.path), "%s/no/such/dir.sock", dir);
+	ck_assert_int_eq(vsock_virtio_set_hybrid(&h, 1), 1);     /* logged, counted */
+	ck_assert_ptr_nonnull(strstr(logbuf, "no/such/dir.sock: No such file or directory"));
+	snprintf(h.path, sizeof(h.path), "%s/b.sock", dir);
+	ck_assert_int_eq(vsock_virtio_set_hybrid(&h, 1), 0);
+	vsock_virtio_release(&t);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert(!is_socket(h.path));
+	ck_assert(!is_socket(t.path));
+	ck_assert_int_eq(procstat_open_fds(), fds0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -332,6 +670,11 @@ int main(void)
 	tcase_add_test(tc, one_way_to_host_4k);
 	tcase_add_test(tc, one_way_to_host_64k);
 	tcase_add_test(tc, vmm_cycles_leave_nothing_behind);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("hybrid");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, hybrid_socket_for_other_programs);
+	tcase_add_test(tc, hybrid_socket_follows_configuration);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

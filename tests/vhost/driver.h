@@ -16,6 +16,7 @@
 #include "vring.h"
 
 #define VDRV_NUM 64
+#define VDRV_SPIN_US 50       /* busy-poll the used ring before sleeping */
 
 struct vdrv_ring {
 	struct vring_desc *desc;

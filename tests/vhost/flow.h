@@ -22,6 +22,10 @@ extern int vflow_verify;
  * into RX buffers of `rxbuf` bytes. Returns an exit status (0: all good). */
 int vflow_guest(const char *path, uint64_t guest_cid, uint32_t port, size_t rxbuf, int to_guest,
 		uint64_t total, size_t chunk);
+/* For the owner's vvs_ops.deliver: data the guest sends in a flow is taken
+ * (copied out and checked) straight from its packets, as the relay's hybrid
+ * bridge does; without it vflow_host reads with vvs_read. */
+size_t vflow_deliver(struct vvs_conn *c, const uint8_t *p, size_t len);
 /* The relay's side on a ready device: connect to `port`, move `total`
  * bytes, release. MiB/s, or -1 with ERR set. */
 double vflow_host(uv_loop_t *loop, struct vhu_device *dev, uint32_t port, int to_guest,

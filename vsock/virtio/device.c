@@ -20,6 +20,13 @@
 #define CREDIT_STEP (32 * 1024)
 #define FIRST_PORT 49152u
 
+static void (*trace_fn)(const struct vvs_device *d, const struct vvs_hdr *h);
+
+void vvs_set_trace(void (*fn)(const struct vvs_device *d, const struct vvs_hdr *h))
+{
+	trace_fn = fn;
+}
+
 static uint32_t peer_credit(const struct vvs_conn *c)
 {
 	uint32_t in_flight = c->tx_cnt - c->peer_fwd_cnt;
@@ -185,13 +192,16 @@ struct vvs_conn *vvs_connect(struct vvs_device *d, uint32_t guest_port, void *da
 	return c;
 }
 
+static size_t write_direct(struct vvs_conn *c, const uint8_t *p, size_t len);
+
 size_t vvs_write(struct vvs_conn *c, const void *p, size_t len)
 {
 	size_t n;
 
 	if (c->released || c->state == VVS_CLOSED || c->state == VVS_CLOSING)
 		return 0;
-	n = vvs_queue_push(&c->tx, p, len);
+	n = write_direct(c, p, len);
+	n += vvs_queue_push(&c->tx, (const uint8_t *)p + n, len - n);
 	if (n < len)
 		c->tx_full = 1;
 	schedule(c);
@@ -312,6 +322,16 @@ static void on_rw(struct vvs_conn *c, const uint8_t *payload, size_t len)
 		maybe_credit_update(c);
 		return;
 	}
+	if (c->rx.len == 0 && c->dev->ops->deliver != NULL) {
+		size_t taken = c->dev->ops->deliver(c, payload, len);
+
+		c->fwd_cnt += (uint32_t)taken;
+		maybe_credit_update(c);
+		payload += taken;
+		len -= taken;
+		if (len == 0)
+			return;
+	}
 	if (vvs_queue_push(&c->rx, payload, len) != len) {
 		conn_reset(c, "out of memory for received data");
 		return;
@@ -354,6 +374,8 @@ void vvs_input(struct vvs_device *d, const uint8_t *raw, const uint8_t *payload,
 
 	vvs_hdr_decode(raw, &h);
 	d->st.rx_pkts++;
+	if (trace_fn != NULL)
+		trace_fn(d, &h);
 	if (h.src_cid != d->guest_cid || h.dst_cid != VVS_HOST_CID) {
 		d->st.bad_cid++;
 		return;
@@ -429,6 +451,64 @@ static void base_hdr(const struct vvs_conn *c, struct vvs_hdr *h, uint16_t op)
 	h->fwd_cnt = c->fwd_cnt;
 }
 
+/* Payload bytes of the next RW packet: what is there, within the guest's
+ * credit, the buffer and the largest packet. */
+static size_t rw_size(const struct vvs_conn *c, size_t avail, size_t cap)
+{
+	size_t n = avail;
+	uint32_t credit = peer_credit(c);
+
+	if (n > credit)
+		n = credit;
+	if (n > cap - VVS_HDR_SIZE)
+		n = cap - VVS_HDR_SIZE;
+	if (n > VVS_MAX_PAYLOAD)
+		n = VVS_MAX_PAYLOAD;
+	return n;
+}
+
+/* Write the header of a packet going out; every packet carries fwd_cnt. */
+static void finish_packet(struct vvs_conn *c, const struct vvs_hdr *h, uint8_t *buf)
+{
+	if (h->op == VVS_OP_RW) {
+		c->tx_cnt += h->len;
+		c->dev->st.tx_bytes += h->len;
+	}
+	c->need_credit_update = 0;
+	c->fwd_cnt_sent = c->fwd_cnt;
+	vvs_hdr_encode(h, buf);
+	c->dev->st.tx_pkts++;
+	if (trace_fn != NULL)
+		trace_fn(c->dev, h);
+}
+
+/* Nothing else waits to go out: put the owner's data straight into the
+ * guest's RX buffers, as far as its credit and buffers go. */
+static size_t write_direct(struct vvs_conn *c, const uint8_t *p, size_t len)
+{
+	struct vvs_device *d = c->dev;
+	size_t done = 0;
+
+	if (d->ops->rx_buffer == NULL || d->out_head != NULL || d->nrsts > 0 ||
+	    c->state != VVS_CONNECTED || c->tx.len > 0)
+		return 0;
+	while (done < len && peer_credit(c) > 0) {
+		struct vvs_hdr h;
+		size_t cap;
+		uint8_t *buf = d->ops->rx_buffer(d, &cap);
+
+		if (buf == NULL)
+			break;
+		base_hdr(c, &h, VVS_OP_RW);
+		h.len = (uint32_t)rw_size(c, len - done, cap);
+		memcpy(buf + VVS_HDR_SIZE, p + done, h.len);
+		finish_packet(c, &h, buf);
+		d->ops->rx_commit(d, VVS_HDR_SIZE + h.len);
+		done += h.len;
+	}
+	return done;
+}
+
 /* The next packet of c into buf; 0 if c owes nothing now. *gone is set
  * when c was freed (its RST went out after its owner released it). */
 static size_t emit(struct vvs_conn *c, uint8_t *buf, size_t cap, int *gone)
@@ -436,7 +516,6 @@ static size_t emit(struct vvs_conn *c, uint8_t *buf, size_t cap, int *gone)
 	struct vvs_device *d = c->dev;
 	struct vvs_hdr h;
 	size_t n = 0;
-	uint32_t credit = peer_credit(c);
 
 	*gone = 0;
 	if (c->need_rst) {
@@ -446,19 +525,10 @@ static size_t emit(struct vvs_conn *c, uint8_t *buf, size_t cap, int *gone)
 	} else if (c->need_request) {
 		base_hdr(c, &h, VVS_OP_REQUEST);
 		c->need_request = 0;
-	} else if (c->state == VVS_CONNECTED && c->tx.len > 0 && credit > 0) {
-		n = c->tx.len;
-		if (n > credit)
-			n = credit;
-		if (n > cap - VVS_HDR_SIZE)
-			n = cap - VVS_HDR_SIZE;
-		if (n > VVS_MAX_PAYLOAD)
-			n = VVS_MAX_PAYLOAD;
+	} else if (c->state == VVS_CONNECTED && c->tx.len > 0 && peer_credit(c) > 0) {
 		base_hdr(c, &h, VVS_OP_RW);
-		n = vvs_queue_pop(&c->tx, buf + VVS_HDR_SIZE, n);
+		n = vvs_queue_pop(&c->tx, buf + VVS_HDR_SIZE, rw_size(c, c->tx.len, cap));
 		h.len = (uint32_t)n;
-		c->tx_cnt += (uint32_t)n;
-		d->st.tx_bytes += n;
 	} else if (c->need_shutdown && c->tx.len == 0) {
 		base_hdr(c, &h, VVS_OP_SHUTDOWN);
 		h.flags = VVS_SHUTDOWN_RCV | VVS_SHUTDOWN_SEND;
@@ -471,10 +541,7 @@ static size_t emit(struct vvs_conn *c, uint8_t *buf, size_t cap, int *gone)
 	} else {
 		return 0;
 	}
-	c->need_credit_update = 0;          /* every packet carries fwd_cnt */
-	c->fwd_cnt_sent = c->fwd_cnt;
-	vvs_hdr_encode(&h, buf);
-	d->st.tx_pkts++;
+	finish_packet(c, &h, buf);
 	if (h.op == VVS_OP_RST && c->released) {
 		free_conn(c);
 		*gone = 1;
@@ -503,6 +570,8 @@ size_t vvs_output(struct vvs_device *d, uint8_t *buf, size_t cap)
 		vvs_hdr_encode(&h, buf);
 		d->st.tx_pkts++;
 		d->st.rst_sent++;
+		if (trace_fn != NULL)
+			trace_fn(d, &h);
 		return VVS_HDR_SIZE;
 	}
 	while ((c = d->out_head) != NULL) {

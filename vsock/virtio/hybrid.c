@@ -7,8 +7,11 @@
  * to end: the socket is read only while the connection has room, and the
  * guest's data is taken (and its credit returned) only as the socket
  * accepts it.
+ *
+ * A stream is the relay's own (transport_virtio.c) or a client of the
+ * device's hybrid socket (hybrid_listen.c); a client's refusals are logged.
  */
-#include "vhost_user.h"
+#include "hybrid_listen.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +31,7 @@ struct vhu_stream {
 	int fd;
 	int events;
 	int closing;
+	int client;                 /* came through the hybrid socket */
 	enum hs_state state;
 	struct vvs_conn *c;
 	char cmd[CMD_MAX];
@@ -89,12 +93,44 @@ static int flush_to_fd(struct vhu_stream *s)
 	return 0;
 }
 
+/* Close S, saying why if it is a client of the hybrid socket. */
+static void refuse(struct vhu_stream *s, int warn, const char *why)
+{
+	if (s->client)
+		vhu_hybrid_log(s->dev, warn, "hybrid client refused: %s", why);
+	stream_close(s);
+}
+
+/* The command line is in: open the vsock connection it names. */
+static void command_done(struct vhu_stream *s)
+{
+	struct vhu_device *d = s->dev;
+	unsigned long port;
+	char *end;
+
+	s->cmd[s->cmd_len] = '\0';
+	if (strncmp(s->cmd, "CONNECT ", 8) != 0 || s->cmd[8] < '0' || s->cmd[8] > '9' ||
+	    (port = strtoul(s->cmd + 8, &end, 10)) > 0xffffffffUL || *end != '\0') {
+		refuse(s, 1, "malformed command");
+		return;
+	}
+	if (!vhu_ready(d)) {
+		refuse(s, 0, "no VMM attached");
+		return;
+	}
+	s->c = vvs_connect(&d->vvs, (uint32_t)port, s);
+	if (s->c == NULL) {
+		refuse(s, 1, "no vsock connection available");
+		return;
+	}
+	s->state = HS_CONNECTING;
+}
+
 static void update(struct vhu_stream *s);
 
 static void on_fd(uv_poll_t *p, int status, int events)
 {
 	struct vhu_stream *s = p->data;
-	struct vhu_device *d = s->dev;
 
 	if (status < 0) {
 		stream_close(s);
@@ -104,8 +140,6 @@ static void on_fd(uv_poll_t *p, int status, int events)
 		if (s->state == HS_COMMAND) {
 			char ch;
 			ssize_t n = read(s->fd, &ch, 1);   /* no read-ahead past '\n' */
-			unsigned long port;
-			char *end;
 
 			if (n <= 0) {
 				if (n == 0 || errno != EAGAIN)
@@ -114,19 +148,14 @@ static void on_fd(uv_poll_t *p, int status, int events)
 			}
 			if (ch != '\n') {
 				if (s->cmd_len == CMD_MAX - 1)
-					stream_close(s);
+					refuse(s, 1, "command too long");
 				else
 					s->cmd[s->cmd_len++] = ch;
 				return;
 			}
-			s->cmd[s->cmd_len] = '\0';
-			if (strncmp(s->cmd, "CONNECT ", 8) != 0 || s->cmd[8] < '0' || s->cmd[8] > '9' ||
-			    (port = strtoul(s->cmd + 8, &end, 10)) > 0xffffffffUL || *end != '\0' ||
-			    !vhu_ready(d) || (s->c = vvs_connect(&d->vvs, (uint32_t)port, s)) == NULL) {
-				stream_close(s);
+			command_done(s);
+			if (s->closing)
 				return;
-			}
-			s->state = HS_CONNECTING;
 		} else if (s->state == HS_OPEN) {
 			size_t room = vvs_write_room(s->c);
 			ssize_t n;
@@ -184,7 +213,10 @@ static void on_connected(struct vvs_conn *c, int status)
 	if (s == NULL)
 		return;
 	if (status != 0) {
-		stream_close(s);
+		char why[48];
+
+		snprintf(why, sizeof(why), "guest port %u refused", c->guest_port);
+		refuse(s, 0, why);
 		return;
 	}
 	s->state = HS_OPEN;
@@ -231,7 +263,7 @@ const struct vvs_ops vhu_hybrid_ops = {
 	.closed = on_closed,
 };
 
-int vhu_hybrid_serve(struct vhu_device *d, int fd)
+static int serve(struct vhu_device *d, int fd, int client)
 {
 	struct vhu_stream *s = calloc(1, sizeof(*s));
 
@@ -247,6 +279,7 @@ int vhu_hybrid_serve(struct vhu_device *d, int fd)
 	s->poll.data = s;
 	s->dev = d;
 	s->fd = fd;
+	s->client = client;
 	s->next = d->streams;
 	d->streams = s;
 	d->handles_open++;
@@ -254,8 +287,41 @@ int vhu_hybrid_serve(struct vhu_device *d, int fd)
 	return 0;
 }
 
+int vhu_hybrid_serve(struct vhu_device *d, int fd)
+{
+	return serve(d, fd, 0);
+}
+
+int vhu_hybrid_serve_client(struct vhu_device *d, int fd)
+{
+	return serve(d, fd, 1);
+}
+
+unsigned vhu_hybrid_clients(const struct vhu_device *d)
+{
+	unsigned n = 0;
+
+	for (const struct vhu_stream *s = d->streams; s; s = s->next)
+		n += s->client != 0;
+	return n;
+}
+
+void vhu_hybrid_close_clients(struct vhu_device *d)
+{
+	struct vhu_stream **pp = &d->streams;
+
+	while (*pp != NULL) {
+		if ((*pp)->client)
+			stream_close(*pp);        /* takes it off the list */
+		else
+			pp = &(*pp)->next;
+	}
+}
+
+/* The listener and every stream: the device is stopping. */
 void vhu_hybrid_close_all(struct vhu_device *d)
 {
+	vhu_hybrid_unlisten(d);
 	while (d->streams != NULL)
 		stream_close(d->streams);
 }

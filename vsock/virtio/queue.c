@@ -1,7 +1,11 @@
 /*
  * queue.c - a connection's byte queue: a ring over VVS_CHUNKS chunks of
- * 64 KiB (no larger allocation), each allocated when the ring first
- * reaches it and all released when the queue empties.
+ * 64 KiB (no larger allocation), each taken when the ring first reaches
+ * it and all given back when the queue empties. Given-back chunks wait in
+ * a small spare list shared by every queue (at most SPARE_CHUNKS, the rest
+ * are freed): a busy stream empties its queue often, and a malloc/free of
+ * 64 KiB each time makes the heap grow and trim, with page faults and TLB
+ * flushes, on every round.
  */
 #include "virtio_vsock.h"
 #include "vvs_internal.h"
@@ -14,10 +18,30 @@ size_t vvs_queue_room(const struct vvs_queue *q)
 	return VVS_BUF - q->len;
 }
 
+#define SPARE_CHUNKS 16
+
+static uint8_t *spare[SPARE_CHUNKS];
+static unsigned nspare;
+
+static uint8_t *chunk_get(void)
+{
+	return nspare > 0 ? spare[--nspare] : malloc(VVS_CHUNK);
+}
+
+static void chunk_put(uint8_t *chunk)
+{
+	if (chunk == NULL)
+		return;
+	if (nspare < SPARE_CHUNKS)
+		spare[nspare++] = chunk;
+	else
+		free(chunk);
+}
+
 static void release_chunks(struct vvs_queue *q)
 {
 	for (int i = 0; i < VVS_CHUNKS; i++) {
-		free(q->chunk[i]);
+		chunk_put(q->chunk[i]);
 		q->chunk[i] = NULL;
 	}
 	q->head = 0;
@@ -40,7 +64,7 @@ size_t vvs_queue_push(struct vvs_queue *q, const uint8_t *p, size_t len)
 		size_t ci = pos / VVS_CHUNK, off = pos % VVS_CHUNK;
 		size_t n = VVS_CHUNK - off;
 
-		if (q->chunk[ci] == NULL && (q->chunk[ci] = malloc(VVS_CHUNK)) == NULL)
+		if (q->chunk[ci] == NULL && (q->chunk[ci] = chunk_get()) == NULL)
 			break;
 		if (n > len - done)
 			n = len - done;

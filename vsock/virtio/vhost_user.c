@@ -345,8 +345,42 @@ void vhu_flush(struct vhu_device *d)
 		vring_push(&q->vr, ch.head, (uint32_t)n);
 		pushed++;
 	}
-	if (pushed)
+	if (pushed || d->rx_unsignalled)
 		notify(q, d);
+	d->rx_unsignalled = 0;
+}
+
+/* The protocol core's direct path: one RX buffer of the usual shape (a
+ * single writable descriptor), or NULL and the ring untouched, for
+ * vhu_flush() to deal with whatever else is there. */
+static uint8_t *core_rx_buffer(struct vvs_device *v, size_t *cap)
+{
+	struct vhu_device *d = v->data;
+	struct vhu_queue *q = &d->q[0];
+	struct vring_chain ch;
+
+	if (!queue_ready(q) || d->failed[0] != '\0')
+		return NULL;
+	if (vring_pop(&q->vr, &d->mem, &ch) != VRING_OK)
+		return NULL;       /* EMPTY, or left for vhu_flush to report */
+	if (ch.nin != 1 || ch.nout > 0 || ch.in_len <= VVS_HDR_SIZE) {
+		q->vr.last_avail--;
+		return NULL;
+	}
+	d->rx_head = ch.head;
+	*cap = ch.in_len < VVS_CHUNK ? ch.in_len : VVS_CHUNK;
+	return ch.in[0].iov_base;
+}
+
+/* The call for buffers used this way goes out on the next loop turn, one
+ * for all of them. */
+static void core_rx_commit(struct vvs_device *v, size_t len)
+{
+	struct vhu_device *d = v->data;
+
+	vring_push(&d->q[0].vr, d->rx_head, (uint32_t)len);
+	d->rx_unsignalled = 1;
+	schedule_flush(d);
 }
 
 /* ---- watched descriptors: one heap handle per watch, freed on close ---- */
@@ -466,6 +500,7 @@ static void reset_device(struct vhu_device *d, const char *why)
 	vvs_device_reset(&d->vvs, why);
 	d->features = d->protocol_features = 0;
 	d->owner = 0;
+	d->rx_unsignalled = 0;
 	d->failed[0] = '\0';
 }
 
@@ -749,9 +784,17 @@ static void core_readable(struct vvs_conn *c) { FORWARD(readable, c); }
 static void core_writable(struct vvs_conn *c) { FORWARD(writable, c); }
 static void core_closed(struct vvs_conn *c, const char *why) { FORWARD(closed, c, why); }
 
+static size_t core_deliver(struct vvs_conn *c, const uint8_t *p, size_t len)
+{
+	struct vhu_device *d = c->dev->data;
+
+	return d->user_ops->deliver != NULL ? d->user_ops->deliver(c, p, len) : 0;
+}
+
 static const struct vvs_ops core_ops = {
 	.connected = core_connected, .readable = core_readable, .writable = core_writable,
-	.closed = core_closed, .output = core_output,
+	.closed = core_closed, .output = core_output, .deliver = core_deliver,
+	.rx_buffer = core_rx_buffer, .rx_commit = core_rx_commit,
 };
 
 /* ---- life cycle ---- */

@@ -62,6 +62,8 @@ struct vhu_device {
 	uv_idle_t flush_idle;              /* deferred vhu_flush() */
 	int flush_pending;
 	int tx_pending;                    /* tx work left after a budgeted pass */
+	uint16_t rx_head;                  /* the RX buffer the core is filling */
+	int rx_unsignalled;                /* RX buffers used, no call yet */
 	const struct vvs_ops *user_ops;    /* the owner's vsock callbacks */
 	void *data_owner;                  /* the owner's, given to vhu_start */
 	struct vhu_stats st;
@@ -69,6 +71,7 @@ struct vhu_device {
 	void (*on_closed)(struct vhu_device *d);
 	int handles_open;
 	struct vhu_stream *streams;        /* hybrid clients (hybrid.c) */
+	struct vhu_listener *hybrid_listener; /* for other programs (hybrid_listen.h) */
 };
 
 /* Listen on PATH for a VMM; vsock connections go through d->vvs with

@@ -49,6 +49,11 @@ const char *vvs_op_name(uint16_t op);
  * "3:5555 -> 2:1024 len=50 type=STREAM op=RW flags=0x0 buf_alloc=262144 fwd_cnt=7336588" */
 void vvs_hdr_format(const struct vvs_hdr *h, char *buf, size_t len);
 
+/* Packet trace: when set, fn sees every packet of every device, both ways
+ * (src_cid tells which), as it is taken from or given to the guest. */
+struct vvs_device;
+void vvs_set_trace(void (*fn)(const struct vvs_device *d, const struct vvs_hdr *h));
+
 /* A byte queue of VVS_CHUNKS chunks, allocated when first needed and
  * released when empty. */
 struct vvs_queue {
@@ -99,6 +104,19 @@ struct vvs_ops {
 							       * short vvs_write or no room) */
 	void (*closed)(struct vvs_conn *c, const char *why);/* guest reset or closed */
 	void (*output)(struct vvs_device *d);               /* packets wait for RX buffers */
+
+	/* Optional, the owner's: take data straight from the guest's packet
+	 * while nothing is queued for it; returns the bytes taken (they count
+	 * as read), the rest is queued and `readable` follows. It must not
+	 * call into the device. */
+	size_t (*deliver)(struct vvs_conn *c, const uint8_t *p, size_t len);
+	/* Optional, the ring layer's: the guest's next RX buffer as one
+	 * writable area of *cap (> VVS_HDR_SIZE) bytes, or NULL; every buffer
+	 * given is then returned with rx_commit and the bytes written. With
+	 * them, vvs_write puts data straight into guest buffers when nothing
+	 * else waits to go out, instead of queueing it. */
+	uint8_t *(*rx_buffer)(struct vvs_device *d, size_t *cap);
+	void (*rx_commit)(struct vvs_device *d, size_t len);
 };
 
 struct vvs_stats {

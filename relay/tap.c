@@ -1,0 +1,127 @@
+/*
+ * tap.c - trace lines to the log and to control-socket subscribers; see
+ * tap.h. Each line to a subscriber is one uv_write of its own copy; the
+ * stream's write queue is the bound.
+ */
+#include "tap.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+
+#define LINE_MAX_LEN 512
+
+struct tap_sub {
+	struct tap_sub *next;
+	uv_stream_t *stream;
+	char route[ROUTE_NAME_MAX];      /* empty: every route */
+	unsigned long dropped;           /* lines lost since the last one sent */
+};
+
+struct line_write {
+	uv_write_t req;
+	char text[];
+};
+
+static struct tap_sub *subs;
+
+struct tap_sub *tap_subscribe(uv_stream_t *stream, const char *route)
+{
+	struct tap_sub *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->stream = stream;
+	if (route != NULL)
+		snprintf(s->route, sizeof(s->route), "%s", route);
+	s->next = subs;
+	subs = s;
+	return s;
+}
+
+void tap_unsubscribe(struct tap_sub *sub)
+{
+	for (struct tap_sub **pp = &subs; *pp; pp = &(*pp)->next)
+		if (*pp == sub) {
+			*pp = sub->next;
+			break;
+		}
+	free(sub);
+}
+
+static int matches(const struct tap_sub *s, const char *route)
+{
+	return s->route[0] == '\0' || strcmp(s->route, route) == 0;
+}
+
+int tap_wanted(const char *route)
+{
+	if (log_trace_enabled())
+		return 1;
+	for (const struct tap_sub *s = subs; s; s = s->next)
+		if (matches(s, route))
+			return 1;
+	return 0;
+}
+
+static void on_line_written(uv_write_t *req, int status)
+{
+	(void)status;        /* a failed or cancelled write: the reader is gone */
+	free(req);
+}
+
+/* Queue "text\n" to s unless its reader is too far behind. */
+static void send_line(struct tap_sub *s, const char *text, size_t len)
+{
+	char note[64];
+	struct line_write *w;
+	size_t nlen = 0;
+	uv_buf_t buf;
+
+	if (s->stream->write_queue_size > TAP_QUEUE_MAX) {
+		s->dropped++;
+		return;
+	}
+	if (s->dropped > 0)
+		nlen = (size_t)snprintf(note, sizeof(note), "(%lu lines dropped: reader too slow)\n",
+					s->dropped);
+	w = malloc(sizeof(*w) + nlen + len + 1);
+	if (w == NULL) {
+		s->dropped++;
+		return;
+	}
+	memcpy(w->text, note, nlen);
+	memcpy(w->text + nlen, text, len);
+	w->text[nlen + len] = '\n';
+	buf = uv_buf_init(w->text, (unsigned)(nlen + len + 1));
+	if (uv_write(&w->req, s->stream, &buf, 1, on_line_written) != 0) {
+		free(w);
+		s->dropped++;
+		return;
+	}
+	s->dropped = 0;
+}
+
+void tap_line(const char *route, const char *fmt, ...)
+{
+	char text[LINE_MAX_LEN];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(text))
+		n = sizeof(text) - 1;
+	if (log_trace_enabled())
+		log_trace("%s", text);
+	for (struct tap_sub *s = subs; s; s = s->next)
+		if (matches(s, route))
+			send_line(s, text, (size_t)n);
+}
