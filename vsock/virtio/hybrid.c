@@ -97,7 +97,7 @@ static int flush_to_fd(struct vhu_stream *s)
 static void refuse(struct vhu_stream *s, int warn, const char *why)
 {
 	if (s->client)
-		vhu_hybrid_log(s->dev, warn, "hybrid client refused: %s", why);
+		vhu_log(s->dev, warn, "hybrid client refused: %s", why);
 	stream_close(s);
 }
 

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,19 +29,6 @@ struct vhu_listener {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
-void vhu_hybrid_log(struct vhu_device *d, int warn, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	if (d->log == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	d->log(d, warn, msg);
-}
-
 /* Out of descriptors: take the waiting client with the spare one and
  * close it, so the listener does not stay readable forever. */
 static void shed_client(struct vhu_listener *l, int why)
@@ -51,7 +37,7 @@ static void shed_client(struct vhu_listener *l, int why)
 
 	if (l->spare < 0) {        /* lost it last time: stop rather than spin */
 		uv_poll_stop(&l->poll);
-		vhu_hybrid_log(l->dev, 1, "hybrid socket %s: no more clients: %s", l->path,
+		vhu_log(l->dev, 1, "hybrid socket %s: no more clients: %s", l->path,
 			       strerror(why));
 		return;
 	}
@@ -60,7 +46,7 @@ static void shed_client(struct vhu_listener *l, int why)
 	if (fd >= 0)
 		close(fd);
 	l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	vhu_hybrid_log(l->dev, 1, "hybrid client refused: %s", strerror(why));
+	vhu_log(l->dev, 1, "hybrid client refused: %s", strerror(why));
 }
 
 static void on_client(uv_poll_t *p, int status, int events)
@@ -71,7 +57,7 @@ static void on_client(uv_poll_t *p, int status, int events)
 
 	(void)events;
 	if (status < 0) {          /* libuv has stopped watching */
-		vhu_hybrid_log(d, 1, "hybrid listener on %s failed: %s", l->path,
+		vhu_log(d, 1, "hybrid listener on %s failed: %s", l->path,
 			       uv_strerror(status));
 		return;
 	}
@@ -80,18 +66,18 @@ static void on_client(uv_poll_t *p, int status, int events)
 		if (errno == EMFILE || errno == ENFILE)
 			shed_client(l, errno);
 		else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			vhu_hybrid_log(d, 1, "hybrid accept on %s: %s", l->path, strerror(errno));
+			vhu_log(d, 1, "hybrid accept on %s: %s", l->path, strerror(errno));
 		return;
 	}
 	if (!vhu_ready(d)) {
-		vhu_hybrid_log(d, 0, "hybrid client refused: no VMM attached");
+		vhu_log(d, 0, "hybrid client refused: no VMM attached");
 		close(fd);
 	} else if (vhu_hybrid_clients(d) >= VHU_HYBRID_MAX_CLIENTS) {
-		vhu_hybrid_log(d, 1, "hybrid client refused: %d clients already",
+		vhu_log(d, 1, "hybrid client refused: %d clients already",
 			       VHU_HYBRID_MAX_CLIENTS);
 		close(fd);
 	} else if ((rc = vhu_hybrid_serve_client(d, fd)) != 0) {
-		vhu_hybrid_log(d, 1, "hybrid client refused: %s", uv_strerror(rc));
+		vhu_log(d, 1, "hybrid client refused: %s", uv_strerror(rc));
 	}
 }
 
@@ -190,7 +176,7 @@ int vhu_hybrid_listen(struct vhu_device *d, const char *path, char *err, size_t 
 	uv_poll_start(&l->poll, UV_READABLE, on_client);
 	d->handles_open++;
 	d->hybrid_listener = l;
-	vhu_hybrid_log(d, 0, "hybrid clients accepted on %s", path);
+	vhu_log(d, 0, "hybrid clients accepted on %s", path);
 	return 0;
 }
 
@@ -216,7 +202,7 @@ void vhu_hybrid_unlisten(struct vhu_device *d)
 	d->hybrid_listener = NULL;
 	vhu_hybrid_close_clients(d);
 	unlink(l->path);
-	vhu_hybrid_log(d, 0, "hybrid socket %s closed", l->path);
+	vhu_log(d, 0, "hybrid socket %s closed", l->path);
 	uv_close((uv_handle_t *)&l->poll, on_listener_closed);
 }
 

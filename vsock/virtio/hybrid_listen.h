@@ -32,8 +32,4 @@ int vhu_hybrid_serve_client(struct vhu_device *d, int fd);
 unsigned vhu_hybrid_clients(const struct vhu_device *d);
 void vhu_hybrid_close_clients(struct vhu_device *d);
 
-/* One line through the device's log, if it has one. */
-void vhu_hybrid_log(struct vhu_device *d, int warn, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 #endif

@@ -50,9 +50,7 @@ enum {
 #define TX_BUDGET 256          /* packets per kick before yielding */
 #define IO_TIMEOUT_MS 1000
 
-static void vlog(struct vhu_device *d, int warn, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void vlog(struct vhu_device *d, int warn, const char *fmt, ...)
+void vhu_log(struct vhu_device *d, int warn, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -68,7 +66,7 @@ static void vlog(struct vhu_device *d, int warn, const char *fmt, ...)
 static void fail_device(struct vhu_device *d, const char *why)
 {
 	if (d->failed[0] == '\0')
-		vlog(d, 1, "device failed: %s", why);
+		vhu_log(d, 1, "device failed: %s", why);
 	snprintf(d->failed, sizeof(d->failed), "%s", why);
 }
 
@@ -279,7 +277,7 @@ void vhu_process_tx(struct vhu_device *d)
 			vvs_input(&d->vvs, d->pkt, d->pkt + VVS_HDR_SIZE, len - VVS_HDR_SIZE);
 		} else {
 			d->st.bad_chains++;
-			vlog(d, 1, "tx chain %u dropped: %s", ch.head, ch.error);
+			vhu_log(d, 1, "tx chain %u dropped: %s", ch.head, ch.error);
 		}
 		vring_push(&q->vr, ch.head, 0);
 		if (d->failed[0] != '\0')
@@ -321,7 +319,7 @@ void vhu_flush(struct vhu_device *d)
 		}
 		if (st != VRING_OK) {
 			d->st.bad_chains++;
-			vlog(d, 1, "rx chain %u dropped: %s", ch.head, ch.error);
+			vhu_log(d, 1, "rx chain %u dropped: %s", ch.head, ch.error);
 			vring_push(&q->vr, ch.head, 0);
 			pushed++;
 			continue;
@@ -677,7 +675,7 @@ int vhu_handle(struct vhu_device *d, struct vhu_msg *m)
 	case VHU_SET_CONFIG:
 		return 0;           /* guest_cid is ours to decide */
 	default:
-		vlog(d, 1, "unsupported vhost-user request %u", m->request);
+		vhu_log(d, 1, "unsupported vhost-user request %u", m->request);
 		return -ENOTSUP;
 	}
 }
@@ -688,7 +686,7 @@ void vhu_drop_vmm(struct vhu_device *d, const char *why)
 {
 	if (d->conn_fd < 0)
 		return;
-	vlog(d, 0, "VMM disconnected: %s", why);
+	vhu_log(d, 0, "VMM disconnected: %s", why);
 	d->st.disconnects++;
 	reset_device(d, "VMM disconnected");
 	watch_stop(&d->conn_watch);
@@ -717,7 +715,7 @@ static void on_vmm(uv_poll_t *p, int status, int events)
 	vhu_close_fds(&m);
 	if (rc < 0) {
 		d->st.bad_messages++;
-		vlog(d, 1, "vhost-user request %u rejected: %s", m.request, strerror(-rc));
+		vhu_log(d, 1, "vhost-user request %u rejected: %s", m.request, strerror(-rc));
 	}
 	if (rc <= 0 && (m.flags & VHU_FLAG_NEED_REPLY) && (d->protocol_features & PF_REPLY_ACK)) {
 		if (reply_u64(d, &m, rc == 0 ? 0 : 1) != 0)
@@ -738,7 +736,7 @@ static void on_listener(uv_poll_t *p, int status, int events)
 	if (fd < 0)
 		return;
 	if (d->conn_fd >= 0) {
-		vlog(d, 1, "second VMM connection refused");
+		vhu_log(d, 1, "second VMM connection refused");
 		close(fd);
 		return;
 	}
@@ -749,7 +747,7 @@ static void on_listener(uv_poll_t *p, int status, int events)
 	}
 	d->conn_fd = fd;
 	d->st.connects++;
-	vlog(d, 0, "VMM connected");
+	vhu_log(d, 0, "VMM connected");
 }
 
 /* ---- the protocol core's callbacks: ours, then the owner's ---- */

@@ -84,6 +84,9 @@ void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d));
 void vhu_flush(struct vhu_device *d);
 /* Is a VMM attached with both rings running? */
 int vhu_ready(const struct vhu_device *d);
+/* One line through the device's log, if it has one. */
+void vhu_log(struct vhu_device *d, int warn, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* The hybrid vsock protocol over the device (hybrid.c): give vhu_start
  * these ops, then hand each client's stream socket to vhu_hybrid_serve
