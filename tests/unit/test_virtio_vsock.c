@@ -240,6 +240,8 @@ START_TEST(host_to_guest_64k_buffers)
 }
 END_TEST
 
+/* The device takes from its owner only what the guest's credit covers:
+ * the rest waits with the owner, who hears `writable` when credit returns. */
 START_TEST(guest_credit_respected)
 {
 	static uint8_t data[30000];
@@ -247,11 +249,18 @@ START_TEST(guest_credit_respected)
 	struct vvs_hdr h;
 	size_t got = 0;
 
-	ck_assert_uint_eq(vvs_write(c, data, sizeof(data)), sizeof(data));
+	ck_assert_uint_eq(vvs_write(c, data, sizeof(data)), 10000);
+	ck_assert_uint_eq(vvs_write_room(c), 0);
 	while (pull(4096, &h, NULL) > 0)
 		got += h.len;
 	ck_assert_uint_eq(got, 10000);                /* no more than the guest's buffer */
+	ck_assert_int_eq(ev.writable, 0);
+	send_op(c, VVS_OP_CREDIT_UPDATE, 0, 10000, 1000);   /* less than a quarter back */
+	ck_assert_int_eq(ev.writable, 0);
+	ck_assert_uint_eq(vvs_write_room(c), 1000);
 	send_op(c, VVS_OP_CREDIT_UPDATE, 0, 10000, 10000);
+	ck_assert_int_eq(ev.writable, 1);
+	ck_assert_uint_eq(vvs_write(c, data + 10000, 20000), 10000);
 	while (pull(4096, &h, NULL) > 0)
 		got += h.len;
 	ck_assert_uint_eq(got, 20000);

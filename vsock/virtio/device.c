@@ -194,12 +194,48 @@ struct vvs_conn *vvs_connect(struct vvs_device *d, uint32_t guest_port, void *da
 
 static size_t write_direct(struct vvs_conn *c, const uint8_t *p, size_t len);
 
+/* What the owner may hand over now: queue space, and once connected no
+ * more than the guest's credit still covers, so that data waits in the
+ * owner's own buffer (a socket) rather than being copied into ours first. */
+static size_t write_room(const struct vvs_conn *c)
+{
+	size_t room = vvs_queue_room(&c->tx);
+
+	if (c->state == VVS_CONNECTED) {
+		uint32_t credit = peer_credit(c);
+		size_t covered = credit > c->tx.len ? credit - c->tx.len : 0;
+
+		if (room > covered)
+			room = covered;
+	}
+	return room;
+}
+
+/* After a short write, tell the owner once a good step of room is back:
+ * a quarter of the smaller of the guest's buffer and ours. */
+static void maybe_writable(struct vvs_conn *c)
+{
+	uint32_t window = c->peer_buf_alloc < VVS_BUF ? c->peer_buf_alloc : VVS_BUF;
+	size_t step = window / 4 > 0 ? window / 4 : 1;
+
+	if (!c->tx_full || c->released || c->state != VVS_CONNECTED || write_room(c) < step)
+		return;
+	c->tx_full = 0;
+	if (c->dev->ops->writable != NULL)
+		c->dev->ops->writable(c);
+}
+
 size_t vvs_write(struct vvs_conn *c, const void *p, size_t len)
 {
-	size_t n;
+	size_t room, n;
 
 	if (c->released || c->state == VVS_CLOSED || c->state == VVS_CLOSING)
 		return 0;
+	room = write_room(c);
+	if (room < len) {
+		len = room;
+		c->tx_full = 1;
+	}
 	n = write_direct(c, p, len);
 	n += vvs_queue_push(&c->tx, (const uint8_t *)p + n, len - n);
 	if (n < len)
@@ -230,7 +266,7 @@ size_t vvs_write_room(struct vvs_conn *c)
 
 	if (c->released || c->state == VVS_CLOSED || c->state == VVS_CLOSING)
 		return 0;
-	room = vvs_queue_room(&c->tx);
+	room = write_room(c);
 	if (room == 0)
 		c->tx_full = 1;     /* the owner waits: call `writable` later */
 	return room;
@@ -434,6 +470,7 @@ void vvs_input(struct vvs_device *d, const uint8_t *raw, const uint8_t *payload,
 		return;
 	}
 	schedule(c);   /* credit may have opened, or a reply is owed */
+	maybe_writable(c);
 }
 
 /* ---- packets to the guest ---- */
@@ -545,10 +582,8 @@ static size_t emit(struct vvs_conn *c, uint8_t *buf, size_t cap, int *gone)
 	if (h.op == VVS_OP_RST && c->released) {
 		free_conn(c);
 		*gone = 1;
-	} else if (h.op == VVS_OP_RW && c->tx_full && vvs_queue_room(&c->tx) >= VVS_BUF / 2) {
-		c->tx_full = 0;
-		if (!c->released && d->ops->writable != NULL)
-			d->ops->writable(c);
+	} else if (h.op == VVS_OP_RW) {
+		maybe_writable(c);
 	}
 	return VVS_HDR_SIZE + n;
 }

@@ -150,8 +150,10 @@ void vvs_device_reset(struct vvs_device *d, const char *why);
 
 /* Open a stream to the guest's port. NULL if the table is full. */
 struct vvs_conn *vvs_connect(struct vvs_device *d, uint32_t guest_port, void *data);
-/* Queue up to len bytes for the guest; returns how many were taken (less
- * when the connection's buffer is full: wait for `writable`). */
+/* Take up to len bytes for the guest, straight into its RX buffers when
+ * nothing else waits, else into the queue; returns how many were taken.
+ * Once connected, only what the guest's credit covers is taken, so data
+ * beyond it stays with the owner; after a short write, wait for `writable`. */
 size_t vvs_write(struct vvs_conn *c, const void *p, size_t len);
 /* Room for vvs_write now; after 0, `writable` says when there is again. */
 size_t vvs_write_room(struct vvs_conn *c);
