@@ -3,7 +3,8 @@
  * line of at most CONTROL_LINE_MAX bytes and gets one reply; at most
  * CONTROL_CLIENTS are served at once, each with a deadline. A `trace`
  * client instead stays, with no deadline, and gets trace lines (tap.h)
- * until it hangs up or the relay stops.
+ * until it hangs up or the relay stops; so does a `capture` client, which
+ * gets a pcap stream (capture.h).
  */
 #include "control.h"
 
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "log.h"
 #include "relay.h"
 #include "strbuf.h"
@@ -47,6 +49,7 @@ struct ctl_client {
 	int handles;
 	int answered;
 	struct tap_sub *sub;          /* a trace client's subscription */
+	struct capture_sub *cap;      /* a capture client's */
 };
 
 static void control_free_if_done(struct control *ctl)
@@ -88,7 +91,10 @@ static void client_close(struct ctl_client *c)
 		return;
 	if (c->sub != NULL)
 		tap_unsubscribe(c->sub);
+	if (c->cap != NULL)
+		capture_unsubscribe(c->cap);
 	c->sub = NULL;
+	c->cap = NULL;
 	uv_close((uv_handle_t *)&c->pipe, client_closed);
 	uv_close((uv_handle_t *)&c->deadline, client_closed);
 }
@@ -147,26 +153,33 @@ static int route_exists(const struct relay *rl, const char *name)
 	return 0;
 }
 
-/* "trace" or "trace ROUTE": the client stays and gets lines; it is only
- * read from to see it hang up. 1 if it became a subscriber. */
+/* "trace [ROUTE]" or "capture ROUTE": the client stays and gets trace
+ * lines or a pcap stream; it is only read from to see it hang up. 1 if it
+ * became a subscriber. */
 static int subscribe(struct ctl_client *c, const char *req)
 {
-	const char *route = req[5] == ' ' ? req + 6 : NULL;
+	int trace = strncmp(req, "trace", 5) == 0 && (req[5] == '\0' || req[5] == ' ');
+	int capture = strncmp(req, "capture ", 8) == 0;
+	const char *route = trace ? (req[5] == ' ' ? req + 6 : NULL) : req + 8;
 
-	if (strncmp(req, "trace", 5) != 0 || (req[5] != '\0' && req[5] != ' '))
+	if (!trace && !capture)
 		return 0;
 	if (route != NULL && !route_exists(c->ctl->rl, route)) {
 		strbuf_printf(&c->reply, "error: no route named %s\n", route);
 		return 0;
 	}
-	c->sub = tap_subscribe((uv_stream_t *)&c->pipe, route);
-	if (c->sub == NULL) {
+	if (trace)
+		c->sub = tap_subscribe((uv_stream_t *)&c->pipe, route);
+	else
+		c->cap = capture_subscribe((uv_stream_t *)&c->pipe, route);
+	if (c->sub == NULL && c->cap == NULL) {
 		strbuf_printf(&c->reply, "error: out of memory\n");
 		return 0;
 	}
 	uv_timer_stop(&c->deadline);
 	c->len = 0;
-	log_info("control: trace client for %s", route ? route : "every route");
+	log_info("control: %s client for %s", trace ? "trace" : "capture",
+		 route ? route : "every route");
 	return 1;
 }
 
@@ -203,8 +216,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		client_close(c);
 		return;
 	}
-	if (c->sub != NULL)
-		return;            /* a trace client has nothing more to say */
+	if (c->sub != NULL || c->cap != NULL)
+		return;            /* a subscriber has nothing more to say */
 	c->len += (size_t)nread;
 	nl = memchr(c->line, '\n', c->len);
 	if (nl != NULL) {

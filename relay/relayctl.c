@@ -1,7 +1,8 @@
 /*
  * relayctl.c - adbd-relayctl: asks a running adbd-relay over its control
- * socket for status or health, or follows its live trace. Exit status:
- * 0 ok / healthy, 1 unhealthy, 2 usage or connection error.
+ * socket for status or health, follows its live trace, or captures a
+ * route's adb traffic as pcap. Exit status: 0 ok / healthy, 1 unhealthy,
+ * 2 usage or connection error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +13,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "relayctl_capture.h"
+
 #define DEFAULT_CONTROL "/run/adbd-relay/control.sock"
 
 static void usage(FILE *f)
@@ -20,8 +23,11 @@ static void usage(FILE *f)
 		"usage: adbd-relayctl [-s SOCKET] status [--json]\n"
 		"       adbd-relayctl [-s SOCKET] health [ROUTE]\n"
 		"       adbd-relayctl [-s SOCKET] trace [ROUTE] [--count N]\n"
+		"       adbd-relayctl [-s SOCKET] capture ROUTE FILE [--count N] [--seconds S]\n"
 		"  -s, --control SOCKET   control socket (default " DEFAULT_CONTROL ")\n"
-		"  -n, --count N          trace: stop after N lines\n");
+		"  -n, --count N          trace: stop after N lines; capture: after N packets\n"
+		"  -t, --seconds S        capture: stop after S seconds\n"
+		"  FILE - is standard output\n");
 }
 
 static int connect_control(const char *path)
@@ -62,21 +68,29 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+/* Connect and send one request line; -1 (reported) on failure. */
+static int open_request(const char *path, const char *req)
+{
+	int fd = connect_control(path);
+
+	if (fd >= 0 && (write_all(fd, req, strlen(req)) != 0 || write_all(fd, "\n", 1) != 0)) {
+		fprintf(stderr, "adbd-relayctl: write: %s\n", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Send one request; copy the reply to stdout; return its first word. */
 static int request(const char *path, const char *req, char *first, size_t flen)
 {
 	char buf[4096];
 	size_t have = 0;
-	int fd = connect_control(path);
+	int fd = open_request(path, req);
 	ssize_t n;
 
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, req, strlen(req)) != 0 || write_all(fd, "\n", 1) != 0) {
-		fprintf(stderr, "adbd-relayctl: write: %s\n", strerror(errno));
-		close(fd);
-		return -1;
-	}
 	first[0] = '\0';
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
 		if (n < 0) {
@@ -106,12 +120,11 @@ static int follow_trace(const char *path, const char *req, unsigned long count)
 	FILE *in;
 	char line[1024];
 	unsigned long n = 0;
-	int fd = connect_control(path);
+	int fd = open_request(path, req);
 
 	if (fd < 0)
 		return 2;
-	if (write_all(fd, req, strlen(req)) != 0 || write_all(fd, "\n", 1) != 0 ||
-	    (in = fdopen(fd, "r")) == NULL) {
+	if ((in = fdopen(fd, "r")) == NULL) {
 		fprintf(stderr, "adbd-relayctl: %s\n", strerror(errno));
 		close(fd);
 		return 2;
@@ -136,24 +149,32 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "seconds", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = getenv("ADBD_RELAY_CONTROL");
 	char req[256], first[64];
 	int c, json = 0;
-	unsigned long count = 0;
+	unsigned long count = 0, seconds = 0;
 	char *end;
 
 	if (path == NULL)
 		path = DEFAULT_CONTROL;
 	/* GNU getopt permutes, so options may follow the command too */
-	while ((c = getopt_long(argc, argv, "s:n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': path = optarg; break;
 		case 'n':
 			count = strtoul(optarg, &end, 10);
 			if (*end != '\0' || count == 0) {
+				usage(stderr);
+				return 2;
+			}
+			break;
+		case 't':
+			seconds = strtoul(optarg, &end, 10);
+			if (*end != '\0' || seconds == 0) {
 				usage(stderr);
 				return 2;
 			}
@@ -180,6 +201,12 @@ int main(int argc, char **argv)
 		else
 			snprintf(req, sizeof(req), "trace");
 		return follow_trace(path, req, count);
+	} else if (strcmp(argv[optind], "capture") == 0 && optind + 3 == argc) {
+		int fd;
+
+		snprintf(req, sizeof(req), "capture %s", argv[optind + 1]);
+		fd = open_request(path, req);
+		return fd < 0 ? 2 : capture_to_file(fd, argv[optind + 2], count, seconds);
 	} else {
 		usage(stderr);
 		return 2;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "log.h"
 #include "route.h"
 #include "tap.h"
@@ -56,6 +57,12 @@ static void send_clse_to_host(struct session *s, uint32_t guest_id, uint32_t hos
 	adb_header_init(&h, ADB_CMD_CLSE, guest_id, host_id, 0, 0);
 	output_frame(&s->to_host, &h, 1);
 	trace_frame(s, "relay->host", &h, "(synthesized)");
+	if (capture_wanted(s->route->cfg.name)) {
+		uint8_t raw[ADB_HEADER_SIZE];
+
+		adb_header_encode(&h, raw);
+		capture_header(s->route->cfg.name, s->id, 1, raw);
+	}
 }
 
 static void replay_cnxn(struct session *s)
@@ -153,6 +160,8 @@ static void host_header(struct session *s, const struct adb_frame_event *fe)
 			s->cnxn_sent_gen = s->link_gen;
 	}
 	trace_frame(s, "host->guest", h, fwd ? NULL : "(not forwarded)");
+	if (capture_wanted(s->route->cfg.name))
+		capture_header(s->route->cfg.name, s->id, 0, fe->header_raw);
 	if (!fwd)
 		return;
 	s->route->st.frames[DIR_TO_GUEST]++;
@@ -161,6 +170,8 @@ static void host_header(struct session *s, const struct adb_frame_event *fe)
 
 static void host_payload(struct session *s, struct poolbuf *b, const struct adb_frame_event *fe)
 {
+	if (capture_wanted(s->route->cfg.name))
+		capture_payload(s->route->cfg.name, s->id, 0, fe->data, fe->len);
 	if (fe->header.command == ADB_CMD_CNXN) {
 		memcpy(s->cnxn + s->cnxn_len, fe->data, fe->len);
 		s->cnxn_len += fe->len;
@@ -259,6 +270,8 @@ static void guest_input(struct session *s, struct poolbuf *b, const uint8_t *p, 
 		case ADB_EV_HEADER:
 			guest_track(s, &fe.header);
 			trace_frame(s, "guest->host", &fe.header, NULL);
+			if (capture_wanted(s->route->cfg.name))
+				capture_header(s->route->cfg.name, s->id, 1, fe.header_raw);
 			s->route->st.frames[DIR_TO_HOST]++;
 			s->g2h_left = fe.header.data_length;
 			output_header(&s->to_host, fe.header_raw, 0);
@@ -266,6 +279,8 @@ static void guest_input(struct session *s, struct poolbuf *b, const uint8_t *p, 
 		case ADB_EV_PAYLOAD:
 			s->route->st.bytes[DIR_TO_HOST] += fe.len;
 			s->g2h_left -= (uint32_t)fe.len;
+			if (capture_wanted(s->route->cfg.name))
+				capture_payload(s->route->cfg.name, s->id, 1, fe.data, fe.len);
 			output_slice(&s->to_host, b, fe.data, fe.len);
 			break;
 		case ADB_EV_END:
@@ -454,6 +469,8 @@ static void close_streams_towards_host(struct session *s)
 		log_warn("route %s: peer %s: guest cut a frame short: padded %u bytes",
 			 s->route->cfg.name, s->peer, s->g2h_left);
 		output_zeros(&s->to_host, s->g2h_left);
+		if (capture_wanted(s->route->cfg.name))
+			capture_payload(s->route->cfg.name, s->id, 1, NULL, s->g2h_left);
 		s->g2h_left = 0;
 	}
 	for (size_t i = 0; i < s->streams.n; i++)
@@ -571,6 +588,7 @@ void session_close(struct session *s, const char *reason)
 		return;
 	s->closing = 1;
 	log_info("route %s: peer %s: session closed: %s", s->route->cfg.name, s->peer, reason);
+	capture_session_end(s->route->cfg.name, s->id);
 	if (s->connecting != NULL) {
 		vsock_connect_cancel(s->connecting);
 		s->connecting = NULL;
@@ -588,6 +606,7 @@ void session_close(struct session *s, const char *reason)
 
 int session_start(struct route *r, struct hostport *host)
 {
+	static uint32_t last_id;
 	struct session *s = calloc(1, sizeof(*s));
 
 	if (s == NULL) {
@@ -596,6 +615,7 @@ int session_start(struct route *r, struct hostport *host)
 		return UV_ENOMEM;
 	}
 	s->route = r;
+	s->id = ++last_id;
 	s->host = host;
 	host->data = s;
 	host->on_alloc = on_host_alloc;

@@ -28,6 +28,7 @@ enum link_state {
 struct session {
 	struct route *route;
 	struct session *prev, *next;
+	uint32_t id;                   /* unique in this process, for captures */
 	char peer[64];
 
 	struct hostport *host;
