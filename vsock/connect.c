@@ -139,7 +139,12 @@ static void on_poll(uv_poll_t *p, int status, int events)
 	struct vsock_connect *c = p->data;
 	int rc = status;
 
-	if (rc == 0) {
+	if (rc < 0) {
+		/* libuv reports any poll error as EBADF: the socket knows why */
+		int why = connect_result(c->fd);
+
+		rc = why != 0 ? why : status;
+	} else {
 		switch (c->phase) {
 		case PH_CONNECTING:
 			rc = connect_result(c->fd);

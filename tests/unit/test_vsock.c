@@ -2,7 +2,7 @@
  * test_vsock.c - target specs and the asynchronous connector, driven
  * against Unix-socket servers on a libuv loop: plain unix, the hybrid
  * "CONNECT <port>" handshake with good, refused, garbage, over-long and
- * silent replies, a missing socket, and cancellation. (Kernel vsock is
+ * silent replies, a missing socket, a reset, and cancellation. (Kernel vsock is
  * exercised only inside the VM lab.)
  */
 #include <check.h>
@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -240,6 +242,41 @@ START_TEST(cancel_closes_quietly)
 }
 END_TEST
 
+/* The hybrid server takes the connection and drops it with the CONNECT
+ * line unread: the kernel resets the connector's socket (a poll error, which
+ * libuv reports as EBADF); the result must name the reset itself. */
+START_TEST(hybrid_reset_is_named)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct vsock_target t;
+	struct vsock_connect *c;
+	struct result r = { 0, -1, 0 };
+	char spec[160], err[256], peek[16];
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0), cfd = -1;
+
+	ck_assert_uint_lt(strlen(path), sizeof(sun.sun_path));
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	snprintf(spec, sizeof(spec), "hybrid:%s:5555", path);
+	ck_assert_int_eq(vsock_target_parse(spec, &t, err, sizeof(err)), 0);
+	ck_assert_int_eq(vsock_connect_start(&loop, &t, 5000, on_result, &r, &c), 0);
+	for (int i = 0; i < 1000 && (cfd < 0 || recv(cfd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT) <= 0); i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		if (cfd < 0)
+			cfd = accept(lfd, NULL, NULL);
+		usleep(1000);
+	}
+	ck_assert_int_ge(cfd, 0);
+	close(cfd);                      /* "CONNECT 5555\n" still unread */
+	while (r.called == 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_int_eq(r.status, -ECONNRESET);
+	close(lfd);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vsock");
@@ -251,6 +288,7 @@ int main(void)
 	tcase_add_loop_test(tc, hybrid_handshake, 0,
 			    (int)(sizeof(hybrid_cases) / sizeof(hybrid_cases[0])));
 	tcase_add_test(tc, cancel_closes_quietly);
+	tcase_add_test(tc, hybrid_reset_is_named);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
