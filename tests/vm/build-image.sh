@@ -76,6 +76,8 @@ key=$( {
 	# shellcheck disable=SC2086
 	for f in $adb_files; do sha256sum < "$f"; done
 	find "$lab/initramfs" "$lab/scenarios" "$src/init" -type f | sort | xargs cat | sha256sum
+	# this script: what it puts in the image (accounts, file layout)
+	sha256sum < "$lab/build-image.sh"
 } | sha256sum | cut -c1-16)
 image=$cache/initramfs-$key.cpio.gz
 if [ -f "$image" ]; then
@@ -85,6 +87,9 @@ fi
 say "building initramfs $key"
 root=$(mktemp -d "$cache/root.XXXXXX")
 trap 'rm -rf "$root"' EXIT
+# the guest's / (mktemp made it 0700: no path would resolve for a process
+# that is not root, such as a relay that gave up root)
+chmod 755 "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,lab,lib/modules/"$kver"}
 cp "$(command -v busybox)" "$root/bin/busybox"
 for applet in $("$root/bin/busybox" --list); do
@@ -92,6 +97,10 @@ for applet in $("$root/bin/busybox" --list); do
 done
 for f in $BINS adb-usbprobe; do cp "$sdir/$f" "$root/bin/"; done
 cp "$src/init/adbd-relay-gadget" "$root/bin/"
+# the sysvinit script, installed as a systemd-less image would have it
+mkdir -p "$root/etc/init.d"
+cp "$src/init/adbd-relay.init" "$root/etc/init.d/adbd-relay"
+chmod 755 "$root/etc/init.d/adbd-relay"
 # shellcheck disable=SC2086
 for f in $adb_files; do
 	mkdir -p "$root$(dirname "$f")"
@@ -116,8 +125,11 @@ cp "$lab/initramfs/init" "$root/init"
 cp "$lab/initramfs/lib.sh" "$root/lab/lib.sh"
 cp "$lab"/scenarios/*.sh "$root/lab/"
 chmod 755 "$root/init"
-echo "root:x:0:0:root:/tmp:/bin/sh" > "$root/etc/passwd"
-echo "root:x:0:" > "$root/etc/group"
+# root, and an unprivileged account for the relay (user, group) with a
+# group of its own for the control socket (control-group)
+printf '%s\n' "root:x:0:0:root:/tmp:/bin/sh" \
+	"adbrelay:x:1000:1000:adbd-relay:/nonexistent:/bin/false" > "$root/etc/passwd"
+printf '%s\n' "root:x:0:" "adbrelay:x:1000:" "adbctl:x:1001:" > "$root/etc/group"
 
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$image.tmp"
 mv "$image.tmp" "$image"
