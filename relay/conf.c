@@ -50,6 +50,7 @@ void config_init(struct relay_config *cfg)
 	cfg->defaults.max_clients = 4;
 	cfg->defaults.max_streams = 1024;
 	cfg->defaults.probe_interval_ms = 2000;
+	cfg->defaults.probe_mode = PROBE_CONNECT;
 }
 
 void config_free(struct relay_config *cfg)
@@ -212,7 +213,7 @@ int route_config_equal(const struct route_config *a, const struct route_config *
 	       a->reconnect_max_ms == b->reconnect_max_ms &&
 	       a->connect_timeout_ms == b->connect_timeout_ms &&
 	       a->max_clients == b->max_clients && a->max_streams == b->max_streams &&
-	       a->probe_interval_ms == b->probe_interval_ms;
+	       a->probe_interval_ms == b->probe_interval_ms && a->probe_mode == b->probe_mode;
 }
 
 static int valid_name(const char *s)
@@ -306,6 +307,11 @@ static int route_option(struct parser *p, struct route_config *rc, char **w, int
 		    (ms != 0 && (ms < 100 || ms > 3600000)))
 			return perr(p, "probe-interval takes 0 (off) or a duration from 100ms to 1h");
 		rc->probe_interval_ms = ms;
+	} else if (strcmp(w[0], "probe-mode") == 0) {
+		if (n != 2)
+			return perr(p, "probe-mode takes one mode: connect or adb");
+		if (probe_mode_parse(w[1], &rc->probe_mode) != 0)
+			return perr(p, "probe-mode '%.32s' unknown: connect or adb", w[1]);
 	} else if (strcmp(w[0], "max-clients") == 0 || strcmp(w[0], "max-streams") == 0) {
 		int clients = w[0][4] == 'c';
 		unsigned long hi = clients ? 64 : 65536;

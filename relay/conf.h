@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "log.h"
+#include "probe.h"
 #include "vsock.h"
 
 #define ROUTE_NAME_MAX 32          /* including the NUL */
@@ -39,6 +40,7 @@ struct route_config {
 	unsigned max_clients;      /* adb front connections at once */
 	unsigned max_streams;      /* open adb streams per session */
 	unsigned probe_interval_ms; /* idle guest probe, 0 = off */
+	enum probe_mode probe_mode; /* what that probe checks */
 };
 
 struct relay_config {

@@ -1,7 +1,9 @@
 /*
  * route.c - a route's front listener, its sessions, the idle probe that
- * keeps the guest's state known while no PC is connected, and the route's
- * state transitions (each logged once, with the reason).
+ * keeps the guest's state known while no PC is connected (probe.h does the
+ * probing; the route runs one at a time, keeps the last result and turns it
+ * into the guest's state), and the route's state transitions (each logged
+ * once, with the reason).
  */
 #include "route.h"
 
@@ -11,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "session.h"
@@ -98,6 +99,67 @@ static void on_route_handle_closed(uv_handle_t *h)
 		free(r);
 }
 
+/* ---- the idle probe: is the guest reachable while nobody is connected? ---- */
+
+#define PROBE_ADB_TIMEOUT_MAX_MS 5000
+
+static void on_probe_result(void *data, const struct probe_result *res)
+{
+	struct route *r = data;
+	char why[PROBE_DETAIL_MAX + 16];
+
+	r->probe = NULL;
+	r->probe_last = *res;
+	r->probe_last_at = now_ms();
+	r->probes++;
+	if (!res->ok)
+		r->probe_failures++;
+	if (res->ok)
+		log_debug("route %s: %s probe ok in %.1f ms: %s", r->cfg.name,
+			  probe_mode_name(r->cfg.probe_mode), res->rtt_ms, res->detail);
+	else
+		log_debug("route %s: %s probe failed: %s", r->cfg.name,
+			  probe_mode_name(r->cfg.probe_mode), res->detail);
+	if (r->nsessions > 0)
+		return; /* a session's link knows better */
+	if (r->cfg.probe_mode == PROBE_ADB)
+		snprintf(why, sizeof(why), "adb probe: %s", res->detail);
+	else if (res->ok)
+		snprintf(why, sizeof(why), "probe connected");  /* as it always said */
+	else
+		snprintf(why, sizeof(why), "probe: %s", res->detail);
+	route_set_guest(r, res->ok ? GUEST_UP : GUEST_DOWN, why);
+}
+
+static void on_probe_timer(uv_timer_t *t)
+{
+	struct route *r = t->data;
+	struct probe_params pp = {
+		.mode = r->cfg.probe_mode,
+		.connect_timeout_ms = r->cfg.connect_timeout_ms,
+		.timeout_ms = r->cfg.probe_interval_ms < PROBE_ADB_TIMEOUT_MAX_MS
+				      ? r->cfg.probe_interval_ms : PROBE_ADB_TIMEOUT_MAX_MS,
+	};
+	int rc;
+
+	if (r->nsessions > 0 || r->probe != NULL)
+		return;
+	rc = probe_start(r->loop, &r->cfg.target, &pp, on_probe_result, r, &r->probe);
+	if (rc != 0) {
+		r->probe = NULL;
+		route_error(r, "cannot start the guest probe: %s", strerror(-rc));
+	}
+}
+
+/* A session has the guest link now, or the route stops. */
+static void idle_probe_cancel(struct route *r)
+{
+	if (r->probe == NULL)
+		return;
+	probe_cancel(r->probe);
+	r->probe = NULL;
+}
+
 /* ---- the USB front: a session per online period ---- */
 
 static void usb_session_start(struct route *r)
@@ -128,10 +190,7 @@ static void on_usb_state(struct usb_function *f, enum usb_state st, const char *
 	log_notice("route %s: usb %s: %s", r->cfg.name, usb_state_name(st), why);
 	if (st == USB_ONLINE) {
 		set_front(r, FRONT_ONLINE);
-		if (r->probe != NULL) {
-			vsock_connect_cancel(r->probe);
-			r->probe = NULL;
-		}
+		idle_probe_cancel(r);
 		/* the previous online period's session may still be draining;
 		 * route_session_gone() starts the next one then */
 		usb_session_start(r);
@@ -174,37 +233,6 @@ void route_session_gone(struct route *r, struct session *s)
 		uv_timer_start(&r->usb_restart, on_usb_restart, 100, 0);
 }
 
-/* ---- the idle probe: is the guest reachable while nobody is connected? ---- */
-
-static void on_probe_result(void *data, int fd, int status)
-{
-	struct route *r = data;
-	char why[96];
-
-	r->probe = NULL;
-	if (fd >= 0)
-		close(fd);
-	if (r->nsessions > 0)
-		return; /* a session's link knows better */
-	if (status == 0) {
-		route_set_guest(r, GUEST_UP, "probe connected");
-	} else {
-		snprintf(why, sizeof(why), "probe: %s", strerror(-status));
-		route_set_guest(r, GUEST_DOWN, why);
-	}
-}
-
-static void on_probe_timer(uv_timer_t *t)
-{
-	struct route *r = t->data;
-
-	if (r->nsessions > 0 || r->probe != NULL)
-		return;
-	if (vsock_connect_start(r->loop, &r->cfg.target, r->cfg.connect_timeout_ms,
-				on_probe_result, r, &r->probe) != 0)
-		r->probe = NULL;
-}
-
 /* ---- the front ---- */
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -217,10 +245,7 @@ static void on_connection(uv_stream_t *listener, int status)
 		route_error(r, "accept failed: %s", uv_strerror(status));
 		return;
 	}
-	if (r->probe != NULL) {
-		vsock_connect_cancel(r->probe);
-		r->probe = NULL;
-	}
+	idle_probe_cancel(r);
 	rc = hostport_tcp_accept(r->loop, listener, &host);
 	if (rc == 0)
 		rc = session_start(r, host);
@@ -321,10 +346,7 @@ void route_stop(struct route *r)
 	r->stopping = 1;
 	r->front = FRONT_DOWN;
 	log_notice("route %s: stopping", r->cfg.name);
-	if (r->probe != NULL) {
-		vsock_connect_cancel(r->probe);
-		r->probe = NULL;
-	}
+	idle_probe_cancel(r);
 	/* each session keeps the route alive until it has freed itself */
 	r->handles_open += r->nsessions;
 	for (s = r->sessions; s; s = next) {

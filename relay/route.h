@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "probe.h"
 #include "usb.h"
 
 struct session;
@@ -46,10 +47,13 @@ struct route {
 	unsigned nsessions;
 
 	uv_timer_t probe_timer;
-	struct vsock_connect *probe;
+	struct probe *probe;            /* the probe in flight, if any */
+	struct probe_result probe_last; /* the last one that ended */
+	uint64_t probe_last_at;         /* ms, realtime; 0 = none yet */
+	uint64_t probes, probe_failures;
 	enum guest_state guest;
 	uint64_t guest_since;
-	char guest_reason[160];
+	char guest_reason[PROBE_DETAIL_MAX + 32];
 
 	char last_error[160];
 	uint64_t last_error_at;

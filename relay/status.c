@@ -1,7 +1,8 @@
 /*
  * status.c - what `adbd-relayctl status` and `health` print: per-route
- * front and guest state with the time since the last change, counters,
- * and the process's open descriptors and resident memory.
+ * front and guest state with the time since the last change, the idle
+ * probe's last result, counters, and the process's open descriptors and
+ * resident memory.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,27 @@ static double ago_s(uint64_t since)
 	uint64_t now = now_ms();
 
 	return since && now > since ? (double)(now - since) / 1000.0 : 0.0;
+}
+
+static void probe_text(const struct route *r, struct strbuf *out)
+{
+	const struct probe_result *p = &r->probe_last;
+
+	if (r->cfg.probe_interval_ms == 0) {
+		strbuf_printf(out, "  probe   off\n");
+		return;
+	}
+	strbuf_printf(out, "  probe   %s every %u ms, %llu run, %llu failed",
+		      probe_mode_name(r->cfg.probe_mode), r->cfg.probe_interval_ms,
+		      (unsigned long long)r->probes, (unsigned long long)r->probe_failures);
+	if (r->probe_last_at == 0)
+		strbuf_printf(out, "\n");
+	else if (p->ok)
+		strbuf_printf(out, "; last %.1f s ago: ok in %.1f ms: %s\n",
+			      ago_s(r->probe_last_at), p->rtt_ms, p->detail);
+	else
+		strbuf_printf(out, "; last %.1f s ago: failed: %s\n", ago_s(r->probe_last_at),
+			      p->detail);
 }
 
 void status_text(const struct relay *rl, struct strbuf *out)
@@ -33,6 +55,7 @@ void status_text(const struct relay *rl, struct strbuf *out)
 			      front_state_name(r->front), ago_s(r->front_since), r->nsessions);
 		strbuf_printf(out, "  guest   %s %s for %.0f s (%s)\n", tgt,
 			      guest_state_name(r->guest), ago_s(r->guest_since), r->guest_reason);
+		probe_text(r, out);
 		strbuf_printf(out, "  to guest %llu frames %llu bytes, to host %llu frames %llu bytes\n",
 			      (unsigned long long)r->st.frames[DIR_TO_GUEST],
 			      (unsigned long long)r->st.bytes[DIR_TO_GUEST],
@@ -52,6 +75,33 @@ void status_text(const struct relay *rl, struct strbuf *out)
 static void json_u64(struct strbuf *out, const char *key, uint64_t v)
 {
 	strbuf_printf(out, ",\"%s\":%llu", key, (unsigned long long)v);
+}
+
+/* "probe":{...}: the last result's fields are null until one has ended */
+static void json_probe(const struct route *r, struct strbuf *out)
+{
+	const struct probe_result *p = &r->probe_last;
+	uint64_t now = now_ms();
+
+	strbuf_printf(out, ",\"probe\":{\"mode\":\"%s\"", probe_mode_name(r->cfg.probe_mode));
+	json_u64(out, "interval_ms", r->cfg.probe_interval_ms);
+	json_u64(out, "count", r->probes);
+	json_u64(out, "failures", r->probe_failures);
+	if (r->probe_last_at == 0) {
+		strbuf_printf(out, ",\"ok\":null,\"rtt_ms\":null,\"age_ms\":null,\"at_ms\":null,"
+			      "\"detail\":null}");
+		return;
+	}
+	strbuf_printf(out, ",\"ok\":%s", p->ok ? "true" : "false");
+	if (p->ok)
+		strbuf_printf(out, ",\"rtt_ms\":%.3f", p->rtt_ms);
+	else
+		strbuf_printf(out, ",\"rtt_ms\":null");
+	json_u64(out, "age_ms", now > r->probe_last_at ? now - r->probe_last_at : 0);
+	json_u64(out, "at_ms", r->probe_last_at);
+	strbuf_printf(out, ",\"detail\":");
+	strbuf_json_str(out, p->detail);
+	strbuf_printf(out, "}");
 }
 
 static void json_route(const struct route *r, struct strbuf *out)
@@ -86,6 +136,7 @@ static void json_route(const struct route *r, struct strbuf *out)
 	strbuf_printf(out, ",\"last_error\":");
 	strbuf_json_str(out, r->last_error);
 	json_u64(out, "last_error_ms", r->last_error_at);
+	json_probe(r, out);
 	if (r->cfg.front.kind == FRONT_USB) {
 		const struct usb_stats *u = &r->usb.st;
 

@@ -1,7 +1,7 @@
 /*
  * test_config.c - adbd-relay.conf parsing: a full file, defaults, every
- * rejected form with its file:line message, the virtio-hybrid directive
- * and the spec parsers.
+ * rejected form with its file:line message, the virtio-hybrid directive,
+ * probe-mode (global and per route) and the spec parsers.
  */
 #include <check.h>
 #include <stdio.h>
@@ -33,6 +33,7 @@ START_TEST(full_file)
 			       "control-mode 0660\n"
 			       "log-level debug\n"
 			       "buffer 256K\n"
+			       "probe-mode adb\n"
 			       "route android {\n"
 			       "    front tcp:127.0.0.1:6520   # comment\n"
 			       "    target vsock:3:5555\n"
@@ -46,6 +47,7 @@ START_TEST(full_file)
 			       "\tmax-streams 64\n"
 			       "\tprobe-interval 0\n"
 			       "\tconnect-timeout 1s\n"
+			       "\tprobe-mode connect\n"
 			       "}\n"), 0);
 	ck_assert_str_eq(cfg.control_path, "/run/x.sock");
 	ck_assert_int_eq(cfg.control_mode, 0660);
@@ -67,6 +69,9 @@ START_TEST(full_file)
 	ck_assert_uint_eq(cfg.routes[1].max_streams, 64);
 	ck_assert_uint_eq(cfg.routes[1].probe_interval_ms, 0);
 	ck_assert_uint_eq(cfg.routes[1].connect_timeout_ms, 1000);
+	ck_assert_int_eq(cfg.defaults.probe_mode, PROBE_ADB);
+	ck_assert_int_eq(cfg.routes[0].probe_mode, PROBE_ADB);      /* the global default */
+	ck_assert_int_eq(cfg.routes[1].probe_mode, PROBE_CONNECT);  /* overridden */
 }
 END_TEST
 
@@ -77,6 +82,8 @@ START_TEST(defaults_apply)
 	ck_assert_uint_eq(cfg.routes[0].reconnect_min_ms, 100);
 	ck_assert_uint_eq(cfg.routes[0].reconnect_max_ms, 1000);
 	ck_assert_uint_eq(cfg.routes[0].max_clients, 4);
+	ck_assert_uint_eq(cfg.routes[0].probe_interval_ms, 2000);
+	ck_assert_int_eq(cfg.routes[0].probe_mode, PROBE_CONNECT);
 	ck_assert_str_eq(cfg.control_path, "/run/adbd-relay/control.sock");
 	ck_assert_int_eq(cfg.control_mode, 0600);
 }
@@ -145,6 +152,11 @@ static const struct {
 	{ "route a {\nmax-clients 0\n", "max-clients takes a number from 1 to 64" },
 	{ "route a {\nmax-streams 99999999\n", "max-streams takes a number" },
 	{ "route a {\nwhat 1\n", "test.conf:2: unknown route option 'what'" },
+	{ "probe-mode ping\n", "test.conf:1: probe-mode 'ping' unknown: connect or adb" },
+	{ "probe-mode\n", "test.conf:1: probe-mode takes one mode: connect or adb" },
+	{ "route a {\nfront tcp:127.0.0.1:1\nprobe-mode ADB\n",
+	  "test.conf:3: probe-mode 'ADB' unknown: connect or adb" },
+	{ "route a {\nprobe-mode adb connect\n", "test.conf:2: probe-mode takes one mode" },
 	{ "route bad/name {\n", "route name 'bad/name'" },
 	{ "route a\n", "expected 'route NAME {'" },
 	{ "control relative.sock\n", "absolute" },
@@ -263,6 +275,47 @@ START_TEST(route_equality)
 	ck_assert(!route_config_equal(&a, &cfg.routes[1]));
 	a.buffer *= 2;
 	ck_assert(!route_config_equal(&a, &cfg.routes[0]));
+	/* a reload restarts a route whose probe changed, mode as interval */
+	a = cfg.routes[0];
+	a.probe_interval_ms = 500;
+	ck_assert(!route_config_equal(&a, &cfg.routes[0]));
+	a = cfg.routes[0];
+	a.probe_mode = PROBE_ADB;
+	ck_assert(!route_config_equal(&a, &cfg.routes[0]));
+}
+END_TEST
+
+START_TEST(probe_modes)
+{
+	enum probe_mode m = PROBE_ADB;
+
+	ck_assert_int_eq(probe_mode_parse("connect", &m), 0);
+	ck_assert_int_eq(m, PROBE_CONNECT);
+	ck_assert_str_eq(probe_mode_name(m), "connect");
+	ck_assert_int_eq(probe_mode_parse("adb", &m), 0);
+	ck_assert_int_eq(m, PROBE_ADB);
+	ck_assert_str_eq(probe_mode_name(m), "adb");
+	ck_assert_int_eq(probe_mode_parse("", &m), -1);
+	ck_assert_int_eq(probe_mode_parse("adbx", &m), -1);
+	ck_assert_int_eq(m, PROBE_ADB);   /* untouched by a rejected value */
+	/* a global default, overridden in one route; a route's own mode stays its own */
+	ck_assert_int_eq(parse("probe-mode adb\n"
+			       "route a {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n}\n"
+			       "route b {\nfront tcp:127.0.0.1:2\ntarget unix:/x\n"
+			       "probe-mode connect\n}\n"), 0);
+	ck_assert_int_eq(cfg.routes[0].probe_mode, PROBE_ADB);
+	ck_assert_int_eq(cfg.routes[1].probe_mode, PROBE_CONNECT);
+	config_free(&cfg);
+	ck_assert_int_eq(parse("route a {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n"
+			       "probe-mode adb\n}\n"
+			       "route b {\nfront tcp:127.0.0.1:2\ntarget unix:/x\n}\n"), 0);
+	ck_assert_int_eq(cfg.routes[0].probe_mode, PROBE_ADB);
+	ck_assert_int_eq(cfg.routes[1].probe_mode, PROBE_CONNECT);
+	/* after the first route, a global probe-mode is refused like any default */
+	config_free(&cfg);
+	ck_assert_int_eq(parse("route a {\nfront tcp:127.0.0.1:1\ntarget unix:/x\n}\n"
+			       "probe-mode adb\n"), -1);
+	ck_assert_ptr_nonnull(strstr(err, "test.conf:5: route defaults must come before"));
 }
 END_TEST
 
@@ -281,6 +334,7 @@ int main(void)
 	tcase_add_test(tc, sizes_and_durations);
 	tcase_add_test(tc, specs_round_trip);
 	tcase_add_test(tc, route_equality);
+	tcase_add_test(tc, probe_modes);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
