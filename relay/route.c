@@ -206,12 +206,65 @@ static void usb_log_line(struct usb_function *f, int warn, const char *msg)
 	log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "route %s: usb: %s", f->name, msg);
 }
 
+/*
+ * A route restarted by a reload gets the FunctionFS its old self still
+ * holds: the old function's endpoints close only after its handles have,
+ * and until then the mount takes no new descriptors. So the new route
+ * waits, front down, until no stopped route holds its mount any more.
+ */
+static struct route *usb_closing;   /* stopped, function still closing */
+static struct route *usb_waiting;   /* started, waiting for one of those */
+
+static void usb_list_remove(struct route **head, struct route *r)
+{
+	for (struct route **pp = head; *pp; pp = &(*pp)->usb_next)
+		if (*pp == r) {
+			*pp = r->usb_next;
+			return;
+		}
+}
+
+static int usb_mount_closing(const char *path)
+{
+	for (const struct route *c = usb_closing; c; c = c->usb_next)
+		if (strcmp(c->cfg.front.path, path) == 0)
+			return 1;
+	return 0;
+}
+
+static int front_usb_open(struct route *r, char *err, size_t errlen);
+
+/* Open the waiting routes' functions on a mount that is free now. */
+static void usb_open_waiting(const char *path)
+{
+	struct route **pp = &usb_waiting;
+	char err[256];
+
+	while (*pp != NULL) {
+		struct route *w = *pp;
+
+		if (strcmp(w->cfg.front.path, path) != 0 || usb_mount_closing(path)) {
+			pp = &w->usb_next;
+			continue;
+		}
+		*pp = w->usb_next;
+		if (front_usb_open(w, err, sizeof(err)) != 0)
+			route_error(w, "%s", err);
+		else
+			log_notice("route %s: USB function ready on %s", w->cfg.name, path);
+	}
+}
+
 static void on_usb_closed(struct usb_function *f)
 {
 	struct route *r = f->data;
+	char path[sizeof(r->cfg.front.path)];
 
+	usb_list_remove(&usb_closing, r);
+	snprintf(path, sizeof(path), "%s", r->cfg.front.path);
 	if (--r->handles_open == 0)
 		free(r);
+	usb_open_waiting(path);
 }
 
 void route_session_gone(struct route *r, struct session *s)
@@ -262,6 +315,7 @@ static int front_usb_open(struct route *r, char *err, size_t errlen)
 			       r, err, errlen);
 	if (rc != 0)
 		return rc;
+	r->usb_open = 1;
 	r->handles_open++;  /* the function, released by on_usb_closed */
 	return 0;
 }
@@ -320,8 +374,13 @@ struct route *route_start(uv_loop_t *loop, const struct route_config *cfg,
 		uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
 		return NULL;
 	}
-	if ((cfg->front.kind == FRONT_USB ? front_usb_open(r, err, errlen)
-					   : front_listen(r, err, errlen)) != 0) {
+	if (cfg->front.kind == FRONT_USB && usb_mount_closing(cfg->front.path)) {
+		r->usb_next = usb_waiting;
+		usb_waiting = r;
+		log_notice("route %s: waiting for the route's previous USB function on %s to close",
+			   cfg->name, cfg->front.path);
+	} else if ((cfg->front.kind == FRONT_USB ? front_usb_open(r, err, errlen)
+						  : front_listen(r, err, errlen)) != 0) {
 		if (cfg->target.kind == VSOCK_VIRTIO)
 			vsock_virtio_release(&cfg->target);
 		r->stopping = 1;
@@ -356,8 +415,13 @@ void route_stop(struct route *r)
 	uv_close((uv_handle_t *)&r->listener, on_route_handle_closed);
 	uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
 	uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
-	if (r->cfg.front.kind == FRONT_USB)
+	if (r->cfg.front.kind == FRONT_USB && r->usb_open) {
+		r->usb_next = usb_closing;
+		usb_closing = r;
 		usb_function_close(&r->usb, on_usb_closed);
+	} else if (r->cfg.front.kind == FRONT_USB) {
+		usb_list_remove(&usb_waiting, r);
+	}
 	if (r->cfg.target.kind == VSOCK_VIRTIO)
 		vsock_virtio_release(&r->cfg.target);
 }

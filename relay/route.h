@@ -40,6 +40,8 @@ struct route {
 
 	uv_tcp_t listener;              /* TCP front */
 	struct usb_function usb;        /* USB front: open for the route's life */
+	int usb_open;                   /* usb is open (not waiting to open it) */
+	struct route *usb_next;         /* in route.c's list of closing or waiting */
 	uv_timer_t usb_restart;         /* next USB session, after a failed one */
 	enum front_state front;
 	uint64_t front_since;           /* ms, realtime */

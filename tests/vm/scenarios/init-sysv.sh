@@ -204,6 +204,20 @@ out=$(timeout 20 adb -s $USB_SERIAL shell echo reopened 2>&1)
 [ "$out" = reopened ] || fail "shell on the reopened function printed '$out'"
 out=$(timeout 20 adb -s $TCP_SERIAL shell echo b-kept 2>&1)
 [ "$out" = b-kept ] || fail "shell on route b after the reloads printed '$out'"
+# one reload that changes route a: the new route must wait for the old
+# function to let go of the mount, then open it (it used to fail with ESRCH
+# and vanish)
+sed 's|^\(\ttarget vsock:1:5555\)$|\1\n\tmax-clients 2|' /tmp/relay.conf.full > /etc/adbd-relay/adbd-relay.conf
+grep -q 'max-clients 2' /etc/adbd-relay/adbd-relay.conf || fail "could not change route a"
+out=$($INIT reload 2>&1) || fail "$INIT reload exited $?: $out"
+wait_for 10 grep -q 'route a: USB function ready on' $RELAY_LOG ||
+	fail "route a changed by a reload did not open its function again: $(grep 'route a' $RELAY_LOG | tail -n 3)"
+grep -q 'route a: waiting for the route.s previous USB function' $RELAY_LOG ||
+	fail "route a did not wait for its previous function"
+adbd-relay-gadget bind ga dummy_udc.0 || fail "bind ga to the function of the changed route"
+wait_for 20 listed $USB_SERIAL || fail "$USB_SERIAL not back after route a changed"
+out=$(timeout 20 adb -s $USB_SERIAL shell echo changed 2>&1)
+[ "$out" = changed ] || fail "shell on the changed route printed '$out'"
 [ "$(cat $PIDFILE)" = "$PID" ] || fail "the pidfile changed over the reloads"
 [ "$(ids "$PID")" = "Uid: 1000 1000 1000 1000 Gid: 1000 1000 1000 1000 " ] || fail "relay ids changed: $(ids "$PID")"
 ok
