@@ -38,6 +38,14 @@ relays() {
 }
 # ids PID: "uid: R E S FS gid: R E S FS" of a process
 ids() { awk '/^Uid:|^Gid:/ { print $1, $2, $3, $4, $5 }' "/proc/$1/status" | tr '\n' ' '; }
+# usb_back WHEN WORD: bind gadget ga again; the device must be listed and
+# its shell must echo WORD ("after WHEN" names the occasion in failures)
+usb_back() {
+	adbd-relay-gadget bind ga dummy_udc.0 || fail "bind ga after $1"
+	wait_for 20 listed $USB_SERIAL || fail "$USB_SERIAL not back after $1: $(adb devices -l | tr '\n' ' ')"
+	out=$(timeout 20 adb -s $USB_SERIAL shell echo "$2" 2>&1)
+	[ "$out" = "$2" ] || fail "shell after $1 printed '$out'"
+}
 # guest NAME PORT: (re)start test guest adbd NAME, in /tmp/NAME, on vsock PORT
 guest() {
 	mkdir -p "/tmp/$1"
@@ -172,10 +180,7 @@ ok
 step replug
 adbd-relay-gadget unbind ga || fail "unbind ga"
 wait_for 10 sh -c "! adb devices | grep -q $USB_SERIAL" || fail "$USB_SERIAL still listed after the unplug"
-adbd-relay-gadget bind ga dummy_udc.0 || fail "bind ga"
-wait_for 20 listed $USB_SERIAL || fail "$USB_SERIAL not back after the replug: $(adb devices -l | tr '\n' ' ')"
-out=$(timeout 20 adb -s $USB_SERIAL shell echo replugged 2>&1)
-[ "$out" = replugged ] || fail "shell after the replug printed '$out'"
+usb_back "the replug" replugged
 [ "$(cat $PIDFILE)" = "$PID" ] && kill -0 "$PID" || fail "the relay $PID is gone after the replug"
 [ "$(ids "$PID")" = "Uid: 1000 1000 1000 1000 Gid: 1000 1000 1000 1000 " ] || fail "relay ids changed: $(ids "$PID")"
 ok
@@ -198,10 +203,7 @@ out=$($INIT reload 2>&1) || fail "$INIT reload exited $?: $out"
 wait_for 10 grep -q 'reload: 2 route(s) configured' $RELAY_LOG || fail "the reload with route a was not applied"
 grep -q 'reload: 2 route(s) configured, 0 failed to start' $RELAY_LOG ||
 	fail "route a did not start again as adbrelay: $(grep 'error' $RELAY_LOG | tail -n 2)"
-adbd-relay-gadget bind ga dummy_udc.0 || fail "bind ga to the reopened function"
-wait_for 20 listed $USB_SERIAL || fail "$USB_SERIAL not back after route a restarted"
-out=$(timeout 20 adb -s $USB_SERIAL shell echo reopened 2>&1)
-[ "$out" = reopened ] || fail "shell on the reopened function printed '$out'"
+usb_back "route a restarted" reopened
 out=$(timeout 20 adb -s $TCP_SERIAL shell echo b-kept 2>&1)
 [ "$out" = b-kept ] || fail "shell on route b after the reloads printed '$out'"
 # one reload that changes route a: the new route must wait for the old
@@ -214,10 +216,7 @@ wait_for 10 grep -q 'route a: USB function ready on' $RELAY_LOG ||
 	fail "route a changed by a reload did not open its function again: $(grep 'route a' $RELAY_LOG | tail -n 3)"
 grep -q 'route a: waiting for the route.s previous USB function' $RELAY_LOG ||
 	fail "route a did not wait for its previous function"
-adbd-relay-gadget bind ga dummy_udc.0 || fail "bind ga to the function of the changed route"
-wait_for 20 listed $USB_SERIAL || fail "$USB_SERIAL not back after route a changed"
-out=$(timeout 20 adb -s $USB_SERIAL shell echo changed 2>&1)
-[ "$out" = changed ] || fail "shell on the changed route printed '$out'"
+usb_back "route a changed" changed
 [ "$(cat $PIDFILE)" = "$PID" ] || fail "the pidfile changed over the reloads"
 [ "$(ids "$PID")" = "Uid: 1000 1000 1000 1000 Gid: 1000 1000 1000 1000 " ] || fail "relay ids changed: $(ids "$PID")"
 ok
