@@ -238,7 +238,7 @@ END_TEST
 
 START_TEST(echo_64k_rx_buffers)
 {
-	echo_test(VVS_HDR_SIZE + VVS_MAX_PAYLOAD, 1000000);
+	echo_test(VVS_MAX_PKT, 1000000);
 }
 END_TEST
 
@@ -279,7 +279,7 @@ END_TEST
 
 START_TEST(one_way_to_guest_64k)
 {
-	flow_test(VVS_HDR_SIZE + VVS_MAX_PAYLOAD, 1, VVS_MAX_PAYLOAD, 0);
+	flow_test(VVS_MAX_PKT, 1, VVS_MAX_PAYLOAD, 0);
 }
 END_TEST
 
@@ -293,7 +293,7 @@ END_TEST
 
 START_TEST(one_way_to_host_64k)
 {
-	flow_test(VVS_HDR_SIZE + VVS_MAX_PAYLOAD, 0, VVS_MAX_PAYLOAD, 1);
+	flow_test(VVS_MAX_PKT, 0, VVS_MAX_PAYLOAD, 1);
 }
 END_TEST
 

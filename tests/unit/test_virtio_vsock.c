@@ -104,7 +104,7 @@ static void send_op(struct vvs_conn *c, uint16_t op, uint32_t flags, uint32_t bu
 /* Pull one packet the device owes the guest into a buffer of cap bytes. */
 static size_t pull(size_t cap, struct vvs_hdr *h, uint8_t *payload)
 {
-	static uint8_t buf[VVS_HDR_SIZE + VVS_MAX_PAYLOAD];
+	static uint8_t buf[VVS_MAX_PKT];
 	size_t n = vvs_output(&dev, buf, cap);
 
 	if (n == 0)
@@ -236,7 +236,7 @@ END_TEST
 
 START_TEST(host_to_guest_64k_buffers)
 {
-	host_to_guest(VVS_HDR_SIZE + VVS_MAX_PAYLOAD);
+	host_to_guest(VVS_MAX_PKT);
 }
 END_TEST
 

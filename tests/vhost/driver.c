@@ -23,7 +23,7 @@
 #define F_EVENT_IDX (1ull << 29)
 #define PF_REPLY_ACK (1ull << 3)
 #define PF_CONFIG (1ull << 9)
-#define TX_SLOT (VVS_HDR_SIZE + VVS_MAX_PAYLOAD)
+#define TX_SLOT (VVS_MAX_PKT)
 
 static int say(const char *what)
 {
@@ -105,8 +105,16 @@ static void layout(struct vdrv *v)
 		r->avail = (uint16_t *)(v->mem + r->avail_off);
 		r->used = (uint16_t *)(v->mem + r->used_off);
 	}
+	v->nrx = (unsigned)(VDRV_RX_BYTES / v->rxbuf);
+	if (v->nrx > VDRV_NUM)
+		v->nrx = VDRV_NUM;
+	if (v->nrx < 4)
+		v->nrx = 4;
 	v->rx_data_off = 0x10000;
-	v->tx_data_off = v->rx_data_off + (uint64_t)VDRV_NUM * v->rxbuf;
+	v->tx_data_off = v->rx_data_off + (uint64_t)v->nrx * v->rxbuf;
+	for (unsigned i = 0; i < VDRV_TX_SLOTS; i++)
+		v->tx_free[i] = (uint16_t)(VDRV_TX_SLOTS - 1 - i);
+	v->ntx_free = VDRV_TX_SLOTS;
 }
 
 /* virtio's vring_need_event(): has idx passed event since old? */
@@ -139,14 +147,14 @@ static void post_rx(struct vdrv *v, uint16_t id)
 	r->avail_idx++;
 }
 
-static int setup(struct vdrv *v, const char *path, int steps)
+static int setup(struct vdrv *v, const char *path, size_t rxbuf, int steps)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	uint64_t features, pf;
 	int step = 0;
 
 	memset(v, 0, sizeof(*v));
-	v->rxbuf = v->rxbuf ? v->rxbuf : 4096;
+	v->rxbuf = rxbuf;
 	v->memsize = MEMSIZE;
 	v->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
@@ -195,7 +203,7 @@ static int setup(struct vdrv *v, const char *path, int steps)
 		STEP(acked(v, 18 /* SET_VRING_ENABLE */, &en, 8, NULL, 0));
 	}
 #undef STEP
-	for (uint16_t id = 0; id < VDRV_NUM; id++)
+	for (uint16_t id = 0; id < v->nrx; id++)
 		post_rx(v, id);
 	__atomic_store_n(&v->q[0].avail[1], v->q[0].avail_idx, __ATOMIC_RELEASE);
 	eventfd_write(v->q[0].kick, 1);
@@ -204,14 +212,16 @@ static int setup(struct vdrv *v, const char *path, int steps)
 
 int vdrv_open(struct vdrv *v, const char *path, size_t rxbuf)
 {
-	v->rxbuf = rxbuf;
-	return setup(v, path, -1);
+	if (rxbuf <= VVS_HDR_SIZE || rxbuf > VVS_MAX_PKT) {
+		fprintf(stderr, "vdrv: RX buffers of %zu bytes\n", rxbuf);
+		return -1;
+	}
+	return setup(v, path, rxbuf, -1);
 }
 
 int vdrv_open_partial(struct vdrv *v, const char *path, int steps)
 {
-	v->rxbuf = 4096;
-	return setup(v, path, steps);
+	return setup(v, path, 4096, steps);
 }
 
 void vdrv_close(struct vdrv *v)
@@ -262,15 +272,24 @@ static int wait_call(struct vdrv_ring *r, int timeout_ms)
 	return 1;
 }
 
-/* Reclaim TX slots the device has used. */
-static void reap_tx(struct vdrv *v)
+/* Reclaim TX slots the device has used (a bad id is the device's error). */
+static int reap_tx(struct vdrv *v)
 {
 	struct vdrv_ring *r = &v->q[1];
 
 	while (r->last_used != __atomic_load_n(&r->used[1], __ATOMIC_ACQUIRE)) {
+		const struct vring_used_elem *e =
+			(const struct vring_used_elem *)(r->used + 2) + r->last_used % VDRV_NUM;
+		uint32_t id = e->id;
+
+		if (id % 2 != 0 || id / 2 >= VDRV_TX_SLOTS || v->ntx_free == VDRV_TX_SLOTS) {
+			fprintf(stderr, "vdrv: used TX id %u\n", id);
+			return -1;
+		}
+		v->tx_free[v->ntx_free++] = (uint16_t)(id / 2);
 		r->last_used++;
-		v->tx_inflight--;
 	}
+	return 0;
 }
 
 int vdrv_send(struct vdrv *v, struct vvs_hdr *h, const void *payload, size_t len)
@@ -279,15 +298,17 @@ int vdrv_send(struct vdrv *v, struct vvs_hdr *h, const void *payload, size_t len
 	uint16_t slot, d0, d1;
 	uint8_t *p;
 
-	reap_tx(v);
-	while (v->tx_inflight == VDRV_NUM / 2) {
+	if (reap_tx(v) != 0)
+		return -1;
+	while (v->ntx_free == 0) {
 		if (!wait_call(r, 5000)) {
 			fprintf(stderr, "vdrv: TX ring stuck\n");
 			return -1;
 		}
-		reap_tx(v);
+		if (reap_tx(v) != 0)
+			return -1;
 	}
-	slot = v->tx_next++ % (VDRV_NUM / 2);
+	slot = v->tx_free[--v->ntx_free];
 	d0 = (uint16_t)(2 * slot);
 	d1 = (uint16_t)(d0 + 1);
 	p = v->mem + v->tx_data_off + (uint64_t)slot * TX_SLOT;
@@ -301,7 +322,6 @@ int vdrv_send(struct vdrv *v, struct vvs_hdr *h, const void *payload, size_t len
 					   (uint32_t)len, 0, 0 };
 	r->avail[2 + r->avail_idx % VDRV_NUM] = d0;
 	r->avail_idx++;
-	v->tx_inflight++;
 	publish(r, (uint16_t)(r->avail_idx - 1));
 	return 0;
 }

@@ -15,7 +15,11 @@
 #include "virtio_vsock.h"
 #include "vring.h"
 
-#define VDRV_NUM 64
+#define VDRV_NUM 128          /* ring size, as QEMU gives vhost-user-vsock */
+#define VDRV_TX_SLOTS (VDRV_NUM / 2)   /* a TX packet takes two descriptors */
+/* RX memory kept posted, as a Linux guest does (128 buffers of 4 KiB): with
+ * larger buffers, fewer of them. */
+#define VDRV_RX_BYTES (512 * 1024)
 #define VDRV_SPIN_US 50       /* busy-poll the used ring before sleeping */
 
 struct vdrv_ring {
@@ -33,9 +37,12 @@ struct vdrv {
 	size_t memsize;
 	uint64_t guest_cid;              /* read from the device's config */
 	size_t rxbuf;                    /* bytes per RX buffer */
+	unsigned nrx;                    /* RX buffers posted (ids 0..nrx-1) */
 	uint64_t rx_data_off, tx_data_off;
-	unsigned tx_inflight;
-	uint16_t tx_next;                /* next TX slot */
+	/* Free TX slots, last freed on top: like a guest's allocator, the
+	 * driver reuses the memory it touched last. */
+	uint16_t tx_free[VDRV_TX_SLOTS];
+	unsigned ntx_free;
 	struct vdrv_ring q[2];
 };
 

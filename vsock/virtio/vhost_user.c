@@ -260,7 +260,7 @@ void vhu_process_tx(struct vhu_device *d)
 			return;
 		}
 		if (st == VRING_OK && (ch.out_len < VVS_HDR_SIZE ||
-				       ch.out_len > VVS_HDR_SIZE + VVS_MAX_PAYLOAD)) {
+				       ch.out_len > VVS_MAX_PKT)) {
 			st = VRING_EBADCHAIN;
 			ch.error = "tx packet of a bad size";
 		}
@@ -324,7 +324,7 @@ void vhu_flush(struct vhu_device *d)
 			pushed++;
 			continue;
 		}
-		cap = ch.in_len < VVS_CHUNK ? ch.in_len : VVS_CHUNK;
+		cap = ch.in_len < VVS_MAX_PKT ? ch.in_len : VVS_MAX_PKT;
 		if (ch.nin == 1) {
 			/* one buffer, as Linux posts them: write the packet in place */
 			n = vvs_output(&d->vvs, ch.in[0].iov_base, cap);
@@ -366,7 +366,7 @@ static uint8_t *core_rx_buffer(struct vvs_device *v, size_t *cap)
 		return NULL;
 	}
 	d->rx_head = ch.head;
-	*cap = ch.in_len < VVS_CHUNK ? ch.in_len : VVS_CHUNK;
+	*cap = ch.in_len < VVS_MAX_PKT ? ch.in_len : VVS_MAX_PKT;
 	return ch.in[0].iov_base;
 }
 
@@ -818,7 +818,7 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 	}
 	snprintf(d->path, sizeof(d->path), "%s", path);
 	memcpy(sun.sun_path, path, strlen(path));
-	d->pkt = malloc(VVS_HDR_SIZE + VVS_MAX_PAYLOAD);
+	d->pkt = malloc(VVS_MAX_PKT);
 	if (d->pkt == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return UV_ENOMEM;

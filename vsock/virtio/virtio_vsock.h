@@ -21,6 +21,7 @@
 #define VVS_HDR_SIZE 44
 #define VVS_HOST_CID 2
 #define VVS_MAX_PAYLOAD (64 * 1024)
+#define VVS_MAX_PKT (VVS_HDR_SIZE + VVS_MAX_PAYLOAD)
 #define VVS_CHUNK (64 * 1024)
 #define VVS_CHUNKS 4
 #define VVS_BUF (VVS_CHUNK * VVS_CHUNKS)   /* buf_alloc we advertise: 256 KiB */
