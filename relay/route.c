@@ -374,11 +374,13 @@ struct route *route_start(uv_loop_t *loop, const struct route_config *cfg,
 		uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
 		return NULL;
 	}
+	front_spec_format(&cfg->front, spec, sizeof(spec));
+	vsock_target_format(&cfg->target, tgt, sizeof(tgt));
 	if (cfg->front.kind == FRONT_USB && usb_mount_closing(cfg->front.path)) {
 		r->usb_next = usb_waiting;
 		usb_waiting = r;
-		log_notice("route %s: waiting for the route's previous USB function on %s to close",
-			   cfg->name, cfg->front.path);
+		log_notice("route %s: waiting for the route's previous USB function on %s to close, "
+			   "target %s", cfg->name, cfg->front.path, tgt);
 	} else if ((cfg->front.kind == FRONT_USB ? front_usb_open(r, err, errlen)
 						  : front_listen(r, err, errlen)) != 0) {
 		if (cfg->target.kind == VSOCK_VIRTIO)
@@ -388,13 +390,12 @@ struct route *route_start(uv_loop_t *loop, const struct route_config *cfg,
 		uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
 		uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
 		return NULL;
+	} else {
+		log_notice("route %s: %s on %s, target %s", cfg->name,
+			   cfg->front.kind == FRONT_USB ? "USB function ready" : "listening", spec, tgt);
 	}
 	if (cfg->probe_interval_ms > 0)
 		uv_timer_start(&r->probe_timer, on_probe_timer, 0, cfg->probe_interval_ms);
-	front_spec_format(&cfg->front, spec, sizeof(spec));
-	vsock_target_format(&cfg->target, tgt, sizeof(tgt));
-	log_notice("route %s: %s on %s, target %s", cfg->name,
-		   cfg->front.kind == FRONT_USB ? "USB function ready" : "listening", spec, tgt);
 	return r;
 }
 

@@ -211,8 +211,9 @@ out=$(timeout 20 adb -s $TCP_SERIAL shell echo b-kept 2>&1)
 # and vanish)
 sed 's|^\(\ttarget vsock:1:5555\)$|\1\n\tmax-clients 2|' /tmp/relay.conf.full > /etc/adbd-relay/adbd-relay.conf
 grep -q 'max-clients 2' /etc/adbd-relay/adbd-relay.conf || fail "could not change route a"
+ready=$(grep -c 'route a: USB function ready on' $RELAY_LOG)
 out=$($INIT reload 2>&1) || fail "$INIT reload exited $?: $out"
-wait_for 10 grep -q 'route a: USB function ready on' $RELAY_LOG ||
+wait_for 10 sh -c "[ \$(grep -c 'route a: USB function ready on' $RELAY_LOG) -gt $ready ]" ||
 	fail "route a changed by a reload did not open its function again: $(grep 'route a' $RELAY_LOG | tail -n 3)"
 grep -q 'route a: waiting for the route.s previous USB function' $RELAY_LOG ||
 	fail "route a did not wait for its previous function"
