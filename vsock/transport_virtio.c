@@ -24,9 +24,10 @@ struct virtio_entry {
 };
 
 static struct virtio_entry *devices;
-static void (*log_fn)(const char *path, int warn, const char *msg);
+static void (*log_fn)(const char *path, int warn, const void *cause, const char *msg);
 
-void vsock_virtio_set_log(void (*log)(const char *path, int warn, const char *msg))
+void vsock_virtio_set_log(void (*log)(const char *path, int warn, const void *cause,
+				      const char *msg))
 {
 	log_fn = log;
 }
@@ -53,10 +54,10 @@ void vsock_virtio_set_trace(int (*wanted)(const char *path),
 	vvs_set_trace(wanted != NULL && line != NULL ? trace_packet : NULL);
 }
 
-static void device_log(struct vhu_device *d, int warn, const char *msg)
+static void device_log(struct vhu_device *d, int warn, const void *cause, const char *msg)
 {
 	if (log_fn != NULL)
-		log_fn(d->path, warn, msg);
+		log_fn(d->path, warn, cause, msg);
 }
 
 static struct virtio_entry *find(const char *path)
@@ -145,7 +146,7 @@ int vsock_virtio_set_hybrid(const struct vsock_virtio_hybrid *h, size_t n)
 
 		if (want != NULL && vhu_hybrid_listen_path(&e->dev) == NULL &&
 		    vhu_hybrid_listen(&e->dev, want, err, sizeof(err)) != 0) {
-			device_log(&e->dev, 1, err);
+			vhu_log(&e->dev, 1, "not listening: %s", err);
 			failures++;
 		}
 	}

@@ -72,11 +72,14 @@ extern const struct vsock_transport vsock_transport_virtio;
  * The in-process virtio devices, one per vhost-user socket, shared by the
  * routes that name it and kept while any does (so a VMM restart finds it
  * listening). A route acquires its device when it starts and releases it
- * when it stops. Log lines of the devices go to `log` (none by default).
+ * when it stops. Log lines of the devices go to `log` (none by default);
+ * `cause` tells one kind of line from another (the same pointer for the
+ * same kind), for rate limits.
  */
 int vsock_virtio_acquire(uv_loop_t *loop, const struct vsock_target *t, char *err, size_t errlen);
 void vsock_virtio_release(const struct vsock_target *t);
-void vsock_virtio_set_log(void (*log)(const char *path, int warn, const char *msg));
+void vsock_virtio_set_log(void (*log)(const char *path, int warn, const void *cause,
+				      const char *msg));
 /* Packet trace of every device: wanted(path) is asked first (it must be
  * cheap), then line(path, text) gets the packet in the style of the
  * kernel's vsock trace events. NULL, NULL stops it. */

@@ -1,12 +1,15 @@
 /*
  * fuzz_vhost_user.c - libFuzzer target for the vhost-user message layer.
  * The input is a sequence of messages (request, flags, size, payload) fed
- * to the handler as a VMM would send them, with a 64 KiB memfd for every
- * region of SET_MEM_TABLE and fresh eventfds for kick and call; then the
- * rings are worked as on a kick, and the VMM is dropped. After each input
- * the process must hold exactly the descriptors it held before.
+ * to the handler as a VMM would send them, with a sealed 64 KiB memfd for
+ * every region of SET_MEM_TABLE and fresh eventfds for kick and call (a
+ * socket when bit 16 of the payload asks, to be refused); replies are
+ * queued on a connection over a socketpair; then the rings are worked as
+ * on a kick, and the VMM is dropped. After each input the process must hold
+ * exactly the descriptors it held before.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,11 +60,16 @@ static void give_fds(struct vhu_msg *m)
 	else if (m->request == 12 || m->request == 13)      /* SET_VRING_KICK / CALL */
 		want = (m->p.u64 & (1u << 8)) ? 0 : 1;
 	for (int i = 0; i < want; i++) {
-		int fd;
+		int fd, sv[2];
 
 		if (m->request == 5) {
-			fd = memfd_create("fuzz-guest", MFD_CLOEXEC);
+			fd = memfd_create("fuzz-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 			CHECK(fd >= 0 && ftruncate(fd, 65536) == 0);
+			CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
+		} else if (m->p.u64 & (1u << 16)) {      /* a socket, to be refused */
+			CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+			close(sv[1]);
+			fd = sv[0];
 		} else {
 			fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		}
@@ -79,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uv_run(&loop, UV_RUN_NOWAIT);
 	before = open_fds();
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-	dev.conn_fd = sv[0];
+	CHECK(vhu_conn_open(&dev, sv[0]) == 0);
 	while (pos + 12 <= size) {
 		struct vhu_msg m;
 

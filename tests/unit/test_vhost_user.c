@@ -12,6 +12,12 @@
  * malformed commands, clients with no VMM or beyond the limit are closed;
  * the socket moves without disturbing the VMM; the registry opens, moves
  * and closes it as told; no descriptor is left behind.
+ * Hostile VMMs, played by the test on the device's own loop: a message
+ * dribbled byte by byte is served while the loop runs on; one left
+ * unfinished, or replies left unread, drop the VMM; wrong payload sizes,
+ * unsealed memory and kick or call descriptors that are no eventfds are
+ * refused; a kick that cannot be read fails the device once; the socket
+ * path takes only a socket, made 0600 whatever the umask.
  */
 #include <check.h>
 #include <errno.h>
@@ -19,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,6 +40,7 @@
 #include "hybrid_listen.h"
 #include "procstat.h"
 #include "vhost_user.h"
+#include "vhu_internal.h"
 #include "vsock.h"
 #include "unit.h"
 
@@ -88,9 +97,10 @@ static void on_stopped(struct vhu_device *d)
 }
 
 /* the device's problems, in the test log */
-static void warn_log(struct vhu_device *d, int warn, const char *msg)
+static void warn_log(struct vhu_device *d, int warn, const void *cause, const char *msg)
 {
 	(void)d;
+	(void)cause;
 	if (warn)
 		fprintf(stderr, "vhost-user: %s\n", msg);
 }
@@ -302,7 +312,7 @@ END_TEST
 START_TEST(vmm_cycles_leave_nothing_behind)
 {
 	int cycles = getenv("VHU_CYCLES") ? atoi(getenv("VHU_CYCLES")) : 200;
-	int fds0, fds1;
+	int fds0, fds1, idle_handles = dev.handles_open;
 	long rss0, rss1;
 
 	for (int i = 0; i < cycles + 20; i++) {
@@ -322,7 +332,7 @@ START_TEST(vmm_cycles_leave_nothing_behind)
 		}
 		ck_assert_int_eq(run_until(NULL, pid, &status, 10), 0);
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cycle %d: driver failed", i);
-		for (double end = now_s() + 5; dev.conn_fd >= 0 || dev.handles_open > 2; ) {
+		for (double end = now_s() + 5; dev.conn != NULL || dev.handles_open > idle_handles; ) {
 			ck_assert_msg(now_s() < end, "cycle %d: VMM not dropped", i);
 			uv_run(&loop, UV_RUN_NOWAIT);
 			usleep(100);
@@ -346,19 +356,20 @@ END_TEST
 
 static char logbuf[16384];
 
-static void capture_log(struct vhu_device *d, int warn, const char *msg)
+static void capture_log(struct vhu_device *d, int warn, const void *cause, const char *msg)
 {
 	size_t len = strlen(logbuf);
 
 	(void)d;
 	(void)warn;
+	(void)cause;
 	snprintf(logbuf + len, sizeof(logbuf) - len, "%s\n", msg);
 }
 
-static void capture_path_log(const char *p, int warn, const char *msg)
+static void capture_path_log(const char *p, int warn, const void *cause, const char *msg)
 {
 	(void)p;
-	capture_log(NULL, warn, msg);
+	capture_log(NULL, warn, cause, msg);
 }
 
 /* A guest that listens on PORT only (requests for other ports get RST),
@@ -656,6 +667,475 @@ START_TEST(hybrid_socket_follows_configuration)
 }
 END_TEST
 
+/* ---- hostile VMMs: played by the test itself, byte by byte if need be ---- */
+
+#define REQ_GET_FEATURES 1
+#define REQ_SET_FEATURES 2
+#define REQ_SET_OWNER 3
+#define REQ_SET_MEM_TABLE 5
+#define REQ_SET_VRING_NUM 8
+#define REQ_SET_VRING_ADDR 9
+#define REQ_SET_VRING_KICK 12
+#define REQ_SET_VRING_CALL 13
+#define REQ_GET_PROTOCOL_FEATURES 15
+#define REQ_SET_PROTOCOL_FEATURES 16
+#define REQ_GET_CONFIG 24
+#define NEED_REPLY 0x8u
+#define PF_REPLY_ACK (1ull << 3)
+#define MAX_GAP_MS 500        /* the loop may not stall longer (a busy machine included) */
+
+/* A 10 ms timer on the device's loop and the longest gap between ticks:
+ * how long the loop was kept from other work. */
+static struct {
+	uv_timer_t t;
+	uint64_t last, max_gap;
+} tick;
+
+static void on_tick(uv_timer_t *t)
+{
+	uint64_t now = uv_hrtime();
+
+	(void)t;
+	if (tick.last != 0 && now - tick.last > tick.max_gap)
+		tick.max_gap = now - tick.last;
+	tick.last = now;
+}
+
+static void ticker_start(void)
+{
+	memset(&tick, 0, sizeof(tick));
+	uv_timer_init(&loop, &tick.t);
+	uv_timer_start(&tick.t, on_tick, 10, 10);
+}
+
+/* The longest stall in ms; the ticker stops. */
+static double ticker_stop(void)
+{
+	uv_close((uv_handle_t *)&tick.t, NULL);
+	return (double)tick.max_gap / 1e6;
+}
+
+static void run_for(double secs)
+{
+	for (double end = now_s() + secs; now_s() < end; ) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+}
+
+/* Send LEN bytes of a message, the descriptors with the first. */
+static void vmm_write(int fd, const void *buf, size_t len, const int *fds, int nfds)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(4 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds > 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		CMSG_FIRSTHDR(&mh)->cmsg_level = SOL_SOCKET;
+		CMSG_FIRSTHDR(&mh)->cmsg_type = SCM_RIGHTS;
+		CMSG_FIRSTHDR(&mh)->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), fds, nfds * sizeof(int));
+	}
+	ck_assert_int_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* A message in BUF: header, then SIZE bytes of P. Its length. */
+static size_t vmm_msg(uint8_t *buf, uint32_t req, uint32_t flags, const void *p, uint32_t size)
+{
+	uint32_t hdr[3] = { req, 1u | flags, size };
+
+	memcpy(buf, hdr, 12);
+	if (size > 0)
+		memcpy(buf + 12, p, size);
+	return 12 + size;
+}
+
+static void vmm_send(int fd, uint32_t req, uint32_t flags, const void *p, uint32_t size,
+		     const int *fds, int nfds)
+{
+	uint8_t buf[12 + 512];
+
+	vmm_write(fd, buf, vmm_msg(buf, req, flags, p, size), fds, nfds);
+}
+
+/* Run the loop until LEN bytes came: 0, or -1 if the device closed first. */
+static int vmm_read(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	for (double end = now_s() + 5; got < len; ) {
+		ssize_t n = read(fd, (uint8_t *)buf + got, len - got);
+
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return -1;
+		if (n > 0)
+			got += (size_t)n;
+		ck_assert_msg(now_s() < end, "no reply from the device");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+	return 0;
+}
+
+/* The u64 reply to REQ, or -1 when the device closed the connection. */
+static int64_t vmm_u64(int fd, uint32_t req)
+{
+	struct { uint32_t req, flags, size; uint64_t v; } __attribute__((packed)) r;
+
+	if (vmm_read(fd, &r, sizeof(r)) != 0)
+		return -1;
+	ck_assert_uint_eq(r.req, req);
+	ck_assert_uint_eq(r.flags, 1u | 4u);
+	ck_assert_uint_eq(r.size, 8);
+	return (int64_t)r.v;
+}
+
+/* REQ with need_reply: 0 done, 1 refused, -1 connection closed. */
+static int64_t vmm_acked(int fd, uint32_t req, const void *p, uint32_t size, const int *fds,
+			 int nfds)
+{
+	vmm_send(fd, req, NEED_REPLY, p, size, fds, nfds);
+	return vmm_u64(fd, req);
+}
+
+/* Connected, owner, REPLY_ACK negotiated; the device's log in logbuf. */
+static int vmm_ready(void)
+{
+	uint64_t pf = PF_REPLY_ACK;
+	int fd = client_open(path);
+
+	dev.log = capture_log;
+	logbuf[0] = '\0';
+	for (double end = now_s() + 5; dev.conn == NULL; ) {
+		ck_assert_msg(now_s() < end, "VMM not accepted");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+	vmm_send(fd, REQ_SET_OWNER, 0, NULL, 0, NULL, 0);
+	vmm_send(fd, REQ_GET_PROTOCOL_FEATURES, 0, NULL, 0, NULL, 0);
+	ck_assert_int_ge(vmm_u64(fd, REQ_GET_PROTOCOL_FEATURES), 0);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0), 0);
+	return fd;
+}
+
+/* Run the loop until the device drops the VMM: seconds it took. */
+static double until_dropped(double secs)
+{
+	double start = now_s();
+
+	while (dev.conn != NULL) {
+		ck_assert_msg(now_s() < start + secs, "VMM not dropped within %.1f s", secs);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+	return now_s() - start;
+}
+
+/* A VMM sending one byte at a time, 50 ms apart, a descriptor with the
+ * first: served, and the loop keeps running meanwhile. */
+START_TEST(dribbling_vmm_is_served_without_blocking)
+{
+	uint64_t idx = 0;
+	uint8_t buf[64];
+	int fd = vmm_ready(), efd = eventfd(0, EFD_CLOEXEC);
+	size_t len;
+	double gap;
+
+	ticker_start();
+	len = vmm_msg(buf, REQ_SET_VRING_KICK, NEED_REPLY, &idx, 8);
+	for (size_t i = 0; i < len; i++) {
+		vmm_write(fd, buf + i, 1, &efd, i == 0);
+		run_for(0.05);
+	}
+	ck_assert_int_eq(vmm_u64(fd, REQ_SET_VRING_KICK), 0);
+	ck_assert_int_ge(dev.q[0].kick_fd, 0);
+	len = vmm_msg(buf, REQ_GET_FEATURES, 0, NULL, 0);
+	for (size_t i = 0; i < len; i++) {
+		vmm_write(fd, buf + i, 1, NULL, 0);
+		run_for(0.05);
+	}
+	ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	gap = ticker_stop();
+	fprintf(stderr, "vhost-user: dribbled messages served, loop stalled %.1f ms at most\n",
+		gap);
+	ck_assert_msg(gap < MAX_GAP_MS, "the loop stalled %.0f ms", gap);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(efd);
+	close(fd);
+}
+END_TEST
+
+/* Idle between messages is fine; a message begun and not finished within
+ * its deadline drops the VMM, and the descriptor that came with it goes. */
+START_TEST(unfinished_message_drops_the_vmm)
+{
+	uint64_t idx = 0;
+	uint8_t buf[64];
+	int fd = vmm_ready(), efd, fds0;
+	double took, gap;
+
+	run_for(VHU_MSG_DEADLINE_MS / 1000.0 + 0.5);
+	ck_assert_ptr_nonnull(dev.conn);
+	fds0 = procstat_open_fds();
+	efd = eventfd(0, EFD_CLOEXEC);
+	ticker_start();
+	vmm_write(fd, buf, vmm_msg(buf, REQ_SET_VRING_CALL, 0, &idx, 8) - 3, &efd, 1);
+	close(efd);
+	took = until_dropped(5);
+	gap = ticker_stop();
+	fprintf(stderr, "vhost-user: unfinished message: VMM dropped after %.2f s, loop stalled "
+		"%.1f ms at most\n", took, gap);
+	ck_assert_msg(took > VHU_MSG_DEADLINE_MS / 1000.0 - 0.1 && took < 3.5,
+		      "dropped after %.2f s", took);
+	ck_assert_msg(gap < MAX_GAP_MS, "the loop stalled %.0f ms", gap);
+	ck_assert_ptr_nonnull(strstr(logbuf, "message not complete"));
+	expect_closed(fd, "VMM with a late message");
+	run_for(0.05);
+	ck_assert_int_eq(procstat_open_fds(), fds0 - 2);   /* and both ends of the socket */
+}
+END_TEST
+
+/* A VMM that never reads its replies: they queue up to VHU_OUT_MAX, then
+ * the VMM goes, and the loop never waits for it. */
+START_TEST(vmm_not_reading_replies_is_dropped)
+{
+	uint8_t buf[12 * 64];
+	int fd = vmm_ready();
+	size_t len = 0;
+	double gap;
+
+	for (int i = 0; i < 64; i++)
+		len += vmm_msg(buf + len, REQ_GET_FEATURES, 0, NULL, 0);
+	ticker_start();
+	for (double end = now_s() + 10; dev.conn != NULL; ) {
+		ck_assert_msg(now_s() < end, "VMM not dropped");
+		if (send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			ck_assert_int_eq(errno, EAGAIN);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	gap = ticker_stop();
+	ck_assert_msg(gap < MAX_GAP_MS, "the loop stalled %.0f ms", gap);
+	ck_assert_ptr_nonnull(strstr(logbuf, "does not read its replies"));
+	close(fd);
+}
+END_TEST
+
+/* Payloads of the wrong size for their request drop the VMM, whatever was
+ * asked; no handler sees stale bytes. */
+START_TEST(wrong_request_sizes_are_refused)
+{
+	static const struct { uint32_t req, size; const char *why; } bad[] = {
+		{ REQ_SET_VRING_ADDR, 8, "SET_VRING_ADDR refused: 8 bytes of payload, not 40" },
+		{ REQ_SET_VRING_NUM, 4, "SET_VRING_NUM refused: 4 bytes of payload, not 8" },
+		{ REQ_SET_FEATURES, 16, "SET_FEATURES refused: 16 bytes of payload, not 8" },
+		{ REQ_SET_OWNER, 8, "SET_OWNER refused: 8 bytes of payload, not 0" },
+		{ REQ_SET_VRING_KICK, 4, "SET_VRING_KICK refused: 4 bytes of payload, not 8" },
+		{ REQ_SET_MEM_TABLE, 8 + 32, "SET_MEM_TABLE refused: 40 bytes for 2 regions" },
+		{ REQ_GET_CONFIG, 12, "GET_CONFIG refused: 12 bytes for 8 of config" },
+	};
+	uint8_t payload[64];
+
+	memset(payload, 0, sizeof(payload));
+	payload[0] = 2;     /* nregions for SET_MEM_TABLE */
+	payload[4] = 8;     /* config size for GET_CONFIG */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int fd = vmm_ready();
+
+		ck_assert_int_eq(vmm_acked(fd, bad[i].req, payload, bad[i].size, NULL, 0), -1);
+		ck_assert_msg(strstr(logbuf, bad[i].why) != NULL, "log: %s", logbuf);
+		ck_assert_ptr_nonnull(strstr(logbuf, "VMM disconnected: malformed request"));
+		until_dropped(1);
+		close(fd);
+	}
+	ck_assert_uint_eq(dev.st.bad_messages, sizeof(bad) / sizeof(bad[0]));
+}
+END_TEST
+
+/* Guest memory SIZE bytes long, sealed with SEALS (0: none). */
+static int guest_memfd(size_t size, int seals)
+{
+	int fd = memfd_create("test-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	if (seals != 0)
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
+}
+
+static int64_t set_mem_table(int fd, int memfd, uint64_t size)
+{
+	struct { uint32_t n, pad; uint64_t gpa, size, uaddr, off; } mt = {
+		1, 0, 0x100000, size, 0x7f0000000000ull, 0 };
+
+	return vmm_acked(fd, REQ_SET_MEM_TABLE, &mt, sizeof(mt), &memfd, 1);
+}
+
+/* Memory that could shrink under the device's mapping (SIGBUS on the next
+ * touch) is refused with the fix in the log; sealed memory is taken. */
+START_TEST(unsealed_memory_is_refused)
+{
+	int fd = vmm_ready(), plain = guest_memfd(1 << 20, 0);
+	int grow_only = guest_memfd(1 << 20, F_SEAL_GROW);
+	int sealed = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+
+	ck_assert_int_eq(set_mem_table(fd, plain, 1 << 20), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_MEM_TABLE refused: region 0 is not sealed "
+				     "against shrinking (F_SEAL_SHRINK)"));
+	ck_assert_ptr_nonnull(strstr(logbuf, "memory-backend-memfd"));
+	ck_assert_uint_eq(dev.mem.n, 0);
+	ck_assert_int_eq(set_mem_table(fd, grow_only, 1 << 20), 1);
+	ck_assert_int_eq(set_mem_table(fd, sealed, 2 << 20), 1);    /* larger than its file */
+	ck_assert_ptr_nonnull(strstr(logbuf, "region 0 needs a file of 2097152 bytes"));
+	ck_assert_int_eq(set_mem_table(fd, sealed, 1 << 20), 0);
+	ck_assert_uint_eq(dev.mem.n, 1);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(plain);
+	close(grow_only);
+	close(sealed);
+	close(fd);
+}
+END_TEST
+
+/* The synthetic guest's memory is sealed: it cannot shrink it after
+ * SET_MEM_TABLE, and the kicks that follow find all of it mapped. */
+static int guest_tries_to_shrink(void)
+{
+	struct vdrv v;
+	struct vvs_hdr h = { .src_cid = GUEST_CID, .dst_cid = VVS_HOST_CID, .src_port = 1234,
+			     .dst_port = 7777, .type = VVS_TYPE_STREAM, .op = VVS_OP_REQUEST,
+			     .buf_alloc = VVS_BUF };
+	uint8_t buf[64];
+
+	if (vdrv_open(&v, path, 4096) != 0)
+		return 10;
+	if (ftruncate(v.memfd, 0) == 0 || errno != EPERM) {
+		fprintf(stderr, "guest: memory shrunk (or %s)\n", strerror(errno));
+		return 11;
+	}
+	if (vdrv_send(&v, &h, NULL, 0) != 0 || vdrv_recv(&v, &h, buf, sizeof(buf), 5000) != 1)
+		return 12;
+	if (h.op != VVS_OP_RST)
+		return 13;
+	vdrv_close(&v);
+	return 0;
+}
+
+START_TEST(sealed_memory_cannot_shrink)
+{
+	int status = -1;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(guest_tries_to_shrink());
+	ck_assert_int_eq(run_until(NULL, pid, &status, 20), 0);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_str_eq(dev.failed, "");
+}
+END_TEST
+
+/* Kick and call descriptors must be eventfds: a socket, a pipe, a file
+ * are refused (a socket whose peer went would read EOF forever). */
+START_TEST(kick_fd_must_be_an_eventfd)
+{
+	int fd = vmm_ready(), sv[2], pv[2], efd = eventfd(0, EFD_CLOEXEC);
+	uint64_t idx = 1;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	close(sv[1]);
+	ck_assert_int_eq(pipe2(pv, O_CLOEXEC), 0);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_KICK, &idx, 8, &sv[0], 1), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_KICK refused: ring 1: not an eventfd "
+				     "(socket:["));
+	ck_assert_int_eq(dev.q[1].kick_fd, -1);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_CALL, &idx, 8, &pv[0], 1), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "not an eventfd (pipe:["));
+	ck_assert_int_eq(dev.q[1].call_fd, -1);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_KICK, &idx, 8, &efd, 1), 0);
+	ck_assert_int_ge(dev.q[1].kick_fd, 0);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(sv[0]);
+	close(pv[0]);
+	close(pv[1]);
+	close(efd);
+	close(fd);
+}
+END_TEST
+
+/* A kick descriptor that cannot be read (here the device's copy is made a
+ * socket whose peer has gone, behind its back) fails the device once and
+ * is no longer watched: no busy loop. */
+START_TEST(kick_read_error_fails_the_device)
+{
+	int fd = vmm_ready(), sv[2], efd = eventfd(0, EFD_CLOEXEC);
+	uint64_t idx = 1;
+
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_KICK, &idx, 8, &efd, 1), 0);
+	ck_assert_ptr_nonnull(dev.q[1].kick_watch);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	close(sv[1]);
+	ck_assert_int_ge(dup2(sv[0], dev.q[1].kick_fd), 0);
+	close(sv[0]);
+	ck_assert_int_eq(eventfd_write(efd, 1), 0);
+	for (double end = now_s() + 5; dev.failed[0] == '\0'; ) {
+		ck_assert_msg(now_s() < end, "device not failed");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+	ck_assert_str_eq(dev.failed, "kick of ring 1 unreadable: short read");
+	ck_assert_ptr_null(dev.q[1].kick_watch);
+	ck_assert_int_eq(dev.q[1].kick_fd, -1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "device failed: kick of ring 1 unreadable"));
+	close(efd);         /* its last reference: the kernel forgets the old watch */
+	ck_assert_ptr_nonnull(dev.conn);
+	close(fd);
+}
+END_TEST
+
+static void on_stopped_other(struct vhu_device *d)
+{
+	*(int *)d->data_owner = 1;
+}
+
+/* vhu_start replaces only a socket at its path, and makes it 0600 whatever
+ * the umask. */
+START_TEST(socket_path_is_checked)
+{
+	static struct vhu_device other;
+	char p[160], err[256];
+	int fd, done = 0;
+	struct stat st;
+	mode_t old;
+
+	snprintf(p, sizeof(p), "%s/other.sock", dir);
+	fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ck_assert_int_eq(write(fd, "keep", 4), 4);
+	close(fd);
+	ck_assert_int_eq(vhu_start(&other, &loop, p, 4, &ops, &done, err, sizeof(err)), UV_EEXIST);
+	ck_assert_msg(strstr(err, p) != NULL && strstr(err, "not a socket") != NULL, "%s", err);
+	ck_assert_int_eq(lstat(p, &st), 0);
+	ck_assert(S_ISREG(st.st_mode) && st.st_size == 4);
+	ck_assert_int_eq(unlink(p), 0);
+
+	old = umask(0);
+	ck_assert_int_eq(vhu_start(&other, &loop, p, 4, &ops, &done, err, sizeof(err)), 0);
+	umask(old);
+	ck_assert_int_eq(lstat(p, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	vhu_stop(&other, on_stopped_other);
+	ck_assert_int_eq(run_until(&done, 0, NULL, 5), 0);
+	ck_assert_int_eq(access(p, F_OK), -1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -675,6 +1155,19 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, hybrid_socket_for_other_programs);
 	tcase_add_test(tc, hybrid_socket_follows_configuration);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("hostile");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, dribbling_vmm_is_served_without_blocking);
+	tcase_add_test(tc, unfinished_message_drops_the_vmm);
+	tcase_add_test(tc, vmm_not_reading_replies_is_dropped);
+	tcase_add_test(tc, wrong_request_sizes_are_refused);
+	tcase_add_test(tc, unsealed_memory_is_refused);
+	tcase_add_test(tc, sealed_memory_cannot_shrink);
+	tcase_add_test(tc, kick_fd_must_be_an_eventfd);
+	tcase_add_test(tc, kick_read_error_fails_the_device);
+	tcase_add_test(tc, socket_path_is_checked);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

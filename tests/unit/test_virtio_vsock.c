@@ -5,7 +5,12 @@
  * buffers, the guest's credit respected, one-way guest-to-host flows that
  * never stall (credit updates unasked), credit overrun, CREDIT_REQUEST,
  * shutdown and close timeout, duplicate REQUEST, device reset, and memory
- * returned when queues drain.
+ * returned when queues drain. A hostile guest: REQUESTs it never answers
+ * (300, more than the table holds) time out and free their slots, also
+ * when it takes no packets at all; a released connection it gives no
+ * credit is reset after the close timeout; lies in every credit field
+ * never make the device hold more than VVS_BUF each way per connection,
+ * and a closed connection holds nothing.
  */
 #include <check.h>
 #include <errno.h>
@@ -25,6 +30,7 @@ static struct {
 	char why[64];
 	struct vvs_conn *last;
 	int release_in_closed;
+	int release_on_failure;        /* a refused or timed-out connect */
 } ev;
 
 static void on_connected(struct vvs_conn *c, int status)
@@ -32,6 +38,8 @@ static void on_connected(struct vvs_conn *c, int status)
 	ev.connected++;
 	ev.connect_status = status;
 	ev.last = c;
+	if (status != 0 && ev.release_on_failure)
+		vvs_release(c);
 }
 
 static void on_readable(struct vvs_conn *c)
@@ -198,6 +206,7 @@ START_TEST(rst_rules_and_cid_filter)
 	ck_assert_uint_eq(pull(4096, &h, NULL), 0);
 	ck_assert_uint_eq(dev.st.bad_cid, 1);
 	ck_assert_uint_eq(dev.st.rst_sent, 2);
+	ck_assert_uint_eq(dev.st.no_conn, 3);
 }
 END_TEST
 
@@ -421,6 +430,167 @@ START_TEST(device_reset_closes_everything)
 }
 END_TEST
 
+/* ---- a hostile guest ---- */
+
+/* Open the whole table (and more): the REQUESTs the guest gets go
+ * unanswered. Returns how many connects the device took. */
+static unsigned fill_table(unsigned attempts)
+{
+	unsigned taken = 0;
+
+	for (unsigned i = 0; i < attempts; i++)
+		taken += vvs_connect(&dev, ADB_PORT, NULL) != NULL;
+	return taken;
+}
+
+START_TEST(unanswered_requests_time_out)
+{
+	struct vvs_hdr h;
+	unsigned rsts = 0, requests = 0;
+
+	ev.release_on_failure = 1;
+	vvs_expire(&dev, 1000);
+	ck_assert_uint_eq(fill_table(300), VVS_MAX_CONNS);
+	while (pull(4096, &h, NULL) > 0)       /* the guest reads them, answers none */
+		requests += h.op == VVS_OP_REQUEST;
+	ck_assert_uint_eq(requests, VVS_MAX_CONNS);
+	vvs_expire(&dev, 1000 + VVS_CONNECT_TIMEOUT_MS - 1);
+	ck_assert_int_eq(ev.connected, 0);
+	ck_assert_ptr_null(vvs_connect(&dev, ADB_PORT, NULL));
+	vvs_expire(&dev, 1000 + VVS_CONNECT_TIMEOUT_MS);
+	ck_assert_int_eq(ev.connected, VVS_MAX_CONNS);
+	ck_assert_int_eq(ev.connect_status, -ETIMEDOUT);
+	ck_assert_uint_eq(dev.st.connect_timeouts, VVS_MAX_CONNS);
+	while (pull(4096, &h, NULL) > 0)       /* every one reset towards the guest */
+		rsts += h.op == VVS_OP_RST;
+	ck_assert_uint_eq(rsts, VVS_MAX_CONNS);
+	ck_assert_uint_eq(dev.nconns, 0);
+	ev.connected = 0;
+	connect_ok(VVS_BUF);                   /* the guest answers again: it works */
+}
+END_TEST
+
+/* The guest posts no RX buffers: neither the REQUESTs nor the RSTs go out;
+ * the slots come back all the same, the RSTs wait in the bounded queue. */
+START_TEST(slots_free_when_the_guest_takes_nothing)
+{
+	struct vvs_hdr h;
+
+	ev.release_on_failure = 1;
+	ck_assert_uint_eq(fill_table(300), VVS_MAX_CONNS);
+	vvs_expire(&dev, VVS_CONNECT_TIMEOUT_MS);
+	ck_assert_int_eq(ev.connected, VVS_MAX_CONNS);
+	ck_assert_uint_eq(dev.nconns, VVS_MAX_CONNS);   /* their RSTs are owed */
+	vvs_expire(&dev, VVS_CONNECT_TIMEOUT_MS + VVS_CLOSE_TIMEOUT_MS);
+	ck_assert_uint_eq(dev.nconns, 0);
+	ck_assert_uint_eq(dev.nrsts, sizeof(dev.rsts) / sizeof(dev.rsts[0]));
+	ck_assert_uint_eq(dev.st.rst_dropped, VVS_MAX_CONNS - dev.nrsts);
+	ck_assert_uint_eq(fill_table(1), 1);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_RST);     /* the queued RSTs first */
+}
+END_TEST
+
+/* Released with data the guest never takes (no credit): no SHUTDOWN can go
+ * out, and the connection is reset after the close timeout. Progress
+ * starts the wait again. */
+START_TEST(released_without_progress_times_out)
+{
+	static uint8_t data[3000];
+	struct vvs_conn *c = connect_ok(1000);
+	struct vvs_hdr h;
+
+	vvs_expire(&dev, 1000);
+	ck_assert_uint_eq(vvs_write(c, data, sizeof(data)), 1000);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE + 1000);
+	ck_assert_uint_eq(vvs_write(c, data, sizeof(data)), 0);
+	send_op(c, VVS_OP_CREDIT_UPDATE, 0, 1000, 500);      /* 500 read */
+	ck_assert_uint_eq(vvs_write(c, data, sizeof(data)), 500);
+	vvs_release(c);
+	vvs_expire(&dev, 1000 + VVS_CLOSE_TIMEOUT_MS - 1);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE + 500);   /* progress */
+	send_op(c, VVS_OP_CREDIT_UPDATE, 0, 0, 1000);        /* and no credit since */
+	vvs_expire(&dev, 1000 + 2 * VVS_CLOSE_TIMEOUT_MS - 2);
+	ck_assert_uint_eq(dev.st.close_timeouts, 0);
+	vvs_expire(&dev, 1000 + 2 * VVS_CLOSE_TIMEOUT_MS - 1);
+	ck_assert_uint_eq(dev.st.close_timeouts, 1);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_RST);
+	ck_assert_uint_eq(dev.nconns, 0);
+}
+END_TEST
+
+static unsigned chunks_held(const struct vvs_conn *c)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < VVS_CHUNKS; i++)
+		n += (c->rx.chunk[i] != NULL) + (c->tx.chunk[i] != NULL);
+	return n;
+}
+
+static uint32_t rnd_state = 12345;
+
+static uint32_t rnd(void)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return rnd_state >> 8;
+}
+
+/* Whatever the guest writes into buf_alloc, fwd_cnt and len, and however it
+ * ignores the credit we give: per connection at most VVS_BUF bytes each
+ * way, VVS_CHUNKS chunks each; a connection reset holds none. */
+START_TEST(credit_lies_hold_no_more_than_the_window)
+{
+	static uint8_t data[VVS_MAX_PAYLOAD];
+	static const uint32_t lies[] = { 0, 1, 4096, VVS_BUF, VVS_BUF + 1, 0x7fffffffu,
+					 0xfffffff0u, 0xffffffffu };
+	unsigned resets = 0;
+
+	for (int round = 0; round < 200; round++) {
+		struct vvs_conn *c = connect_ok(lies[rnd() % 8]);
+		struct vvs_hdr h;
+
+		for (int i = 0; i < 50 && c->state == VVS_CONNECTED; i++) {
+			uint32_t len = rnd() % (VVS_MAX_PAYLOAD + 1);
+
+			switch (rnd() % 4) {
+			case 0:         /* credit out of thin air, backwards, wrapping */
+				send_op(c, VVS_OP_CREDIT_UPDATE, 0, lies[rnd() % 8],
+					c->tx_cnt + lies[rnd() % 8]);
+				break;
+			case 1:         /* data, within our credit or not */
+				guest_send(GUEST_CID, c->guest_port, c->host_port, VVS_OP_RW, 0, data,
+					   len, lies[rnd() % 8], rnd());
+				break;
+			case 2:         /* the owner writes what it may */
+				vvs_write(c, data, len);
+				break;
+			case 3:         /* an RX buffer or two */
+				pull(rnd() % 2 ? 4096 : VVS_MAX_PKT, &h, NULL);
+				break;
+			}
+			ck_assert_uint_le(c->rx.len, VVS_BUF);
+			ck_assert_uint_le(c->tx.len, VVS_BUF);
+			ck_assert_uint_le(chunks_held(c), 2 * VVS_CHUNKS);
+		}
+		if (c->state == VVS_CLOSED) {   /* reset: only what the owner may still read */
+			ck_assert_uint_eq(c->tx.len, 0);
+			for (int i = 0; i < VVS_CHUNKS; i++)
+				ck_assert_ptr_null(c->tx.chunk[i]);
+			resets++;
+		}
+		vvs_release(c);
+		while (pull(4096, &h, NULL) > 0)
+			;
+		vvs_device_reset(&dev, "next round");
+		ev.connected = 0;
+	}
+	ck_assert_uint_gt(resets, 0);
+	ck_assert_uint_gt(dev.st.credit_overrun, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio_vsock");
@@ -441,6 +611,14 @@ int main(void)
 	tcase_add_test(tc, unanswered_shutdown_times_out);
 	tcase_add_test(tc, malformed_length_resets);
 	tcase_add_test(tc, device_reset_closes_everything);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("hostile");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, unanswered_requests_time_out);
+	tcase_add_test(tc, slots_free_when_the_guest_takes_nothing);
+	tcase_add_test(tc, released_without_progress_times_out);
+	tcase_add_test(tc, credit_lies_hold_no_more_than_the_window);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -4,6 +4,7 @@
 #include "driver.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,37 @@ static void post_rx(struct vdrv *v, uint16_t id)
 	r->avail_idx++;
 }
 
+/* Descriptor D made malformed in the way KIND says, WRITE as its proper
+ * direction. */
+static void bad_desc(struct vring_desc *d, uint16_t id, uint64_t gpa, uint16_t write,
+		     enum vdrv_bad kind)
+{
+	switch (kind) {
+	case VDRV_BAD_OUTSIDE:
+		*d = (struct vring_desc){ GPA_BASE + MEMSIZE, 4096, write, 0 };
+		break;
+	case VDRV_BAD_SHORT:
+		*d = (struct vring_desc){ gpa, 16, write, 0 };
+		break;
+	case VDRV_BAD_LOOP:
+		*d = (struct vring_desc){ gpa, 16, write | VRING_DESC_F_NEXT, id };
+		break;
+	default:
+		*d = (struct vring_desc){ gpa, 4096, write ^ VRING_DESC_F_WRITE, 0 };
+		break;
+	}
+}
+
+void vdrv_post_bad_rx(struct vdrv *v, uint16_t id, enum vdrv_bad kind)
+{
+	struct vdrv_ring *r = &v->q[0];
+
+	bad_desc(&r->desc[id], id, GPA_BASE + v->rx_data_off, VRING_DESC_F_WRITE, kind);
+	r->avail[2 + r->avail_idx % VDRV_NUM] = id;
+	r->avail_idx++;
+	publish(r, (uint16_t)(r->avail_idx - 1));
+}
+
 static int setup(struct vdrv *v, const char *path, size_t rxbuf, int steps)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -173,8 +205,11 @@ static int setup(struct vdrv *v, const char *path, size_t rxbuf, int steps)
 	     recv_reply(v, 24, &cfg, sizeof(cfg)));
 	memcpy(&v->guest_cid, cfg.data, 8);
 
-	v->memfd = memfd_create("vdrv-guest", MFD_CLOEXEC);
-	if (v->memfd < 0 || ftruncate(v->memfd, (off_t)v->memsize) != 0)
+	/* sealed, as QEMU's memory-backend-memfd does: the device refuses memory
+	 * that could shrink under its mapping */
+	v->memfd = memfd_create("vdrv-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (v->memfd < 0 || ftruncate(v->memfd, (off_t)v->memsize) != 0 ||
+	    fcntl(v->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
 		return say("memfd");
 	v->mem = mmap(NULL, v->memsize, PROT_READ | PROT_WRITE, MAP_SHARED, v->memfd, 0);
 	if (v->mem == MAP_FAILED)
@@ -326,6 +361,30 @@ int vdrv_send(struct vdrv *v, struct vvs_hdr *h, const void *payload, size_t len
 	return 0;
 }
 
+int vdrv_send_bad(struct vdrv *v, enum vdrv_bad kind)
+{
+	struct vdrv_ring *r = &v->q[1];
+	uint16_t slot, d0;
+
+	if (reap_tx(v) != 0)
+		return -1;
+	while (v->ntx_free == 0) {
+		if (!wait_call(r, 5000)) {
+			fprintf(stderr, "vdrv: TX ring stuck\n");
+			return -1;
+		}
+		if (reap_tx(v) != 0)
+			return -1;
+	}
+	slot = v->tx_free[--v->ntx_free];
+	d0 = (uint16_t)(2 * slot);
+	bad_desc(&r->desc[d0], d0, GPA_BASE + v->tx_data_off + (uint64_t)slot * TX_SLOT, 0, kind);
+	r->avail[2 + r->avail_idx % VDRV_NUM] = d0;
+	r->avail_idx++;
+	publish(r, (uint16_t)(r->avail_idx - 1));
+	return 0;
+}
+
 int vdrv_recv(struct vdrv *v, struct vvs_hdr *h, uint8_t *payload, size_t cap, int timeout_ms)
 {
 	struct vdrv_ring *r = &v->q[0];
@@ -339,6 +398,10 @@ int vdrv_recv(struct vdrv *v, struct vvs_hdr *h, uint8_t *payload, size_t cap, i
 			const uint8_t *buf = v->mem + v->rx_data_off + (uint64_t)id * v->rxbuf;
 
 			r->last_used++;
+			if (id >= v->nrx && id < VDRV_NUM && len == 0) {
+				v->rx_bad_back++;       /* a malformed one, returned */
+				continue;
+			}
 			if (len < VVS_HDR_SIZE || len > v->rxbuf) {
 				fprintf(stderr, "vdrv: used length %u\n", len);
 				return -1;

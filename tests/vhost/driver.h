@@ -1,10 +1,10 @@
 /*
  * driver.h - a synthetic virtio-vsock guest for tests and benchmarks: it
- * plays QEMU's part of vhost-user (owner, features, config, a memfd as
- * guest memory, two rings with kick and call eventfds) and the guest
+ * plays QEMU's part of vhost-user (owner, features, config, a sealed memfd
+ * as guest memory, two rings with kick and call eventfds) and the guest
  * kernel's part of virtio-vsock (RX buffers of a chosen size, TX packets
- * of a header descriptor and a payload descriptor). Blocking calls: run it
- * in its own process.
+ * of a header descriptor and a payload descriptor), or a hostile guest's
+ * (malformed chains both ways). Blocking calls: run it in its own process.
  */
 #ifndef TESTS_VHOST_DRIVER_H
 #define TESTS_VHOST_DRIVER_H
@@ -44,6 +44,7 @@ struct vdrv {
 	uint16_t tx_free[VDRV_TX_SLOTS];
 	unsigned ntx_free;
 	struct vdrv_ring q[2];
+	uint64_t rx_bad_back;            /* malformed RX buffers the device returned */
 };
 
 /* Connect to the device's socket and set everything up as QEMU does, with
@@ -55,7 +56,19 @@ void vdrv_close(struct vdrv *v);
 
 /* Send one packet (header fields as given; len from `len`). */
 int vdrv_send(struct vdrv *v, struct vvs_hdr *h, const void *payload, size_t len);
-/* Receive one packet within timeout_ms: 1 got one, 0 timed out, -1 error. */
+/* Receive one packet within timeout_ms: 1 got one, 0 timed out, -1 error.
+ * Malformed RX buffers (vdrv_post_bad_rx) coming back empty are counted
+ * in rx_bad_back on the way. */
 int vdrv_recv(struct vdrv *v, struct vvs_hdr *h, uint8_t *payload, size_t cap, int timeout_ms);
+
+/* A hostile guest's chains: a descriptor outside guest memory, one shorter
+ * than a packet header, a chain that loops, one of the wrong direction. */
+enum vdrv_bad { VDRV_BAD_OUTSIDE, VDRV_BAD_SHORT, VDRV_BAD_LOOP, VDRV_BAD_DIRECTION,
+		VDRV_BAD_KINDS };
+/* Queue a malformed TX chain (the device must return it). */
+int vdrv_send_bad(struct vdrv *v, enum vdrv_bad kind);
+/* Post descriptor `id`, one the RX buffers do not use (nrx <= id <
+ * VDRV_NUM: open with large RX buffers), as a malformed RX buffer. */
+void vdrv_post_bad_rx(struct vdrv *v, uint16_t id, enum vdrv_bad kind);
 
 #endif

@@ -6,6 +6,8 @@
  * match no connection but never for an RST, duplicate REQUESTs dropped,
  * packets from any CID but the guest's dropped and counted, credit that is
  * the real free space, CREDIT_UPDATE sent unasked as the owner drains.
+ * Deadlines (virtio_vsock.h) are kept as the time each wait began and
+ * checked by vvs_expire(); a closed connection keeps no queued data.
  */
 #include "virtio_vsock.h"
 #include "vvs_internal.h"
@@ -110,6 +112,12 @@ static void free_conn(struct vvs_conn *c)
 	free(c);
 }
 
+/* The device's clock: its owner's, or the time vvs_expire() last got. */
+static uint64_t now(struct vvs_device *d)
+{
+	return d->ops->now_ms != NULL ? d->ops->now_ms(d) : d->now_ms;
+}
+
 static void queue_rst(struct vvs_device *d, uint32_t host_port, uint32_t guest_port)
 {
 	if (d->nrsts == sizeof(d->rsts) / sizeof(d->rsts[0])) {
@@ -121,17 +129,37 @@ static void queue_rst(struct vvs_device *d, uint32_t host_port, uint32_t guest_p
 		d->ops->output(d);
 }
 
+/* Closed from our side: nothing more goes out but an RST, nothing queued
+ * is kept; the RST's wait for an RX buffer starts now. */
+static void close_with_rst(struct vvs_conn *c)
+{
+	c->state = VVS_CLOSED;
+	c->need_request = c->need_shutdown = c->need_credit_update = 0;
+	c->need_rst = 1;
+	c->since = now(c->dev);
+	vvs_queue_free(&c->tx);
+	schedule(c);
+}
+
 /* Reset a connection from our side: RST to the guest, `closed` to the owner. */
 static void conn_reset(struct vvs_conn *c, const char *why)
 {
 	int had_owner = !c->released;
 
-	c->state = VVS_CLOSED;
-	c->need_request = c->need_shutdown = c->need_credit_update = 0;
-	c->need_rst = 1;
-	schedule(c);
+	close_with_rst(c);
 	if (had_owner && c->dev->ops->closed != NULL)
 		c->dev->ops->closed(c, why);
+}
+
+/* The guest did not answer our REQUEST in time. */
+static void connect_expired(struct vvs_conn *c)
+{
+	int had_owner = !c->released;
+
+	c->dev->st.connect_timeouts++;
+	close_with_rst(c);
+	if (had_owner && c->dev->ops->connected != NULL)
+		c->dev->ops->connected(c, -ETIMEDOUT);
 }
 
 void vvs_device_init(struct vvs_device *d, uint64_t guest_cid, const struct vvs_ops *ops, void *data)
@@ -141,6 +169,8 @@ void vvs_device_init(struct vvs_device *d, uint64_t guest_cid, const struct vvs_
 	d->ops = ops;
 	d->data = data;
 	d->next_port = FIRST_PORT;
+	d->connect_timeout_ms = VVS_CONNECT_TIMEOUT_MS;
+	d->close_timeout_ms = VVS_CLOSE_TIMEOUT_MS;
 }
 
 void vvs_device_reset(struct vvs_device *d, const char *why)
@@ -187,6 +217,7 @@ struct vvs_conn *vvs_connect(struct vvs_device *d, uint32_t guest_port, void *da
 	c->data = data;
 	c->state = VVS_CONNECTING;
 	c->need_request = 1;
+	c->since = now(d);
 	d->conns[d->nconns++] = c;
 	schedule(c);
 	return c;
@@ -319,6 +350,7 @@ void vvs_release(struct vvs_conn *c)
 		break;
 	case VVS_CONNECTED:
 		c->need_shutdown = 1;
+		c->since = now(c->dev);
 		schedule(c);
 		break;
 	case VVS_CLOSING:
@@ -326,16 +358,48 @@ void vvs_release(struct vvs_conn *c)
 	}
 }
 
+/* Act on c's deadline if it passed; c may be gone afterwards. */
+static void expire_one(struct vvs_conn *c, uint64_t now_ms)
+{
+	struct vvs_device *d = c->dev;
+	uint64_t waited = now_ms - c->since;
+
+	switch (c->state) {
+	case VVS_CONNECTING:
+		if (waited >= d->connect_timeout_ms)
+			connect_expired(c);
+		break;
+	case VVS_CONNECTED:
+	case VVS_CLOSING:
+		if (c->released && waited >= d->close_timeout_ms) {
+			d->st.close_timeouts++;
+			conn_reset(c, "guest did not close in time");
+		}
+		break;
+	case VVS_CLOSED:
+		/* released, its RST still owed: the guest takes no packets, so
+		 * the RST waits in the device's queue and the slot is free */
+		if (c->released && waited >= d->close_timeout_ms) {
+			queue_rst(d, c->host_port, c->guest_port);
+			free_conn(c);
+		}
+		break;
+	}
+}
+
 void vvs_expire(struct vvs_device *d, uint64_t now_ms)
 {
+	unsigned i = 0;
+
 	d->now_ms = now_ms;
-	for (unsigned i = 0; i < d->nconns; i++) {
+	/* callbacks may release, free or open connections: look at slot i
+	 * again whenever what it held is gone */
+	while (i < d->nconns) {
 		struct vvs_conn *c = d->conns[i];
 
-		if (c->state == VVS_CLOSING && now_ms - c->closing_since >= VVS_CLOSE_TIMEOUT_MS) {
-			d->st.close_timeouts++;
-			conn_reset(c, "guest did not answer SHUTDOWN");
-		}
+		expire_one(c, now_ms);
+		if (i < d->nconns && d->conns[i] == c)
+			i++;
 	}
 }
 
@@ -344,6 +408,7 @@ void vvs_expire(struct vvs_device *d, uint64_t now_ms)
 static void on_rw(struct vvs_conn *c, const uint8_t *payload, size_t len)
 {
 	if (c->state != VVS_CONNECTED && c->state != VVS_CLOSING) {
+		c->dev->st.early_data++;
 		conn_reset(c, "data before the connection was established");
 		return;
 	}
@@ -383,6 +448,7 @@ static void on_rst(struct vvs_conn *c)
 	c->state = VVS_CLOSED;
 	c->need_request = c->need_shutdown = c->need_credit_update = c->need_rst = 0;
 	unlink_out(c);
+	vvs_queue_free(&c->tx);
 	if (c->released)
 		free_conn(c);
 	else if (was == VVS_CONNECTING && c->dev->ops->connected != NULL)
@@ -431,6 +497,7 @@ void vvs_input(struct vvs_device *d, const uint8_t *raw, const uint8_t *payload,
 		return;
 	}
 	if (c == NULL || c->state == VVS_CLOSED) {
+		d->st.no_conn++;
 		if (c == NULL && h.op != VVS_OP_RST)
 			queue_rst(d, h.dst_port, h.src_port);
 		return;
@@ -566,12 +633,14 @@ static size_t emit(struct vvs_conn *c, uint8_t *buf, size_t cap, int *gone)
 		base_hdr(c, &h, VVS_OP_RW);
 		n = vvs_queue_pop(&c->tx, buf + VVS_HDR_SIZE, rw_size(c, c->tx.len, cap));
 		h.len = (uint32_t)n;
+		if (c->released)
+			c->since = now(d);     /* progress: the close deadline starts again */
 	} else if (c->need_shutdown && c->tx.len == 0) {
 		base_hdr(c, &h, VVS_OP_SHUTDOWN);
 		h.flags = VVS_SHUTDOWN_RCV | VVS_SHUTDOWN_SEND;
 		c->need_shutdown = 0;
 		c->state = VVS_CLOSING;
-		c->closing_since = d->now_ms;
+		c->since = now(d);
 	} else if (c->need_credit_update) {
 		base_hdr(c, &h, VVS_OP_CREDIT_UPDATE);
 		d->st.credit_updates_sent++;

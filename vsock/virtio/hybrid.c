@@ -10,13 +10,23 @@
  *
  * A stream is the relay's own (transport_virtio.c) or a client of the
  * device's hybrid socket (hybrid_listen.c); a client's refusals are logged.
+ *
+ * Deadlines: the CONNECT line must be in within VHU_HYBRID_COMMAND_MS; the
+ * guest's answer is the device's (VVS_CONNECT_TIMEOUT_MS). While the
+ * stream is not read (connecting, or the guest gives no room) it is still
+ * watched for a hang-up: a client gone while connecting is forgotten at
+ * once (RST to the guest), one gone while the guest gives no room for its
+ * last bytes is closed VVS_CLOSE_TIMEOUT_MS later. A client that only
+ * shuts down its sending side is served as before (it reads the rest).
  */
 #include "hybrid_listen.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define CMD_MAX 32
@@ -26,12 +36,15 @@ enum hs_state { HS_COMMAND, HS_CONNECTING, HS_OPEN };
 
 struct vhu_stream {
 	uv_poll_t poll;
+	uv_timer_t timer;           /* the CONNECT line's deadline, or a gone client's */
 	struct vhu_device *dev;
 	struct vhu_stream *next;
 	int fd;
 	int events;
 	int closing;
+	int handles;                /* poll and timer, until both are closed */
 	int client;                 /* came through the hybrid socket */
+	int hup;                    /* its hang-up was seen: no longer watched */
 	enum hs_state state;
 	struct vvs_conn *c;
 	char cmd[CMD_MAX];
@@ -47,6 +60,8 @@ static void on_stream_closed(uv_handle_t *h)
 	struct vhu_stream *s = h->data;
 	struct vhu_device *d = s->dev;
 
+	if (--s->handles > 0)
+		return;
 	close(s->fd);
 	free(s);
 	if (--d->handles_open == 0 && d->on_closed != NULL)
@@ -71,20 +86,22 @@ static void stream_close(struct vhu_stream *s)
 			break;
 		}
 	uv_close((uv_handle_t *)&s->poll, on_stream_closed);
+	uv_close((uv_handle_t *)&s->timer, on_stream_closed);
 }
 
-/* Guest -> socket: the OK line, then whatever the guest sent. */
+/* Guest -> socket: the OK line, then whatever the guest sent (no SIGPIPE
+ * for a client gone: its error closes the stream). */
 static int flush_to_fd(struct vhu_stream *s)
 {
 	while (s->ok_sent < s->ok_len) {
-		ssize_t n = write(s->fd, s->ok + s->ok_sent, s->ok_len - s->ok_sent);
+		ssize_t n = send(s->fd, s->ok + s->ok_sent, s->ok_len - s->ok_sent, MSG_NOSIGNAL);
 		if (n < 0)
 			return errno == EAGAIN ? 1 : -1;
 		s->ok_sent += (size_t)n;
 	}
 	while (s->c != NULL && vvs_readable(s->c) > 0) {
 		size_t len = vvs_peek(s->c, scratch, sizeof(scratch));
-		ssize_t n = write(s->fd, scratch, len);
+		ssize_t n = send(s->fd, scratch, len, MSG_NOSIGNAL);
 
 		if (n < 0)
 			return errno == EAGAIN ? 1 : -1;
@@ -93,13 +110,15 @@ static int flush_to_fd(struct vhu_stream *s)
 	return 0;
 }
 
-/* Close S, saying why if it is a client of the hybrid socket. */
-static void refuse(struct vhu_stream *s, int warn, const char *why)
-{
-	if (s->client)
-		vhu_log(s->dev, warn, "hybrid client refused: %s", why);
-	stream_close(s);
-}
+/* Close S, saying why if it is a client of the hybrid socket. A macro so
+ * that every refusal keeps a format string of its own: the cause by which
+ * the log limits lines a peer can repeat at will. */
+#define REFUSE(s, warn, ...) \
+	do { \
+		if ((s)->client) \
+			vhu_log((s)->dev, (warn), __VA_ARGS__); \
+		stream_close(s); \
+	} while (0)
 
 /* The command line is in: open the vsock connection it names. */
 static void command_done(struct vhu_stream *s)
@@ -111,19 +130,52 @@ static void command_done(struct vhu_stream *s)
 	s->cmd[s->cmd_len] = '\0';
 	if (strncmp(s->cmd, "CONNECT ", 8) != 0 || s->cmd[8] < '0' || s->cmd[8] > '9' ||
 	    (port = strtoul(s->cmd + 8, &end, 10)) > 0xffffffffUL || *end != '\0') {
-		refuse(s, 1, "malformed command");
+		REFUSE(s, 1, "hybrid client refused: malformed command");
 		return;
 	}
 	if (!vhu_ready(d)) {
-		refuse(s, 0, "no VMM attached");
+		REFUSE(s, 0, "hybrid client refused: no VMM attached");
 		return;
 	}
 	s->c = vvs_connect(&d->vvs, (uint32_t)port, s);
 	if (s->c == NULL) {
-		refuse(s, 1, "no vsock connection available");
+		REFUSE(s, 1, "hybrid client refused: no vsock connection available");
 		return;
 	}
+	uv_timer_stop(&s->timer);
 	s->state = HS_CONNECTING;
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	struct vhu_stream *s = t->data;
+
+	if (s->state == HS_COMMAND)
+		REFUSE(s, 1, "hybrid client refused: no CONNECT line within %d ms",
+		       VHU_HYBRID_COMMAND_MS);
+	else
+		stream_close(s);     /* gone, and the guest took nothing since */
+}
+
+/* Has the other end closed the socket altogether (not only its sending
+ * side)? */
+static int peer_gone(int fd)
+{
+	struct pollfd p = { fd, 0, 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+/* The stream is not read now, and its client hung up. */
+static void hung_up(struct vhu_stream *s)
+{
+	s->hup = 1;                /* seen: a half-closed client is still served */
+	if (!peer_gone(s->fd))
+		return;
+	if (s->state == HS_CONNECTING)
+		stream_close(s);   /* nobody waits for the answer: RST to the guest */
+	else
+		uv_timer_start(&s->timer, on_deadline, VVS_CLOSE_TIMEOUT_MS, 0);
 }
 
 static void update(struct vhu_stream *s);
@@ -135,6 +187,11 @@ static void on_fd(uv_poll_t *p, int status, int events)
 	if (status < 0) {
 		stream_close(s);
 		return;
+	}
+	if (events & UV_DISCONNECT) {
+		hung_up(s);
+		if (s->closing)
+			return;
 	}
 	if (events & UV_READABLE) {
 		if (s->state == HS_COMMAND) {
@@ -148,7 +205,7 @@ static void on_fd(uv_poll_t *p, int status, int events)
 			}
 			if (ch != '\n') {
 				if (s->cmd_len == CMD_MAX - 1)
-					refuse(s, 1, "command too long");
+					REFUSE(s, 1, "hybrid client refused: command too long");
 				else
 					s->cmd[s->cmd_len++] = ch;
 				return;
@@ -171,6 +228,8 @@ static void on_fd(uv_poll_t *p, int status, int events)
 				stream_close(s);
 				return;
 			}
+			if (n > 0 && uv_is_active((uv_handle_t *)&s->timer))   /* a gone client's */
+				uv_timer_start(&s->timer, on_deadline, VVS_CLOSE_TIMEOUT_MS, 0);
 			if (n > 0)
 				vvs_write(s->c, scratch, (size_t)n);
 		}
@@ -182,7 +241,8 @@ static void on_fd(uv_poll_t *p, int status, int events)
 	update(s);
 }
 
-/* Poll for what the stream can use now. */
+/* Poll for what the stream can use now; when it is not read, for a
+ * hang-up (once). */
 static void update(struct vhu_stream *s)
 {
 	int ev = 0;
@@ -191,6 +251,8 @@ static void update(struct vhu_stream *s)
 		return;
 	if (s->state == HS_COMMAND || (s->state == HS_OPEN && vvs_write_room(s->c) > 0))
 		ev |= UV_READABLE;
+	else if (!s->hup)
+		ev |= UV_DISCONNECT;
 	if (s->ok_sent < s->ok_len || (s->c != NULL && vvs_readable(s->c) > 0))
 		ev |= UV_WRITABLE;
 	if (ev != s->events) {
@@ -212,11 +274,12 @@ static void on_connected(struct vvs_conn *c, int status)
 
 	if (s == NULL)
 		return;
+	if (status == -ETIMEDOUT) {
+		REFUSE(s, 1, "hybrid client refused: guest port %u did not answer", c->guest_port);
+		return;
+	}
 	if (status != 0) {
-		char why[48];
-
-		snprintf(why, sizeof(why), "guest port %u refused", c->guest_port);
-		refuse(s, 0, why);
+		REFUSE(s, 0, "hybrid client refused: guest port %u refused", c->guest_port);
 		return;
 	}
 	s->state = HS_OPEN;
@@ -276,7 +339,11 @@ static int serve(struct vhu_device *d, int fd, int client)
 		close(fd);
 		return UV_EINVAL;
 	}
+	uv_timer_init(d->loop, &s->timer);
+	uv_timer_start(&s->timer, on_deadline, VHU_HYBRID_COMMAND_MS, 0);
 	s->poll.data = s;
+	s->timer.data = s;
+	s->handles = 2;
 	s->dev = d;
 	s->fd = fd;
 	s->client = client;

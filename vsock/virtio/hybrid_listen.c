@@ -7,6 +7,7 @@
  * still turns clients away instead of spinning on its listener.
  */
 #include "hybrid_listen.h"
+#include "vhu_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,50 +82,6 @@ static void on_client(uv_poll_t *p, int status, int events)
 	}
 }
 
-/* Remove what an earlier run left at PATH, if it is a socket. */
-static int remove_stale(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (lstat(path, &st) != 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "hybrid socket %s: %s", path, strerror(errno));
-		return uv_translate_sys_error(errno);
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "hybrid socket %s: exists and is not a socket", path);
-		return UV_EEXIST;
-	}
-	if (unlink(path) != 0) {
-		snprintf(err, errlen, "hybrid socket %s: %s", path, strerror(errno));
-		return uv_translate_sys_error(errno);
-	}
-	return 0;
-}
-
-/* A listening socket at PATH with mode SOCKET_MODE: fd, or a uv error. */
-static int open_socket(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd, e, bound = 0;
-
-	memcpy(sun.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-		bound = 1;
-		if (chmod(path, SOCKET_MODE) == 0 && listen(fd, BACKLOG) == 0)
-			return fd;
-	}
-	e = errno;
-	snprintf(err, errlen, "hybrid socket %s: %s", path, strerror(e));
-	if (bound)
-		unlink(path);
-	if (fd >= 0)
-		close(fd);
-	return uv_translate_sys_error(e);
-}
-
 int vhu_hybrid_listen(struct vhu_device *d, const char *path, char *err, size_t errlen)
 {
 	struct vhu_listener *l;
@@ -140,9 +97,6 @@ int vhu_hybrid_listen(struct vhu_device *d, const char *path, char *err, size_t 
 			 path);
 		return UV_EINVAL;
 	}
-	rc = remove_stale(path, err, errlen);
-	if (rc != 0)
-		return rc;
 	l = calloc(1, sizeof(*l));
 	if (l == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -155,7 +109,7 @@ int vhu_hybrid_listen(struct vhu_device *d, const char *path, char *err, size_t 
 		free(l);
 		return rc;
 	}
-	fd = open_socket(path, err, errlen);
+	fd = vhu_listen_unix("hybrid socket ", path, SOCKET_MODE, BACKLOG, err, errlen);
 	if (fd < 0) {
 		close(l->spare);
 		free(l);

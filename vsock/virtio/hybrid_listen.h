@@ -16,6 +16,7 @@
 #include "vhost_user.h"
 
 #define VHU_HYBRID_MAX_CLIENTS 64    /* at once; more are accepted and closed */
+#define VHU_HYBRID_COMMAND_MS 5000   /* for the CONNECT line, then the stream is closed */
 
 /* Listen for hybrid clients on PATH. A socket file left there is replaced,
  * anything else is an error; so is a listener the device already has.

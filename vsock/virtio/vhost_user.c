@@ -1,17 +1,17 @@
 /*
  * vhost_user.c - the vhost-user back end of the relay's virtio-vsock
- * device: the listening socket, one VMM connection, its messages (a
- * dispatch table, each handler owning the descriptors it adopts; every
- * other received descriptor is closed after the message), guest memory
- * mappings, and the two virtqueues moving packets between the guest and
- * the protocol core.
+ * device: the listening socket, the VMM's messages (a dispatch table with
+ * each request's payload size; each handler owns the descriptors it
+ * adopts, every other received descriptor is closed after the message),
+ * guest memory mappings (sealed memfds only), and the two virtqueues
+ * moving packets between the guest and the protocol core. Reading and
+ * writing the VMM's socket is vhu_conn.c's.
  */
 #include "vhost_user.h"
 #include "vhu_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -32,8 +33,6 @@ enum {
 	VHU_GET_CONFIG = 24, VHU_SET_CONFIG = 25,
 };
 
-#define VHU_VERSION 0x1u
-#define VHU_FLAG_REPLY 0x4u
 #define VHU_FLAG_NEED_REPLY 0x8u
 #define VHU_VRING_NOFD (1u << 8)
 
@@ -46,9 +45,8 @@ enum {
 #define PF_CONFIG (1ull << 9)
 #define OFFERED_PROTOCOL (PF_REPLY_ACK | PF_CONFIG)
 
-#define HDR_SIZE 12
 #define TX_BUDGET 256          /* packets per kick before yielding */
-#define IO_TIMEOUT_MS 1000
+#define SOCKET_MODE 0600       /* only the VMM's user may connect */
 
 void vhu_log(struct vhu_device *d, int warn, const char *fmt, ...)
 {
@@ -60,7 +58,7 @@ void vhu_log(struct vhu_device *d, int warn, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	d->log(d, warn, msg);
+	d->log(d, warn, fmt, msg);
 }
 
 static void fail_device(struct vhu_device *d, const char *why)
@@ -70,138 +68,12 @@ static void fail_device(struct vhu_device *d, const char *why)
 	snprintf(d->failed, sizeof(d->failed), "%s", why);
 }
 
-/* ---- socket I/O: a whole message or nothing, bounded in time ---- */
-
-static int wait_fd(int fd, short events)
-{
-	struct pollfd p = { fd, events, 0 };
-	int n = poll(&p, 1, IO_TIMEOUT_MS);
-
-	return n == 1 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
-}
-
-static int read_full(int fd, void *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = read(fd, (uint8_t *)buf + done, len - done);
-		if (n > 0) {
-			done += (size_t)n;
-		} else if (n == 0) {
-			return -ECONNRESET;
-		} else if (errno == EAGAIN) {
-			int rc = wait_fd(fd, POLLIN);
-			if (rc != 0)
-				return rc;
-		} else if (errno != EINTR) {
-			return -errno;
-		}
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = send(fd, (const uint8_t *)buf + done, len - done, MSG_NOSIGNAL);
-		if (n > 0) {
-			done += (size_t)n;
-		} else if (n < 0 && errno == EAGAIN) {
-			int rc = wait_fd(fd, POLLOUT);
-			if (rc != 0)
-				return rc;
-		} else if (n < 0 && errno != EINTR) {
-			return -errno;
-		}
-	}
-	return 0;
-}
-
 void vhu_close_fds(struct vhu_msg *m)
 {
 	for (int i = 0; i < m->nfds; i++)
 		if (m->fds[i] >= 0)
 			close(m->fds[i]);
 	m->nfds = 0;
-}
-
-/* Read one message and the descriptors riding with its header. */
-static int read_msg(int fd, struct vhu_msg *m, const char **why)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(VHU_MAX_FDS * sizeof(int))];
-	} ctl;
-	struct iovec iov = { m, HDR_SIZE };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl.buf) };
-	ssize_t n;
-
-	m->nfds = 0;
-	do
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n == 0) {
-		*why = "VMM closed the connection";
-		return -ECONNRESET;
-	}
-	if (n < 0) {
-		*why = "read failed";
-		return -errno;
-	}
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < count; i++) {
-			int f;
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (m->nfds < VHU_MAX_FDS)
-				m->fds[m->nfds++] = f;
-			else
-				close(f);
-		}
-	}
-	if (mh.msg_flags & MSG_CTRUNC) {
-		/* descriptors were lost (fd limit?): nothing can be trusted */
-		vhu_close_fds(m);
-		*why = "descriptors truncated (MSG_CTRUNC)";
-		return -EMSGSIZE;
-	}
-	if (n < HDR_SIZE && read_full(fd, (uint8_t *)m + n, HDR_SIZE - (size_t)n) != 0) {
-		vhu_close_fds(m);
-		*why = "truncated header";
-		return -EPROTO;
-	}
-	if ((m->flags & 3u) != VHU_VERSION || m->size > sizeof(m->p)) {
-		vhu_close_fds(m);
-		*why = m->size > sizeof(m->p) ? "message too large" : "bad version";
-		return -EPROTO;
-	}
-	if (m->size > 0 && read_full(fd, &m->p, m->size) != 0) {
-		vhu_close_fds(m);
-		*why = "truncated payload";
-		return -EPROTO;
-	}
-	return 0;
-}
-
-static int reply(struct vhu_device *d, struct vhu_msg *m, const void *payload, uint32_t size)
-{
-	uint8_t buf[HDR_SIZE + sizeof(m->p)];
-	uint32_t hdr[3] = { m->request, VHU_VERSION | VHU_FLAG_REPLY, size };
-
-	memcpy(buf, hdr, HDR_SIZE);
-	memcpy(buf + HDR_SIZE, payload, size);
-	return write_full(d->conn_fd, buf, HDR_SIZE + size);
-}
-
-static int reply_u64(struct vhu_device *d, struct vhu_msg *m, uint64_t v)
-{
-	return reply(d, m, &v, sizeof(v));
 }
 
 /* ---- queues ---- */
@@ -232,7 +104,7 @@ static int queue_ready(const struct vhu_queue *q)
 
 int vhu_ready(const struct vhu_device *d)
 {
-	return d->conn_fd >= 0 && d->failed[0] == '\0' && queue_ready(&d->q[0]) &&
+	return d->conn != NULL && d->failed[0] == '\0' && queue_ready(&d->q[0]) &&
 	       queue_ready(&d->q[1]);
 }
 
@@ -296,7 +168,7 @@ void vhu_flush(struct vhu_device *d)
 {
 	struct vhu_queue *q = &d->q[0];
 	struct vring_chain ch;
-	int pushed = 0;
+	int pushed = 0, bad = 0;
 
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return;
@@ -322,6 +194,10 @@ void vhu_flush(struct vhu_device *d)
 			vhu_log(d, 1, "rx chain %u dropped: %s", ch.head, ch.error);
 			vring_push(&q->vr, ch.head, 0);
 			pushed++;
+			if (++bad == TX_BUDGET) {
+				schedule_flush(d);   /* a guest reposting garbage: yield */
+				break;
+			}
 			continue;
 		}
 		cap = ch.in_len < VVS_MAX_PKT ? ch.in_len : VVS_MAX_PKT;
@@ -356,13 +232,13 @@ static uint8_t *core_rx_buffer(struct vvs_device *v, size_t *cap)
 	struct vhu_device *d = v->data;
 	struct vhu_queue *q = &d->q[0];
 	struct vring_chain ch;
+	uint16_t next = q->vr.last_avail;
 
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return NULL;
-	if (vring_pop(&q->vr, &d->mem, &ch) != VRING_OK)
-		return NULL;       /* EMPTY, or left for vhu_flush to report */
-	if (ch.nin != 1 || ch.nout > 0 || ch.in_len <= VVS_HDR_SIZE) {
-		q->vr.last_avail--;
+	if (vring_pop(&q->vr, &d->mem, &ch) != VRING_OK ||
+	    ch.nin != 1 || ch.nout > 0 || ch.in_len <= VVS_HDR_SIZE) {
+		q->vr.last_avail = next;   /* a bad chain is vhu_flush's to return */
 		return NULL;
 	}
 	d->rx_head = ch.head;
@@ -405,7 +281,7 @@ static uv_poll_t *watch_start(struct vhu_device *d, int fd, uv_poll_cb cb, void 
 	return &w->poll;
 }
 
-static void handle_gone(struct vhu_device *d)
+void vhu_handle_gone(struct vhu_device *d)
 {
 	if (--d->handles_open == 0 && d->on_closed != NULL)
 		d->on_closed(d);
@@ -417,7 +293,7 @@ static void watch_closed(uv_handle_t *h)
 	struct vhu_device *d = w->dev;
 
 	free(w);
-	handle_gone(d);
+	vhu_handle_gone(d);
 }
 
 static void watch_stop(uv_poll_t **w)
@@ -427,25 +303,50 @@ static void watch_stop(uv_poll_t **w)
 	*w = NULL;
 }
 
+static void stop_kicks(struct vhu_queue *q)
+{
+	watch_stop(&q->kick_watch);
+}
+
+/* Take a kick without ever waiting: RWF_NOWAIT holds even if the VMM has
+ * cleared O_NONBLOCK on the file we share with it (eventfds before Linux
+ * 5.11 refuse it: then a plain read, non-blocking as set_vring_fd left the
+ * file). 0, also for a kick someone else took first, or -errno. */
+static int take_kick(int fd)
+{
+	uint64_t v;
+	struct iovec iov = { &v, sizeof(v) };
+	ssize_t n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+
+	if (n < 0 && errno == EOPNOTSUPP)
+		n = read(fd, &v, sizeof(v));
+	if (n == (ssize_t)sizeof(v) || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+		return 0;
+	return n < 0 ? -errno : -EIO;
+}
+
 static void on_kick(uv_poll_t *p, int status, int events)
 {
 	struct vhu_queue *q = p->data;
 	struct vhu_device *d = q->dev;
-	eventfd_t v;
+	int rc = status < 0 ? status : take_kick(q->kick_fd);
+	char why[64];
 
-	(void)status;
 	(void)events;
-	if (eventfd_read(q->kick_fd, &v) != 0 && errno != EAGAIN)
+	if (rc != 0) {
+		/* still watched, a kick fd that cannot be read keeps the loop busy */
+		stop_kicks(q);
+		close(q->kick_fd);
+		q->kick_fd = -1;
+		snprintf(why, sizeof(why), "kick of ring %d unreadable: %s", q->index,
+			 rc == -EIO ? "short read" : strerror(-rc));
+		fail_device(d, why);
 		return;
+	}
 	d->st.kicks++;
 	if (q->index == 1)
 		vhu_process_tx(d);
 	vhu_flush(d);
-}
-
-static void stop_kicks(struct vhu_queue *q)
-{
-	watch_stop(&q->kick_watch);
 }
 
 static void start_kicks(struct vhu_queue *q)
@@ -502,66 +403,262 @@ static void reset_device(struct vhu_device *d, const char *why)
 	d->failed[0] = '\0';
 }
 
+/* ---- message handlers: 0 ok (acked if asked), 1 replied, <0 refused ---- */
 
-/* ---- message handlers: 0 ok (acked if asked), 1 replied, <0 error ---- */
+#define ANY_SIZE UINT32_MAX     /* the handler checks the payload's size */
+
+struct vhu_request {
+	const char *name;
+	int (*handle)(struct vhu_device *d, struct vhu_msg *m);
+	uint32_t size;              /* of the payload, exactly, or ANY_SIZE */
+};
+
+static const struct vhu_request *request_of(uint32_t request);
+
+/* Log why M is refused; ERR back (-EPROTO: malformed, the VMM goes). */
+__attribute__((format(printf, 4, 5)))
+static int refuse(struct vhu_device *d, const struct vhu_msg *m, int err, const char *fmt, ...)
+{
+	const struct vhu_request *r = request_of(m->request);
+	char why[224], msg[320];
+	va_list ap;
+
+	if (d->log == NULL)
+		return err;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof(msg), "vhost-user %s refused: %s", r != NULL ? r->name : "request",
+		 why);
+	d->log(d, 1, fmt, msg);
+	return err;
+}
+
+/* A reply that cannot be queued drops the VMM (vhu_conn.c). */
+static int reply(struct vhu_device *d, struct vhu_msg *m, const void *payload, uint32_t size)
+{
+	vhu_conn_send(d->conn, m->request, payload, size);
+	return 1;
+}
+
+static int reply_u64(struct vhu_device *d, struct vhu_msg *m, uint64_t v)
+{
+	return reply(d, m, &v, sizeof(v));
+}
 
 static struct vhu_queue *queue_of(struct vhu_device *d, uint32_t index)
 {
 	return index < VHU_NQUEUES ? &d->q[index] : NULL;
 }
 
+static int no_ring(struct vhu_device *d, struct vhu_msg *m, uint32_t index)
+{
+	return refuse(d, m, -EINVAL, "no ring %u", index);
+}
+
+static int get_features(struct vhu_device *d, struct vhu_msg *m)
+{
+	return reply_u64(d, m, OFFERED_FEATURES);
+}
+
+static int set_features(struct vhu_device *d, struct vhu_msg *m)
+{
+	if (m->p.u64 & ~OFFERED_FEATURES)
+		return refuse(d, m, -EINVAL, "features %#llx were not offered",
+			      (unsigned long long)(m->p.u64 & ~OFFERED_FEATURES));
+	d->features = m->p.u64;
+	return 0;
+}
+
+static int set_owner(struct vhu_device *d, struct vhu_msg *m)
+{
+	d->owner = 1;
+	return 0;
+}
+
+static int reset_owner(struct vhu_device *d, struct vhu_msg *m)
+{
+	reset_device(d, "VMM reset the device");
+	return 0;
+}
+
+static int get_protocol_features(struct vhu_device *d, struct vhu_msg *m)
+{
+	return reply_u64(d, m, OFFERED_PROTOCOL);
+}
+
+static int set_protocol_features(struct vhu_device *d, struct vhu_msg *m)
+{
+	d->protocol_features = m->p.u64 & OFFERED_PROTOCOL;
+	return 0;
+}
+
+static int get_queue_num(struct vhu_device *d, struct vhu_msg *m)
+{
+	return reply_u64(d, m, VHU_NQUEUES);
+}
+
+/* Region I's file must stay at least END bytes long under the mapping, or
+ * touching the lost pages faults (SIGBUS): a seal against shrinking
+ * promises it, checked before the size so that the size holds. */
+static int check_region_file(struct vhu_device *d, struct vhu_msg *m, uint32_t i, uint64_t end)
+{
+	int seals = fcntl(m->fds[i], F_GET_SEALS);
+	struct stat sb;
+
+	if (seals < 0 || !(seals & F_SEAL_SHRINK))
+		return refuse(d, m, -EINVAL,
+			      "region %u is not sealed against shrinking (F_SEAL_SHRINK): give the "
+			      "VM sealed memfd memory (QEMU: memory-backend-memfd, seal=on, the "
+			      "default)", i);
+	if (fstat(m->fds[i], &sb) != 0 || !S_ISREG(sb.st_mode) || end > (uint64_t)sb.st_size)
+		return refuse(d, m, -EINVAL, "region %u needs a file of %llu bytes", i,
+			      (unsigned long long)end);
+	return 0;
+}
+
 static int set_mem_table(struct vhu_device *d, struct vhu_msg *m)
 {
 	uint32_t n = m->p.mem.nregions;
+	int rc = 0;
 
-	if (m->size < 8 + n * 32u || n == 0 || n > GM_MAX_REGIONS || (int)n != m->nfds)
-		return -EINVAL;
+	if (m->size < 8 || n > GM_MAX_REGIONS || m->size != 8 + n * 32u)
+		return refuse(d, m, -EPROTO, "%u bytes for %u regions", m->size, n);
+	if (n == 0 || (int)n != m->nfds)
+		return refuse(d, m, -EINVAL, "%u regions with %d descriptors", n, m->nfds);
 	for (int i = 0; i < VHU_NQUEUES; i++)
 		memset(&d->q[i].vr, 0, sizeof(d->q[i].vr));   /* re-translated below */
 	unmap_memory(d);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t size = m->p.mem.r[i].size, off = m->p.mem.r[i].offset;
-		struct stat sb;
 		void *p;
 
 		if (size == 0 || off > UINT64_MAX - size)
-			goto bad;
-		/* memory past the end of the file would fault (SIGBUS) on first
-		 * touch: the region must be backed by a file that large */
-		if (fstat(m->fds[i], &sb) != 0 || !S_ISREG(sb.st_mode) ||
-		    size + off > (uint64_t)sb.st_size)
-			goto bad;
+			rc = refuse(d, m, -EINVAL, "region %u: size %llu at offset %llu", i,
+				    (unsigned long long)size, (unsigned long long)off);
+		else
+			rc = check_region_file(d, m, i, size + off);
+		if (rc != 0)
+			break;
 		p = mmap(NULL, size + off, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[i], 0);
-		if (p == MAP_FAILED)
-			goto bad;
+		if (p == MAP_FAILED) {
+			rc = refuse(d, m, -EINVAL, "region %u: mmap: %s", i, strerror(errno));
+			break;
+		}
 		d->maps[i] = p;
 		d->map_len[i] = size + off;
 		d->mem.r[i] = (struct gm_region){ m->p.mem.r[i].gpa, size, m->p.mem.r[i].uaddr,
 						  (uint8_t *)p + off };
 		d->mem.n = i + 1;
 	}
+	if (rc != 0) {
+		unmap_memory(d);
+		return rc;
+	}
 	vhu_close_fds(m);       /* the mappings keep the memory */
 	for (int i = 0; i < VHU_NQUEUES; i++)
 		if (setup_ring(d, &d->q[i]) != 0)
-			return -EINVAL;
+			return refuse(d, m, -EINVAL, "ring %d is not in the new memory", i);
 	return 0;
-bad:
-	unmap_memory(d);
-	return -EINVAL;
+}
+
+static int set_vring_num(struct vhu_device *d, struct vhu_msg *m)
+{
+	struct vhu_queue *q = queue_of(d, m->p.state.index);
+	uint32_t num = m->p.state.num;
+
+	if (q == NULL)
+		return no_ring(d, m, m->p.state.index);
+	if (num == 0 || num > 32768 || (num & (num - 1)))
+		return refuse(d, m, -EINVAL, "ring size %u", num);
+	q->num = num;
+	return 0;
+}
+
+static int set_vring_base(struct vhu_device *d, struct vhu_msg *m)
+{
+	struct vhu_queue *q = queue_of(d, m->p.state.index);
+
+	if (q == NULL)
+		return no_ring(d, m, m->p.state.index);
+	if (m->p.state.num > 0xffff)
+		return refuse(d, m, -EINVAL, "ring base %u", m->p.state.num);
+	q->base = (uint16_t)m->p.state.num;
+	q->vr.last_avail = q->base;
+	return 0;
+}
+
+static int set_vring_addr(struct vhu_device *d, struct vhu_msg *m)
+{
+	struct vhu_queue *q = queue_of(d, m->p.addr.index);
+
+	if (q == NULL)
+		return no_ring(d, m, m->p.addr.index);
+	q->desc_ua = m->p.addr.desc;
+	q->avail_ua = m->p.addr.avail;
+	q->used_ua = m->p.addr.used;
+	if (setup_ring(d, q) != 0)
+		return refuse(d, m, -EINVAL, "ring %u is not in guest memory", m->p.addr.index);
+	return 0;
+}
+
+static int get_vring_base(struct vhu_device *d, struct vhu_msg *m)
+{
+	struct vhu_queue *q = queue_of(d, m->p.state.index);
+	struct { uint32_t index, num; } st;
+
+	if (q == NULL)
+		return no_ring(d, m, m->p.state.index);
+	/* the ring stops here, as the spec says */
+	q->enabled = 0;
+	stop_kicks(q);
+	st.index = m->p.state.index;
+	st.num = q->vr.last_avail;
+	q->base = q->vr.last_avail;
+	/* both rings stopped: the guest reset its device (reboot, driver
+	 * reload) and forgot every connection; so do we */
+	if (!d->q[0].enabled && !d->q[1].enabled && d->vvs.nconns > 0)
+		vvs_device_reset(&d->vvs, "guest reset its vsock device");
+	return reply(d, m, &st, sizeof(st));
+}
+
+/* Only an eventfd is safe to watch and signal: anything else (a socket
+ * whose peer has gone reads end of file at once, forever) would keep the
+ * loop busy. The kernel names an eventfd's file "anon_inode:[eventfd]", a
+ * name no path, pipe or socket can have. Its name goes to KIND. */
+static int is_eventfd(int fd, char *kind, size_t len)
+{
+	char link[32];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, kind, len - 1);
+	if (n < 0) {
+		snprintf(kind, len, "%s: %s", link, strerror(errno));
+		return 0;
+	}
+	kind[n] = '\0';
+	return strcmp(kind, "anon_inode:[eventfd]") == 0;
 }
 
 static int set_vring_fd(struct vhu_device *d, struct vhu_msg *m, int kick)
 {
-	struct vhu_queue *q = queue_of(d, (uint32_t)(m->p.u64 & 0xff));
+	uint32_t index = (uint32_t)(m->p.u64 & 0xff);
+	struct vhu_queue *q = queue_of(d, index);
+	char kind[64];
 	int fd = -1;
 
 	if (q == NULL)
-		return -EINVAL;
+		return no_ring(d, m, index);
 	if (!(m->p.u64 & VHU_VRING_NOFD)) {
 		if (m->nfds != 1)
-			return -EINVAL;
+			return refuse(d, m, -EINVAL, "%d descriptors, not 1", m->nfds);
+		if (!is_eventfd(m->fds[0], kind, sizeof(kind)))
+			return refuse(d, m, -EINVAL, "ring %u: not an eventfd (%s)", index, kind);
 		fd = m->fds[0];
 		m->fds[0] = -1;     /* adopted */
+		/* a kick read or a call never waits, whatever the VMM asked */
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	}
 	if (kick) {
 		stop_kicks(q);
@@ -580,149 +677,135 @@ static int set_vring_fd(struct vhu_device *d, struct vhu_msg *m, int kick)
 	return 0;
 }
 
+static int set_vring_kick(struct vhu_device *d, struct vhu_msg *m)
+{
+	return set_vring_fd(d, m, 1);
+}
+
+static int set_vring_call(struct vhu_device *d, struct vhu_msg *m)
+{
+	return set_vring_fd(d, m, 0);
+}
+
+static int set_vring_err(struct vhu_device *d, struct vhu_msg *m)
+{
+	return 0;           /* its fd, if any, is closed with the message */
+}
+
+static int set_vring_enable(struct vhu_device *d, struct vhu_msg *m)
+{
+	struct vhu_queue *q = queue_of(d, m->p.state.index);
+
+	if (q == NULL)
+		return no_ring(d, m, m->p.state.index);
+	q->enabled = m->p.state.num != 0;
+	if (q->enabled) {
+		start_kicks(q);
+		schedule_flush(d);
+	}
+	return 0;
+}
+
+/* The config header (offset, size, flags) and SIZE bytes of it. */
+static int config_size_ok(const struct vhu_msg *m)
+{
+	return m->size >= 12 && m->p.config.size <= sizeof(m->p.config.data) &&
+	       m->size == 12 + m->p.config.size;
+}
+
+static int get_config(struct vhu_device *d, struct vhu_msg *m)
+{
+	uint8_t space[8];
+	uint32_t off = m->p.config.offset, size = m->p.config.size;
+
+	if (!config_size_ok(m))
+		return refuse(d, m, -EPROTO, "%u bytes for %u of config", m->size, size);
+	if (off > sizeof(space) || size > sizeof(space) - off)
+		return refuse(d, m, -EINVAL, "%u bytes at %u: the config space has 8", size, off);
+	for (int i = 0; i < 8; i++)
+		space[i] = (uint8_t)(d->vvs.guest_cid >> (8 * i));
+	memcpy(m->p.config.data, space + off, size);
+	return reply(d, m, &m->p.config, 12 + size);
+}
+
+static int set_config(struct vhu_device *d, struct vhu_msg *m)
+{
+	if (!config_size_ok(m))
+		return refuse(d, m, -EPROTO, "%u bytes for %u of config", m->size,
+			      m->p.config.size);
+	return 0;           /* guest_cid is ours to decide */
+}
+
+static const struct vhu_request requests[] = {
+	[VHU_GET_FEATURES] = { "GET_FEATURES", get_features, 0 },
+	[VHU_SET_FEATURES] = { "SET_FEATURES", set_features, 8 },
+	[VHU_SET_OWNER] = { "SET_OWNER", set_owner, 0 },
+	[VHU_RESET_OWNER] = { "RESET_OWNER", reset_owner, 0 },
+	[VHU_SET_MEM_TABLE] = { "SET_MEM_TABLE", set_mem_table, ANY_SIZE },
+	[VHU_SET_VRING_NUM] = { "SET_VRING_NUM", set_vring_num, 8 },
+	[VHU_SET_VRING_ADDR] = { "SET_VRING_ADDR", set_vring_addr, 40 },
+	[VHU_SET_VRING_BASE] = { "SET_VRING_BASE", set_vring_base, 8 },
+	[VHU_GET_VRING_BASE] = { "GET_VRING_BASE", get_vring_base, 8 },
+	[VHU_SET_VRING_KICK] = { "SET_VRING_KICK", set_vring_kick, 8 },
+	[VHU_SET_VRING_CALL] = { "SET_VRING_CALL", set_vring_call, 8 },
+	[VHU_SET_VRING_ERR] = { "SET_VRING_ERR", set_vring_err, 8 },
+	[VHU_GET_PROTOCOL_FEATURES] = { "GET_PROTOCOL_FEATURES", get_protocol_features, 0 },
+	[VHU_SET_PROTOCOL_FEATURES] = { "SET_PROTOCOL_FEATURES", set_protocol_features, 8 },
+	[VHU_GET_QUEUE_NUM] = { "GET_QUEUE_NUM", get_queue_num, 0 },
+	[VHU_SET_VRING_ENABLE] = { "SET_VRING_ENABLE", set_vring_enable, 8 },
+	[VHU_GET_CONFIG] = { "GET_CONFIG", get_config, ANY_SIZE },
+	[VHU_SET_CONFIG] = { "SET_CONFIG", set_config, ANY_SIZE },
+};
+
+static const struct vhu_request *request_of(uint32_t request)
+{
+	const struct vhu_request *r = request < sizeof(requests) / sizeof(requests[0])
+				      ? &requests[request] : NULL;
+
+	return r != NULL && r->handle != NULL ? r : NULL;
+}
+
 int vhu_handle(struct vhu_device *d, struct vhu_msg *m)
 {
-	struct vhu_queue *q;
+	const struct vhu_request *r = request_of(m->request);
 
-	switch (m->request) {
-	case VHU_GET_FEATURES:
-		return reply_u64(d, m, OFFERED_FEATURES) ?: 1;
-	case VHU_SET_FEATURES:
-		if (m->size < 8 || (m->p.u64 & ~OFFERED_FEATURES))
-			return -EINVAL;
-		d->features = m->p.u64;
-		return 0;
-	case VHU_SET_OWNER:
-		d->owner = 1;
-		return 0;
-	case VHU_RESET_OWNER:
-		reset_device(d, "VMM reset the device");
-		return 0;
-	case VHU_GET_PROTOCOL_FEATURES:
-		return reply_u64(d, m, OFFERED_PROTOCOL) ?: 1;
-	case VHU_SET_PROTOCOL_FEATURES:
-		if (m->size < 8)
-			return -EINVAL;
-		d->protocol_features = m->p.u64 & OFFERED_PROTOCOL;
-		return 0;
-	case VHU_GET_QUEUE_NUM:
-		return reply_u64(d, m, VHU_NQUEUES) ?: 1;
-	case VHU_SET_MEM_TABLE:
-		return set_mem_table(d, m);
-	case VHU_SET_VRING_NUM:
-		if ((q = queue_of(d, m->p.state.index)) == NULL || m->p.state.num == 0 ||
-		    m->p.state.num > 32768 || (m->p.state.num & (m->p.state.num - 1)))
-			return -EINVAL;
-		q->num = m->p.state.num;
-		return 0;
-	case VHU_SET_VRING_BASE:
-		if ((q = queue_of(d, m->p.state.index)) == NULL || m->p.state.num > 0xffff)
-			return -EINVAL;
-		q->base = (uint16_t)m->p.state.num;
-		q->vr.last_avail = q->base;
-		return 0;
-	case VHU_SET_VRING_ADDR:
-		if ((q = queue_of(d, m->p.addr.index)) == NULL)
-			return -EINVAL;
-		q->desc_ua = m->p.addr.desc;
-		q->avail_ua = m->p.addr.avail;
-		q->used_ua = m->p.addr.used;
-		return setup_ring(d, q) == 0 ? 0 : -EINVAL;
-	case VHU_GET_VRING_BASE: {
-		struct { uint32_t index, num; } st;
-
-		if ((q = queue_of(d, m->p.state.index)) == NULL)
-			return -EINVAL;
-		/* the ring stops here, as the spec says */
-		q->enabled = 0;
-		stop_kicks(q);
-		st.index = m->p.state.index;
-		st.num = q->vr.last_avail;
-		q->base = q->vr.last_avail;
-		/* both rings stopped: the guest reset its device (reboot, driver
-		 * reload) and forgot every connection; so do we */
-		if (!d->q[0].enabled && !d->q[1].enabled && d->vvs.nconns > 0)
-			vvs_device_reset(&d->vvs, "guest reset its vsock device");
-		return reply(d, m, &st, sizeof(st)) ?: 1;
-	}
-	case VHU_SET_VRING_KICK:
-		return set_vring_fd(d, m, 1);
-	case VHU_SET_VRING_CALL:
-		return set_vring_fd(d, m, 0);
-	case VHU_SET_VRING_ERR:
-		return 0;           /* its fd, if any, is closed with the message */
-	case VHU_SET_VRING_ENABLE:
-		if ((q = queue_of(d, m->p.state.index)) == NULL)
-			return -EINVAL;
-		q->enabled = m->p.state.num != 0;
-		if (q->enabled) {
-			start_kicks(q);
-			schedule_flush(d);
-		}
-		return 0;
-	case VHU_GET_CONFIG: {
-		uint8_t space[8];
-		uint32_t off = m->p.config.offset, size = m->p.config.size;
-
-		if (m->size < 12 || size > sizeof(m->p.config.data) || off > sizeof(space) ||
-		    size > sizeof(space) - off)
-			return -EINVAL;
-		for (int i = 0; i < 8; i++)
-			space[i] = (uint8_t)(d->vvs.guest_cid >> (8 * i));
-		memcpy(m->p.config.data, space + off, size);
-		return reply(d, m, &m->p.config, 12 + size) ?: 1;
-	}
-	case VHU_SET_CONFIG:
-		return 0;           /* guest_cid is ours to decide */
-	default:
+	if (r == NULL) {
 		vhu_log(d, 1, "unsupported vhost-user request %u", m->request);
 		return -ENOTSUP;
 	}
+	if (r->size != ANY_SIZE && m->size != r->size)
+		return refuse(d, m, -EPROTO, "%u bytes of payload, not %u", m->size, r->size);
+	return r->handle(d, m);
 }
 
 /* ---- the VMM connection ---- */
 
+const char *vhu_message(struct vhu_device *d, struct vhu_msg *m)
+{
+	int rc;
+
+	d->st.messages++;
+	rc = vhu_handle(d, m);
+	if (rc < 0)
+		d->st.bad_messages++;
+	if (rc == -EPROTO)
+		return "malformed request";
+	if (rc <= 0 && (m->flags & VHU_FLAG_NEED_REPLY) && (d->protocol_features & PF_REPLY_ACK))
+		reply_u64(d, m, rc == 0 ? 0 : 1);
+	else if (rc < 0 && rc != -ENOTSUP)
+		return "request refused";
+	return NULL;
+}
+
 void vhu_drop_vmm(struct vhu_device *d, const char *why)
 {
-	if (d->conn_fd < 0)
+	if (d->conn == NULL)
 		return;
 	vhu_log(d, 0, "VMM disconnected: %s", why);
 	d->st.disconnects++;
 	reset_device(d, "VMM disconnected");
-	watch_stop(&d->conn_watch);
-	close(d->conn_fd);
-	d->conn_fd = -1;
-}
-
-static void on_vmm(uv_poll_t *p, int status, int events)
-{
-	struct vhu_device *d = p->data;
-	struct vhu_msg m;
-	const char *why = "";
-	int rc;
-
-	(void)events;
-	if (status < 0) {
-		vhu_drop_vmm(d, uv_strerror(status));
-		return;
-	}
-	if (read_msg(d->conn_fd, &m, &why) != 0) {
-		vhu_drop_vmm(d, why);
-		return;
-	}
-	d->st.messages++;
-	rc = vhu_handle(d, &m);
-	vhu_close_fds(&m);
-	if (rc < 0) {
-		d->st.bad_messages++;
-		vhu_log(d, 1, "vhost-user request %u rejected: %s", m.request, strerror(-rc));
-	}
-	if (rc <= 0 && (m.flags & VHU_FLAG_NEED_REPLY) && (d->protocol_features & PF_REPLY_ACK)) {
-		if (reply_u64(d, &m, rc == 0 ? 0 : 1) != 0)
-			vhu_drop_vmm(d, "cannot reply");
-	} else if (rc < 0 && rc != -ENOTSUP) {
-		vhu_drop_vmm(d, "malformed request");
-	}
+	vhu_conn_close(d->conn);
+	d->conn = NULL;
 }
 
 static void on_listener(uv_poll_t *p, int status, int events)
@@ -735,17 +818,13 @@ static void on_listener(uv_poll_t *p, int status, int events)
 	fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (d->conn_fd >= 0) {
+	if (d->conn != NULL) {
 		vhu_log(d, 1, "second VMM connection refused");
 		close(fd);
 		return;
 	}
-	d->conn_watch = watch_start(d, fd, on_vmm, d);
-	if (d->conn_watch == NULL) {
-		close(fd);
+	if (vhu_conn_open(d, fd) != 0)
 		return;
-	}
-	d->conn_fd = fd;
 	d->st.connects++;
 	vhu_log(d, 0, "VMM connected");
 }
@@ -765,9 +844,32 @@ static void on_flush_idle(uv_idle_t *h)
 	vhu_flush(d);
 }
 
+static void on_expire_tick(uv_timer_t *t)
+{
+	struct vhu_device *d = t->data;
+
+	vvs_expire(&d->vvs, uv_now(d->loop));
+	if (d->vvs.nconns == 0)
+		uv_timer_stop(t);
+}
+
+/* Every connection starts with output (its REQUEST): the deadline tick
+ * runs from then until the table is empty. */
 static void core_output(struct vvs_device *v)
 {
-	schedule_flush(v->data);
+	struct vhu_device *d = v->data;
+
+	if (!uv_is_active((uv_handle_t *)&d->expire_tick))
+		uv_timer_start(&d->expire_tick, on_expire_tick, VHU_EXPIRE_TICK_MS,
+			       VHU_EXPIRE_TICK_MS);
+	schedule_flush(d);
+}
+
+static uint64_t core_now(struct vvs_device *v)
+{
+	struct vhu_device *d = v->data;
+
+	return uv_now(d->loop);
 }
 
 #define FORWARD(name, ...) \
@@ -792,7 +894,7 @@ static size_t core_deliver(struct vvs_conn *c, const uint8_t *p, size_t len)
 static const struct vvs_ops core_ops = {
 	.connected = core_connected, .readable = core_readable, .writable = core_writable,
 	.closed = core_closed, .output = core_output, .deliver = core_deliver,
-	.rx_buffer = core_rx_buffer, .rx_commit = core_rx_commit,
+	.rx_buffer = core_rx_buffer, .rx_commit = core_rx_commit, .now_ms = core_now,
 };
 
 /* ---- life cycle ---- */
@@ -800,12 +902,12 @@ static const struct vvs_ops core_ops = {
 int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t guest_cid,
 	      const struct vvs_ops *ops, void *data, char *err, size_t errlen)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun;
 	int fd;
 
 	memset(d, 0, sizeof(*d));
 	d->loop = loop;
-	d->conn_fd = d->listen_fd = -1;
+	d->listen_fd = -1;
 	d->user_ops = ops;
 	for (int i = 0; i < VHU_NQUEUES; i++) {
 		d->q[i].dev = d;
@@ -817,28 +919,23 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 		return UV_ENAMETOOLONG;
 	}
 	snprintf(d->path, sizeof(d->path), "%s", path);
-	memcpy(sun.sun_path, path, strlen(path));
 	d->pkt = malloc(VVS_MAX_PKT);
 	if (d->pkt == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return UV_ENOMEM;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0)
-		unlink(path);   /* a stale socket of an earlier run */
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 4) != 0) {
-		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		if (fd >= 0)
-			close(fd);
+	fd = vhu_listen_unix("", path, SOCKET_MODE, 4, err, errlen);
+	if (fd < 0) {
 		free(d->pkt);
-		return uv_translate_sys_error(e);
+		return fd;
 	}
 	d->listen_fd = fd;
 	d->listen_watch = watch_start(d, fd, on_listener, d);
 	uv_idle_init(loop, &d->flush_idle);
 	d->flush_idle.data = d;
-	d->handles_open++;
+	uv_timer_init(loop, &d->expire_tick);
+	d->expire_tick.data = d;
+	d->handles_open += 2;
 	vvs_device_init(&d->vvs, guest_cid, &core_ops, d);
 	d->vvs.data = d;
 	d->data_owner = data;
@@ -847,7 +944,7 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 
 static void idle_closed(uv_handle_t *h)
 {
-	handle_gone(h->data);
+	vhu_handle_gone(h->data);
 }
 
 void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d))
@@ -861,6 +958,7 @@ void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d))
 	d->listen_fd = -1;
 	unlink(d->path);
 	uv_close((uv_handle_t *)&d->flush_idle, idle_closed);
+	uv_close((uv_handle_t *)&d->expire_tick, idle_closed);
 	free(d->pkt);
 	d->pkt = NULL;
 }

@@ -9,6 +9,12 @@
  * released and every vsock connection is reset; the listener stays, so a
  * restarted VMM gets a clean device. A broken ring puts the device in a
  * failed state (logged, counted) until the VMM reconnects; the relay runs on.
+ *
+ * The VMM is not trusted: its messages are read without blocking, each
+ * within a deadline (vhu_conn.c); guest memory must come sealed against
+ * shrinking (a shrunk mapping would fault, SIGBUS); kick and call
+ * descriptors must be eventfds; a VMM that breaks the protocol loses its
+ * connection and nothing else.
  */
 #ifndef VSOCK_VHOST_USER_H
 #define VSOCK_VHOST_USER_H
@@ -21,8 +27,10 @@
 
 #define VHU_MAX_FDS 8
 #define VHU_NQUEUES 2     /* rx, tx; QEMU keeps the event queue */
+#define VHU_EXPIRE_TICK_MS 1000   /* how often the core's deadlines are checked */
 
 struct vhu_device;
+struct vhu_conn;                   /* the VMM's socket (vhu_conn.c) */
 
 struct vhu_queue {
 	struct vhu_device *dev;
@@ -46,8 +54,7 @@ struct vhu_device {
 	char path[108];
 	int listen_fd;
 	uv_poll_t *listen_watch;
-	int conn_fd;                       /* the VMM, -1 when none */
-	uv_poll_t *conn_watch;
+	struct vhu_conn *conn;             /* the VMM, NULL when none */
 
 	uint64_t features, protocol_features;
 	int owner;
@@ -60,6 +67,8 @@ struct vhu_device {
 	char failed[128];                  /* non-empty: why the device stopped */
 	uint8_t *pkt;                      /* one packet, header and payload */
 	uv_idle_t flush_idle;              /* deferred vhu_flush() */
+	uv_timer_t expire_tick;            /* vvs_expire() every VHU_EXPIRE_TICK_MS
+					    * while vvs has connections */
 	int flush_pending;
 	int tx_pending;                    /* tx work left after a budgeted pass */
 	uint16_t rx_head;                  /* the RX buffer the core is filling */
@@ -67,15 +76,18 @@ struct vhu_device {
 	const struct vvs_ops *user_ops;    /* the owner's vsock callbacks */
 	void *data_owner;                  /* the owner's, given to vhu_start */
 	struct vhu_stats st;
-	void (*log)(struct vhu_device *d, int warn, const char *msg);
+	/* cause: the format string of the vhu_log() call, for rate limits */
+	void (*log)(struct vhu_device *d, int warn, const void *cause, const char *msg);
 	void (*on_closed)(struct vhu_device *d);
 	int handles_open;
 	struct vhu_stream *streams;        /* hybrid clients (hybrid.c) */
 	struct vhu_listener *hybrid_listener; /* for other programs (hybrid_listen.h) */
 };
 
-/* Listen on PATH for a VMM; vsock connections go through d->vvs with
- * `ops` (see virtio_vsock.h). 0 or a uv error with ERR set. */
+/* Listen on PATH (a socket of mode 0600; a socket file left there is
+ * replaced, anything else is an error) for a VMM; vsock connections go
+ * through d->vvs with `ops` (see virtio_vsock.h). 0 or a uv error with ERR
+ * set. */
 int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t guest_cid,
 	      const struct vvs_ops *ops, void *data, char *err, size_t errlen);
 /* Drop the VMM and stop listening; on_closed when every handle is closed. */
@@ -84,7 +96,7 @@ void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d));
 void vhu_flush(struct vhu_device *d);
 /* Is a VMM attached with both rings running? */
 int vhu_ready(const struct vhu_device *d);
-/* One line through the device's log, if it has one. */
+/* One line through the device's log, if it has one; fmt is its cause. */
 void vhu_log(struct vhu_device *d, int warn, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

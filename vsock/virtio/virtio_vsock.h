@@ -8,9 +8,22 @@
  *
  * Only stream sockets, and only host-initiated connections (the relay
  * connects to the guest's adbd); a guest REQUEST to the host gets RST.
- * Every connection buffers at most VVS_BUF bytes each way in 64 KiB
- * chunks; credit given to the guest is exactly the free receive space,
- * and CREDIT_UPDATE goes out on its own as the owner drains data.
+ * Credit given to the guest is exactly the free receive space, and
+ * CREDIT_UPDATE goes out on its own as the owner drains data.
+ *
+ * What a guest can make the device hold, whatever it writes in its
+ * fields: VVS_MAX_CONNS connections (the owner's), each with at most
+ * VVS_BUF received bytes (the credit we grant; a byte more is an overrun:
+ * RST) and VVS_BUF bytes to send (taken from the owner only as far as the
+ * guest's credit covers it), in 64 KiB chunks (the ones to send freed
+ * once the connection is closed, the received ones once its owner lets it
+ * go); and 64 owed RSTs. Every wait on the guest has a deadline,
+ * checked by vvs_expire(): an answer to REQUEST within connect_timeout_ms;
+ * after the owner's release, progress (its data taken, SHUTDOWN answered)
+ * within close_timeout_ms; an RST owed to a guest that takes no packets
+ * moves, once close_timeout_ms old, to the bounded RST queue, so its
+ * connection's slot is free again. What the guest gets wrong is counted
+ * in vvs_stats.
  */
 #ifndef VSOCK_VIRTIO_VSOCK_H
 #define VSOCK_VIRTIO_VSOCK_H
@@ -87,7 +100,9 @@ struct vvs_conn {
 	struct vvs_queue tx;               /* accepted from the owner, not yet sent */
 	uint32_t tx_cnt;                   /* bytes sent to the guest */
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
-	uint64_t closing_since;            /* ms (the device's clock) SHUTDOWN went out */
+	uint64_t since;                    /* ms (the device's clock) the wait on the
+					    * guest began: connect, release, the last
+					    * progress after it, reset */
 
 	/* control packets owed to the guest, and bookkeeping */
 	unsigned need_credit_update : 1, need_request : 1, need_shutdown : 1, need_rst : 1;
@@ -118,12 +133,18 @@ struct vvs_ops {
 	 * else waits to go out, instead of queueing it. */
 	uint8_t *(*rx_buffer)(struct vvs_device *d, size_t *cap);
 	void (*rx_commit)(struct vvs_device *d, size_t len);
+	/* Optional: a monotonic clock in ms, the one vvs_expire() is given;
+	 * without it, deadlines start at the time vvs_expire() last got. */
+	uint64_t (*now_ms)(struct vvs_device *d);
 };
 
 struct vvs_stats {
 	uint64_t rx_pkts, tx_pkts, rx_bytes, tx_bytes;
 	uint64_t bad_cid, bad_type, bad_op, bad_len, rst_sent, rst_dropped;
 	uint64_t credit_overrun, dup_request, credit_updates_sent, close_timeouts;
+	uint64_t no_conn;                  /* packets for no connection (RST back) */
+	uint64_t early_data;               /* data before the guest's RESPONSE */
+	uint64_t connect_timeouts;         /* REQUESTs the guest did not answer */
 };
 
 /* An RST owed for a packet that matched no connection. */
@@ -142,6 +163,7 @@ struct vvs_device {
 	struct vvs_rst rsts[64];           /* bounded: beyond, RSTs are dropped and counted */
 	unsigned nrsts;
 	uint64_t now_ms;                   /* as last given to vvs_expire() */
+	uint32_t connect_timeout_ms, close_timeout_ms;   /* the defaults below */
 	struct vvs_stats st;
 };
 
@@ -171,8 +193,13 @@ int vvs_eof(const struct vvs_conn *c);
  * no callbacks after this. */
 void vvs_release(struct vvs_conn *c);
 
-/* Advance the device's clock; a connection whose SHUTDOWN the guest has
- * not answered within VVS_CLOSE_TIMEOUT_MS is reset. */
+/* Advance the device's clock and act on the deadlines that passed: a
+ * REQUEST unanswered for connect_timeout_ms is reset (RST to the guest,
+ * `connected` with -ETIMEDOUT to the owner); a released connection that
+ * made no progress for close_timeout_ms is reset (as Linux does 8 s after
+ * an unanswered SHUTDOWN). Call it about once a second while the device
+ * has connections: a deadline then fires within a second of its time. */
+#define VVS_CONNECT_TIMEOUT_MS 8000
 #define VVS_CLOSE_TIMEOUT_MS 8000
 void vvs_expire(struct vvs_device *d, uint64_t now_ms);
 
