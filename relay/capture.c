@@ -1,7 +1,9 @@
 /*
  * capture.c - pcap streams of a route's sessions to control-socket
  * subscribers; see capture.h. Packets are made by pcap.c into one scratch
- * buffer and each batch goes out as one uv_write of its own copy.
+ * buffer and each batch goes out as one uv_write of its own copy, counted
+ * (with its request) against the subscriber's CAPTURE_QUEUE_MAX until
+ * written; a subscriber lives until its last write completes.
  */
 #include "capture.h"
 
@@ -23,15 +25,19 @@ struct capture_flow {
 
 struct capture_sub {
 	struct capture_sub *next;
-	uv_stream_t *stream;
+	uv_stream_t *stream;             /* NULL once unsubscribed */
 	char route[ROUTE_NAME_MAX];
 	struct capture_flow *flows;
 	unsigned nflows;
-	uint64_t sent, lost;             /* bytes */
+	struct capture_counts counts;
+	uint64_t sent;                   /* bytes queued, in all */
+	unsigned writes;                 /* queued, not yet completed */
 };
 
 struct bytes_write {
 	uv_write_t req;
+	struct capture_sub *sub;
+	size_t size;                     /* what it counts in the queue */
 	uint8_t data[];
 };
 
@@ -40,30 +46,42 @@ static uint8_t scratch[PCAP_RECORD_MAX > PCAP_CLOSE_MAX ? PCAP_RECORD_MAX : PCAP
 
 static void on_bytes_written(uv_write_t *req, int status)
 {
-	(void)status;        /* a failed or cancelled write: the reader is gone */
-	free(req);
+	struct bytes_write *w = (struct bytes_write *)req;
+	struct capture_sub *s = w->sub;
+
+	s->counts.queued -= w->size;
+	s->writes--;
+	if (status == 0)
+		s->counts.written += w->size - sizeof(*w);
+	free(w);
+	if (s->stream == NULL && s->writes == 0)
+		free(s);
 }
 
 /* Queue n bytes (whole packets) to s, or count them lost. */
 static void emit(struct capture_sub *s, const uint8_t *p, size_t n)
 {
+	size_t size = sizeof(struct bytes_write) + n;
 	struct bytes_write *w;
 	uv_buf_t buf;
 
 	if (n == 0)
 		return;
-	if (s->stream->write_queue_size > CAPTURE_QUEUE_MAX ||
-	    (w = malloc(sizeof(*w) + n)) == NULL) {
-		s->lost += n;
+	if (s->counts.queued + size > CAPTURE_QUEUE_MAX || (w = malloc(size)) == NULL) {
+		s->counts.lost += n;
 		return;
 	}
 	memcpy(w->data, p, n);
+	w->sub = s;
+	w->size = size;
 	buf = uv_buf_init((char *)w->data, (unsigned)n);
 	if (uv_write(&w->req, s->stream, &buf, 1, on_bytes_written) != 0) {
 		free(w);
-		s->lost += n;
+		s->counts.lost += n;
 		return;
 	}
+	s->counts.queued += size;
+	s->writes++;
 	s->sent += n;
 }
 
@@ -90,14 +108,21 @@ void capture_unsubscribe(struct capture_sub *sub)
 			break;
 		}
 	log_info("control: capture of route %s ended: %llu bytes sent, %llu lost to a slow reader",
-		 sub->route, (unsigned long long)sub->sent, (unsigned long long)sub->lost);
+		 sub->route, (unsigned long long)sub->sent, (unsigned long long)sub->counts.lost);
 	while (sub->flows != NULL) {
 		struct capture_flow *f = sub->flows;
 
 		sub->flows = f->next;
 		free(f);
 	}
-	free(sub);
+	sub->stream = NULL;
+	if (sub->writes == 0)
+		free(sub);       /* else the last write's completion frees it */
+}
+
+void capture_get_counts(const struct capture_sub *sub, struct capture_counts *out)
+{
+	*out = sub->counts;
 }
 
 int capture_wanted(const char *route)
@@ -168,7 +193,7 @@ void capture_header(const char *route, uint32_t session, int from_guest,
 			continue;
 		f = flow_at_header(s, session, &ts);
 		if (f == NULL) {
-			s->lost += ADB_HEADER_SIZE;
+			s->counts.lost += ADB_HEADER_SIZE;
 			continue;
 		}
 		f->started[from_guest != 0] = 1;

@@ -1,10 +1,13 @@
 /*
  * control.c - the control socket server. Each client sends one request
- * line of at most CONTROL_LINE_MAX bytes and gets one reply; at most
- * CONTROL_CLIENTS are served at once, each with a deadline. A `trace`
- * client instead stays, with no deadline, and gets trace lines (tap.h)
- * until it hangs up or the relay stops; so does a `capture` client, which
- * gets a pcap stream (capture.h).
+ * line of at most CONTROL_LINE_MAX bytes and gets one reply within
+ * CONTROL_TIMEOUT_MS, or is dropped. At most CONTROL_CLIENTS are served at
+ * once; one more makes the oldest go, so clients that connect and say
+ * nothing cannot lock the others out. A `trace` client instead stays and
+ * gets trace lines (tap.h), a `capture` client a pcap stream (capture.h),
+ * until it hangs up or the relay stops; at most CONTROL_SUBSCRIBERS of
+ * them, each with a bounded queue, and one that takes nothing of its queue
+ * for CONTROL_STALL_MS is dropped.
  */
 #include "control.h"
 
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,8 +27,11 @@
 
 #define CONTROL_LINE_MAX 256
 #define CONTROL_CLIENTS 16
+#define CONTROL_SUBSCRIBERS 8
 #define CONTROL_TIMEOUT_MS 5000
 #define CONTROL_REPLY_MAX (1024 * 1024)
+#define CONTROL_STALL_MS 10000
+#define CONTROL_STALL_CHECK_MS 1000
 
 struct ctl_client;
 
@@ -32,8 +39,9 @@ struct control {
 	uv_pipe_t listener;
 	struct relay *rl;
 	char path[108];
-	unsigned clients;
-	struct ctl_client *list;
+	unsigned requests;            /* clients waiting for a reply, not closing */
+	unsigned subscribers;         /* trace and capture clients, not closing */
+	struct ctl_client *list;      /* newest first */
 	int stopping;                 /* 1: stopping, 2: listener closed */
 };
 
@@ -41,16 +49,21 @@ struct ctl_client {
 	struct control *ctl;
 	struct ctl_client *prev, *next;
 	uv_pipe_t pipe;
-	uv_timer_t deadline;
+	uv_timer_t deadline;          /* the reply's; a subscriber's stall check */
 	uv_write_t wr;
+	char peer[48];                /* "pid N uid N", for log lines */
 	char line[CONTROL_LINE_MAX];
 	size_t len;
 	struct strbuf reply;
 	int handles;
-	int answered;
 	struct tap_sub *sub;          /* a trace client's subscription */
 	struct capture_sub *cap;      /* a capture client's */
+	uint64_t progress;            /* a subscriber's: what its reader took */
+	uint64_t stalled_since;       /* loop ms since progress last moved */
 };
+
+/* log_limited() keys: the lines a local client can repeat at will */
+static const char too_many_cause, timeout_cause, long_line_cause, stall_cause;
 
 static void control_free_if_done(struct control *ctl)
 {
@@ -79,16 +92,24 @@ static void client_closed(uv_handle_t *h)
 		ctl->list = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	ctl->clients--;
 	strbuf_free(&c->reply);
 	free(c);
 	control_free_if_done(ctl);
+}
+
+static int subscribed(const struct ctl_client *c)
+{
+	return c->sub != NULL || c->cap != NULL;
 }
 
 static void client_close(struct ctl_client *c)
 {
 	if (uv_is_closing((uv_handle_t *)&c->pipe))
 		return;
+	if (subscribed(c))
+		c->ctl->subscribers--;
+	else
+		c->ctl->requests--;
 	if (c->sub != NULL)
 		tap_unsubscribe(c->sub);
 	if (c->cap != NULL)
@@ -104,27 +125,6 @@ static void on_reply_written(uv_write_t *w, int status)
 	client_close(w->data);
 }
 
-/* "stall MS": block the loop, so a test can see the watchdog pings stop.
- * Only with ADBD_RELAY_TEST_HOOKS=1 in the relay's environment. */
-static int test_stall(const char *req, struct strbuf *out)
-{
-	const char *hooks = getenv("ADBD_RELAY_TEST_HOOKS");
-	unsigned long ms;
-	char *end;
-
-	if (strncmp(req, "stall ", 6) != 0 || hooks == NULL || strcmp(hooks, "1") != 0)
-		return 0;
-	ms = strtoul(req + 6, &end, 10);
-	if (*end != '\0' || ms > 10000) {
-		strbuf_printf(out, "error: stall takes up to 10000 ms\n");
-		return 1;
-	}
-	log_warn("control: stalling the event loop for %lu ms (test hook)", ms);
-	usleep((useconds_t)(ms * 1000));
-	strbuf_printf(out, "stalled %lu ms\n", ms);
-	return 1;
-}
-
 static void execute(struct ctl_client *c, const char *req)
 {
 	const struct relay *rl = c->ctl->rl;
@@ -137,8 +137,6 @@ static void execute(struct ctl_client *c, const char *req)
 		health_check(rl, NULL, &c->reply);
 	else if (strncmp(req, "health ", 7) == 0)
 		health_check(rl, req + 7, &c->reply);
-	else if (test_stall(req, &c->reply))
-		;
 	else
 		strbuf_printf(&c->reply, "error: unknown request\n");
 	if (c->reply.truncated)
@@ -153,6 +151,50 @@ static int route_exists(const struct relay *rl, const char *name)
 	return 0;
 }
 
+/* What a subscriber's reader has taken so far, and what it lost. */
+static void sub_progress(const struct ctl_client *c, uint64_t *taken, uint64_t *lost,
+			 size_t *queued)
+{
+	if (c->sub != NULL) {
+		struct tap_counts t;
+
+		tap_get_counts(c->sub, &t);
+		*taken = t.written;
+		*lost = t.lost;
+		*queued = t.queued;
+	} else {
+		struct capture_counts k;
+
+		capture_get_counts(c->cap, &k);
+		*taken = k.written;
+		*lost = k.lost;
+		*queued = k.queued;
+	}
+}
+
+/* Every CONTROL_STALL_CHECK_MS: a subscriber with unsent data that took
+ * none of it for CONTROL_STALL_MS has stopped reading: drop it. */
+static void on_stall_check(uv_timer_t *t)
+{
+	struct ctl_client *c = t->data;
+	uint64_t now = uv_now(t->loop), taken, lost;
+	size_t queued;
+
+	sub_progress(c, &taken, &lost, &queued);
+	if (queued == 0 || taken != c->progress) {
+		c->progress = taken;
+		c->stalled_since = now;
+		return;
+	}
+	if (now - c->stalled_since < CONTROL_STALL_MS)
+		return;
+	log_limited(LOG_LVL_WARN, "control", &stall_cause,
+		    "control: %s client (%s) took nothing for %u s with %zu bytes queued: dropped, "
+		    "%llu %s lost", c->sub ? "trace" : "capture", c->peer, CONTROL_STALL_MS / 1000,
+		    queued, (unsigned long long)lost, c->sub ? "lines" : "bytes");
+	client_close(c);
+}
+
 /* "trace [ROUTE]" or "capture ROUTE": the client stays and gets trace
  * lines or a pcap stream; it is only read from to see it hang up. 1 if it
  * became a subscriber. */
@@ -161,25 +203,35 @@ static int subscribe(struct ctl_client *c, const char *req)
 	int trace = strncmp(req, "trace", 5) == 0 && (req[5] == '\0' || req[5] == ' ');
 	int capture = strncmp(req, "capture ", 8) == 0;
 	const char *route = trace ? (req[5] == ' ' ? req + 6 : NULL) : req + 8;
+	struct control *ctl = c->ctl;
 
 	if (!trace && !capture)
 		return 0;
-	if (route != NULL && !route_exists(c->ctl->rl, route)) {
+	if (route != NULL && !route_exists(ctl->rl, route)) {
 		strbuf_printf(&c->reply, "error: no route named %s\n", route);
+		return 0;
+	}
+	if (ctl->subscribers >= CONTROL_SUBSCRIBERS) {
+		strbuf_printf(&c->reply, "error: %u trace and capture clients already\n",
+			      CONTROL_SUBSCRIBERS);
 		return 0;
 	}
 	if (trace)
 		c->sub = tap_subscribe((uv_stream_t *)&c->pipe, route);
 	else
 		c->cap = capture_subscribe((uv_stream_t *)&c->pipe, route);
-	if (c->sub == NULL && c->cap == NULL) {
+	if (!subscribed(c)) {
 		strbuf_printf(&c->reply, "error: out of memory\n");
 		return 0;
 	}
-	uv_timer_stop(&c->deadline);
+	ctl->requests--;
+	ctl->subscribers++;
 	c->len = 0;
-	log_info("control: %s client for %s", trace ? "trace" : "capture",
-		 route ? route : "every route");
+	c->stalled_since = uv_now(c->deadline.loop);
+	uv_timer_start(&c->deadline, on_stall_check, CONTROL_STALL_CHECK_MS,
+		       CONTROL_STALL_CHECK_MS);
+	log_info("control: %s client for %s (%s)", trace ? "trace" : "capture",
+		 route ? route : "every route", c->peer);
 	return 1;
 }
 
@@ -187,7 +239,6 @@ static void answer(struct ctl_client *c)
 {
 	uv_buf_t buf;
 
-	c->answered = 1;
 	c->line[c->len] = '\0';
 	if (subscribe(c, c->line))
 		return;
@@ -216,7 +267,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		client_close(c);
 		return;
 	}
-	if (c->sub != NULL || c->cap != NULL)
+	if (subscribed(c))
 		return;            /* a subscriber has nothing more to say */
 	c->len += (size_t)nread;
 	nl = memchr(c->line, '\n', c->len);
@@ -224,7 +275,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		c->len = (size_t)(nl - c->line);
 		answer(c);
 	} else if (c->len == CONTROL_LINE_MAX - 1) {
-		log_warn("control: request line too long, closing");
+		log_limited(LOG_LVL_WARN, "control", &long_line_cause,
+			    "control: client (%s): request line longer than %d bytes: closed", c->peer,
+			    CONTROL_LINE_MAX - 1);
 		client_close(c);
 	}
 }
@@ -233,14 +286,41 @@ static void on_deadline(uv_timer_t *t)
 {
 	struct ctl_client *c = t->data;
 
-	log_warn("control: client timed out");
+	log_limited(LOG_LVL_WARN, "control", &timeout_cause,
+		    "control: client (%s): no request and reply within %d ms: closed", c->peer,
+		    CONTROL_TIMEOUT_MS);
 	client_close(c);
+}
+
+/* The oldest client still waiting for its reply: the one to go. */
+static struct ctl_client *oldest_request(struct control *ctl)
+{
+	struct ctl_client *oldest = NULL;
+
+	for (struct ctl_client *c = ctl->list; c; c = c->next)
+		if (!subscribed(c) && !uv_is_closing((uv_handle_t *)&c->pipe))
+			oldest = c;
+	return oldest;
+}
+
+static void peer_name(struct ctl_client *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		snprintf(c->peer, sizeof(c->peer), "pid %d uid %u", (int)cred.pid,
+			 (unsigned)cred.uid);
+	else
+		snprintf(c->peer, sizeof(c->peer), "unknown peer");
 }
 
 static void on_control_connection(uv_stream_t *l, int status)
 {
 	struct control *ctl = l->data;
-	struct ctl_client *c;
+	struct ctl_client *c, *old;
 
 	if (status != 0)
 		return;
@@ -257,10 +337,17 @@ static void on_control_connection(uv_stream_t *l, int status)
 	if (ctl->list)
 		ctl->list->prev = c;
 	ctl->list = c;
-	ctl->clients++;
-	if (uv_accept(l, (uv_stream_t *)&c->pipe) != 0 || ctl->clients > CONTROL_CLIENTS) {
+	ctl->requests++;
+	if (uv_accept(l, (uv_stream_t *)&c->pipe) != 0) {
 		client_close(c);
 		return;
+	}
+	peer_name(c);
+	if (ctl->requests > CONTROL_CLIENTS && (old = oldest_request(ctl)) != NULL) {
+		log_limited(LOG_LVL_WARN, "control", &too_many_cause,
+			    "control: %d clients at once: the oldest (%s) closed for a new one (%s)",
+			    CONTROL_CLIENTS, old->peer, c->peer);
+		client_close(old);
 	}
 	uv_timer_start(&c->deadline, on_deadline, CONTROL_TIMEOUT_MS, 0);
 	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
@@ -284,7 +371,7 @@ int control_start(struct relay *rl, const char *path, mode_t mode, struct contro
 	if (rc == 0 && chmod(path, mode) != 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&c->listener, 8, on_control_connection);
+		rc = uv_listen((uv_stream_t *)&c->listener, 64, on_control_connection);
 	if (rc != 0) {
 		c->stopping = 1;
 		uv_close((uv_handle_t *)&c->listener, on_listener_closed);

@@ -45,10 +45,14 @@ static struct route *find_route(struct route *list, const char *name)
 	return NULL;
 }
 
-/* Bring the running routes in line with rl->cfg. Returns failures. */
+/* Bring the running routes in line with rl->cfg: an unchanged route stays
+ * (one not started tries again now), a changed one is replaced, a removed
+ * one stops, a new one starts. Returns how many routes, and hybrid sockets,
+ * are not started (each logged with its reason; the routes retry by
+ * themselves, except one that could not even be made: out of memory). */
 static int apply_routes(struct relay *rl)
 {
-	struct route *old = rl->routes, *kept = NULL, *r, *next;
+	struct route *old = rl->routes, *kept = NULL, *r, *next, **tail;
 	char err[256];
 	int failures = 0;
 	int held[CONFIG_MAX_ROUTES];
@@ -80,6 +84,7 @@ static int apply_routes(struct relay *rl)
 		next = r->next;
 		route_stop(r);
 	}
+	tail = &rl->routes;
 	for (size_t i = 0; i < rl->cfg.nroutes; i++) {
 		const struct route_config *rc = &rl->cfg.routes[i];
 
@@ -89,19 +94,17 @@ static int apply_routes(struct relay *rl)
 			for (pp = &kept; *pp != r; pp = &(*pp)->next)
 				;
 			*pp = r->next;
-		} else {
-			r = route_start(rl->loop, rc, err, sizeof(err));
-			if (r == NULL) {
-				log_error("%s", err);
-				failures++;
-				continue;
-			}
+			route_retry_now(r);
+		} else if ((r = route_start(rl->loop, rc)) == NULL) {
+			log_error("route %s: not started: out of memory", rc->name);
+			failures++;
+			continue;
 		}
 		r->next = NULL;
-		struct route **tail = &rl->routes;
-		while (*tail)
-			tail = &(*tail)->next;
 		*tail = r;
+		tail = &r->next;
+		if (r->state == ROUTE_NOT_STARTED)
+			failures++;
 	}
 	for (size_t i = 0; i < rl->cfg.nroutes; i++)
 		if (held[i])
@@ -133,7 +136,7 @@ static int load_config(struct relay *rl, struct relay_config *cfg)
 
 int relay_start_routes(struct relay *rl)
 {
-	return apply_routes(rl) == 0 ? 0 : -1;
+	return apply_routes(rl);
 }
 
 void relay_reload(struct relay *rl)
@@ -178,9 +181,11 @@ void relay_stop(struct relay *rl)
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t watchdog;
 
-static void virtio_log_line(const char *path, int warn, const char *msg)
+/* a VMM can repeat a line at will: each kind of line (cause) is rate-limited
+ * per device */
+static void virtio_log_line(const char *path, int warn, const void *cause, const char *msg)
 {
-	log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "virtio %s: %s", path, msg);
+	log_limited(warn ? LOG_LVL_WARN : LOG_LVL_INFO, path, cause, "virtio %s: %s", path, msg);
 }
 
 /* virtio packet trace lines belong to the first route whose target is the
@@ -208,6 +213,14 @@ static void virtio_trace_line(const char *path, const char *text)
 
 	if (route != NULL)
 		tap_line(route, "route=%s virtio %s vsock %s", route, path, text);
+}
+
+/* A route that started on a retry: a virtio route's device may be new, and
+ * its hybrid socket with it. */
+static void on_route_started(struct route *r)
+{
+	if (r->cfg.target.kind == VSOCK_VIRTIO)
+		vsock_virtio_set_hybrid(the_relay->cfg.hybrid, the_relay->cfg.nhybrid);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -262,13 +275,27 @@ static int own_control_socket(const struct relay_config *cfg)
 	return 0;
 }
 
-/* Everything that needs root is open: become the configured user. */
+/* Everything that needs root is open: become the configured user (a no-op
+ * when the service manager started the relay as that user already). */
 static int become_configured_user(const struct relay_config *cfg)
 {
+	uid_t uid, ruid, euid, suid;
+	gid_t gid, rgid, egid, sgid;
 	char err[160];
 
 	if (cfg->user[0] == '\0')
 		return 0;
+	if (priv_user_id(cfg->user, &uid, &gid, err, sizeof(err)) != 0 ||
+	    (cfg->group[0] != '\0' && priv_group_id(cfg->group, &gid, err, sizeof(err)) != 0)) {
+		log_error("cannot run as %s: %s", cfg->user, err);
+		return -1;
+	}
+	if (uid != 0 && getresuid(&ruid, &euid, &suid) == 0 && getresgid(&rgid, &egid, &sgid) == 0 &&
+	    ruid == uid && euid == uid && suid == uid && rgid == gid && egid == gid && sgid == gid) {
+		log_notice("running as user %s already (uid %u, gid %u)", cfg->user, (unsigned)uid,
+			   (unsigned)gid);
+		return 0;
+	}
 	if (priv_drop(cfg->user, cfg->group[0] ? cfg->group : NULL, err, sizeof(err)) != 0) {
 		log_error("cannot run as %s: %s", cfg->user, err);
 		return -1;
@@ -345,7 +372,7 @@ int main(int argc, char **argv)
 {
 	struct relay rl;
 	const char *control = NULL, *level = NULL;
-	int check_only = 0, use_syslog = 0, rc;
+	int check_only = 0, use_syslog = 0, not_started, rc;
 	enum log_level lvl;
 
 	memset(&rl, 0, sizeof(rl));
@@ -393,7 +420,11 @@ int main(int argc, char **argv)
 		uv_run(rl.loop, UV_RUN_DEFAULT);
 		return 1;
 	}
-	if (relay_start_routes(&rl) != 0 || become_configured_user(&rl.cfg) != 0) {
+	/* a route that cannot start does not stop the others: it is reported
+	 * and retries by itself */
+	route_set_started_cb(on_route_started);
+	not_started = relay_start_routes(&rl);
+	if (become_configured_user(&rl.cfg) != 0) {
 		relay_stop(&rl);
 		uv_run(rl.loop, UV_RUN_DEFAULT);
 		config_free(&rl.cfg);
@@ -402,9 +433,10 @@ int main(int argc, char **argv)
 	watch_signal(rl.loop, &sig_term, SIGTERM, &rl);
 	watch_signal(rl.loop, &sig_int, SIGINT, &rl);
 	watch_signal(rl.loop, &sig_hup, SIGHUP, &rl);
-	log_notice("started: %zu route(s), control %s", rl.cfg.nroutes, rl.cfg.control_path);
-	/* every front listens or has its USB descriptors written: init may
-	 * bind gadgets and start clients now */
+	log_notice("started: %zu route(s) configured, %d not started, control %s", rl.cfg.nroutes,
+		   not_started, rl.cfg.control_path);
+	/* every route has been tried: each that started listens or has its USB
+	 * descriptors written, so init may bind gadgets and start clients */
 	notify_send("READY=1");
 	uint64_t wd_ms = notify_watchdog_start(rl.loop, &watchdog);
 	if (wd_ms > 0)

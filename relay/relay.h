@@ -24,7 +24,8 @@ struct relay {
 	uint64_t started_ms;
 };
 
-/* Start every route in cfg; returns 0 or -1 (reason logged). */
+/* Start every route in cfg. Returns how many did not start (each logged
+ * with its reason; they retry by themselves). */
 int relay_start_routes(struct relay *rl);
 /* Re-read the configuration file: unchanged routes stay untouched, changed
  * ones restart, removed ones stop, new ones start. */

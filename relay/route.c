@@ -2,8 +2,9 @@
  * route.c - a route's front listener, its sessions, the idle probe that
  * keeps the guest's state known while no PC is connected (probe.h does the
  * probing; the route runs one at a time, keeps the last result and turns it
- * into the guest's state), and the route's state transitions (each logged
- * once, with the reason).
+ * into the guest's state), the route's state transitions (each logged
+ * once, with the reason), and starting: a route that cannot start yet is
+ * kept, not started, and tries again with backoff.
  */
 #include "route.h"
 
@@ -36,6 +37,16 @@ const char *guest_state_name(enum guest_state st)
 	return "?";
 }
 
+const char *route_state_name(enum route_state st)
+{
+	switch (st) {
+	case ROUTE_STARTED:     return "started";
+	case ROUTE_WAITING:     return "waiting";
+	case ROUTE_NOT_STARTED: return "not started";
+	}
+	return "?";
+}
+
 const char *front_state_name(enum front_state st)
 {
 	switch (st) {
@@ -63,10 +74,13 @@ void route_set_guest(struct route *r, enum guest_state st, const char *reason)
 	snprintf(r->guest_reason, sizeof(r->guest_reason), "%s", reason);
 	if (st == r->guest)
 		return;
+	/* a guest can bounce its link at will: rate-limited */
 	if (st == GUEST_UP)
-		log_notice("route %s: guest up: %s", r->cfg.name, reason);
+		log_limited(LOG_LVL_NOTICE, r->cfg.name, "guest up",
+			    "route %s: guest up: %s", r->cfg.name, reason);
 	else if (st == GUEST_DOWN)
-		log_warn("route %s: guest down: %s", r->cfg.name, reason);
+		log_limited(LOG_LVL_WARN, r->cfg.name, "guest down",
+			    "route %s: guest down: %s", r->cfg.name, reason);
 	r->guest = st;
 	r->guest_since = now_ms();
 }
@@ -79,7 +93,7 @@ void route_error(struct route *r, const char *fmt, ...)
 	vsnprintf(r->last_error, sizeof(r->last_error), fmt, ap);
 	va_end(ap);
 	r->last_error_at = now_ms();
-	log_warn("route %s: %s", r->cfg.name, r->last_error);
+	log_limited(LOG_LVL_WARN, r->cfg.name, fmt, "route %s: %s", r->cfg.name, r->last_error);
 }
 
 unsigned route_open_streams(const struct route *r)
@@ -232,13 +246,12 @@ static int usb_mount_closing(const char *path)
 	return 0;
 }
 
-static int front_usb_open(struct route *r, char *err, size_t errlen);
+static void route_attempt(struct route *r);
 
-/* Open the waiting routes' functions on a mount that is free now. */
+/* Start the waiting routes of a mount that is free now. */
 static void usb_open_waiting(const char *path)
 {
 	struct route **pp = &usb_waiting;
-	char err[256];
 
 	while (*pp != NULL) {
 		struct route *w = *pp;
@@ -248,10 +261,7 @@ static void usb_open_waiting(const char *path)
 			continue;
 		}
 		*pp = w->usb_next;
-		if (front_usb_open(w, err, sizeof(err)) != 0)
-			route_error(w, "%s", err);
-		else
-			log_notice("route %s: USB function ready on %s", w->cfg.name, path);
+		route_attempt(w);
 	}
 }
 
@@ -308,24 +318,47 @@ static void on_connection(uv_stream_t *listener, int status)
 
 static int front_usb_open(struct route *r, char *err, size_t errlen)
 {
+	char why[128];
 	int rc;
 
 	usb_set_log(usb_log_line);
 	rc = usb_function_open(&r->usb, r->loop, r->cfg.front.path, r->cfg.name, on_usb_state,
-			       r, err, errlen);
-	if (rc != 0)
+			       r, why, sizeof(why));
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot open the USB function: %s", why);
 		return rc;
+	}
 	r->usb_open = 1;
 	r->handles_open++;  /* the function, released by on_usb_closed */
 	return 0;
 }
 
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct route *r = h->data;
+
+	r->listener_open = 0;
+	on_route_handle_closed(h);
+}
+
+/* A fresh listener each time: a socket that failed to bind or listen is
+ * closed, not tried again. */
 static int front_listen(struct route *r, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	const struct front_spec *f = &r->cfg.front;
+	char spec[96];
 	int rc;
 
+	front_spec_format(f, spec, sizeof(spec));
+	if (r->listener_open) {
+		snprintf(err, errlen, "cannot listen on %s: the last listener is still closing", spec);
+		return UV_EBUSY;
+	}
+	uv_tcp_init(r->loop, &r->listener);
+	r->listener.data = r;
+	r->listener_open = 1;
+	r->handles_open++;  /* released by on_listener_closed */
 	if (strchr(f->host, ':') != NULL)
 		rc = uv_ip6_addr(f->host, f->port, (struct sockaddr_in6 *)&ss);
 	else
@@ -335,68 +368,158 @@ static int front_listen(struct route *r, char *err, size_t errlen)
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&r->listener, 16, on_connection);
 	if (rc != 0) {
-		char spec[96];
-		front_spec_format(f, spec, sizeof(spec));
-		snprintf(err, errlen, "route %s: cannot listen on %s: %s", r->cfg.name, spec,
-			 uv_strerror(rc));
+		snprintf(err, errlen, "cannot listen on %s: %s", spec, uv_strerror(rc));
+		uv_close((uv_handle_t *)&r->listener, on_listener_closed);
 		return rc;
 	}
 	set_front(r, FRONT_LISTENING);
 	return 0;
 }
 
-struct route *route_start(uv_loop_t *loop, const struct route_config *cfg,
-			  char *err, size_t errlen)
+/* One try at what the route needs before it serves: its virtio device,
+ * then its front. 0 (started, or WAITING for its USB mount), or a uv
+ * error with err set. */
+static int start_front(struct route *r, char *err, size_t errlen)
+{
+	int rc;
+
+	if (r->cfg.target.kind == VSOCK_VIRTIO && !r->virtio_held) {
+		char why[128];
+
+		rc = vsock_virtio_acquire(r->loop, &r->cfg.target, why, sizeof(why));
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot serve the virtio device: %s", why);
+			return rc;
+		}
+		r->virtio_held = 1;  /* kept until the route stops */
+	}
+	if (r->cfg.front.kind == FRONT_USB && usb_mount_closing(r->cfg.front.path)) {
+		r->state = ROUTE_WAITING;
+		r->usb_next = usb_waiting;
+		usb_waiting = r;
+		return 0;
+	}
+	if (r->cfg.front.kind == FRONT_USB)
+		return front_usb_open(r, err, errlen);
+	return front_listen(r, err, errlen);
+}
+
+static void (*started_cb)(struct route *r);
+
+void route_set_started_cb(void (*cb)(struct route *r))
+{
+	started_cb = cb;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	struct route *r = t->data;
+
+	route_attempt(r);
+	if (r->state == ROUTE_STARTED && started_cb != NULL)
+		started_cb(r);
+}
+
+static const char retry_log_cause; /* log_limited()'s key for the retry lines */
+
+static int power_of_two(unsigned n)
+{
+	return n != 0 && (n & (n - 1)) == 0;
+}
+
+/* The attempt failed: log it (the first with its reason, later ones when
+ * the reason changes and at attempts 2, 4, 8, ...), try again later. */
+static void start_failed(struct route *r, const char *why)
+{
+	uint64_t now = now_ms();
+	int changed = strcmp(why, r->start_error) != 0;
+
+	if (r->start_attempts == 0) {
+		r->start_failed_since = now;
+		r->retry_ms = ROUTE_RETRY_MIN_MS;
+	} else {
+		r->retry_ms = r->retry_ms * 2 < ROUTE_RETRY_MAX_MS ? r->retry_ms * 2
+								 : ROUTE_RETRY_MAX_MS;
+	}
+	r->start_attempts++;
+	r->state = ROUTE_NOT_STARTED;
+	r->retry_at = now + r->retry_ms;
+	snprintf(r->start_error, sizeof(r->start_error), "%s", why);
+	if (r->start_attempts == 1) {
+		set_front(r, FRONT_DOWN);
+		log_error("route %s: not started: %s; trying again in %u s", r->cfg.name, why,
+			  r->retry_ms / 1000);
+	} else if (changed || power_of_two(r->start_attempts)) {
+		log_limited(LOG_LVL_WARN, r->cfg.name, &retry_log_cause,
+			    "route %s: still not started after %u attempts in %.0f s: %s; "
+			    "trying again in %u s", r->cfg.name, r->start_attempts,
+			    (double)(now - r->start_failed_since) / 1000.0, why, r->retry_ms / 1000);
+	}
+	uv_timer_start(&r->retry_timer, on_retry, r->retry_ms, 0);
+}
+
+static void start_done(struct route *r)
+{
+	char spec[96], tgt[VSOCK_SPEC_MAX], after[48] = "";
+
+	front_spec_format(&r->cfg.front, spec, sizeof(spec));
+	vsock_target_format(&r->cfg.target, tgt, sizeof(tgt));
+	if (r->state == ROUTE_WAITING) {
+		log_notice("route %s: waiting for the route's previous USB function on %s to close, "
+			   "target %s", r->cfg.name, r->cfg.front.path, tgt);
+		return;
+	}
+	if (r->start_attempts > 0)
+		snprintf(after, sizeof(after), " (after %u failed attempts)", r->start_attempts);
+	log_notice("route %s: %s on %s, target %s%s", r->cfg.name,
+		   r->cfg.front.kind == FRONT_USB ? "USB function ready" : "listening", spec, tgt,
+		   after);
+	r->state = ROUTE_STARTED;
+	r->start_error[0] = '\0';
+	r->start_attempts = 0;
+	if (r->cfg.probe_interval_ms > 0)
+		uv_timer_start(&r->probe_timer, on_probe_timer, 0, r->cfg.probe_interval_ms);
+}
+
+static void route_attempt(struct route *r)
+{
+	char err[sizeof(r->start_error)];
+
+	r->state = ROUTE_NOT_STARTED;
+	if (start_front(r, err, sizeof(err)) != 0)
+		start_failed(r, err);
+	else
+		start_done(r);
+}
+
+struct route *route_start(uv_loop_t *loop, const struct route_config *cfg)
 {
 	struct route *r = calloc(1, sizeof(*r));
-	char spec[96], tgt[VSOCK_SPEC_MAX];
 
-	if (r == NULL) {
-		snprintf(err, errlen, "out of memory");
+	if (r == NULL)
 		return NULL;
-	}
 	r->loop = loop;
 	r->cfg = *cfg;
 	r->guest = GUEST_UNKNOWN;
-	r->guest_since = now_ms();
-	uv_tcp_init(loop, &r->listener);
-	r->listener.data = r;
+	r->guest_since = r->front_since = now_ms();
 	uv_timer_init(loop, &r->probe_timer);
 	r->probe_timer.data = r;
 	uv_timer_init(loop, &r->usb_restart);
 	r->usb_restart.data = r;
+	uv_timer_init(loop, &r->retry_timer);
+	r->retry_timer.data = r;
 	r->handles_open = 3;
-	if (cfg->target.kind == VSOCK_VIRTIO &&
-	    vsock_virtio_acquire(loop, &cfg->target, err, errlen) != 0) {
-		r->stopping = 1;
-		uv_close((uv_handle_t *)&r->listener, on_route_handle_closed);
-		uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
-		uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
-		return NULL;
-	}
-	front_spec_format(&cfg->front, spec, sizeof(spec));
-	vsock_target_format(&cfg->target, tgt, sizeof(tgt));
-	if (cfg->front.kind == FRONT_USB && usb_mount_closing(cfg->front.path)) {
-		r->usb_next = usb_waiting;
-		usb_waiting = r;
-		log_notice("route %s: waiting for the route's previous USB function on %s to close, "
-			   "target %s", cfg->name, cfg->front.path, tgt);
-	} else if ((cfg->front.kind == FRONT_USB ? front_usb_open(r, err, errlen)
-						  : front_listen(r, err, errlen)) != 0) {
-		if (cfg->target.kind == VSOCK_VIRTIO)
-			vsock_virtio_release(&cfg->target);
-		r->stopping = 1;
-		uv_close((uv_handle_t *)&r->listener, on_route_handle_closed);
-		uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
-		uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
-		return NULL;
-	} else {
-		log_notice("route %s: %s on %s, target %s", cfg->name,
-			   cfg->front.kind == FRONT_USB ? "USB function ready" : "listening", spec, tgt);
-	}
-	if (cfg->probe_interval_ms > 0)
-		uv_timer_start(&r->probe_timer, on_probe_timer, 0, cfg->probe_interval_ms);
+	route_attempt(r);
 	return r;
+}
+
+void route_retry_now(struct route *r)
+{
+	if (r->state != ROUTE_NOT_STARTED)
+		return;
+	uv_timer_stop(&r->retry_timer);
+	r->start_attempts = 0;
+	route_attempt(r);
 }
 
 void route_stop(struct route *r)
@@ -405,7 +528,8 @@ void route_stop(struct route *r)
 
 	r->stopping = 1;
 	r->front = FRONT_DOWN;
-	log_notice("route %s: stopping", r->cfg.name);
+	log_notice("route %s: stopping%s", r->cfg.name,
+		   r->state == ROUTE_NOT_STARTED ? " (it had not started)" : "");
 	idle_probe_cancel(r);
 	/* each session keeps the route alive until it has freed itself */
 	r->handles_open += r->nsessions;
@@ -413,16 +537,18 @@ void route_stop(struct route *r)
 		next = s->next;
 		session_close(s, "route stopped");
 	}
-	uv_close((uv_handle_t *)&r->listener, on_route_handle_closed);
+	if (r->listener_open && !uv_is_closing((uv_handle_t *)&r->listener))
+		uv_close((uv_handle_t *)&r->listener, on_listener_closed);
 	uv_close((uv_handle_t *)&r->probe_timer, on_route_handle_closed);
 	uv_close((uv_handle_t *)&r->usb_restart, on_route_handle_closed);
+	uv_close((uv_handle_t *)&r->retry_timer, on_route_handle_closed);
 	if (r->cfg.front.kind == FRONT_USB && r->usb_open) {
 		r->usb_next = usb_closing;
 		usb_closing = r;
 		usb_function_close(&r->usb, on_usb_closed);
-	} else if (r->cfg.front.kind == FRONT_USB) {
+	} else if (r->state == ROUTE_WAITING) {
 		usb_list_remove(&usb_waiting, r);
 	}
-	if (r->cfg.target.kind == VSOCK_VIRTIO)
+	if (r->virtio_held)
 		vsock_virtio_release(&r->cfg.target);
 }

@@ -2,6 +2,10 @@
  * route.h - one route: a front (TCP listener for adb) tied to one guest
  * target. Owns the listener, its sessions, the idle guest probe, and the
  * per-route state and counters reported by the control socket.
+ *
+ * Routes start independently: one whose front (or virtio device) cannot be
+ * had yet is kept, not started, with its reason, and tries again by itself
+ * (ROUTE_RETRY_MIN_MS doubling to ROUTE_RETRY_MAX_MS); the others serve.
  */
 #ifndef RELAY_ROUTE_H
 #define RELAY_ROUTE_H
@@ -21,6 +25,14 @@ enum guest_state { GUEST_UNKNOWN, GUEST_DOWN, GUEST_CONNECTING, GUEST_UP };
 /* TCP: DOWN or LISTENING. USB: DOWN, READY (descriptors written, the gadget
  * may be bound, no host yet) or ONLINE (a host enabled the function). */
 enum front_state { FRONT_DOWN, FRONT_LISTENING, FRONT_READY, FRONT_ONLINE };
+/* STARTED: the front serves. WAITING: a USB route whose mount its previous
+ * self (before a reload) still holds; it opens it once that is let go.
+ * NOT_STARTED: the last attempt failed (start_error says why); the next
+ * one is on retry_timer. */
+enum route_state { ROUTE_STARTED, ROUTE_WAITING, ROUTE_NOT_STARTED };
+
+#define ROUTE_RETRY_MIN_MS 1000
+#define ROUTE_RETRY_MAX_MS 30000
 
 struct route_stats {
 	uint64_t frames[2];
@@ -30,7 +42,8 @@ struct route_stats {
 	uint64_t errors;          /* malformed input, failed links */
 	uint64_t stale_dropped;   /* host frames for streams that no longer exist */
 	uint64_t refused_opens;   /* OPENs answered with CLSE by the relay */
-	uint64_t padded_bytes;    /* zeros sent to finish a frame the guest cut */
+	uint64_t cut_frames;      /* guest frames cut short by a lost link, dropped */
+	uint64_t guest_refused;   /* guest frames the shield kept from the PC */
 };
 
 struct route {
@@ -38,7 +51,17 @@ struct route {
 	struct route_config cfg;
 	struct route *next;
 
-	uv_tcp_t listener;              /* TCP front */
+	enum route_state state;
+	char start_error[160];          /* why the last attempt failed */
+	unsigned start_attempts;        /* failed attempts since the last start */
+	uint64_t start_failed_since;    /* ms, realtime: the first of them */
+	unsigned retry_ms;              /* the delay before the next attempt */
+	uint64_t retry_at;              /* ms, realtime: the next attempt */
+	uv_timer_t retry_timer;
+	int virtio_held;                /* the virtio device is acquired */
+
+	uv_tcp_t listener;              /* TCP front, while listener_open */
+	int listener_open;
 	struct usb_function usb;        /* USB front: open for the route's life */
 	int usb_open;                   /* usb is open (not waiting to open it) */
 	struct route *usb_next;         /* in route.c's list of closing or waiting */
@@ -65,9 +88,14 @@ struct route {
 	int handles_open;
 };
 
-/* Create and start a route (listen, probe). Returns NULL with err set. */
-struct route *route_start(uv_loop_t *loop, const struct route_config *cfg,
-			  char *err, size_t errlen);
+/* Create a route and start it (virtio device, front, probe). A route that
+ * cannot start is returned all the same, NOT_STARTED, its reason logged,
+ * retrying by itself. NULL only when out of memory. */
+struct route *route_start(uv_loop_t *loop, const struct route_config *cfg);
+/* A NOT_STARTED route tries again now, its backoff begun anew (a reload). */
+void route_retry_now(struct route *r);
+/* Called when a route starts on a retry, after route_start returned. */
+void route_set_started_cb(void (*cb)(struct route *r));
 /* Close everything; the route frees itself when its last handle closes. */
 void route_stop(struct route *r);
 
@@ -77,6 +105,7 @@ void route_session_gone(struct route *r, struct session *s);
 unsigned route_open_streams(const struct route *r);
 
 const char *guest_state_name(enum guest_state st);
+const char *route_state_name(enum route_state st);
 const char *front_state_name(enum front_state st);
 /* Is the front doing its job (listening, or a USB function ready/online)? */
 int front_serving(enum front_state st);

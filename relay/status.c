@@ -1,6 +1,7 @@
 /*
  * status.c - what `adbd-relayctl status` and `health` print: per-route
- * front and guest state with the time since the last change, the idle
+ * front and guest state with the time since the last change, a route
+ * that is not started with its reason and its next attempt, the idle
  * probe's last result, counters, and the process's open descriptors and
  * resident memory.
  */
@@ -40,19 +41,49 @@ static void probe_text(const struct route *r, struct strbuf *out)
 			      p->detail);
 }
 
+static double until_s(uint64_t when)
+{
+	uint64_t now = now_ms();
+
+	return when > now ? (double)(when - now) / 1000.0 : 0.0;
+}
+
+/* "not started for 12 s (3 attempts): REASON; next attempt in 4 s" */
+static void not_started_text(const struct route *r, struct strbuf *out)
+{
+	strbuf_printf(out, "not started for %.0f s (%u attempts): %s; next attempt in %.0f s",
+		      ago_s(r->start_failed_since), r->start_attempts, r->start_error,
+		      until_s(r->retry_at));
+}
+
+static void front_text(const struct route *r, struct strbuf *out)
+{
+	char front[96];
+
+	front_spec_format(&r->cfg.front, front, sizeof(front));
+	strbuf_printf(out, "  front   %s ", front);
+	if (r->state == ROUTE_NOT_STARTED)
+		not_started_text(r, out);
+	else if (r->state == ROUTE_WAITING)
+		strbuf_printf(out, "waiting for %.0f s for its previous USB function to close",
+			      ago_s(r->front_since));
+	else
+		strbuf_printf(out, "%s for %.0f s, %u client(s)", front_state_name(r->front),
+			      ago_s(r->front_since), r->nsessions);
+	strbuf_printf(out, "\n");
+}
+
 void status_text(const struct relay *rl, struct strbuf *out)
 {
 	strbuf_printf(out, "adbd-relay pid %d, up %.0f s, %d open fds, rss %ld KiB\n",
 		      (int)getpid(), ago_s(rl->started_ms), procstat_open_fds(),
 		      procstat_rss_kib());
 	for (const struct route *r = rl->routes; r; r = r->next) {
-		char front[96], tgt[VSOCK_SPEC_MAX];
+		char tgt[VSOCK_SPEC_MAX];
 
-		front_spec_format(&r->cfg.front, front, sizeof(front));
 		vsock_target_format(&r->cfg.target, tgt, sizeof(tgt));
 		strbuf_printf(out, "route %s\n", r->cfg.name);
-		strbuf_printf(out, "  front   %s %s for %.0f s, %u client(s)\n", front,
-			      front_state_name(r->front), ago_s(r->front_since), r->nsessions);
+		front_text(r, out);
 		strbuf_printf(out, "  guest   %s %s for %.0f s (%s)\n", tgt,
 			      guest_state_name(r->guest), ago_s(r->guest_since), r->guest_reason);
 		probe_text(r, out);
@@ -112,6 +143,16 @@ static void json_route(const struct route *r, struct strbuf *out)
 	vsock_target_format(&r->cfg.target, tgt, sizeof(tgt));
 	strbuf_printf(out, "{\"name\":");
 	strbuf_json_str(out, r->cfg.name);
+	/* "state" and why it is not started; the next attempt in ms from now */
+	strbuf_printf(out, ",\"state\":\"%s\",\"start_error\":", route_state_name(r->state));
+	strbuf_json_str(out, r->start_error);
+	json_u64(out, "start_attempts", r->start_attempts);
+	if (r->state == ROUTE_NOT_STARTED) {
+		json_u64(out, "start_failed_since_ms", r->start_failed_since);
+		json_u64(out, "next_attempt_in_ms", (uint64_t)(until_s(r->retry_at) * 1000.0));
+	} else {
+		strbuf_printf(out, ",\"start_failed_since_ms\":null,\"next_attempt_in_ms\":null");
+	}
 	strbuf_printf(out, ",\"front\":");
 	strbuf_json_str(out, front);
 	strbuf_printf(out, ",\"front_state\":\"%s\",\"front_since_ms\":%llu",
@@ -132,7 +173,8 @@ static void json_route(const struct route *r, struct strbuf *out)
 	json_u64(out, "errors", r->st.errors);
 	json_u64(out, "refused_opens", r->st.refused_opens);
 	json_u64(out, "stale_dropped", r->st.stale_dropped);
-	json_u64(out, "padded_bytes", r->st.padded_bytes);
+	json_u64(out, "cut_frames", r->st.cut_frames);
+	json_u64(out, "guest_refused", r->st.guest_refused);
 	strbuf_printf(out, ",\"last_error\":");
 	strbuf_json_str(out, r->last_error);
 	json_u64(out, "last_error_ms", r->last_error_at);
@@ -169,6 +211,12 @@ void status_json(const struct relay *rl, struct strbuf *out)
 
 static int route_healthy(const struct route *r, struct strbuf *out)
 {
+	if (r->state == ROUTE_NOT_STARTED) {
+		strbuf_printf(out, "route %s: ", r->cfg.name);
+		not_started_text(r, out);
+		strbuf_printf(out, "\n");
+		return 0;
+	}
 	if (!front_serving(r->front)) {
 		strbuf_printf(out, "route %s: front %s\n", r->cfg.name, front_state_name(r->front));
 		return 0;

@@ -1,7 +1,8 @@
 /*
  * tap.c - trace lines to the log and to control-socket subscribers; see
- * tap.h. Each line to a subscriber is one uv_write of its own copy; the
- * stream's write queue is the bound.
+ * tap.h. Each line to a subscriber is one uv_write of its own copy, counted
+ * (with its request) against the subscriber's TAP_QUEUE_MAX until written;
+ * a subscriber lives until its last line is written or cancelled.
  */
 #include "tap.h"
 
@@ -17,13 +18,17 @@
 
 struct tap_sub {
 	struct tap_sub *next;
-	uv_stream_t *stream;
+	uv_stream_t *stream;             /* NULL once unsubscribed */
 	char route[ROUTE_NAME_MAX];      /* empty: every route */
 	unsigned long dropped;           /* lines lost since the last one sent */
+	struct tap_counts counts;
+	unsigned writes;                 /* lines queued, not yet completed */
 };
 
 struct line_write {
 	uv_write_t req;
+	struct tap_sub *sub;
+	size_t size;                     /* what it counts in the queue */
 	char text[];
 };
 
@@ -50,7 +55,14 @@ void tap_unsubscribe(struct tap_sub *sub)
 			*pp = sub->next;
 			break;
 		}
-	free(sub);
+	sub->stream = NULL;
+	if (sub->writes == 0)
+		free(sub);       /* else the last line's completion frees it */
+}
+
+void tap_get_counts(const struct tap_sub *sub, struct tap_counts *out)
+{
+	*out = sub->counts;
 }
 
 static int matches(const struct tap_sub *s, const char *route)
@@ -70,8 +82,16 @@ int tap_wanted(const char *route)
 
 static void on_line_written(uv_write_t *req, int status)
 {
-	(void)status;        /* a failed or cancelled write: the reader is gone */
-	free(req);
+	struct line_write *w = (struct line_write *)req;
+	struct tap_sub *s = w->sub;
+
+	s->counts.queued -= w->size;
+	s->writes--;
+	if (status == 0)
+		s->counts.written++;
+	free(w);
+	if (s->stream == NULL && s->writes == 0)
+		free(s);
 }
 
 /* Queue "text\n" to s unless its reader is too far behind. */
@@ -79,30 +99,32 @@ static void send_line(struct tap_sub *s, const char *text, size_t len)
 {
 	char note[64];
 	struct line_write *w;
-	size_t nlen = 0;
+	size_t nlen = 0, size;
 	uv_buf_t buf;
 
-	if (s->stream->write_queue_size > TAP_QUEUE_MAX) {
-		s->dropped++;
-		return;
-	}
 	if (s->dropped > 0)
 		nlen = (size_t)snprintf(note, sizeof(note), "(%lu lines dropped: reader too slow)\n",
 					s->dropped);
-	w = malloc(sizeof(*w) + nlen + len + 1);
-	if (w == NULL) {
+	size = sizeof(*w) + nlen + len + 1;
+	if (s->counts.queued + size > TAP_QUEUE_MAX || (w = malloc(size)) == NULL) {
 		s->dropped++;
+		s->counts.lost++;
 		return;
 	}
 	memcpy(w->text, note, nlen);
 	memcpy(w->text + nlen, text, len);
 	w->text[nlen + len] = '\n';
+	w->sub = s;
+	w->size = size;
 	buf = uv_buf_init(w->text, (unsigned)(nlen + len + 1));
 	if (uv_write(&w->req, s->stream, &buf, 1, on_line_written) != 0) {
 		free(w);
 		s->dropped++;
+		s->counts.lost++;
 		return;
 	}
+	s->counts.queued += size;
+	s->writes++;
 	s->dropped = 0;
 }
 

@@ -9,16 +9,26 @@
 #ifndef RELAY_TAP_H
 #define RELAY_TAP_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
-#define TAP_QUEUE_MAX (256 * 1024)   /* unsent bytes per subscriber */
+/* Bytes a subscriber's unsent lines may hold, with their write requests. */
+#define TAP_QUEUE_MAX (256 * 1024)
 
 struct tap_sub;
+
+struct tap_counts {
+	uint64_t written;                /* lines the stream has taken */
+	uint64_t lost;                   /* lines dropped: the reader was too slow */
+	size_t queued;                   /* bytes held in unsent lines */
+};
 
 /* Send the lines of ROUTE (NULL: every route) to STREAM, which stays the
  * caller's: tap_unsubscribe() before closing it. NULL if out of memory. */
 struct tap_sub *tap_subscribe(uv_stream_t *stream, const char *route);
 void tap_unsubscribe(struct tap_sub *sub);
+void tap_get_counts(const struct tap_sub *sub, struct tap_counts *out);
 
 /* Would a line of ROUTE go anywhere? (Cheap; check before formatting.) */
 int tap_wanted(const char *route);
