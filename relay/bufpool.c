@@ -3,6 +3,7 @@
  * allocated on first use and kept for reuse, so a steady stream allocates
  * nothing. The owner destroys a pool only once every buffer came back
  * (after its handles closed, so every pending write has completed).
+ * Also the pool readers (see bufpool.h).
  */
 #include "bufpool.h"
 
@@ -15,8 +16,8 @@ void bufpool_init(struct bufpool *p, size_t budget_bytes)
 	p->in_use = 0;
 	p->allocated = 0;
 	p->limit = (unsigned)(budget_bytes / BUFPOOL_CHUNK);
-	if (p->limit == 0)
-		p->limit = 1;
+	if (p->limit < BUFPOOL_MIN_CHUNKS)
+		p->limit = BUFPOOL_MIN_CHUNKS;
 }
 
 void bufpool_destroy(struct bufpool *p)
@@ -71,4 +72,64 @@ void poolbuf_unref(struct poolbuf *b)
 	p->in_use--;
 	b->next_free = p->free_list;
 	p->free_list = b;
+}
+
+/* ---- pool readers ---- */
+
+void pool_reader_init(struct pool_reader *r, struct bufpool *pool)
+{
+	r->pool = pool;
+	r->cur = NULL;
+	r->used = 0;
+	r->lent = NULL;
+}
+
+static int cur_has_room(const struct pool_reader *r)
+{
+	return r->cur != NULL && BUFPOOL_CHUNK - r->used >= BUFPOOL_MIN_READ;
+}
+
+int pool_reader_has_room(const struct pool_reader *r)
+{
+	return cur_has_room(r) || !bufpool_empty(r->pool);
+}
+
+uint8_t *pool_reader_alloc(struct pool_reader *r, size_t *len)
+{
+	if (!cur_has_room(r)) {
+		pool_reader_reset(r);
+		r->cur = bufpool_get(r->pool);
+		if (r->cur == NULL) {
+			*len = 0;
+			return NULL;
+		}
+	}
+	poolbuf_ref(r->cur);
+	r->lent = r->cur;
+	*len = BUFPOOL_CHUNK - r->used;
+	return r->cur->data + r->used;
+}
+
+struct poolbuf *pool_reader_done(struct pool_reader *r, long nread)
+{
+	struct poolbuf *b = r->lent;
+
+	r->lent = NULL;
+	if (b == NULL)
+		return NULL;
+	if (nread > 0 && b == r->cur) {
+		r->used += (size_t)nread;
+		/* a full buffer goes back as soon as its slices are done */
+		if (!cur_has_room(r))
+			pool_reader_reset(r);
+	}
+	return b;
+}
+
+void pool_reader_reset(struct pool_reader *r)
+{
+	if (r->cur != NULL)
+		poolbuf_unref(r->cur);
+	r->cur = NULL;
+	r->used = 0;
 }

@@ -2,11 +2,13 @@
  * log.c - the relay's logger. Lines go to stderr, prefixed "<N>" when
  * stderr is connected to journald (JOURNAL_STREAM names it) so the journal
  * keeps the priority, or with a timestamp and level name otherwise; or to
- * syslog(3) when asked.
+ * syslog(3) when asked. Owns the escaping of every line and the rate
+ * limits of log_limited().
  */
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,11 +68,57 @@ int log_level_parse(const char *name, enum log_level *out)
 	return -1;
 }
 
+/* Copy src as printable ASCII: newline, return and tab become \n, \r and
+ * \t, other control bytes, DEL and non-ASCII \xNN, and with `quoted` also
+ * '"' and '\\', so the text can stand between quotes. Always terminated;
+ * returns the length written. */
+static size_t escape(char *dst, size_t dstlen, const char *src, size_t srclen, int quoted)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (dstlen == 0)
+		return 0;
+	for (size_t i = 0; i < srclen; i++) {
+		unsigned char c = (unsigned char)src[i];
+		char short_form;
+
+		if (c >= 0x20 && c < 0x7f && !(quoted && (c == '"' || c == '\\'))) {
+			if (o + 1 >= dstlen)
+				break;
+			dst[o++] = (char)c;
+			continue;
+		}
+		short_form = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : 0;
+		if (o + (short_form ? 2 : 4) >= dstlen)
+			break;
+		dst[o++] = '\\';
+		if (short_form) {
+			dst[o++] = short_form;
+			continue;
+		}
+		dst[o++] = 'x';
+		dst[o++] = hex[c >> 4];
+		dst[o++] = hex[c & 15];
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+size_t log_escape(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	return escape(dst, dstlen, src, srclen, 1);
+}
+
 static void emit(int level, const char *tag, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char raw[1024], line[1024];
+	int n;
 
-	vsnprintf(line, sizeof(line), fmt, ap);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (n < 0)
+		return;
+	escape(line, sizeof(line), raw, (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1, 0);
 	if (to_syslog) {
 		syslog(level, "%s", line);
 	} else if (to_journal) {
@@ -97,6 +145,90 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	emit((int)level, level_names[level], fmt, ap);
 	va_end(ap);
+}
+
+/* ---- rate limits ---- */
+
+#define LIMIT_SLOTS 128
+#define SCOPE_MAX 64
+
+struct limit_slot {
+	const void *cause;            /* NULL: free */
+	char scope[SCOPE_MAX];
+	uint64_t window_start;        /* ms, monotonic */
+	unsigned lines;               /* let through in this window */
+	unsigned long long suppressed;
+	uint64_t last_used;
+};
+
+static struct limit_slot slots[LIMIT_SLOTS];
+static unsigned long long suppressed_total;
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The slot of (scope, cause), or the least recently used one, reset. */
+static struct limit_slot *limit_slot(const char *scope, const void *cause, uint64_t now)
+{
+	struct limit_slot *lru = &slots[0];
+
+	for (size_t i = 0; i < LIMIT_SLOTS; i++) {
+		struct limit_slot *sl = &slots[i];
+
+		if (sl->cause == cause && strncmp(sl->scope, scope, SCOPE_MAX - 1) == 0)
+			return sl;
+		if (sl->last_used < lru->last_used)
+			lru = sl;
+	}
+	/* an evicted slot's count is lost from its line but kept in the total */
+	memset(lru, 0, sizeof(*lru));
+	lru->cause = cause;
+	snprintf(lru->scope, sizeof(lru->scope), "%s", scope);
+	lru->window_start = now;
+	return lru;
+}
+
+void log_limited(enum log_level level, const char *scope, const void *cause,
+		 const char *fmt, ...)
+{
+	uint64_t now = mono_ms();
+	struct limit_slot *sl;
+	char line[1024];
+	va_list ap;
+
+	if (level > cur_level)
+		return;
+	sl = limit_slot(scope, cause, now);
+	sl->last_used = now;
+	if (now - sl->window_start >= LOG_LIMIT_WINDOW_MS) {
+		sl->window_start = now;
+		sl->lines = 0;
+	}
+	if (sl->lines >= LOG_LIMIT_BURST) {
+		sl->suppressed++;
+		suppressed_total++;
+		return;
+	}
+	sl->lines++;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (sl->suppressed > 0) {
+		log_msg(level, "%s (%llu similar suppressed)", line, sl->suppressed);
+		sl->suppressed = 0;
+	} else {
+		log_msg(level, "%s", line);
+	}
+}
+
+unsigned long long log_suppressed_total(void)
+{
+	return suppressed_total;
 }
 
 void log_trace(const char *fmt, ...)

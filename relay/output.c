@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const uint8_t zero_bytes[4096];
-
 void output_init(struct output *o, output_done_cb done, void *data)
 {
 	memset(o, 0, sizeof(*o));
@@ -133,6 +131,11 @@ int output_flush(struct output *o)
 	return 0;
 }
 
+int output_has_room(const struct output *o, size_t budget)
+{
+	return o->bytes_pending < budget && o->in_flight < OUTPUT_MAX_BATCHES;
+}
+
 /* The open batch, with room for one more iov (and a header if hdr). */
 static struct output_batch *room(struct output *o, int need_buf_slot, struct poolbuf *pb)
 {
@@ -214,19 +217,5 @@ int output_owned(struct output *o, void *p, size_t len)
 	b->owned = p;
 	b->synth = 1;
 	add_iov(b, p, len);
-	return 0;
-}
-
-int output_zeros(struct output *o, size_t len)
-{
-	while (len > 0) {
-		size_t n = len < sizeof(zero_bytes) ? len : sizeof(zero_bytes);
-		struct output_batch *b = room(o, 0, NULL);
-
-		if (b == NULL)
-			return -1;
-		add_iov(b, zero_bytes, n);
-		len -= n;
-	}
 	return 0;
 }

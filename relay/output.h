@@ -17,6 +17,10 @@
 
 #define OUTPUT_IOV 64
 #define OUTPUT_BUFS 4
+/* Batches submitted and not yet written, past which the side that feeds an
+ * output is not read: header-only frames cost batch memory, not pool
+ * buffers, so this bounds them. */
+#define OUTPUT_MAX_BATCHES 32
 
 struct output;
 struct output_batch;
@@ -70,9 +74,10 @@ int output_frame(struct output *o, const struct adb_header *h, int synth);
 int output_slice(struct output *o, struct poolbuf *b, const uint8_t *p, size_t len);
 /* Queue bytes the batch takes ownership of (freed after the write). */
 int output_owned(struct output *o, void *p, size_t len);
-/* Queue len zero bytes. */
-int output_zeros(struct output *o, size_t len);
 /* Submit what is queued. Returns 0 or a uv error (the socket failed). */
 int output_flush(struct output *o);
+/* May the side that feeds o be read on: fewer than budget bytes and fewer
+ * than OUTPUT_MAX_BATCHES batches waiting to be written? */
+int output_has_room(const struct output *o, size_t budget);
 
 #endif

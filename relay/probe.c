@@ -23,10 +23,12 @@
 #include <unistd.h>
 
 #include "adbproto.h"
+#include "log.h"
 
 #define PROBE_BANNER      "host::adbd-relay-probe"
 #define PROBE_MAX_PAYLOAD ADB_MAX_PAYLOAD_V1  /* what we announce in CNXN */
 #define PROBE_LOCAL_ID    1u
+#define STATE_MAX         23                  /* longest banner state taken */
 #define KEEP_MAX          64                  /* banner and output bytes kept */
 #define OKAYS_IN_FLIGHT   4
 
@@ -52,7 +54,7 @@ struct probe {
 	char kept[KEEP_MAX];         /* start of the CNXN banner or shell output */
 	size_t kept_len;
 	int kept_cut;                /* more arrived than kept */
-	char state[24];              /* the device's connection state */
+	char state[4 * STATE_MAX + 1]; /* the device's connection state, escaped */
 
 	uv_write_t w_cnxn, w_open, w_okay[OKAYS_IN_FLIGHT];
 	int okay_busy[OKAYS_IN_FLIGHT];
@@ -202,23 +204,10 @@ static int send_okay(struct probe *p)
 /* Printable text of the kept bytes, for a result line. */
 static void kept_text(const struct probe *p, char *out, size_t outlen)
 {
-	size_t o = 0;
+	size_t o = log_escape(out, outlen, p->kept, p->kept_len);
 
-	for (size_t i = 0; i < p->kept_len && o + 5 < outlen; i++) {
-		unsigned char ch = (unsigned char)p->kept[i];
-
-		if (ch == '\n')
-			o += (size_t)snprintf(out + o, outlen - o, "\\n");
-		else if (ch == '\r')
-			o += (size_t)snprintf(out + o, outlen - o, "\\r");
-		else if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-			out[o++] = (char)ch;
-		else
-			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
-	}
 	if (p->kept_cut && o + 4 < outlen)
-		o += (size_t)snprintf(out + o, outlen - o, "...");
-	out[o < outlen ? o : outlen - 1] = '\0';
+		snprintf(out + o, outlen - o, "...");
 }
 
 /* Is a frame with this header expected now, naming our stream? */
@@ -289,13 +278,12 @@ static void got_cnxn(struct probe *p)
 		return;
 	}
 	if (adb_banner_parse(p->kept, p->kept_len, &b) != 0 || b.state_len == 0 ||
-	    b.state_len >= sizeof(p->state)) {
+	    b.state_len > STATE_MAX) {
 		kept_text(p, text, sizeof(text));
 		finish(p, 0, "guest CNXN banner \"%.60s\" names no state", text);
 		return;
 	}
-	memcpy(p->state, b.state, b.state_len);
-	p->state[b.state_len] = '\0';
+	log_escape(p->state, sizeof(p->state), b.state, b.state_len);
 	p->version = h->arg0 < ADB_VERSION ? h->arg0 : ADB_VERSION;
 	p->kept_len = 0;
 	p->kept_cut = 0;

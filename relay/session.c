@@ -5,10 +5,13 @@
  * Host -> guest: every frame is decided at its header (forward to the
  * current link, drop, or answer with CLSE) and its payload follows that
  * decision, so a new guest link always starts at a frame boundary with the
- * replayed host CNXN. Guest -> host: every valid frame is forwarded; when
- * the link is lost the relay finishes any cut frame, closes every open
- * stream towards the host and reconnects with backoff, leaving the PC's
- * transport registered.
+ * replayed host CNXN. The guest link is made once the host's CNXN is in
+ * (a TCP PC has HOST_CNXN_TIMEOUT_MS to send it).
+ * Guest -> host: a frame is held until whole (the guest is told a max
+ * payload its pool can hold), passes the shield, and goes out in one
+ * piece; when the link is lost a frame cut short is dropped, never made
+ * up, every open stream is closed towards the host and the relay
+ * reconnects with backoff, leaving the PC's transport registered.
  */
 #include "session.h"
 
@@ -26,17 +29,14 @@
 #include "tap.h"
 
 #define SYNTH_PENDING_MAX (64 * 1024)
+/* Frames the shield may refuse on one guest link before the relay drops
+ * it: a guest that floods refused frames costs CPU, not only memory. */
+#define GUEST_REFUSED_MAX 1000
 
 static void guest_connect(struct session *s);
+static void on_cnxn_deadline(uv_timer_t *t);
 static void guest_lost(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void update_reading(struct session *s);
-
-static uint32_t clamp_payload(uint32_t announced)
-{
-	if (announced < ADB_MAX_PAYLOAD_V1)
-		return ADB_MAX_PAYLOAD_V1;
-	return announced > ADB_MAX_PAYLOAD ? ADB_MAX_PAYLOAD : announced;
-}
 
 static void trace_frame(struct session *s, const char *dir, const struct adb_header *h,
 			const char *verdict)
@@ -46,6 +46,11 @@ static void trace_frame(struct session *s, const char *dir, const struct adb_hea
 	tap_line(s->route->cfg.name, "route=%s peer=%s adb %s %s arg0=%u arg1=%u len=%u%s%s",
 		 s->route->cfg.name, s->peer, dir, adb_command_name(h->command),
 		 h->arg0, h->arg1, h->data_length, verdict ? " " : "", verdict ? verdict : "");
+}
+
+static uint64_t now(const struct session *s)
+{
+	return uv_now(s->route->loop);
 }
 
 /* ---- frames the relay makes up ---- */
@@ -63,6 +68,48 @@ static void send_clse_to_host(struct session *s, uint32_t guest_id, uint32_t hos
 		adb_header_encode(&h, raw);
 		capture_header(s->route->cfg.name, s->id, 1, raw);
 	}
+}
+
+static void emit_clse_to_guest(struct session *s, uint32_t guest_id)
+{
+	struct adb_header h;
+
+	adb_header_init(&h, ADB_CMD_CLSE, 0, guest_id, 0, 0);
+	output_frame(&s->to_guest, &h, 1);
+	trace_frame(s, "relay->guest", &h, "(synthesized)");
+}
+
+/* Is a host frame half forwarded to the guest (so nothing may go between)? */
+static int host_frame_open(const struct session *s)
+{
+	return s->h2g_forward && s->h2g_gen == s->link_gen && !adb_reader_at_boundary(&s->host_rd);
+}
+
+/* CLSE towards the guest, after the host frame being forwarded, if any. */
+static void send_clse_to_guest(struct session *s, uint32_t guest_id)
+{
+	if (!host_frame_open(s)) {
+		emit_clse_to_guest(s, guest_id);
+		return;
+	}
+	if (s->nguest_clse < GUEST_CLSE_QUEUE)
+		s->guest_clse[s->nguest_clse++] = guest_id;
+}
+
+static void flush_guest_clse(struct session *s)
+{
+	for (unsigned i = 0; i < s->nguest_clse; i++)
+		emit_clse_to_guest(s, s->guest_clse[i]);
+	s->nguest_clse = 0;
+}
+
+/* A header's max payload (arg1) replaced. */
+static void set_arg1(uint8_t raw[ADB_HEADER_SIZE], uint32_t v)
+{
+	raw[8] = (uint8_t)v;
+	raw[9] = (uint8_t)(v >> 8);
+	raw[10] = (uint8_t)(v >> 16);
+	raw[11] = (uint8_t)(v >> 24);
 }
 
 static void replay_cnxn(struct session *s)
@@ -136,6 +183,8 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 		}
 		if (i < 0)
 			break;
+		if (s->streams.v[i].host_id == 0)
+			shield_open_answered(&s->shield);
 		if (h->command == ADB_CMD_CLSE)
 			streams_remove_at(&s->streams, (size_t)i);
 		else if (s->streams.v[i].host_id == 0)
@@ -151,10 +200,17 @@ static void host_header(struct session *s, const struct adb_frame_event *fe)
 	const struct adb_header *h = &fe->header;
 	int fwd = host_frame_verdict(s, h);
 
+	uint8_t raw[ADB_HEADER_SIZE];
+
+	memcpy(raw, fe->header_raw, ADB_HEADER_SIZE);
 	s->h2g_forward = fwd;
 	s->h2g_gen = s->link_gen;
+	s->h2g_open_len = 0;
 	if (h->command == ADB_CMD_CNXN) {
-		memcpy(s->cnxn, fe->header_raw, ADB_HEADER_SIZE);
+		/* the guest may send no frame larger than its pool can hold */
+		if (h->arg1 > s->guest_max_payload)
+			set_arg1(raw, s->guest_max_payload);
+		memcpy(s->cnxn, raw, ADB_HEADER_SIZE);
 		s->cnxn_len = ADB_HEADER_SIZE;
 		if (fwd)
 			s->cnxn_sent_gen = s->link_gen;
@@ -165,7 +221,7 @@ static void host_header(struct session *s, const struct adb_frame_event *fe)
 	if (!fwd)
 		return;
 	s->route->st.frames[DIR_TO_GUEST]++;
-	output_header(&s->to_guest, fe->header_raw, 0);
+	output_header(&s->to_guest, raw, 0);
 }
 
 static void host_payload(struct session *s, struct poolbuf *b, const struct adb_frame_event *fe)
@@ -178,16 +234,33 @@ static void host_payload(struct session *s, struct poolbuf *b, const struct adb_
 	}
 	if (!s->h2g_forward || s->h2g_gen != s->link_gen || s->link != LINK_UP)
 		return;
+	if (fe->header.command == ADB_CMD_OPEN && s->h2g_open_len < sizeof(s->h2g_open)) {
+		size_t n = sizeof(s->h2g_open) - s->h2g_open_len;
+
+		n = fe->len < n ? fe->len : n;
+		memcpy(s->h2g_open + s->h2g_open_len, fe->data, n);
+		s->h2g_open_len += n;
+	}
 	s->route->st.bytes[DIR_TO_GUEST] += fe->len;
 	output_slice(&s->to_guest, b, fe->data, fe->len);
 }
 
 static void host_frame_end(struct session *s, const struct adb_header *h)
 {
+	if (s->h2g_gen == s->link_gen)
+		flush_guest_clse(s);
+	if (h->command == ADB_CMD_OPEN && s->h2g_forward) {
+		shield_host_open(&s->shield, s->h2g_open, s->h2g_open_len);
+		return;
+	}
 	if (h->command != ADB_CMD_CNXN)
 		return;
 	s->cnxn_complete = 1;
-	adb_reader_set_max_payload(&s->host_rd, clamp_payload(h->arg1));
+	if (s->link == LINK_IDLE) {
+		uv_timer_stop(&s->backoff);
+		guest_connect(s);
+		return;
+	}
 	replay_cnxn(s);
 }
 
@@ -224,39 +297,112 @@ static void host_input(struct session *s, struct poolbuf *b, const uint8_t *p, s
 
 /* ---- guest -> host ---- */
 
-static void guest_track(struct session *s, const struct adb_header *h)
+/* Is the guest's frame with header h let through? Answers OPENs at the
+ * frame's end (their destination is the payload). 0: dropped. */
+static int guest_header_pass(struct session *s, const struct adb_header *h)
 {
-	struct route *r = s->route;
 	long i;
 
 	switch (h->command) {
 	case ADB_CMD_CNXN:
-		if (!s->guest_online) {
-			s->guest_online = 1;
-			s->backoff_attempt = 0;
-			if (s->links_made > 1)
-				r->st.reconnects++;
-			adb_reader_set_max_payload(&s->guest_rd, clamp_payload(h->arg1));
-			route_set_guest(r, GUEST_UP, "guest answered CNXN");
-		}
-		break;
-	case ADB_CMD_OPEN:
-		if (streams_add(&s->streams, 0, h->arg0) != 0)
-			log_warn("route %s: peer %s: guest OPEN beyond max-streams not tracked",
-				 r->cfg.name, s->peer);
-		break;
+		if (s->guest_online)
+			return shield_guest_handshake(&s->shield, now(s)) == SHIELD_PASS;
+		s->guest_online = 1;
+		s->backoff_attempt = 0;
+		if (s->links_made > 1)
+			s->route->st.reconnects++;
+		route_set_guest(s->route, GUEST_UP, "guest answered CNXN");
+		return 1;
+	case ADB_CMD_AUTH:
+		return shield_guest_handshake(&s->shield, now(s)) == SHIELD_PASS;
 	case ADB_CMD_OKAY:
 		i = streams_find_host(&s->streams, h->arg1);
 		if (i >= 0 && s->streams.v[i].guest_id == 0)
 			s->streams.v[i].guest_id = h->arg0;
-		break;
+		return 1;
 	case ADB_CMD_CLSE:
 		i = h->arg1 ? streams_find_host(&s->streams, h->arg1)
 			    : streams_find_guest(&s->streams, h->arg0);
 		if (i >= 0)
 			streams_remove_at(&s->streams, (size_t)i);
-		break;
+		return 1;
 	}
+	return 1;
+}
+
+/* The guest asked to open a stream on the PC: only to where the PC set up
+ * a reverse forward, only so many and so fast; others get CLSE. */
+static int guest_open_pass(struct session *s, const struct adb_header *h)
+{
+	struct route *r = s->route;
+	uint8_t dest[SHIELD_ADDR_MAX + 1];
+	size_t n = framehold_copy(&s->g2h, dest, sizeof(dest));
+	enum shield_verdict v = shield_guest_open(&s->shield, dest, n, now(s));
+
+	if (v == SHIELD_PASS && streams_add(&s->streams, 0, h->arg0) != 0) {
+		shield_open_answered(&s->shield);
+		v = SHIELD_TOO_MANY;
+	}
+	if (v == SHIELD_PASS)
+		return 1;
+	r->st.guest_refused++;
+	send_clse_to_guest(s, h->arg0);
+	log_limited(LOG_LVL_WARN, r->cfg.name, "guest OPEN refused",
+		    "route %s: peer %s: guest OPEN of \"%.*s\" refused: %s", r->cfg.name,
+		    s->peer, (int)strnlen((const char *)dest, n), (const char *)dest,
+		    shield_verdict_name(v));
+	return 0;
+}
+
+static void capture_frame(struct session *s)
+{
+	const struct frame_hold *f = &s->g2h;
+	const char *name = s->route->cfg.name;
+
+	capture_header(name, s->id, 1, f->header);
+	for (unsigned i = 0; i < f->n; i++)
+		capture_payload(name, s->id, 1, f->s[i].p, f->s[i].len);
+}
+
+/* The guest's frame is whole: let it go to the host, or drop it. */
+static void guest_frame_end(struct session *s, const struct adb_header *h)
+{
+	struct route *r = s->route;
+	int pass = s->g2h_pass;
+
+	if (pass && h->command == ADB_CMD_OPEN)
+		pass = guest_open_pass(s, h);
+	trace_frame(s, "guest->host", h, pass ? NULL : "(refused)");
+	if (!pass) {
+		if (h->command != ADB_CMD_OPEN) {
+			r->st.guest_refused++;
+			log_limited(LOG_LVL_WARN, r->cfg.name, "guest frame refused",
+				    "route %s: peer %s: guest %s refused: over the rate",
+				    r->cfg.name, s->peer, adb_command_name(h->command));
+		}
+		framehold_drop(&s->g2h);
+		if (++s->link_refused > GUEST_REFUSED_MAX)
+			guest_lost(s, "guest keeps sending frames the relay refuses (%u on this link)",
+				   GUEST_REFUSED_MAX);
+		return;
+	}
+	if (capture_wanted(r->cfg.name))
+		capture_frame(s);
+	r->st.frames[DIR_TO_HOST]++;
+	r->st.bytes[DIR_TO_HOST] += s->g2h.len;
+	framehold_release(&s->g2h, &s->to_host);
+}
+
+static void guest_header(struct session *s, const struct adb_frame_event *fe)
+{
+	uint8_t raw[ADB_HEADER_SIZE];
+
+	memcpy(raw, fe->header_raw, ADB_HEADER_SIZE);
+	/* adb aborts on a device max payload it cannot work with */
+	if (fe->header.command == ADB_CMD_CNXN)
+		set_arg1(raw, shield_max_payload(fe->header.arg1));
+	s->g2h_pass = guest_header_pass(s, &fe->header);
+	framehold_begin(&s->g2h, raw);
 }
 
 static void guest_input(struct session *s, struct poolbuf *b, const uint8_t *p, size_t len)
@@ -268,22 +414,14 @@ static void guest_input(struct session *s, struct poolbuf *b, const uint8_t *p, 
 	while ((ev = adb_reader_next(&s->guest_rd, &p, &len, &fe)) != ADB_EV_NEED_MORE) {
 		switch (ev) {
 		case ADB_EV_HEADER:
-			guest_track(s, &fe.header);
-			trace_frame(s, "guest->host", &fe.header, NULL);
-			if (capture_wanted(s->route->cfg.name))
-				capture_header(s->route->cfg.name, s->id, 1, fe.header_raw);
-			s->route->st.frames[DIR_TO_HOST]++;
-			s->g2h_left = fe.header.data_length;
-			output_header(&s->to_host, fe.header_raw, 0);
+			guest_header(s, &fe);
 			break;
 		case ADB_EV_PAYLOAD:
-			s->route->st.bytes[DIR_TO_HOST] += fe.len;
-			s->g2h_left -= (uint32_t)fe.len;
-			if (capture_wanted(s->route->cfg.name))
-				capture_payload(s->route->cfg.name, s->id, 1, fe.data, fe.len);
-			output_slice(&s->to_host, b, fe.data, fe.len);
+			if (framehold_add(&s->g2h, b, fe.data, fe.len) != 0)
+				guest_lost(s, "guest frame arrived in too many pieces");
 			break;
 		case ADB_EV_END:
+			guest_frame_end(s, &fe.header);
 			break;
 		default:
 			s->route->st.errors++;
@@ -295,35 +433,35 @@ static void guest_input(struct session *s, struct poolbuf *b, const uint8_t *p, 
 	}
 	if (output_flush(&s->to_host) != 0)
 		session_close(s, "write to host failed");
+	else if (s->link == LINK_UP && output_flush(&s->to_guest) != 0)
+		guest_lost(s, "write to guest failed");
 }
 
 /* ---- reading, with the per-direction budget ---- */
 
+/* The host side may have several reads in flight (USB transfers): each
+ * gets a buffer of its own. The guest side reads one at a time, packed
+ * (a held frame then spans few buffers). */
 static struct poolbuf *buf_of(const uv_buf_t *buf)
 {
 	return (struct poolbuf *)((char *)buf->base - offsetof(struct poolbuf, data));
 }
 
-static void alloc_from(struct bufpool *pool, struct poolbuf **lent, uv_buf_t *buf)
-{
-	struct poolbuf *b = bufpool_get(pool);
-
-	*lent = b;
-	*buf = b ? uv_buf_init((char *)b->data, BUFPOOL_CHUNK) : uv_buf_init(NULL, 0);
-}
-
 static void on_host_alloc(struct hostport *p, uv_buf_t *buf)
 {
 	struct session *s = p->data;
+	struct poolbuf *b = bufpool_get(&s->host_pool);
 
-	alloc_from(&s->host_pool, &s->host_rbuf, buf);
+	*buf = b ? uv_buf_init((char *)b->data, BUFPOOL_CHUNK) : uv_buf_init(NULL, 0);
 }
 
 static void on_guest_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct session *s = h->data;
+	size_t len;
+	uint8_t *p = pool_reader_alloc(&s->guest_reader, &len);
 
-	alloc_from(&s->guest_pool, &s->guest_rbuf, buf);
+	*buf = uv_buf_init((char *)p, (unsigned)len);
 }
 
 static void on_host_read(struct hostport *p, ssize_t nread, const uv_buf_t *buf)
@@ -331,7 +469,6 @@ static void on_host_read(struct hostport *p, ssize_t nread, const uv_buf_t *buf)
 	struct session *s = p->data;
 	struct poolbuf *b = buf->base ? buf_of(buf) : NULL;
 
-	s->host_rbuf = NULL;
 	if (nread > 0 && !s->closing)
 		host_input(s, b, (const uint8_t *)buf->base, (size_t)nread);
 	if (b != NULL)
@@ -350,9 +487,8 @@ static void on_host_read(struct hostport *p, ssize_t nread, const uv_buf_t *buf)
 static void on_guest_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct session *s = st->data;
-	struct poolbuf *b = buf->base ? buf_of(buf) : NULL;
+	struct poolbuf *b = pool_reader_done(&s->guest_reader, (long)nread);
 
-	s->guest_rbuf = NULL;
 	if (nread > 0 && !s->closing && s->link == LINK_UP)
 		guest_input(s, b, (const uint8_t *)buf->base, (size_t)nread);
 	if (b != NULL)
@@ -390,15 +526,22 @@ static void set_host_reading(struct session *s, int want)
 	s->host_reading = want;
 }
 
-/* Read a side only while its pool has room and what we owe it is small. */
+/* Read a side only while its pool has room, the output it feeds has room,
+ * and the frames the relay made up in answer to it are few. */
 static void update_reading(struct session *s)
 {
+	size_t budget = s->route->cfg.buffer;
+
 	if (s->closing)
 		return;
 	set_host_reading(s, !bufpool_empty(&s->host_pool) &&
+			    output_has_room(&s->to_guest, budget) &&
 			    s->to_host.synth_pending < SYNTH_PENDING_MAX);
 	if (s->link == LINK_UP)
-		set_guest_reading(s, !bufpool_empty(&s->guest_pool));
+		set_guest_reading(s, pool_reader_has_room(&s->guest_reader) &&
+				     output_has_room(&s->to_host, budget) &&
+				     s->to_guest.synth_pending < SYNTH_PENDING_MAX &&
+				     s->nguest_clse < GUEST_CLSE_QUEUE);
 }
 
 static void on_output_done(struct output *o, int status, size_t bytes, int synth)
@@ -439,6 +582,17 @@ static void on_backoff(uv_timer_t *t)
 	guest_connect(t->data);
 }
 
+static void on_cnxn_deadline(uv_timer_t *t)
+{
+	struct session *s = t->data;
+
+	s->route->st.errors++;
+	log_limited(LOG_LVL_WARN, s->route->cfg.name, "no CNXN",
+		    "route %s: peer %s: no CNXN within %u ms", s->route->cfg.name, s->peer,
+		    HOST_CNXN_TIMEOUT_MS);
+	session_close(s, "the PC sent no CNXN in time");
+}
+
 static void schedule_reconnect(struct session *s)
 {
 	s->link = LINK_DOWN;
@@ -460,23 +614,27 @@ static void on_guest_closed(uv_handle_t *h)
 	schedule_reconnect(s);
 }
 
-/* Finish a frame the guest cut short, then close every stream the host
- * knows on this link, so no adb command waits on a dead guest. */
+/* Drop a frame the guest cut short (the host never saw its header), then
+ * close every stream the host knows on this link, so no adb command waits
+ * on a dead guest. */
 static void close_streams_towards_host(struct session *s)
 {
-	if (s->g2h_left > 0) {
-		s->route->st.padded_bytes += s->g2h_left;
-		log_warn("route %s: peer %s: guest cut a frame short: padded %u bytes",
-			 s->route->cfg.name, s->peer, s->g2h_left);
-		output_zeros(&s->to_host, s->g2h_left);
-		if (capture_wanted(s->route->cfg.name))
-			capture_payload(s->route->cfg.name, s->id, 1, NULL, s->g2h_left);
-		s->g2h_left = 0;
+	if (s->g2h.active) {
+		struct adb_header h;
+		size_t held;
+
+		adb_header_decode(s->g2h.header, &h);
+		held = framehold_drop(&s->g2h);
+		s->route->st.cut_frames++;
+		log_warn("route %s: peer %s: guest cut a %s frame short at %zu of %u payload bytes: "
+			 "dropped, not forwarded", s->route->cfg.name, s->peer,
+			 adb_command_name(h.command), held, h.data_length);
 	}
 	for (size_t i = 0; i < s->streams.n; i++)
 		if (s->streams.v[i].host_id != 0)
 			send_clse_to_host(s, s->streams.v[i].guest_id, s->streams.v[i].host_id);
 	streams_clear(&s->streams);
+	shield_streams_gone(&s->shield);
 	output_flush(&s->to_host);
 }
 
@@ -497,6 +655,7 @@ static void guest_lost(struct session *s, const char *fmt, ...)
 	s->guest_online = 0;
 	s->guest_reading = 0;
 	s->link_gen++;
+	pool_reader_reset(&s->guest_reader);
 	output_detach(&s->to_guest);
 	uv_close((uv_handle_t *)&s->guest, on_guest_closed);
 }
@@ -531,11 +690,13 @@ static void on_guest_connected(void *data, int fd, int status)
 	s->link_gen++;
 	s->links_made++;
 	s->guest_online = 0;
-	s->g2h_left = 0;
-	adb_reader_init(&s->guest_rd, ADB_MAX_PAYLOAD);
+	s->link_refused = 0;
+	s->nguest_clse = 0;
+	adb_reader_init(&s->guest_rd, s->guest_max_payload);
 	output_attach_stream(&s->to_guest, (uv_stream_t *)&s->guest);
-	log_info("route %s: peer %s: guest link %u connected", r->cfg.name, s->peer,
-		 s->links_made);
+	log_limited(LOG_LVL_INFO, r->cfg.name, "guest link connected",
+		    "route %s: peer %s: guest link %u connected", r->cfg.name, s->peer,
+		    s->links_made);
 	route_set_guest(r, GUEST_CONNECTING, "connected, waiting for the guest's CNXN");
 	replay_cnxn(s);
 	update_reading(s);
@@ -557,6 +718,8 @@ static void guest_connect(struct session *s)
 
 static void session_free(struct session *s)
 {
+	framehold_drop(&s->g2h);
+	pool_reader_reset(&s->guest_reader);
 	output_destroy(&s->to_host);
 	output_destroy(&s->to_guest);
 	bufpool_destroy(&s->host_pool);
@@ -627,6 +790,9 @@ int session_start(struct route *r, struct hostport *host)
 	adb_reader_init(&s->host_rd, ADB_MAX_PAYLOAD);
 	bufpool_init(&s->host_pool, r->cfg.buffer);
 	bufpool_init(&s->guest_pool, r->cfg.buffer);
+	pool_reader_init(&s->guest_reader, &s->guest_pool);
+	s->guest_max_payload = framehold_max_payload(s->guest_pool.limit);
+	shield_init(&s->shield);
 	output_init(&s->to_host, on_output_done, s);
 	output_init(&s->to_guest, on_output_done, s);
 	output_attach(&s->to_host, host->ops->write, host);
@@ -646,7 +812,9 @@ int session_start(struct route *r, struct hostport *host)
 		return 0;
 	}
 	log_info("route %s: peer %s connected", r->cfg.name, s->peer);
+	s->link = LINK_IDLE;
+	if (r->cfg.front.kind == FRONT_TCP)
+		uv_timer_start(&s->backoff, on_cnxn_deadline, HOST_CNXN_TIMEOUT_MS, 0);
 	update_reading(s);
-	guest_connect(s);
 	return 0;
 }

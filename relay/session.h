@@ -2,7 +2,16 @@
  * session.h - the adb-aware session between one front connection (the PC's
  * adb server) and one guest link. Frames are parsed both ways and forwarded
  * cut-through; the host's CNXN is cached and replayed to every new guest
- * link, so the PC's transport survives guest reboots.
+ * link, so the PC's transport survives guest reboots. Guest frames are
+ * held until whole and pass the shield (shield.h) before the PC sees them.
+ *
+ * Memory: each direction reads into a pool of `buffer` bytes (at least two
+ * 64 KiB buffers) and stops reading while that pool is used up, while the
+ * output towards the other side holds `buffer` bytes or OUTPUT_MAX_BATCHES
+ * batches, or while 64 KiB of frames the relay made up wait for the side
+ * that caused them. So a connection holds at most 2 x buffer of data plus
+ * 2 x (OUTPUT_MAX_BATCHES + 43) batches of about 2.8 KiB (43: the
+ * header-only frames one 64 KiB read can carry beyond the limit).
  */
 #ifndef RELAY_SESSION_H
 #define RELAY_SESSION_H
@@ -11,14 +20,21 @@
 
 #include "adbproto.h"
 #include "bufpool.h"
+#include "framehold.h"
 #include "hostport.h"
 #include "output.h"
+#include "shield.h"
 #include "streams.h"
 #include "vsock.h"
 
 struct route;
 
+#define HOST_CNXN_TIMEOUT_MS 10000   /* a TCP PC's CNXN, as adb waits for a device's */
+#define HOST_OPEN_KEEP 256            /* bytes of a host OPEN's service kept */
+#define GUEST_CLSE_QUEUE 64           /* refusals that may wait for a host frame */
+
 enum link_state {
+	LINK_IDLE,        /* no guest link until the host's CNXN */
 	LINK_DOWN,        /* waiting for the backoff timer */
 	LINK_CONNECTING,  /* vsock connect in progress */
 	LINK_UP,          /* connected; online once the guest's CNXN is seen */
@@ -36,7 +52,6 @@ struct session {
 	struct bufpool host_pool;      /* buffers read from the host */
 	struct output to_host;
 	int host_reading;
-	struct poolbuf *host_rbuf;     /* buffer lent to the current read */
 
 	uv_pipe_t guest;
 	int guest_handle;              /* guest is initialised, not yet closed */
@@ -46,19 +61,29 @@ struct session {
 	int guest_online;              /* guest's CNXN seen on this link */
 	struct adb_reader guest_rd;
 	struct bufpool guest_pool;     /* buffers read from the guest */
+	struct pool_reader guest_reader;
+	uint32_t guest_max_payload;    /* what the guest is told it may send */
 	struct output to_guest;
 	int guest_reading;
-	struct poolbuf *guest_rbuf;
 	struct vsock_connect *connecting;
-	uv_timer_t backoff;
+	uv_timer_t backoff;            /* also the deadline for the host's CNXN */
 	unsigned backoff_attempt;
 	char down_reason[128];
 
 	/* frame being read from the host: forwarded to which link, if any */
 	int h2g_forward;
 	unsigned h2g_gen;
-	/* frame being read from the guest: payload bytes still owed to the host */
-	uint32_t g2h_left;
+	uint8_t h2g_open[HOST_OPEN_KEEP]; /* start of a host OPEN's service */
+	size_t h2g_open_len;
+	/* frame being read from the guest, held until whole */
+	struct frame_hold g2h;
+	int g2h_pass;                  /* its header passed; OPENs decided at the end */
+	unsigned link_refused;         /* guest frames refused on this link */
+	/* CLSEs for refused guest OPENs, held while a host frame is half
+	 * forwarded to the guest */
+	uint32_t guest_clse[GUEST_CLSE_QUEUE];
+	unsigned nguest_clse;
+	struct shield shield;
 
 	/* the host's CNXN, replayed to each new guest link */
 	uint8_t cnxn[ADB_HEADER_SIZE + ADB_HANDSHAKE_MAX];

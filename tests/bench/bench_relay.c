@@ -116,6 +116,13 @@ static void stream_frames(int fd, size_t payload, size_t total, uint8_t *buf)
 		send_frame(fd, ADB_CMD_WRTE, 1, 1, buf, payload);
 }
 
+/* What a device may send in one frame: as adbd, no more than the host's
+ * CNXN allowed (the relay tells its guest less than the PC does). */
+static size_t device_payload(size_t wanted, const struct adb_header *host_cnxn)
+{
+	return wanted < host_cnxn->arg1 ? wanted : host_cnxn->arg1;
+}
+
 static void sink_frames(int fd, size_t total, uint8_t *buf, size_t cap)
 {
 	size_t got = 0;
@@ -134,6 +141,7 @@ static void *guest_main(void *arg)
 	uint8_t *buf = malloc(ADB_MAX_PAYLOAD);
 	int l = socket(AF_UNIX, SOCK_STREAM, 0), c;
 	static const char banner[] = "device::ro.product.name=bench;features=";
+	struct adb_header cnxn;
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", r->guest_path);
 	unlink(r->guest_path);
@@ -142,14 +150,14 @@ static void *guest_main(void *arg)
 	c = accept(l, NULL, NULL);
 	if (c < 0)
 		die("guest accept");
-	recv_frame(c, buf, ADB_MAX_PAYLOAD); /* the host's CNXN */
+	cnxn = recv_frame(c, buf, ADB_MAX_PAYLOAD); /* the host's */
 	send_frame(c, ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, banner, sizeof(banner));
 	recv_frame(c, buf, ADB_MAX_PAYLOAD); /* OPEN */
 	send_frame(c, ADB_CMD_OKAY, 1, 1, NULL, 0);
 	if (r->dir == TO_GUEST)
 		sink_frames(c, r->total, buf, ADB_MAX_PAYLOAD);
 	else
-		stream_frames(c, r->payload, r->total, buf);
+		stream_frames(c, device_payload(r->payload, &cnxn), r->total, buf);
 	recv_frame(c, buf, ADB_MAX_PAYLOAD); /* the host's CLSE: all data read */
 	close(c);
 	close(l);

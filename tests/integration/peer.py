@@ -100,15 +100,17 @@ GUEST_MODES = {
 }
 
 
-def run_guest(path, mode, secs):
+def serve_unix(path, secs, handle):
+    """Listen on the Unix socket PATH for SECS seconds and give each
+    connection in turn to handle(conn, end); returns how many there were."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path)
-    srv.listen(8)
-    srv.settimeout(0.2)
+    srv.listen(16)
+    srv.settimeout(0.1)
     print("READY", flush=True)
     end = time.time() + secs
     served = 0
@@ -117,16 +119,22 @@ def run_guest(path, mode, secs):
             c, _ = srv.accept()
         except socket.timeout:
             continue
+        served += 1
         c.settimeout(1)
         try:
-            c.recv(65536)  # the host's CNXN (replayed by the relay)
-            c.sendall(GUEST_MODES[mode]())
-            time.sleep(0.05)
-        except OSError:
+            handle(c, end)
+        except (OSError, EOFError):
             pass
         c.close()
-        served += 1
-    print("guest: served %d connections" % served)
+    return served
+
+
+def run_guest(path, mode, secs):
+    def handle(c, end):
+        c.recv(65536)  # the host's CNXN (replayed by the relay)
+        c.sendall(GUEST_MODES[mode]())
+        time.sleep(0.05)
+    print("guest: served %d connections" % serve_unix(path, secs, handle))
     return 0
 
 
