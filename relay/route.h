@@ -40,7 +40,7 @@ struct route_stats {
 	uint64_t sessions;        /* front connections accepted, ever */
 	uint64_t reconnects;      /* guest links re-established under a session */
 	uint64_t errors;          /* malformed input, failed links */
-	uint64_t stale_dropped;   /* host frames for streams that no longer exist */
+	uint64_t stale_dropped;   /* frames for streams that no longer exist, either way */
 	uint64_t refused_opens;   /* OPENs answered with CLSE by the relay */
 	uint64_t cut_frames;      /* guest frames cut short by a lost link, dropped */
 	uint64_t guest_refused;   /* guest frames the shield kept from the PC */

@@ -32,6 +32,7 @@
 /* Frames the shield may refuse on one guest link before the relay drops
  * it: a guest that floods refused frames costs CPU, not only memory. */
 #define GUEST_REFUSED_MAX 1000
+#define G2H_STALE (-1)
 
 static void guest_connect(struct session *s);
 static void on_cnxn_deadline(uv_timer_t *t);
@@ -297,8 +298,10 @@ static void host_input(struct session *s, struct poolbuf *b, const uint8_t *p, s
 
 /* ---- guest -> host ---- */
 
-/* Is the guest's frame with header h let through? Answers OPENs at the
- * frame's end (their destination is the payload). 0: dropped. */
+/* Is the guest's frame with header h let through? 1: yes (OPENs are
+ * decided at the frame's end: their destination is the payload), 0:
+ * refused, G2H_STALE: for a stream the PC does not have (it closed it, or
+ * it never was), dropped. */
 static int guest_header_pass(struct session *s, const struct adb_header *h)
 {
 	long i;
@@ -319,12 +322,15 @@ static int guest_header_pass(struct session *s, const struct adb_header *h)
 		i = streams_find_host(&s->streams, h->arg1);
 		if (i >= 0 && s->streams.v[i].guest_id == 0)
 			s->streams.v[i].guest_id = h->arg0;
-		return 1;
+		return i >= 0 ? 1 : G2H_STALE;
+	case ADB_CMD_WRTE:
+		return streams_find_host(&s->streams, h->arg1) >= 0 ? 1 : G2H_STALE;
 	case ADB_CMD_CLSE:
 		i = h->arg1 ? streams_find_host(&s->streams, h->arg1)
 			    : streams_find_guest(&s->streams, h->arg0);
-		if (i >= 0)
-			streams_remove_at(&s->streams, (size_t)i);
+		if (i < 0)
+			return G2H_STALE;
+		streams_remove_at(&s->streams, (size_t)i);
 		return 1;
 	}
 	return 1;
@@ -370,6 +376,12 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 	struct route *r = s->route;
 	int pass = s->g2h_pass;
 
+	if (pass == G2H_STALE) {
+		r->st.stale_dropped++;
+		trace_frame(s, "guest->host", h, "(no such stream)");
+		framehold_drop(&s->g2h);
+		return;
+	}
 	if (pass && h->command == ADB_CMD_OPEN)
 		pass = guest_open_pass(s, h);
 	trace_frame(s, "guest->host", h, pass ? NULL : "(refused)");

@@ -4,7 +4,8 @@ socket (the relay's target unix:PATH) or a PC on a TCP front. Every mode is
 bounded by SECONDS.
 
   adbpeer.py guest PATH MODE SECONDS [ARG]   listen as a hostile guest
-      okay-flood       answer CNXN, then send zero-length OKAYs, never read
+      okay-flood       answer CNXN and the PC's OPEN, then send OKAYs on that
+                       stream, never read
       open-flood N     answer CNXN, then send N OPENs to tcp:9 (never reversed)
       open-reversed N  answer CNXN, wait for the PC's reverse:forward, then
                        send N OPENs to its local address, never answer them
@@ -18,7 +19,7 @@ bounded by SECONDS.
   adbpeer.py pc PORT MODE SECONDS [ARG]      connect as a hostile PC
       auth-flood       send CNXN, then AUTH signatures, never read
       idle N           open N connections, send nothing, report when closed
-      mute             send CNXN, then never read
+      mute             send CNXN and OPEN shell:, then never read
 """
 import os
 import socket
@@ -87,10 +88,19 @@ def wait_cnxn(c, end):
     raise EOFError
 
 
+def wait_open(rd, end):
+    while time.time() < end:
+        for f in rd.frames():
+            if f[0] == OPEN:
+                return f
+    raise EOFError
+
+
 def guest_okay_flood(c, end, arg):
-    wait_cnxn(c, end)
+    rd = wait_cnxn(c, end)
     c.sendall(device_cnxn())
-    burst = frame(OKAY, 1, 1) * 4096
+    host_id = wait_open(rd, end)[1]   # a stream the PC opened: its OKAYs pass
+    burst = frame(OKAY, 9, host_id) * 4096
     c.settimeout(0.05)
     while time.time() < end:
         send_all_until(c, burst, end)
@@ -283,6 +293,9 @@ def pc_mute(port, end, arg):
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.sendall(frame(CNXN, 0x01000001, 1024 * 1024, b"host::features=shell_v2"))
+    s.settimeout(0.1)
+    wait_cnxn(s, end)   # the guest is online: an OPEN now reaches it
+    s.sendall(frame(OPEN, 1, 0, b"shell:\0"))
     print("READY", flush=True)
     while time.time() < end:
         time.sleep(0.05)

@@ -1,14 +1,12 @@
 # evil.sh - for guest-virtio-*.test: a relay whose route "evil" targets
-# its own virtio device (with a hybrid socket), and the hostile guest
-# (evil-guest.c) attacking that device. Sourced after lib.sh.
+# its own virtio device (with a hybrid socket), adb 29 as that route's PC,
+# and the hostile guest (evil-guest.c) attacking that device. Sourced after
+# lib.sh.
 
 EVIL=${EVIL:-$top_builddir/tests/hostile/evil-guest}
 HYBRID_CLIENT="python3 $top_srcdir/tests/hostile/hybrid-client.py"
 VHOST=$TMP/vhost.sock
 HYBRID=$TMP/hybrid.sock
-# RSS bounds are for plain builds: sanitizer builds get 4 times as much
-RSS_SCALE=1
-if ldd "$RELAY" 2>/dev/null | grep -q -e libasan -e libubsan; then RSS_SCALE=4; fi
 
 # evil_relay [ROUTE-LINE]: the relay, with ROUTE-LINE in route evil
 # (front tcp:127.0.0.1:$EVIL_FRONT)
@@ -22,6 +20,7 @@ evil_relay() {
 }
 virtio-hybrid $VHOST $HYBRID"
 	wait_for 5 test -S "$HYBRID" || fail "no hybrid socket"
+	pc_attach "127.0.0.1:$EVIL_FRONT"
 }
 
 # start_evil MODE [ARG]: the hostile guest on the device; its output in
@@ -36,6 +35,7 @@ start_evil() {
 stop_evil() {
 	kill "$EVIL_PID" 2>/dev/null
 	wait "$EVIL_PID" 2>/dev/null
+	pc_check "127.0.0.1:$EVIL_FRONT" "after the attack"
 }
 
 evil_alive() { kill -0 "$EVIL_PID" 2>/dev/null || fail "evil guest died: $(tail -n 3 "$TMP/evil.log")"; }

@@ -14,6 +14,8 @@
 #   check_live              the first three bounds, now
 #   check_bounds KB LINES   all five, over the period since bounds_begin
 #   RSS_SCALE               what memory bounds are multiplied by (sanitizers)
+#   pc_attach SERIAL        the real adb client as the attacked route's PC
+#   pc_check SERIAL WHAT    its server is the same process and lists SERIAL
 #
 # Sourced after tests/integration/lib.sh's conventions (top_builddir ...).
 
@@ -120,6 +122,23 @@ check_bounds() {
 
 # utime + stime of the relay, in clock ticks, since it started
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$RELAY_PID/stat"; }
+
+# The PC of a guest-side attack is the real adb client (Debian 12's adb 29):
+# the relay must keep a guest from crashing or wedging its server.
+adb_server_pid() { pgrep -f "tcp:$ANDROID_ADB_SERVER_PORT fork-server" | head -n 1; }
+
+pc_attach() {
+	timeout 10 adb connect "$1" >/dev/null 2>&1
+	PC_SERVER_PID=$(adb_server_pid)
+	[ -n "$PC_SERVER_PID" ] || fail "no adb server found"
+}
+
+pc_check() {
+	local serial=$1 what=$2
+	[ "$(adb_server_pid)" = "$PC_SERVER_PID" ] || fail "$what: the PC's adb server is not the same process"
+	timeout 5 adb devices >"$TMP/devices" || fail "$what: adb devices hung"
+	grep -q "^$serial[[:space:]]" "$TMP/devices" || fail "$what: adb no longer lists $serial"
+}
 
 # hostile_relay CONF-TEXT: start the relay with the witness and CONF-TEXT,
 # connect adb to the witness and check it before the attack.
