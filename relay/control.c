@@ -2,8 +2,10 @@
  * control.c - the control socket server. Each client sends one request
  * line of at most CONTROL_LINE_MAX bytes and gets one reply within
  * CONTROL_TIMEOUT_MS, or is dropped. At most CONTROL_CLIENTS are served at
- * once; one more makes the oldest go, so clients that connect and say
- * nothing cannot lock the others out. A `trace` client instead stays and
+ * once; one more makes a client that has said nothing go (of the process
+ * that holds the most, the oldest; the new one itself if every other has
+ * spoken), so clients that connect and say nothing cannot lock the others
+ * out. A `trace` client instead stays and
  * gets trace lines (tap.h), a `capture` client a pcap stream (capture.h),
  * until it hangs up or the relay stops; at most CONTROL_SUBSCRIBERS of
  * them, each with a bounded queue, and one that takes nothing of its queue
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,6 +55,7 @@ struct ctl_client {
 	uv_timer_t deadline;          /* the reply's; a subscriber's stall check */
 	uv_write_t wr;
 	char peer[48];                /* "pid N uid N", for log lines */
+	pid_t pid;                    /* the peer's, -1 when unknown */
 	char line[CONTROL_LINE_MAX];
 	size_t len;
 	struct strbuf reply;
@@ -292,15 +296,54 @@ static void on_deadline(uv_timer_t *t)
 	client_close(c);
 }
 
-/* The oldest client still waiting for its reply: the one to go. */
-static struct ctl_client *oldest_request(struct control *ctl)
+/* Has c sent anything yet, read or still in its socket? (A client that
+ * sent its line right after connecting is not silent, even before the
+ * loop has read it.) */
+static int said_something(struct ctl_client *c)
 {
-	struct ctl_client *oldest = NULL;
+	uv_os_fd_t fd;
+	int pending = 0;
+
+	if (c->len > 0)
+		return 1;
+	return uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
+	       ioctl(fd, FIONREAD, &pending) == 0 && pending > 0;
+}
+
+static int in_service(struct ctl_client *c)
+{
+	return !subscribed(c) && !uv_is_closing((uv_handle_t *)&c->pipe);
+}
+
+static unsigned clients_of(struct control *ctl, pid_t pid)
+{
+	unsigned n = 0;
 
 	for (struct ctl_client *c = ctl->list; c; c = c->next)
-		if (!subscribed(c) && !uv_is_closing((uv_handle_t *)&c->pipe))
-			oldest = c;
-	return oldest;
+		n += in_service(c) && c->pid == pid;
+	return n;
+}
+
+/* The client to go for a new one: one that has said nothing, of the
+ * process that holds the most clients (a flood of silent connections
+ * loses its own), the oldest of those; NULL when every client has spoken. */
+static struct ctl_client *silent_victim(struct control *ctl)
+{
+	struct ctl_client *victim = NULL;
+	unsigned most = 0;
+
+	for (struct ctl_client *c = ctl->list; c; c = c->next) {   /* newest first */
+		unsigned n;
+
+		if (!in_service(c) || said_something(c))
+			continue;
+		n = clients_of(ctl, c->pid);
+		if (n >= most) {
+			victim = c;
+			most = n;
+		}
+	}
+	return victim;
 }
 
 static void peer_name(struct ctl_client *c)
@@ -309,12 +352,15 @@ static void peer_name(struct ctl_client *c)
 	socklen_t len = sizeof(cred);
 	uv_os_fd_t fd;
 
+	c->pid = -1;
 	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		c->pid = cred.pid;
 		snprintf(c->peer, sizeof(c->peer), "pid %d uid %u", (int)cred.pid,
 			 (unsigned)cred.uid);
-	else
+	} else {
 		snprintf(c->peer, sizeof(c->peer), "unknown peer");
+	}
 }
 
 static void on_control_connection(uv_stream_t *l, int status)
@@ -343,10 +389,15 @@ static void on_control_connection(uv_stream_t *l, int status)
 		return;
 	}
 	peer_name(c);
-	if (ctl->requests > CONTROL_CLIENTS && (old = oldest_request(ctl)) != NULL) {
+	if (ctl->requests > CONTROL_CLIENTS) {
+		old = silent_victim(ctl);
 		log_limited(LOG_LVL_WARN, "control", &too_many_cause,
-			    "control: %d clients at once: the oldest (%s) closed for a new one (%s)",
-			    CONTROL_CLIENTS, old->peer, c->peer);
+			    "control: %d clients at once: a silent one (%s) closed for a new one (%s)",
+			    CONTROL_CLIENTS, old ? old->peer : "none: the new one", c->peer);
+		if (old == NULL || old == c) {
+			client_close(c);
+			return;
+		}
 		client_close(old);
 	}
 	uv_timer_start(&c->deadline, on_deadline, CONTROL_TIMEOUT_MS, 0);
