@@ -12,6 +12,7 @@
  */
 #include <assert.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -323,6 +324,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static int fds0 = -1;   /* after the first input: libuv keeps a few */
 	int steps = 0;
 
+	signal(SIGPIPE, SIG_IGN);   /* as the daemon does: a gone peer is EPIPE */
 	log_set_level(LOG_LVL_ERROR);
 	CHECK(uv_loop_init(&loop) == 0);
 	setup_route();
