@@ -1,7 +1,8 @@
 /*
- * connect.c - one asynchronous connection attempt to a vsock target:
- * non-blocking connect, the transport's optional line handshake (read one
- * byte at a time so no stream byte is consumed), a deadline, cancellation.
+ * connect.c - one asynchronous connection attempt to a target: non-blocking
+ * connect, the transport's optional check of the connected socket and its
+ * optional line handshake (read one byte at a time so no stream byte is
+ * consumed), a deadline, cancellation.
  * The attempt owns its socket until it hands it to the callback.
  */
 #include "vsock.h"
@@ -43,6 +44,7 @@ const struct vsock_transport *vsock_transport_for(enum vsock_kind kind)
 	case VSOCK_HYBRID: return &vsock_transport_hybrid;
 	case VSOCK_UNIX:   return &vsock_transport_unix;
 	case VSOCK_VIRTIO: return &vsock_transport_virtio;
+	case VSOCK_TCP:    return &vsock_transport_tcp;
 	}
 	return NULL;
 }
@@ -114,13 +116,19 @@ static int read_reply(struct vsock_connect *c)
 	}
 }
 
+/* The socket is connected: check it, then start the hello if any.
+ * Returns 1 when done, 0 while the hello runs, or a negative errno. */
 static int connected(struct vsock_connect *c)
 {
+	int rc = c->tp->established != NULL ? c->tp->established(c->fd) : 0;
+
+	if (rc != 0)
+		return rc;
 	if (c->tp->hello == NULL)
 		return 1;
 	c->hello_len = c->tp->hello(&c->target, c->hello, sizeof(c->hello));
 	c->phase = PH_HELLO;
-	int rc = send_hello(c);
+	rc = send_hello(c);
 	return rc < 0 ? rc : 0;
 }
 

@@ -1,12 +1,15 @@
 /*
- * target.c - parsing, formatting and comparing vsock target specs.
+ * target.c - parsing, formatting and comparing target specs (vsock, hybrid,
+ * unix, virtio, tcp).
  */
 #include "vsock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int parse_u32(const char *s, uint32_t *out)
 {
@@ -23,9 +26,14 @@ static int parse_u32(const char *s, uint32_t *out)
 	return 0;
 }
 
+/* The reason, after the spec; an overlong spec is cut so the reason shows. */
 static int fail(char *err, size_t errlen, const char *spec, const char *why)
 {
-	snprintf(err, errlen, "bad target '%s': %s", spec, why);
+	size_t n = strnlen(spec, VSOCK_SPEC_MAX + 1);
+	int cut = n > VSOCK_SPEC_MAX;
+
+	snprintf(err, errlen, "bad target '%.*s%s': %s", cut ? VSOCK_SPEC_MAX : (int)n, spec,
+		 cut ? "..." : "", why);
 	return -EINVAL;
 }
 
@@ -94,6 +102,67 @@ static int parse_virtio(const char *spec, const char *rest, struct vsock_target 
 	return 0;
 }
 
+/* HOST of a tcp target, len bytes at host, to inet_ntop's form in t->host:
+ * an IPv6 address when it was in brackets, else IPv4 or "localhost". No
+ * name is resolved (a resolver may block, and reloads parse in the loop). */
+static int parse_tcp_host(const char *spec, const char *host, size_t len, int bracketed,
+			  struct vsock_target *t, char *err, size_t errlen)
+{
+	char text[VSOCK_HOST_MAX];
+	unsigned char bin[16];
+	int af = bracketed ? AF_INET6 : AF_INET;
+
+	if (len == 0)
+		return fail(err, errlen, spec, "HOST is empty");
+	if (len >= sizeof(text))
+		return fail(err, errlen, spec, "HOST is too long");
+	memcpy(text, host, len);
+	text[len] = '\0';
+	if (!bracketed && strcasecmp(text, "localhost") == 0)
+		snprintf(text, sizeof(text), "127.0.0.1");
+	if (inet_pton(af, text, bin) != 1)
+		return fail(err, errlen, spec, bracketed ?
+			    "not an IPv6 address between the brackets (zone ids are not supported)" :
+			    "HOST is not a numeric IPv4 address, [IPv6] or localhost "
+			    "(host names are not resolved)");
+	if (inet_ntop(af, bin, t->host, sizeof(t->host)) == NULL)
+		return fail(err, errlen, spec, "HOST cannot be formatted");
+	return 0;
+}
+
+static int parse_tcp(const char *spec, const char *rest, struct vsock_target *t,
+		     char *err, size_t errlen)
+{
+	const char *host = rest, *colon;
+	size_t len;
+	int bracketed = rest[0] == '[';
+	int rc;
+
+	if (bracketed) {
+		const char *rb = strchr(rest, ']');
+
+		if (rb == NULL)
+			return fail(err, errlen, spec, "'[' without ']' in tcp:[IPv6]:PORT");
+		host = rest + 1;
+		len = (size_t)(rb - host);
+		colon = rb + 1;
+	} else {
+		colon = strchr(rest, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			return fail(err, errlen, spec,
+				    "an IPv6 address goes in brackets, as in tcp:[::1]:5555");
+		len = colon != NULL ? (size_t)(colon - rest) : 0;
+	}
+	if (colon == NULL || *colon != ':')
+		return fail(err, errlen, spec, "expected tcp:HOST:PORT");
+	rc = parse_tcp_host(spec, host, len, bracketed, t, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (parse_u32(colon + 1, &t->port) != 0 || t->port == 0 || t->port > 65535)
+		return fail(err, errlen, spec, "PORT must be a number from 1 to 65535");
+	return 0;
+}
+
 int vsock_target_parse(const char *spec, struct vsock_target *t,
 		       char *err, size_t errlen)
 {
@@ -116,8 +185,13 @@ int vsock_target_parse(const char *spec, struct vsock_target *t,
 		t->kind = VSOCK_VIRTIO;
 		return parse_virtio(spec, spec + 7, t, err, errlen);
 	}
+	if (strncmp(spec, "tcp:", 4) == 0) {
+		t->kind = VSOCK_TCP;
+		return parse_tcp(spec, spec + 4, t, err, errlen);
+	}
 	return fail(err, errlen, spec,
-		    "expected vsock:CID:PORT, hybrid:PATH:PORT, unix:PATH or virtio:PATH:CID:PORT");
+		    "expected vsock:CID:PORT, hybrid:PATH:PORT, unix:PATH, virtio:PATH:CID:PORT "
+		    "or tcp:HOST:PORT");
 }
 
 void vsock_target_format(const struct vsock_target *t, char *buf, size_t len)
@@ -135,13 +209,19 @@ void vsock_target_format(const struct vsock_target *t, char *buf, size_t len)
 	case VSOCK_VIRTIO:
 		snprintf(buf, len, "virtio:%s:%u:%u", t->path, t->cid, t->port);
 		break;
+	case VSOCK_TCP:
+		if (strchr(t->host, ':') != NULL)
+			snprintf(buf, len, "tcp:[%s]:%u", t->host, t->port);
+		else
+			snprintf(buf, len, "tcp:%s:%u", t->host, t->port);
+		break;
 	}
 }
 
 int vsock_target_equal(const struct vsock_target *a, const struct vsock_target *b)
 {
 	return a->kind == b->kind && a->cid == b->cid && a->port == b->port &&
-	       strcmp(a->path, b->path) == 0;
+	       strcmp(a->path, b->path) == 0 && strcmp(a->host, b->host) == 0;
 }
 
 const char *vsock_kind_name(enum vsock_kind kind)
@@ -151,6 +231,7 @@ const char *vsock_kind_name(enum vsock_kind kind)
 	case VSOCK_HYBRID: return "hybrid";
 	case VSOCK_UNIX:   return "unix";
 	case VSOCK_VIRTIO: return "virtio";
+	case VSOCK_TCP:    return "tcp";
 	}
 	return "?";
 }

@@ -9,6 +9,11 @@
  *   unix    a plain Unix stream socket         spec "unix:PATH"
  *   virtio  the relay's own virtio-vsock device, served to the VMM on the
  *           vhost-user socket PATH, guest CID    spec "virtio:PATH:CID:PORT"
+ *   tcp     an adbd reachable over IP              spec "tcp:HOST:PORT"
+ *           (TCP_NODELAY, keepalive); HOST is a numeric IPv4 address, an
+ *           IPv6 address in brackets or "localhost" (127.0.0.1). Names
+ *           are not resolved: neither parsing (done inside the loop on a
+ *           reload) nor connecting ever waits for a resolver.
  *
  * A connection attempt runs on a libuv loop, never blocks, and ends in one
  * callback that receives a connected, non-blocking stream fd it then owns.
@@ -22,25 +27,29 @@
 
 #define VSOCK_PATH_MAX 108 /* sizeof(sockaddr_un.sun_path) */
 #define VSOCK_SPEC_MAX (VSOCK_PATH_MAX + 32)
+#define VSOCK_HOST_MAX 46  /* INET6_ADDRSTRLEN */
 
 enum vsock_kind {
 	VSOCK_KERNEL,
 	VSOCK_HYBRID,
 	VSOCK_UNIX,
 	VSOCK_VIRTIO,
+	VSOCK_TCP,
 };
 
 struct vsock_target {
 	enum vsock_kind kind;
 	uint32_t cid;                 /* kernel, virtio */
-	uint32_t port;                /* kernel, hybrid, virtio */
+	uint32_t port;                /* kernel, hybrid, virtio, tcp (1-65535) */
 	char path[VSOCK_PATH_MAX];    /* hybrid, unix, virtio (vhost-user socket) */
+	char host[VSOCK_HOST_MAX];    /* tcp: the address in inet_ntop's form */
 };
 
 /* Parse a target spec. Returns 0, or -EINVAL with a reason in err. */
 int vsock_target_parse(const char *spec, struct vsock_target *t,
 		       char *err, size_t errlen);
-/* Format back to the canonical spec string. */
+/* Format back to the canonical spec string (an IPv6 host in brackets,
+ * "localhost" as 127.0.0.1). */
 void vsock_target_format(const struct vsock_target *t, char *buf, size_t len);
 int vsock_target_equal(const struct vsock_target *a, const struct vsock_target *b);
 const char *vsock_kind_name(enum vsock_kind kind);
@@ -55,6 +64,9 @@ struct vsock_transport {
 	 * Sets *fd. Returns 0 when connected at once, -EINPROGRESS when the
 	 * socket will become writable once connected, or another -errno. */
 	int (*open)(const struct vsock_target *t, int *fd);
+	/* Check the socket once connected, before any hello; NULL for none.
+	 * Returns 0 or a negative errno that fails the attempt. */
+	int (*established)(int fd);
 	/* Bytes to send once connected (at most len), or 0 for none. */
 	size_t (*hello)(const struct vsock_target *t, char *buf, size_t len);
 	/* Check the reply line (without its '\n'); NULL when hello is NULL. */
@@ -67,6 +79,7 @@ extern const struct vsock_transport vsock_transport_kernel;
 extern const struct vsock_transport vsock_transport_hybrid;
 extern const struct vsock_transport vsock_transport_unix;
 extern const struct vsock_transport vsock_transport_virtio;
+extern const struct vsock_transport vsock_transport_tcp;
 
 /*
  * The in-process virtio devices, one per vhost-user socket, shared by the

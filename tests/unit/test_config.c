@@ -1,7 +1,7 @@
 /*
  * test_config.c - adbd-relay.conf parsing: a full file, defaults, every
  * rejected form with its file:line message, the virtio-hybrid directive,
- * probe-mode (global and per route) and the spec parsers.
+ * probe-mode (global and per route), tcp targets and the spec parsers.
  */
 #include <check.h>
 #include <stdio.h>
@@ -144,7 +144,14 @@ static const struct {
 	{ "route a {\nfront tcp:127.0.0.1:65536\n", "port must be 1-65535" },
 	{ "route a {\ntarget vsock:2:5555\n", "reserved" },
 	{ "route a {\ntarget vsock:x:5555\n", "decimal" },
-	{ "route a {\ntarget tcp:1.2.3.4:5\n", "expected vsock:CID:PORT" },
+	{ "route a {\ntarget udp:1.2.3.4:5\n", "expected vsock:CID:PORT" },
+	{ "route a {\ntarget udp:1.2.3.4:5\n", "or tcp:HOST:PORT" },
+	{ "route a {\ntarget tcp:adb.example.com:5555\n",
+	  "test.conf:2: bad target 'tcp:adb.example.com:5555': HOST is not a numeric IPv4 address" },
+	{ "route a {\ntarget tcp:127.0.0.1:65536\n",
+	  "test.conf:2: bad target 'tcp:127.0.0.1:65536': PORT must be a number from 1 to 65535" },
+	{ "route a {\ntarget tcp:[::1:5555\n", "test.conf:2: bad target 'tcp:[::1:5555': '[' without ']'" },
+	{ "route a {\ntarget tcp:127.0.0.1\n", "expected tcp:HOST:PORT" },
 	{ "route a {\ntarget unix:\n", "socket path empty or too long" },
 	{ "route a {\nbuffer 1K\n", "buffer takes one size from 64K to 64M" },
 	{ "route a {\nbuffer lots\n", "buffer takes one size" },
@@ -243,7 +250,9 @@ END_TEST
 START_TEST(specs_round_trip)
 {
 	static const char *targets[] = { "vsock:3:5555", "vsock:1:1", "hybrid:/run/v.sock:5555",
-					 "hybrid:/a:b/c:7", "unix:/run/adbd.sock" };
+					 "hybrid:/a:b/c:7", "unix:/run/adbd.sock",
+					 "tcp:127.0.0.1:5555", "tcp:[::1]:5037",
+					 "tcp:[fe80::1]:65535" };
 	struct vsock_target t;
 	struct front_spec f;
 	char buf[256];
@@ -263,6 +272,41 @@ START_TEST(specs_round_trip)
 	ck_assert_str_eq(buf, "usb:/dev/usb-ffs/adb");
 	ck_assert_int_eq(front_spec_parse("usb:relative", &f, err, sizeof(err)), -22);
 	ck_assert_int_eq(front_spec_parse("usb:", &f, err, sizeof(err)), -22);
+}
+END_TEST
+
+/* tcp targets in a file: IPv4, [IPv6], localhost (taken as 127.0.0.1, so a
+ * reload from one spelling to the other leaves the route alone) */
+START_TEST(tcp_targets)
+{
+	ck_assert_int_eq(parse("route host {\n"
+			       "    front tcp:127.0.0.1:6530\n"
+			       "    target tcp:localhost:5555   # the host's own adbd\n"
+			       "}\n"
+			       "route net {\n"
+			       "    front usb:/dev/usb-ffs/net\n"
+			       "    target tcp:[::1]:5556\n"
+			       "}\n"
+			       "route v4 {\n"
+			       "    front tcp:127.0.0.1:6531\n"
+			       "    target tcp:192.168.122.10:5555\n"
+			       "}\n"), 0);
+	ck_assert_uint_eq(cfg.nroutes, 3);
+	ck_assert_int_eq(cfg.routes[0].target.kind, VSOCK_TCP);
+	ck_assert_str_eq(cfg.routes[0].target.host, "127.0.0.1");
+	ck_assert_uint_eq(cfg.routes[0].target.port, 5555);
+	ck_assert_int_eq(cfg.routes[1].target.kind, VSOCK_TCP);
+	ck_assert_str_eq(cfg.routes[1].target.host, "::1");
+	ck_assert_uint_eq(cfg.routes[1].target.port, 5556);
+	ck_assert_str_eq(cfg.routes[2].target.host, "192.168.122.10");
+
+	struct route_config a = cfg.routes[0];
+	config_free(&cfg);
+	ck_assert_int_eq(parse("route host {\nfront tcp:127.0.0.1:6530\ntarget tcp:127.0.0.1:5555\n}\n"), 0);
+	ck_assert(route_config_equal(&a, &cfg.routes[0]));
+	config_free(&cfg);
+	ck_assert_int_eq(parse("route host {\nfront tcp:127.0.0.1:6530\ntarget tcp:127.0.0.1:5554\n}\n"), 0);
+	ck_assert(!route_config_equal(&a, &cfg.routes[0]));
 }
 END_TEST
 
@@ -333,6 +377,7 @@ int main(void)
 	tcase_add_test(tc, virtio_hybrid_path_too_long);
 	tcase_add_test(tc, sizes_and_durations);
 	tcase_add_test(tc, specs_round_trip);
+	tcase_add_test(tc, tcp_targets);
 	tcase_add_test(tc, route_equality);
 	tcase_add_test(tc, probe_modes);
 	suite_add_tcase(s, tc);
