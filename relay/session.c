@@ -12,6 +12,12 @@
  * piece; when the link is lost a frame cut short is dropped, never made
  * up, every open stream is closed towards the host and the relay
  * reconnects with backoff, leaving the PC's transport registered.
+ * The new link's CNXN goes on to the PC only if it differs from the one
+ * the PC has (guest_cnxn_pass): adb's host treats a device CNXN on an
+ * online transport as a reconnect, closing every stream and dropping the
+ * transport's forwards, which a guest that came back the same need not
+ * cost it. A changed guest (another build, features or max payload) is
+ * passed on, and adb's own rule applies.
  */
 #include "session.h"
 
@@ -152,6 +158,8 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 	case ADB_CMD_CNXN:
 		s->cnxn_len = 0;
 		s->cnxn_complete = 0;
+		/* the PC starts over: it is owed the guest's CNXN */
+		s->pc_cnxn_len = 0;
 		return s->link == LINK_UP;
 	case ADB_CMD_AUTH:
 	case ADB_CMD_STLS:
@@ -308,13 +316,10 @@ static int guest_header_pass(struct session *s, const struct adb_header *h)
 
 	switch (h->command) {
 	case ADB_CMD_CNXN:
+		/* the rate applies to repeats on one link; a link's first CNXN
+		 * is decided when whole (guest_cnxn_pass) */
 		if (s->guest_online)
 			return shield_guest_handshake(&s->shield, now(s)) == SHIELD_PASS;
-		s->guest_online = 1;
-		s->backoff_attempt = 0;
-		if (s->links_made > 1)
-			s->route->st.reconnects++;
-		route_set_guest(s->route, GUEST_UP, "guest answered CNXN");
 		return 1;
 	case ADB_CMD_AUTH:
 		return shield_guest_handshake(&s->shield, now(s)) == SHIELD_PASS;
@@ -370,6 +375,65 @@ static void capture_frame(struct session *s)
 		capture_payload(name, s->id, 1, f->s[i].p, f->s[i].len);
 }
 
+static int same_cnxn(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	struct adb_header ha, hb;
+
+	if (alen != blen || alen < ADB_HEADER_SIZE)
+		return 0;
+	adb_header_decode(a, &ha);
+	adb_header_decode(b, &hb);
+	return ha.arg0 == hb.arg0 && ha.arg1 == hb.arg1 && ha.data_length == hb.data_length &&
+	       memcmp(a + ADB_HEADER_SIZE, b + ADB_HEADER_SIZE, alen - ADB_HEADER_SIZE) == 0;
+}
+
+/* The guest's CNXN is whole (its max payload clamped in the held header).
+ * The first on a link brings the session online towards the guest. Returns
+ * 1 to pass it on to the PC, 0 when it is the first of a new link and the
+ * same as the one the PC has: the PC's transport stays online as it is. */
+static int guest_cnxn_pass(struct session *s)
+{
+	struct route *r = s->route;
+	uint8_t cnxn[ADB_HEADER_SIZE + ADB_HANDSHAKE_MAX];
+	size_t len = ADB_HEADER_SIZE;
+	int first = !s->guest_online;
+
+	memcpy(cnxn, s->g2h.header, ADB_HEADER_SIZE);
+	len += framehold_copy(&s->g2h, cnxn + ADB_HEADER_SIZE, ADB_HANDSHAKE_MAX);
+	if (first) {
+		s->guest_online = 1;
+		s->backoff_attempt = 0;
+		if (s->links_made > 1)
+			r->st.reconnects++;
+		route_set_guest(r, GUEST_UP, "guest answered CNXN");
+		if (!s->link_auth_sent && same_cnxn(cnxn, len, s->pc_cnxn, s->pc_cnxn_len)) {
+			log_debug("route %s: peer %s: guest CNXN on link %u is the one the PC has: "
+				  "absorbed, the PC's transport stays as it is", r->cfg.name, s->peer,
+				  s->links_made);
+			return 0;
+		}
+		if (s->pc_cnxn_len > 0) {
+			struct adb_header was, is;
+			char banner[512];
+
+			adb_header_decode(s->pc_cnxn, &was);
+			adb_header_decode(cnxn, &is);
+			log_escape(banner, sizeof(banner), (const char *)cnxn + ADB_HEADER_SIZE,
+				   len - ADB_HEADER_SIZE);
+			log_limited(LOG_LVL_INFO, r->cfg.name, "guest CNXN changed",
+				    "route %s: peer %s: guest on link %u answered with another CNXN "
+				    "(version %#x, max payload %u, banner \"%s\"; the PC had %#x, %u%s): "
+				    "passed on, the PC's adb closes every stream and drops its forwards",
+				    r->cfg.name, s->peer, s->links_made, is.arg0, is.arg1, banner,
+				    was.arg0, was.arg1,
+				    s->link_auth_sent ? ", and got AUTH on this link" : "");
+		}
+	}
+	memcpy(s->pc_cnxn, cnxn, len);
+	s->pc_cnxn_len = len;
+	return 1;
+}
+
 /* The guest's frame is whole: let it go to the host, or drop it. */
 static void guest_frame_end(struct session *s, const struct adb_header *h)
 {
@@ -384,6 +448,13 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 	}
 	if (pass && h->command == ADB_CMD_OPEN)
 		pass = guest_open_pass(s, h);
+	if (pass && h->command == ADB_CMD_CNXN && !guest_cnxn_pass(s)) {
+		trace_frame(s, "guest->host", h, "(absorbed: the PC has this CNXN)");
+		framehold_drop(&s->g2h);
+		return;
+	}
+	if (pass && h->command == ADB_CMD_AUTH)
+		s->link_auth_sent = 1;
 	trace_frame(s, "guest->host", h, pass ? NULL : "(refused)");
 	if (!pass) {
 		if (h->command != ADB_CMD_OPEN) {
@@ -702,6 +773,7 @@ static void on_guest_connected(void *data, int fd, int status)
 	s->link_gen++;
 	s->links_made++;
 	s->guest_online = 0;
+	s->link_auth_sent = 0;
 	s->link_refused = 0;
 	s->nguest_clse = 0;
 	adb_reader_init(&s->guest_rd, s->guest_max_payload);

@@ -5,6 +5,18 @@
  * link, so the PC's transport survives guest reboots. Guest frames are
  * held until whole and pass the shield (shield.h) before the PC sees them.
  *
+ * A guest restart is invisible to the PC when the guest comes back the
+ * same: the guest's CNXN the PC has is kept, and a new link's CNXN equal to
+ * it (version, max payload as the shield clamps it, banner byte for byte)
+ * is absorbed; the PC sees only the CLSEs of the streams that died with the
+ * old link, and its `adb forward` list stays. A CNXN that differs (another
+ * build, other features, another max payload), or that follows AUTH frames
+ * the PC was sent on that link, is passed on: adb's host then closes every
+ * stream, re-reads the banner and drops the transport's forwards (its
+ * handle_offline runs the transport's disconnect callbacks), keeping the
+ * transport id. A host CNXN forgets the kept one: a PC that (re)sent its
+ * CNXN is owed the guest's answer.
+ *
  * Memory: each direction reads into a pool of `buffer` bytes (at least two
  * 64 KiB buffers) and stops reading while that pool is used up, while the
  * output towards the other side holds `buffer` bytes or OUTPUT_MAX_BATCHES
@@ -90,6 +102,12 @@ struct session {
 	size_t cnxn_len;
 	int cnxn_complete;
 	unsigned cnxn_sent_gen;        /* link_gen it was last sent on, 0: never */
+
+	/* the guest's CNXN as the PC last got it (header with the max payload
+	 * clamped, then the banner); a new link's equal CNXN is absorbed */
+	uint8_t pc_cnxn[ADB_HEADER_SIZE + ADB_HANDSHAKE_MAX];
+	size_t pc_cnxn_len;            /* 0: the PC has none (or sent CNXN since) */
+	int link_auth_sent;            /* a guest AUTH reached the PC on this link */
 
 	struct stream_table streams;
 	int closing;

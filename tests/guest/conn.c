@@ -3,8 +3,8 @@
  * vsock CONNECT handshake (byte by byte), the frame reader, the CNXN
  * exchange, OPEN/OKAY/WRTE/CLSE, per-stream flow control (one WRTE in
  * flight per stream, OKAY to the host only once its data is consumed), and
- * framing of everything we send. Services (shell.c, sync.c) see only the
- * stream_* functions declared in guest.h.
+ * framing of everything we send. Services (shell.c, sync.c, forward.c) see
+ * only the stream_* functions declared in guest.h.
  *
  * Memory is bounded: the read buffer is fixed, a stream holds at most one
  * host WRTE payload (the host may not send another before our OKAY; if it
@@ -338,8 +338,30 @@ static void stream_acked(struct stream *s)
 
 int stream_can_send(const struct stream *s)
 {
-	return !s->closed && !s->finishing && !s->wrte_pending && !s->write_inflight &&
-	       !s->conn->closing;
+	return !s->closed && !s->opening && !s->finishing && !s->wrte_pending &&
+	       !s->write_inflight && !s->conn->closing;
+}
+
+void stream_opened(struct stream *s)
+{
+	if (s->closed || !s->opening)
+		return;
+	s->opening = 0;
+	send_ctl(s->conn, ADB_CMD_OKAY, s->id, s->host_id);
+	stream_ref(s);
+	if (!s->closed)
+		s->ops->started(s);
+	stream_unref(s);
+}
+
+void stream_refused(struct stream *s)
+{
+	if (s->closed || !s->opening)
+		return;
+	log_debug("conn %lu: stream %u (host %u, %s) refused by its service", s->conn->id,
+		  s->id, s->host_id, s->ops->name);
+	send_ctl(s->conn, ADB_CMD_CLSE, 0, s->host_id);
+	stream_remove(s);
 }
 
 void stream_send(struct stream *s, const uint8_t *data, size_t len)
@@ -365,6 +387,10 @@ void stream_consumed(struct stream *s)
 
 void stream_finish(struct stream *s)
 {
+	if (s->opening) {
+		stream_refused(s);
+		return;
+	}
 	if (s->closed || s->finishing)
 		return;
 	s->finishing = 1;
@@ -381,7 +407,7 @@ void stream_finish(struct stream *s)
 static void handle_cnxn(struct conn *c)
 {
 	struct adb_banner b;
-	char banner[512];
+	char banner[1024];   /* --name and --features are at most 200 characters each */
 	uint32_t host_version = c->cur.arg0, host_max = c->cur.arg1;
 	int n;
 
@@ -412,7 +438,9 @@ static void handle_cnxn(struct conn *c)
 					       ? c->max_payload : ADB_MAX_PAYLOAD_V1);
 	n = snprintf(banner, sizeof(banner),
 		     "device::ro.product.name=%s;ro.product.model=adbd-testguest;"
-		     "ro.product.device=%s;features=", g_opt.name, g_opt.name);
+		     "ro.product.device=%s;features=%s", g_opt.name, g_opt.name, g_opt.features);
+	if (n < 0 || (size_t)n >= sizeof(banner))
+		n = (int)strlen(banner);
 	conn_write(c, ADB_CMD_CNXN, ADB_VERSION, c->max_payload, banner, (size_t)n, NULL, 0);
 }
 
@@ -422,6 +450,7 @@ static void handle_open(struct conn *c)
 	const struct service_ops *ops = NULL;
 	const char *name, *arg = NULL;
 	struct stream *s;
+	int rc;
 
 	if (host_id == 0) {
 		log_info("conn %lu: OPEN with local id 0 ignored", c->id);
@@ -438,6 +467,9 @@ static void handle_open(struct conn *c)
 	} else if (strncmp(name, "sync:", 5) == 0) {
 		ops = &sync_service;
 		arg = name + 5;
+	} else if (strncmp(name, "tcp:", 4) == 0) {
+		ops = &forward_service;
+		arg = name + 4;
 	}
 	if (ops == NULL) {
 		log_info("conn %lu: OPEN \"%.200s\" (host %u): unknown service, refused", c->id,
@@ -459,7 +491,13 @@ static void handle_open(struct conn *c)
 	s->host_id = host_id;
 	s->id = new_stream_id(c);
 	log_debug("conn %lu: OPEN \"%.200s\": stream %u (host %u)", c->id, name, s->id, host_id);
-	if (ops->start(s, arg) != 0) {
+	rc = ops->start(s, arg);
+	if (rc == STREAM_START_LATER) {
+		s->opening = 1;
+		c->streams[c->nstreams++] = s;
+		return;
+	}
+	if (rc != 0) {
 		log_info("conn %lu: OPEN \"%.200s\" (host %u): service failed to start, refused",
 			 c->id, name, host_id);
 		send_ctl(c, ADB_CMD_CLSE, 0, host_id);
@@ -520,7 +558,7 @@ static void wrte_header(struct conn *c)
 			  c->cur.arg1, c->cur.arg0);
 		return;
 	}
-	if (s->finishing)
+	if (s->finishing || s->opening)
 		return;
 	if (s->in_busy || s->in_collecting) {
 		log_err("conn %lu: stream %u (host %u): host sent WRTE before our OKAY; closing the stream",

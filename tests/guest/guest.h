@@ -2,7 +2,8 @@
  * guest.h - shared declarations of adbd-testguest, a small adb *device*
  * daemon for tests: logging and options (main.c), listeners and the hybrid
  * vsock handshake (listen.c), adb connections and the per-stream layer
- * (conn.c), and the services shell:/exec: (shell.c) and sync: (sync.c).
+ * (conn.c), and the services shell:/exec: (shell.c), sync: (sync.c) and
+ * tcp: (forward.c, what `adb forward` opens).
  */
 #ifndef GUEST_H
 #define GUEST_H
@@ -18,6 +19,7 @@
 
 struct guest_options {
 	const char *name;        /* ro.product.name / ro.product.device */
+	const char *features;    /* the banner's features= list (announced only) */
 	uint32_t max_payload;    /* what we offer in CNXN (before min with host's) */
 	int verbose;             /* -v: debug lines and one line per frame */
 };
@@ -84,7 +86,11 @@ void conns_close_all(void);
 struct service_ops {
 	const char *name;
 	/* Set up the service for `arg` (what follows "shell:" etc). Return 0,
-	 * or -1 to refuse the OPEN (CLSE(0, host id) goes back). */
+	 * or -1 to refuse the OPEN (CLSE(0, host id) goes back), or
+	 * STREAM_START_LATER to answer later with stream_opened() (OKAY, then
+	 * started()) or stream_refused() (CLSE), as adbd answers a tcp: OPEN
+	 * only once its connect is done. Until then the stream cannot send and
+	 * the host cannot write to it. */
 	int (*start)(struct stream *s, const char *arg);
 	/* The OKAY for the OPEN has been sent: start producing output. */
 	void (*started)(struct stream *s);
@@ -100,6 +106,8 @@ struct service_ops {
 	void (*release)(struct stream *s);
 };
 
+#define STREAM_START_LATER 1
+
 struct stream {
 	struct conn *conn;
 	uint32_t id;             /* our (device) local id */
@@ -108,6 +116,7 @@ struct stream {
 	void *svc;               /* service private data */
 	int refs;
 	int closed;              /* removed from the connection's table */
+	int opening;             /* OPEN not answered yet (STREAM_START_LATER) */
 	int finishing;           /* service ended; CLSE once the last WRTE is acked */
 	int wrte_pending;        /* WRTE sent, host OKAY not yet seen */
 	int write_inflight;      /* WRTE not yet handed to the kernel */
@@ -123,6 +132,8 @@ int stream_can_send(const struct stream *s);
 void stream_send(struct stream *s, const uint8_t *data, size_t len);
 void stream_consumed(struct stream *s);
 void stream_finish(struct stream *s);
+void stream_opened(struct stream *s);   /* answer a STREAM_START_LATER OPEN: OKAY */
+void stream_refused(struct stream *s);  /* ... or CLSE */
 void stream_ref(struct stream *s);
 void stream_unref(struct stream *s);
 
@@ -130,5 +141,6 @@ void stream_unref(struct stream *s);
 extern const struct service_ops shell_service; /* shell: stdout+stderr */
 extern const struct service_ops exec_service;  /* exec: stdout only */
 extern const struct service_ops sync_service;  /* sync: legacy push/pull */
+extern const struct service_ops forward_service; /* tcp:[HOST:]PORT */
 
 #endif /* GUEST_H */

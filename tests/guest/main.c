@@ -4,7 +4,8 @@
  * SIGTERM/SIGINT.
  *
  * adbd-testguest is test equipment: a small adb device daemon that the real
- * adb host client accepts (legacy raw shell and legacy sync, no AUTH).
+ * adb host client accepts (legacy raw shell, legacy sync, tcp: for
+ * `adb forward`, no AUTH).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -22,6 +23,7 @@
 
 struct guest_options g_opt = {
 	.name = "adbd-testguest",
+	.features = "",
 	.max_payload = ADB_MAX_PAYLOAD,
 	.verbose = 0,
 };
@@ -97,13 +99,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: adbd-testguest --listen SPEC [--listen SPEC ...] [--name NAME]\n"
-		"                      [--max-payload N] [-v]\n"
+		"                      [--features LIST] [--max-payload N] [-v]\n"
 		"  SPEC: unix:PATH          adb over a Unix stream socket\n"
 		"        tcp:HOST:PORT      adb over TCP (HOST numeric IPv4 or [IPv6])\n"
 		"        hybrid:PATH        Firecracker/Cloud Hypervisor hybrid vsock: Unix socket,\n"
 		"                           \"CONNECT <port>\\n\" -> \"OK <n>\\n\", then adb\n"
 		"        vsock:PORT         kernel vsock listener, any CID (VM lab guests only)\n"
 		"  --name NAME              ro.product.name/device in the banner (default adbd-testguest)\n"
+		"  --features LIST          the banner's features= list, comma-separated (default\n"
+		"                           none); announced only: the guest implements none of them\n"
 		"  --max-payload N          largest payload we offer, 4096..1048576 (default 1048576)\n"
 		"  -v, --verbose            debug log and one line per adb frame on stderr\n"
 		"Prints READY on stdout once every listener is up; SIGTERM/SIGINT exit 0.\n");
@@ -156,6 +160,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "features", required_argument, NULL, 'F' },
 		{ "max-payload", required_argument, NULL, 'm' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -165,7 +170,7 @@ int main(int argc, char **argv)
 	int nspecs = 0;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "l:n:m:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:n:F:m:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			if (nspecs == (int)(sizeof(specs) / sizeof(specs[0]))) {
@@ -180,6 +185,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			g_opt.name = optarg;
+			break;
+		case 'F':
+			if (strlen(optarg) > 200 ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789_,") != strlen(optarg)) {
+				fprintf(stderr, "adbd-testguest: --features must be at most 200 characters of [a-z0-9_,]\n");
+				return 2;
+			}
+			g_opt.features = optarg;
 			break;
 		case 'm':
 			if (parse_max_payload(optarg, &g_opt.max_payload) != 0) {
