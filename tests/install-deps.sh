@@ -8,7 +8,7 @@ set -euo pipefail
 # reference (socat), and the VM lab; groff and systemd-analyze check the
 # manual pages and the units (docs.test, units.test)
 PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check tshark adb python3 clang
-	socat qemu-system-x86 busybox-static kmod cpio groff-base systemd"
+	socat qemu-system-x86 busybox-static kmod cpio xz-utils debian-archive-keyring groff-base systemd"
 
 missing=""
 for p in $PACKAGES; do
@@ -16,10 +16,6 @@ for p in $PACKAGES; do
 done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-# the VM lab resolves and downloads the kernel package through apt's lists
-if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
-	$SUDO apt-get update -q
-fi
 [ -z "$missing" ] && exit 0
 
 echo "install-deps: installing$missing"

@@ -2,13 +2,20 @@
 # build-image.sh - build the VM lab's kernel + initramfs from Debian packages
 # and the project's statically linked binaries, cached between runs.
 #
-#   build-image.sh SRCDIR CACHEDIR
+#   LAB_KERNEL=SUITE build-image.sh SRCDIR CACHEDIR
 #
-# Prints two lines: the kernel image path and the initramfs path. Installs
+# Prints three lines: the kernel image path, the initramfs path, and the
+# tree where the real peers are unpacked (for host-side clients). Installs
 # nothing: tests/install-deps.sh provides qemu-system-x86, busybox-static,
-# kmod and cpio. The kernel package is the one linux-image-amd64 depends on,
-# resolved now, downloaded once into CACHEDIR/kernel.
+# kmod, cpio and xz-utils. The kernel is the one SUITE's linux-image-amd64
+# depends on (LAB_KERNEL: bookworm, the default, trixie or
+# trixie-backports); it and the real adbd and adb 34 (bookworm-backports)
+# come through fetch-debs.sh's private apt configuration into CACHEDIR.
+# In the image: adb (Debian 12's, 29) on PATH, adb34 and adbd (wrappers
+# for /opt/android, whose libraries stay apart from adb 29's).
 set -euo pipefail
+# depmod and modprobe live in /usr/sbin, off a normal user's PATH
+export PATH=$PATH:/usr/sbin:/sbin
 
 src=$(cd "$1" && pwd)
 cache=$2
@@ -17,28 +24,23 @@ cache=$(cd "$cache" && pwd)
 lab=$src/tests/vm
 
 # Modules scenarios may load (with their dependencies, resolved below).
+: "${LAB_KERNEL:=bookworm}"
 MODULES="vsock_loopback virtio_pci vmw_vsock_virtio_transport dummy_hcd libcomposite usb_f_fs usb_f_acm configfs"
 
 say() { echo "build-image: $*" >&2; }
 
-# ---- the kernel package ----
-kernel_pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1)
-[ -n "$kernel_pkg" ] || { say "cannot resolve the kernel package of linux-image-amd64"; exit 1; }
-kernel_ver=$(apt-cache show "$kernel_pkg" | sed -n 's/^Version: //p' | head -n 1)
-kdir=$cache/kernel/$kernel_pkg-$kernel_ver
-if [ ! -f "$kdir/done" ]; then
-	say "fetching $kernel_pkg $kernel_ver"
-	rm -rf "$kdir"; mkdir -p "$kdir/deb"
-	(cd "$kdir/deb" && apt-get download "$kernel_pkg=$kernel_ver" >/dev/null 2>&1) ||
-		{ say "apt-get download $kernel_pkg failed"; exit 1; }
-	dpkg-deb -x "$kdir"/deb/*.deb "$kdir/root"
-	rm -rf "$kdir/deb"
-	touch "$kdir/done"
-fi
+# ---- the kernel: LAB_KERNEL names the Debian suite it comes from ----
+kdir=$("$lab/fetch-debs.sh" "$cache" kernel "$LAB_KERNEL") || { say "no kernel from $LAB_KERNEL"; exit 1; }
+kernel_pkg=$(basename "$kdir")
 kver=$(ls "$kdir/root/lib/modules")
 vmlinuz=$kdir/root/boot/vmlinuz-$kver
 [ -f "$vmlinuz" ] || { say "no kernel image in $kernel_pkg"; exit 1; }
-[ -f "$kdir/root/lib/modules/$kver/modules.dep" ] || depmod -b "$kdir/root" "$kver"
+
+# ---- the real peers: AOSP adbd and adb 34 from bookworm-backports ----
+peers=$("$lab/fetch-debs.sh" "$cache" peers bookworm-backports adbd adb) ||
+	{ say "could not fetch adbd and adb from bookworm-backports"; exit 1; }
+peer_libdir=$peers/usr/lib/x86_64-linux-gnu/android
+peer_bins="$peers/usr/lib/android-sdk/platform-tools/adbd $peers/usr/lib/android-sdk/platform-tools/adb"
 
 # ---- the project's binaries, statically linked, in a build of their own ----
 # (one per source tree, so a shared cache never builds the wrong sources)
@@ -67,21 +69,24 @@ cmp -s "$probe.tmp" "$probe" && rm -f "$probe.tmp" || mv "$probe.tmp" "$probe"
 libs_of() { ldd "$1" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^\t\(\/[^ ]*\) .*/\1/p'; }
 adb_bin=$(readlink -f "$(command -v adb)")
 adb_files=$(printf '%s\n' "$adb_bin" $(libs_of "$adb_bin") $(libs_of "$probe") | sort -u)
+# shellcheck disable=SC2086
+peer_files=$(for b in $peer_bins; do echo "$b"; LD_LIBRARY_PATH=$peer_libdir libs_of "$b"; done |
+	grep -v '/ld-linux' | sort -u)
 
 # ---- the cache key: every input's content ----
 key=$( {
-	echo "$kernel_pkg $kernel_ver $MODULES"
+	echo "$kernel_pkg $MODULES"
 	for f in $BINS adb-usbprobe; do sha256sum < "$sdir/$f"; done
 	sha256sum < "$(command -v busybox)"
 	# shellcheck disable=SC2086
-	for f in $adb_files; do sha256sum < "$f"; done
+	for f in $adb_files $peer_files; do sha256sum < "$f"; done
 	find "$lab/initramfs" "$lab/scenarios" "$src/init" -type f | sort | xargs cat | sha256sum
 	# this script: what it puts in the image (accounts, file layout)
 	sha256sum < "$lab/build-image.sh"
 } | sha256sum | cut -c1-16)
 image=$cache/initramfs-$key.cpio.gz
 if [ -f "$image" ]; then
-	echo "$vmlinuz"; echo "$image"; exit 0
+	echo "$vmlinuz"; echo "$image"; echo "$peers"; exit 0
 fi
 
 say "building initramfs $key"
@@ -107,22 +112,43 @@ for f in $adb_files; do
 	cp -L "$f" "$root$f"
 done
 ln -s "$adb_bin" "$root/usr/bin/adb"
+# the real peers, each library beside them (adb 29 loads older ones of the
+# same names), started through wrappers
+mkdir -p "$root/opt/android/bin" "$root/opt/android/lib"
+# shellcheck disable=SC2086
+for f in $peer_files; do
+	case " $peer_bins " in
+	*" $f "*) cp -L "$f" "$root/opt/android/bin/" ;;
+	*) cp -L "$f" "$root/opt/android/lib/" ;;
+	esac
+done
+for b in adb:adb34 adbd:adbd; do
+	printf '#!/bin/sh\nLD_LIBRARY_PATH=/opt/android/lib exec /opt/android/bin/%s "$@"\n' "${b%%:*}" \
+		> "$root/usr/bin/${b#*:}"
+	chmod 755 "$root/usr/bin/${b#*:}"
+done
 
 # modules: copy each dependency chain and record its load order
 mkdir -p "$root/lab/modules"
 for m in $MODULES; do
-	modprobe -d "$kdir/root" -S "$kver" --show-depends "$m" | while read -r kind path _; do
+	# virtio_pci is built in from 6.12 on (7.x ships no modules.builtin)
+	if ! deps=$(modprobe -d "$kdir/root" -S "$kver" --show-depends "$m" 2>/dev/null); then
+		[ "$m" = virtio_pci ] && { : > "$root/lab/modules/$m"; continue; }
+		say "module $m not found in $kernel_pkg"; exit 1
+	fi
+	echo "$deps" | while read -r kind path _; do
 		[ "$kind" = insmod ] || continue
 		rel=${path#"$kdir/root"}
 		mkdir -p "$root$(dirname "$rel")"
 		cp "$path" "$root$rel"
 		echo "$rel"
 	done > "$root/lab/modules/$m"
-	[ -s "$root/lab/modules/$m" ] || { say "module $m not found in $kernel_pkg"; exit 1; }
+	[ -s "$root/lab/modules/$m" ] || echo "$deps" | grep -q "^builtin " ||
+		{ say "module $m not found in $kernel_pkg"; exit 1; }
 done
 
 cp "$lab/initramfs/init" "$root/init"
-cp "$lab/initramfs/lib.sh" "$root/lab/lib.sh"
+cp "$lab/initramfs/lib.sh" "$lab/initramfs/peer-checks.sh" "$root/lab/"
 cp "$lab"/scenarios/*.sh "$root/lab/"
 chmod 755 "$root/init"
 # root, and an unprivileged account for the relay (user, group) with a
@@ -134,5 +160,5 @@ printf '%s\n' "root:x:0:" "adbrelay:x:1000:" "adbctl:x:1001:" > "$root/etc/group
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$image.tmp"
 mv "$image.tmp" "$image"
 # keep only the newest few images
-ls -t "$cache"/initramfs-*.cpio.gz | tail -n +4 | xargs -r rm -f
-echo "$vmlinuz"; echo "$image"
+ls -t "$cache"/initramfs-*.cpio.gz | tail -n +7 | xargs -r rm -f
+echo "$vmlinuz"; echo "$image"; echo "$peers"
