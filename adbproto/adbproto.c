@@ -1,8 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * adbproto.c - adb message header codec, validation, checksum, banner
  * parsing and the incremental frame reader. See adbproto.h.
  */
-#include "adbproto.h"
+#include "adbproto/adbproto.h"
 
 #include <string.h>
 

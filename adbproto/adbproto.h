@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * adbproto.h - the adb wire protocol: message header codec, validation,
  * payload checksum, connection banner, and an incremental frame reader.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conf.c - the adbd-relay.conf(5) parser and the checks every route must
  * pass, whether it comes from a file or from the command line.
@@ -12,8 +13,8 @@
  *   }
  *   virtio-hybrid /run/vm/vhost.sock /run/vm/hybrid.sock   # anywhere at top level
  */
-#include "conf.h"
-#include "privdrop.h"
+#include "relay/conf.h"
+#include "relay/sys/sys.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

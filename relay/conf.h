@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conf.h - adbd-relay's configuration: global settings and routes, as read
  * from adbd-relay.conf(5) or built from the command line, and the checks
@@ -10,9 +11,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "log.h"
-#include "probe.h"
-#include "vsock.h"
+#include "relay/probe.h"
+#include "relay/sys/sys.h"
+#include "vsock/vsock.h"
 
 #define ROUTE_NAME_MAX 32          /* including the NUL */
 #define CONFIG_MAX_ROUTES 64

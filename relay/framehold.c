@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * framehold.c - an adb frame held until whole. See framehold.h.
  */
-#include "framehold.h"
+#include "relay/framehold.h"
 
 #include <string.h>
 

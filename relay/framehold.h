@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * framehold.h - one adb frame held until it is whole: its header and the
  * slices of pooled read buffers that hold its payload (referenced, never
@@ -11,9 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "adbproto.h"
-#include "bufpool.h"
-#include "output.h"
+#include "adbproto/adbproto.h"
+#include "relay/datapath/datapath.h"
 
 #define FRAMEHOLD_SLICES 16
 

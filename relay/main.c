@@ -1,8 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
- * main.c - the adbd-relay program: command line, configuration, signals
- * (SIGTERM/SIGINT stop, SIGHUP reloads), and the route set across reloads.
+ * main.c - the adbd-relay program: the command line, the signals (SIGTERM
+ * and SIGINT stop, SIGHUP reloads) and the loop. What they do to the
+ * daemon is relay.c's.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -12,12 +13,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "control.h"
-#include "log.h"
-#include "notify.h"
-#include "privdrop.h"
-#include "relay.h"
-#include "tap.h"
+#include "relay/control/control.h"
+#include "relay/relay.h"
+#include "relay/sys/sys.h"
+#include "vsock/vsock.h"
+
+/* The daemon's relay: the real routes, virtio devices and control socket. */
+static const struct relay_ops daemon_ops = {
+	.route_start = route_start,
+	.route_stop = route_stop,
+	.route_keep = route_retry_now,
+	.device_acquire = vsock_virtio_acquire,
+	.device_release = vsock_virtio_release,
+	.set_hybrid = vsock_virtio_set_hybrid,
+	.control_start = control_start,
+	.control_stop = control_stop,
+};
 
 static void usage(FILE *f)
 {
@@ -38,200 +49,18 @@ static void usage(FILE *f)
 		"  -V, --version          print the version\n");
 }
 
-static struct route *find_route(struct route *list, const char *name)
-{
-	for (; list; list = list->next)
-		if (strcmp(list->cfg.name, name) == 0)
-			return list;
-	return NULL;
-}
-
-/* Bring the running routes in line with rl->cfg: an unchanged route stays
- * (one not started tries again now), a changed one is replaced, a removed
- * one stops, a new one starts. Returns how many routes, and hybrid sockets,
- * are not started (each logged with its reason; the routes retry by
- * themselves, except one that could not even be made: out of memory). */
-static int apply_routes(struct relay *rl)
-{
-	struct route *old = rl->routes, *kept = NULL, *r, *next, **tail;
-	char err[256];
-	int failures = 0;
-	int held[CONFIG_MAX_ROUTES];
-
-	rl->routes = NULL;
-	for (size_t i = 0; i < rl->cfg.nroutes; i++) {
-		const struct route_config *rc = &rl->cfg.routes[i];
-		struct route **pp;
-
-		r = find_route(old, rc->name);
-		if (r != NULL && route_config_equal(&r->cfg, rc)) {
-			/* unlink from old, keep running */
-			for (pp = &old; *pp != r; pp = &(*pp)->next)
-				;
-			*pp = r->next;
-			r->next = kept;
-			kept = r;
-		}
-	}
-	/* virtio devices named by the new configuration outlive the old
-	 * routes that held them, so a restarted route keeps its VMM */
-	for (size_t i = 0; i < rl->cfg.nroutes; i++)
-		held[i] = rl->cfg.routes[i].target.kind == VSOCK_VIRTIO &&
-			  vsock_virtio_acquire(rl->loop, &rl->cfg.routes[i].target, err,
-					       sizeof(err)) == 0;
-	/* their hybrid sockets: the VMM connections are not touched */
-	failures += vsock_virtio_set_hybrid(rl->cfg.hybrid, rl->cfg.nhybrid);
-	for (r = old; r; r = next) {
-		next = r->next;
-		route_stop(r);
-	}
-	tail = &rl->routes;
-	for (size_t i = 0; i < rl->cfg.nroutes; i++) {
-		const struct route_config *rc = &rl->cfg.routes[i];
-
-		r = find_route(kept, rc->name);
-		if (r != NULL) {
-			struct route **pp;
-			for (pp = &kept; *pp != r; pp = &(*pp)->next)
-				;
-			*pp = r->next;
-			route_retry_now(r);
-		} else if ((r = route_start(rl->loop, rc)) == NULL) {
-			log_error("route %s: not started: out of memory", rc->name);
-			failures++;
-			continue;
-		}
-		r->next = NULL;
-		*tail = r;
-		tail = &r->next;
-		if (r->state == ROUTE_NOT_STARTED)
-			failures++;
-	}
-	for (size_t i = 0; i < rl->cfg.nroutes; i++)
-		if (held[i])
-			vsock_virtio_release(&rl->cfg.routes[i].target);
-	return failures;
-}
-
-static int load_config(struct relay *rl, struct relay_config *cfg)
-{
-	char err[512];
-
-	config_init(cfg);
-	if (rl->config_path != NULL && config_load(cfg, rl->config_path, err, sizeof(err)) != 0) {
-		log_error("configuration: %s", err);
-		return -1;
-	}
-	if (rl->have_cli_route && config_add_route(cfg, &rl->cli_route, err, sizeof(err)) != 0) {
-		log_error("configuration: %s", err);
-		config_free(cfg);
-		return -1;
-	}
-	if (cfg->nroutes == 0) {
-		log_error("configuration: no routes");
-		config_free(cfg);
-		return -1;
-	}
-	return 0;
-}
-
-int relay_start_routes(struct relay *rl)
-{
-	return apply_routes(rl);
-}
-
-void relay_reload(struct relay *rl)
-{
-	struct relay_config next;
-
-	if (rl->config_path == NULL) {
-		log_notice("reload: no configuration file, nothing to do");
-		return;
-	}
-	if (load_config(rl, &next) != 0) {
-		log_error("reload: keeping the running configuration");
-		return;
-	}
-	if (strcmp(next.control_path, rl->cfg.control_path) != 0)
-		log_warn("reload: a new control socket path takes effect on restart");
-	if (strcmp(next.user, rl->cfg.user) != 0 || strcmp(next.group, rl->cfg.group) != 0)
-		log_warn("reload: a new user or group takes effect on restart");
-	snprintf(next.control_path, sizeof(next.control_path), "%s", rl->cfg.control_path);
-	config_free(&rl->cfg);
-	rl->cfg = next;
-	log_set_level(rl->cfg.log_level);
-	log_set_trace(rl->cfg.trace || log_trace_enabled());
-	int failures = apply_routes(rl);
-	log_notice("reload: %zu route(s) configured, %d failed to start", rl->cfg.nroutes, failures);
-}
-
-void relay_stop(struct relay *rl)
-{
-	struct route *r, *next;
-
-	for (r = rl->routes; r; r = next) {
-		next = r->next;
-		route_stop(r);
-	}
-	rl->routes = NULL;
-	if (rl->control != NULL)
-		control_stop(rl->control);
-	rl->control = NULL;
-}
-
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t watchdog;
-
-/* a VMM can repeat a line at will: each kind of line (cause) is rate-limited
- * per device */
-static void virtio_log_line(const char *path, int warn, const void *cause, const char *msg)
-{
-	log_limited(warn ? LOG_LVL_WARN : LOG_LVL_INFO, path, cause, "virtio %s: %s", path, msg);
-}
-
-/* virtio packet trace lines belong to the first route whose target is the
- * device */
-static const struct relay *the_relay;
-
-static const char *route_of_device(const char *path)
-{
-	for (const struct route *r = the_relay->routes; r; r = r->next)
-		if (r->cfg.target.kind == VSOCK_VIRTIO && strcmp(r->cfg.target.path, path) == 0)
-			return r->cfg.name;
-	return NULL;
-}
-
-static int virtio_trace_wanted(const char *path)
-{
-	const char *route = route_of_device(path);
-
-	return route != NULL && tap_wanted(route);
-}
-
-static void virtio_trace_line(const char *path, const char *text)
-{
-	const char *route = route_of_device(path);
-
-	if (route != NULL)
-		tap_line(route, "route=%s virtio %s vsock %s", route, path, text);
-}
-
-/* A route that started on a retry: a virtio route's device may be new, and
- * its hybrid socket with it. */
-static void on_route_started(struct route *r)
-{
-	if (r->cfg.target.kind == VSOCK_VIRTIO)
-		vsock_virtio_set_hybrid(the_relay->cfg.hybrid, the_relay->cfg.nhybrid);
-}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct relay *rl = h->data;
+	char err[512];
 
 	if (signum == SIGHUP) {
 		log_notice("SIGHUP: reloading %s", rl->config_path ? rl->config_path : "(none)");
 		notify_send("RELOADING=1");
-		relay_reload(rl);
+		relay_reload(rl, err, sizeof(err));
 		notify_send("READY=1");
 		return;
 	}
@@ -249,61 +78,6 @@ static void watch_signal(uv_loop_t *loop, uv_signal_t *h, int signum, struct rel
 	uv_signal_init(loop, h);
 	h->data = rl;
 	uv_signal_start(h, on_signal, signum);
-}
-
-/* The control socket's owner and group, as configured. 0 or a uv error. */
-static int own_control_socket(const struct relay_config *cfg)
-{
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	char err[160];
-
-	if (cfg->control_owner[0] == '\0' && cfg->control_group[0] == '\0')
-		return 0;
-	if ((cfg->control_owner[0] != '\0' &&
-	     priv_user_id(cfg->control_owner, &uid, NULL, err, sizeof(err)) != 0) ||
-	    (cfg->control_group[0] != '\0' &&
-	     priv_group_id(cfg->control_group, &gid, err, sizeof(err)) != 0)) {
-		log_error("control socket: %s", err);
-		return UV_EINVAL;
-	}
-	if (chown(cfg->control_path, uid, gid) != 0) {
-		int e = errno;
-
-		log_error("control socket %s: chown: %s", cfg->control_path, strerror(e));
-		return uv_translate_sys_error(e);
-	}
-	return 0;
-}
-
-/* Everything that needs root is open: become the configured user (a no-op
- * when the service manager started the relay as that user already). */
-static int become_configured_user(const struct relay_config *cfg)
-{
-	uid_t uid, ruid, euid, suid;
-	gid_t gid, rgid, egid, sgid;
-	char err[160];
-
-	if (cfg->user[0] == '\0')
-		return 0;
-	if (priv_user_id(cfg->user, &uid, &gid, err, sizeof(err)) != 0 ||
-	    (cfg->group[0] != '\0' && priv_group_id(cfg->group, &gid, err, sizeof(err)) != 0)) {
-		log_error("cannot run as %s: %s", cfg->user, err);
-		return -1;
-	}
-	if (uid != 0 && getresuid(&ruid, &euid, &suid) == 0 && getresgid(&rgid, &egid, &sgid) == 0 &&
-	    ruid == uid && euid == uid && suid == uid && rgid == gid && egid == gid && sgid == gid) {
-		log_notice("running as user %s already (uid %u, gid %u)", cfg->user, (unsigned)uid,
-			   (unsigned)gid);
-		return 0;
-	}
-	if (priv_drop(cfg->user, cfg->group[0] ? cfg->group : NULL, err, sizeof(err)) != 0) {
-		log_error("cannot run as %s: %s", cfg->user, err);
-		return -1;
-	}
-	log_notice("running as user %s (uid %u, gid %u)", cfg->user, (unsigned)getuid(),
-		   (unsigned)getgid());
-	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct relay *rl, int *check_only,
@@ -352,7 +126,6 @@ static int parse_args(int argc, char **argv, struct relay *rl, int *check_only,
 	}
 	if (front == NULL)
 		return 0;
-	config_init(&rl->cfg);
 	config_route_defaults(&rl->cfg, &rl->cli_route, name);
 	if (front_spec_parse(front, &rl->cli_route.front, err, sizeof(err)) != 0 ||
 	    vsock_target_parse(target, &rl->cli_route.target, err, sizeof(err)) != 0) {
@@ -373,15 +146,18 @@ int main(int argc, char **argv)
 {
 	struct relay rl;
 	const char *control = NULL, *level = NULL;
-	int check_only = 0, use_syslog = 0, not_started, rc;
+	char err[512];
+	int check_only = 0, use_syslog = 0, not_started;
 	enum log_level lvl;
 
-	memset(&rl, 0, sizeof(rl));
+	relay_init(&rl, &daemon_ops);
 	if (parse_args(argc, argv, &rl, &check_only, &control, &use_syslog, &level) != 0)
 		return 2;
 	log_init("adbd-relay", use_syslog);
-	if (load_config(&rl, &rl.cfg) != 0)
+	if (relay_load_config(&rl, &rl.cfg, err, sizeof(err)) != 0) {
+		log_error("configuration: %s", err);
 		return 2;
+	}
 	if (level != NULL) {
 		if (log_level_parse(level, &lvl) != 0) {
 			fprintf(stderr, "adbd-relay: unknown log level '%s'\n", level);
@@ -397,7 +173,7 @@ int main(int argc, char **argv)
 	}
 	if (check_only) {
 		printf("configuration ok: %zu route(s)\n", rl.cfg.nroutes);
-		config_free(&rl.cfg);
+		relay_free(&rl);
 		return 0;
 	}
 	log_set_level(rl.cfg.log_level);
@@ -406,29 +182,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
-	rl.loop = uv_default_loop();
-	vsock_virtio_set_log(virtio_log_line);
-	the_relay = &rl;
-	vsock_virtio_set_trace(virtio_trace_wanted, virtio_trace_line);
-	rl.started_ms = now_ms();
-	rc = control_start(&rl, rl.cfg.control_path, rl.cfg.control_mode, &rl.control);
-	if (rc == 0)
-		rc = own_control_socket(&rl.cfg);
-	if (rc != 0) {
-		log_error("control socket %s: %s", rl.cfg.control_path, uv_strerror(rc));
-		rl.control = NULL;
-		relay_stop(&rl);
+	not_started = relay_start(&rl, uv_default_loop());
+	if (not_started < 0) {
 		uv_run(rl.loop, UV_RUN_DEFAULT);
-		return 1;
-	}
-	/* a route that cannot start does not stop the others: it is reported
-	 * and retries by itself */
-	route_set_started_cb(on_route_started);
-	not_started = relay_start_routes(&rl);
-	if (become_configured_user(&rl.cfg) != 0) {
-		relay_stop(&rl);
-		uv_run(rl.loop, UV_RUN_DEFAULT);
-		config_free(&rl.cfg);
+		relay_free(&rl);
 		return 1;
 	}
 	watch_signal(rl.loop, &sig_term, SIGTERM, &rl);
@@ -444,7 +201,7 @@ int main(int argc, char **argv)
 		log_info("watchdog: %" PRIu64 " ms, pinging every %" PRIu64 " ms", wd_ms, wd_ms / 2);
 	uv_run(rl.loop, UV_RUN_DEFAULT);
 	uv_loop_close(rl.loop);
-	config_free(&rl.cfg);
+	relay_free(&rl);
 	log_notice("stopped");
 	return 0;
 }

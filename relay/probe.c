@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * probe.c - one health probe of a guest (see probe.h): the transport
  * connection, and in adb mode the exchange with the guest's adbd as a
@@ -13,7 +14,7 @@
  * the stream ids it names. All memory is the probe itself: read buffer,
  * frames we send, write requests.
  */
-#include "probe.h"
+#include "relay/probe.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -22,8 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "adbproto.h"
-#include "log.h"
+#include "adbproto/adbproto.h"
+#include "relay/sys/sys.h"
 
 #define PROBE_BANNER      "host::adbd-relay-probe"
 #define PROBE_MAX_PAYLOAD ADB_MAX_PAYLOAD_V1  /* what we announce in CNXN */

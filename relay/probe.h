@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * probe.h - one health probe of a guest, in one of two modes:
  *
@@ -18,7 +19,7 @@
 
 #include <uv.h>
 
-#include "vsock.h"
+#include "vsock/vsock.h"
 
 enum probe_mode { PROBE_CONNECT = 0, PROBE_ADB };
 

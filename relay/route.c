@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * route.c - a route's front listener, its sessions, the idle probe that
  * keeps the guest's state known while no PC is connected (probe.h does the
@@ -6,7 +7,7 @@
  * once, with the reason), and starting: a route that cannot start yet is
  * kept, not started, and tries again with backoff.
  */
-#include "route.h"
+#include "relay/route.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,8 +16,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "session.h"
+#include "relay/obs/obs.h"
+#include "relay/session.h"
+#include "relay/sys/sys.h"
+
+/* the observers keep the route names its sessions give them */
+_Static_assert(OBS_ROUTE_NAME_MAX == ROUTE_NAME_MAX, "obs.h and conf.h disagree on route names");
 
 uint64_t now_ms(void)
 {
@@ -69,7 +74,7 @@ static void set_front(struct route *r, enum front_state st)
 	r->front_since = now_ms();
 }
 
-void route_set_guest(struct route *r, enum guest_state st, const char *reason)
+static void route_set_guest(struct route *r, enum guest_state st, const char *reason)
 {
 	snprintf(r->guest_reason, sizeof(r->guest_reason), "%s", reason);
 	if (st == r->guest)
@@ -85,15 +90,23 @@ void route_set_guest(struct route *r, enum guest_state st, const char *reason)
 	r->guest_since = now_ms();
 }
 
-void route_error(struct route *r, const char *fmt, ...)
+/* fmt is also log_limited()'s key: one rate per message */
+static void route_verror(struct route *r, const char *fmt, va_list ap)
+{
+	vsnprintf(r->last_error, sizeof(r->last_error), fmt, ap);
+	r->last_error_at = now_ms();
+	log_limited(LOG_LVL_WARN, r->cfg.name, fmt, "route %s: %s", r->cfg.name, r->last_error);
+}
+
+static void route_error(struct route *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void route_error(struct route *r, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(r->last_error, sizeof(r->last_error), fmt, ap);
+	route_verror(r, fmt, ap);
 	va_end(ap);
-	r->last_error_at = now_ms();
-	log_limited(LOG_LVL_WARN, r->cfg.name, fmt, "route %s: %s", r->cfg.name, r->last_error);
 }
 
 unsigned route_open_streams(const struct route *r)
@@ -178,16 +191,16 @@ static void idle_probe_cancel(struct route *r)
 
 static void usb_session_start(struct route *r)
 {
-	struct hostport *host;
+	struct front_conn *host;
 	char peer[48];
 	int rc;
 
 	if (r->stopping || r->usb.state != USB_ONLINE || r->nsessions > 0)
 		return;
 	snprintf(peer, sizeof(peer), "usb:%s", r->usb.name);
-	rc = hostport_usb_open(&r->usb, peer, &host);
+	rc = front_conn_usb_open(&r->usb, peer, &host);
 	if (rc == 0)
-		rc = session_start(r, host);
+		rc = session_start(&r->owner, host);
 	if (rc != 0)
 		route_error(r, "cannot start USB session: %s", uv_strerror(rc));
 }
@@ -206,7 +219,7 @@ static void on_usb_state(struct usb_function *f, enum usb_state st, const char *
 		set_front(r, FRONT_ONLINE);
 		idle_probe_cancel(r);
 		/* the previous online period's session may still be draining;
-		 * route_session_gone() starts the next one then */
+		 * session_detach() starts the next one then */
 		usb_session_start(r);
 	} else if (st == USB_READY) {
 		set_front(r, FRONT_READY);
@@ -277,8 +290,54 @@ static void on_usb_closed(struct usb_function *f)
 	usb_open_waiting(path);
 }
 
-void route_session_gone(struct route *r, struct session *s)
+/* ---- what the sessions ask of their route (struct session_ops) ---- */
+
+static int session_connect(void *owner, vsock_connect_cb cb, void *data,
+			   struct vsock_connect **out)
 {
+	struct route *r = owner;
+
+	return vsock_connect_start(r->loop, &r->cfg.target, r->cfg.connect_timeout_ms, cb, data,
+				   out);
+}
+
+static void session_connect_cancel(void *owner, struct vsock_connect *c)
+{
+	vsock_connect_cancel(c);
+}
+
+static void session_guest_state(void *owner, enum guest_state st, const char *reason)
+{
+	route_set_guest(owner, st, reason);
+}
+
+static void session_error(void *owner, const char *fmt, va_list ap)
+{
+	route_verror(owner, fmt, ap);
+}
+
+static int session_attach(void *owner, struct session *s)
+{
+	struct route *r = owner;
+
+	s->next = r->sessions;
+	if (r->sessions)
+		r->sessions->prev = s;
+	r->sessions = s;
+	r->nsessions++;
+	r->st.sessions++;
+	if (r->nsessions > r->cfg.max_clients) {
+		log_warn("route %s: peer %s refused: %u clients (max-clients)", r->cfg.name,
+			 s->peer, r->cfg.max_clients);
+		return -1;
+	}
+	return 0;
+}
+
+static void session_detach(void *owner, struct session *s)
+{
+	struct route *r = owner;
+
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -296,12 +355,21 @@ void route_session_gone(struct route *r, struct session *s)
 		uv_timer_start(&r->usb_restart, on_usb_restart, 100, 0);
 }
 
+static const struct session_ops route_session_ops = {
+	.connect = session_connect,
+	.connect_cancel = session_connect_cancel,
+	.guest_state = session_guest_state,
+	.error = session_error,
+	.attach = session_attach,
+	.detach = session_detach,
+};
+
 /* ---- the front ---- */
 
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct route *r = listener->data;
-	struct hostport *host;
+	struct front_conn *host;
 	int rc;
 
 	if (status != 0) {
@@ -309,9 +377,9 @@ static void on_connection(uv_stream_t *listener, int status)
 		return;
 	}
 	idle_probe_cancel(r);
-	rc = hostport_tcp_accept(r->loop, listener, &host);
+	rc = front_conn_tcp_accept(r->loop, listener, &host);
 	if (rc == 0)
-		rc = session_start(r, host);
+		rc = session_start(&r->owner, host);
 	if (rc != 0)
 		route_error(r, "cannot start session: %s", uv_strerror(rc));
 }
@@ -500,6 +568,20 @@ struct route *route_start(uv_loop_t *loop, const struct route_config *cfg)
 		return NULL;
 	r->loop = loop;
 	r->cfg = *cfg;
+	vsock_target_format(&r->cfg.target, r->target_spec, sizeof(r->target_spec));
+	r->owner = (struct session_owner){
+		.ops = &route_session_ops,
+		.data = r,
+		.loop = loop,
+		.name = r->cfg.name,
+		.target = r->target_spec,
+		.buffer = r->cfg.buffer,
+		.reconnect_min_ms = r->cfg.reconnect_min_ms,
+		.reconnect_max_ms = r->cfg.reconnect_max_ms,
+		.max_streams = r->cfg.max_streams,
+		.cnxn_deadline = r->cfg.front.kind == FRONT_TCP,
+		.st = &r->st,
+	};
 	r->guest = GUEST_UNKNOWN;
 	r->guest_since = r->front_since = now_ms();
 	uv_timer_init(loop, &r->probe_timer);

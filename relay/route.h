@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * route.h - one route: a front (TCP listener for adb) tied to one guest
  * target. Owns the listener, its sessions, the idle guest probe, and the
@@ -13,15 +14,11 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "conf.h"
-#include "probe.h"
-#include "usb.h"
+#include "relay/conf.h"
+#include "relay/probe.h"
+#include "relay/session.h"
+#include "usb/usb.h"
 
-struct session;
-
-enum dir { DIR_TO_GUEST = 0, DIR_TO_HOST = 1 };
-
-enum guest_state { GUEST_UNKNOWN, GUEST_DOWN, GUEST_CONNECTING, GUEST_UP };
 /* TCP: DOWN or LISTENING. USB: DOWN, READY (descriptors written, the gadget
  * may be bound, no host yet) or ONLINE (a host enabled the function). */
 enum front_state { FRONT_DOWN, FRONT_LISTENING, FRONT_READY, FRONT_ONLINE };
@@ -34,22 +31,12 @@ enum route_state { ROUTE_STARTED, ROUTE_WAITING, ROUTE_NOT_STARTED };
 #define ROUTE_RETRY_MIN_MS 1000
 #define ROUTE_RETRY_MAX_MS 30000
 
-struct route_stats {
-	uint64_t frames[2];
-	uint64_t bytes[2];        /* payload bytes forwarded */
-	uint64_t sessions;        /* front connections accepted, ever */
-	uint64_t reconnects;      /* guest links re-established under a session */
-	uint64_t errors;          /* malformed input, failed links */
-	uint64_t stale_dropped;   /* frames for streams that no longer exist, either way */
-	uint64_t refused_opens;   /* OPENs answered with CLSE by the relay */
-	uint64_t cut_frames;      /* guest frames cut short by a lost link, dropped */
-	uint64_t guest_refused;   /* guest frames the shield kept from the PC */
-};
-
 struct route {
 	uv_loop_t *loop;
 	struct route_config cfg;
 	struct route *next;
+	struct session_owner owner;     /* what its sessions are given */
+	char target_spec[VSOCK_SPEC_MAX]; /* cfg.target, formatted */
 
 	enum route_state state;
 	char start_error[160];          /* why the last attempt failed */
@@ -82,7 +69,7 @@ struct route {
 
 	char last_error[160];
 	uint64_t last_error_at;
-	struct route_stats st;
+	struct session_stats st;        /* the sessions' counters */
 
 	int stopping;
 	int handles_open;
@@ -99,9 +86,6 @@ void route_set_started_cb(void (*cb)(struct route *r));
 /* Close everything; the route frees itself when its last handle closes. */
 void route_stop(struct route *r);
 
-void route_set_guest(struct route *r, enum guest_state st, const char *reason);
-void route_error(struct route *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void route_session_gone(struct route *r, struct session *s);
 unsigned route_open_streams(const struct route *r);
 
 const char *guest_state_name(enum guest_state st);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * session.c - the adb-aware session: one PC connection relayed to one
  * guest link, frame by frame, cut-through.
@@ -19,7 +20,7 @@
  * cost it. A changed guest (another build, features or max payload) is
  * passed on, and adb's own rule applies.
  */
-#include "session.h"
+#include "relay/session.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -29,10 +30,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "capture.h"
-#include "log.h"
-#include "route.h"
-#include "tap.h"
+#include "relay/obs/obs.h"
+#include "relay/sys/sys.h"
 
 #define SYNTH_PENDING_MAX (64 * 1024)
 /* Frames the shield may refuse on one guest link before the relay drops
@@ -45,19 +44,37 @@ static void on_cnxn_deadline(uv_timer_t *t);
 static void guest_lost(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void update_reading(struct session *s);
 
+/* ---- what the owner is told ---- */
+
+static void owner_error(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void owner_error(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	s->owner->ops->error(s->owner->data, fmt, ap);
+	va_end(ap);
+}
+
+static void owner_guest_state(struct session *s, enum guest_state st, const char *reason)
+{
+	s->owner->ops->guest_state(s->owner->data, st, reason);
+}
+
 static void trace_frame(struct session *s, const char *dir, const struct adb_header *h,
 			const char *verdict)
 {
-	if (!tap_wanted(s->route->cfg.name))
+	if (!tap_wanted(s->owner->name))
 		return;
-	tap_line(s->route->cfg.name, "route=%s peer=%s adb %s %s arg0=%u arg1=%u len=%u%s%s",
-		 s->route->cfg.name, s->peer, dir, adb_command_name(h->command),
+	tap_line(s->owner->name, "route=%s peer=%s adb %s %s arg0=%u arg1=%u len=%u%s%s",
+		 s->owner->name, s->peer, dir, adb_command_name(h->command),
 		 h->arg0, h->arg1, h->data_length, verdict ? " " : "", verdict ? verdict : "");
 }
 
 static uint64_t now(const struct session *s)
 {
-	return uv_now(s->route->loop);
+	return uv_now(s->owner->loop);
 }
 
 /* ---- frames the relay makes up ---- */
@@ -69,11 +86,11 @@ static void send_clse_to_host(struct session *s, uint32_t guest_id, uint32_t hos
 	adb_header_init(&h, ADB_CMD_CLSE, guest_id, host_id, 0, 0);
 	output_frame(&s->to_host, &h, 1);
 	trace_frame(s, "relay->host", &h, "(synthesized)");
-	if (capture_wanted(s->route->cfg.name)) {
+	if (capture_wanted(s->owner->name)) {
 		uint8_t raw[ADB_HEADER_SIZE];
 
 		adb_header_encode(&h, raw);
-		capture_header(s->route->cfg.name, s->id, 1, raw);
+		capture_header(s->owner->name, s->id, 1, raw);
 	}
 }
 
@@ -138,7 +155,7 @@ static void replay_cnxn(struct session *s)
 	}
 	s->cnxn_sent_gen = s->link_gen;
 	log_debug("route %s: peer %s: replayed host CNXN on guest link %u",
-		  s->route->cfg.name, s->peer, s->links_made);
+		  s->owner->name, s->peer, s->links_made);
 }
 
 /* ---- host -> guest ---- */
@@ -151,7 +168,7 @@ static int guest_ready(const struct session *s)
 /* Decide what happens to a host frame; returns 1 to forward it. */
 static int host_frame_verdict(struct session *s, const struct adb_header *h)
 {
-	struct route *r = s->route;
+	struct session_stats *st = s->owner->st;
 	long i;
 
 	switch (h->command) {
@@ -166,14 +183,14 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 		return s->link == LINK_UP;
 	case ADB_CMD_OPEN:
 		if (!guest_ready(s)) {
-			r->st.refused_opens++;
+			st->refused_opens++;
 			send_clse_to_host(s, 0, h->arg0);
 			return 0;
 		}
 		if (streams_add(&s->streams, h->arg0, 0) != 0) {
-			r->st.refused_opens++;
+			st->refused_opens++;
 			log_warn("route %s: peer %s: OPEN refused: %zu streams open (max-streams)",
-				 r->cfg.name, s->peer, s->streams.n);
+				 s->owner->name, s->peer, s->streams.n);
 			send_clse_to_host(s, 0, h->arg0);
 			return 0;
 		}
@@ -200,7 +217,7 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 			s->streams.v[i].host_id = h->arg0;
 		return 1;
 	}
-	r->st.stale_dropped++;
+	st->stale_dropped++;
 	return 0;
 }
 
@@ -225,18 +242,18 @@ static void host_header(struct session *s, const struct adb_frame_event *fe)
 			s->cnxn_sent_gen = s->link_gen;
 	}
 	trace_frame(s, "host->guest", h, fwd ? NULL : "(not forwarded)");
-	if (capture_wanted(s->route->cfg.name))
-		capture_header(s->route->cfg.name, s->id, 0, fe->header_raw);
+	if (capture_wanted(s->owner->name))
+		capture_header(s->owner->name, s->id, 0, fe->header_raw);
 	if (!fwd)
 		return;
-	s->route->st.frames[DIR_TO_GUEST]++;
+	s->owner->st->frames[DIR_TO_GUEST]++;
 	output_header(&s->to_guest, raw, 0);
 }
 
 static void host_payload(struct session *s, struct poolbuf *b, const struct adb_frame_event *fe)
 {
-	if (capture_wanted(s->route->cfg.name))
-		capture_payload(s->route->cfg.name, s->id, 0, fe->data, fe->len);
+	if (capture_wanted(s->owner->name))
+		capture_payload(s->owner->name, s->id, 0, fe->data, fe->len);
 	if (fe->header.command == ADB_CMD_CNXN) {
 		memcpy(s->cnxn + s->cnxn_len, fe->data, fe->len);
 		s->cnxn_len += fe->len;
@@ -250,7 +267,7 @@ static void host_payload(struct session *s, struct poolbuf *b, const struct adb_
 		memcpy(s->h2g_open + s->h2g_open_len, fe->data, n);
 		s->h2g_open_len += n;
 	}
-	s->route->st.bytes[DIR_TO_GUEST] += fe->len;
+	s->owner->st->bytes[DIR_TO_GUEST] += fe->len;
 	output_slice(&s->to_guest, b, fe->data, fe->len);
 }
 
@@ -290,8 +307,8 @@ static void host_input(struct session *s, struct poolbuf *b, const uint8_t *p, s
 			host_frame_end(s, &fe.header);
 			break;
 		default:
-			s->route->st.errors++;
-			route_error(s->route, "peer %s: bad frame from host: %s",
+			s->owner->st->errors++;
+			owner_error(s, "peer %s: bad frame from host: %s",
 				    s->peer, adb_strerror(fe.error));
 			session_close(s, "malformed input from host");
 			return;
@@ -345,7 +362,7 @@ static int guest_header_pass(struct session *s, const struct adb_header *h)
  * a reverse forward, only so many and so fast; others get CLSE. */
 static int guest_open_pass(struct session *s, const struct adb_header *h)
 {
-	struct route *r = s->route;
+	const struct session_owner *o = s->owner;
 	uint8_t dest[SHIELD_ADDR_MAX + 1];
 	size_t n = framehold_copy(&s->g2h, dest, sizeof(dest));
 	enum shield_verdict v = shield_guest_open(&s->shield, dest, n, now(s));
@@ -356,10 +373,10 @@ static int guest_open_pass(struct session *s, const struct adb_header *h)
 	}
 	if (v == SHIELD_PASS)
 		return 1;
-	r->st.guest_refused++;
+	o->st->guest_refused++;
 	send_clse_to_guest(s, h->arg0);
-	log_limited(LOG_LVL_WARN, r->cfg.name, "guest OPEN refused",
-		    "route %s: peer %s: guest OPEN of \"%.*s\" refused: %s", r->cfg.name,
+	log_limited(LOG_LVL_WARN, o->name, "guest OPEN refused",
+		    "route %s: peer %s: guest OPEN of \"%.*s\" refused: %s", o->name,
 		    s->peer, (int)strnlen((const char *)dest, n), (const char *)dest,
 		    shield_verdict_name(v));
 	return 0;
@@ -368,7 +385,7 @@ static int guest_open_pass(struct session *s, const struct adb_header *h)
 static void capture_frame(struct session *s)
 {
 	const struct frame_hold *f = &s->g2h;
-	const char *name = s->route->cfg.name;
+	const char *name = s->owner->name;
 
 	capture_header(name, s->id, 1, f->header);
 	for (unsigned i = 0; i < f->n; i++)
@@ -393,7 +410,7 @@ static int same_cnxn(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
  * same as the one the PC has: the PC's transport stays online as it is. */
 static int guest_cnxn_pass(struct session *s)
 {
-	struct route *r = s->route;
+	const struct session_owner *o = s->owner;
 	uint8_t cnxn[ADB_HEADER_SIZE + ADB_HANDSHAKE_MAX];
 	size_t len = ADB_HEADER_SIZE;
 	int first = !s->guest_online;
@@ -404,11 +421,11 @@ static int guest_cnxn_pass(struct session *s)
 		s->guest_online = 1;
 		s->backoff_attempt = 0;
 		if (s->links_made > 1)
-			r->st.reconnects++;
-		route_set_guest(r, GUEST_UP, "guest answered CNXN");
+			o->st->reconnects++;
+		owner_guest_state(s, GUEST_UP, "guest answered CNXN");
 		if (!s->link_auth_sent && same_cnxn(cnxn, len, s->pc_cnxn, s->pc_cnxn_len)) {
 			log_debug("route %s: peer %s: guest CNXN on link %u is the one the PC has: "
-				  "absorbed, the PC's transport stays as it is", r->cfg.name, s->peer,
+				  "absorbed, the PC's transport stays as it is", o->name, s->peer,
 				  s->links_made);
 			return 0;
 		}
@@ -420,11 +437,11 @@ static int guest_cnxn_pass(struct session *s)
 			adb_header_decode(cnxn, &is);
 			log_escape(banner, sizeof(banner), (const char *)cnxn + ADB_HEADER_SIZE,
 				   len - ADB_HEADER_SIZE);
-			log_limited(LOG_LVL_INFO, r->cfg.name, "guest CNXN changed",
+			log_limited(LOG_LVL_INFO, o->name, "guest CNXN changed",
 				    "route %s: peer %s: guest on link %u answered with another CNXN "
 				    "(version %#x, max payload %u, banner \"%s\"; the PC had %#x, %u%s): "
 				    "passed on, the PC's adb closes every stream and drops its forwards",
-				    r->cfg.name, s->peer, s->links_made, is.arg0, is.arg1, banner,
+				    o->name, s->peer, s->links_made, is.arg0, is.arg1, banner,
 				    was.arg0, was.arg1,
 				    s->link_auth_sent ? ", and got AUTH on this link" : "");
 		}
@@ -437,11 +454,11 @@ static int guest_cnxn_pass(struct session *s)
 /* The guest's frame is whole: let it go to the host, or drop it. */
 static void guest_frame_end(struct session *s, const struct adb_header *h)
 {
-	struct route *r = s->route;
+	const struct session_owner *o = s->owner;
 	int pass = s->g2h_pass;
 
 	if (pass == G2H_STALE) {
-		r->st.stale_dropped++;
+		o->st->stale_dropped++;
 		trace_frame(s, "guest->host", h, "(no such stream)");
 		framehold_drop(&s->g2h);
 		return;
@@ -458,10 +475,10 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 	trace_frame(s, "guest->host", h, pass ? NULL : "(refused)");
 	if (!pass) {
 		if (h->command != ADB_CMD_OPEN) {
-			r->st.guest_refused++;
-			log_limited(LOG_LVL_WARN, r->cfg.name, "guest frame refused",
+			o->st->guest_refused++;
+			log_limited(LOG_LVL_WARN, o->name, "guest frame refused",
 				    "route %s: peer %s: guest %s refused: over the rate",
-				    r->cfg.name, s->peer, adb_command_name(h->command));
+				    o->name, s->peer, adb_command_name(h->command));
 		}
 		framehold_drop(&s->g2h);
 		if (++s->link_refused > GUEST_REFUSED_MAX)
@@ -469,10 +486,10 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 				   GUEST_REFUSED_MAX);
 		return;
 	}
-	if (capture_wanted(r->cfg.name))
+	if (capture_wanted(o->name))
 		capture_frame(s);
-	r->st.frames[DIR_TO_HOST]++;
-	r->st.bytes[DIR_TO_HOST] += s->g2h.len;
+	o->st->frames[DIR_TO_HOST]++;
+	o->st->bytes[DIR_TO_HOST] += s->g2h.len;
 	framehold_release(&s->g2h, &s->to_host);
 }
 
@@ -507,7 +524,7 @@ static void guest_input(struct session *s, struct poolbuf *b, const uint8_t *p, 
 			guest_frame_end(s, &fe.header);
 			break;
 		default:
-			s->route->st.errors++;
+			s->owner->st->errors++;
 			guest_lost(s, "bad frame from guest: %s", adb_strerror(fe.error));
 			break;
 		}
@@ -530,7 +547,7 @@ static struct poolbuf *buf_of(const uv_buf_t *buf)
 	return (struct poolbuf *)((char *)buf->base - offsetof(struct poolbuf, data));
 }
 
-static void on_host_alloc(struct hostport *p, uv_buf_t *buf)
+static void on_host_alloc(struct front_conn *p, uv_buf_t *buf)
 {
 	struct session *s = p->data;
 	struct poolbuf *b = bufpool_get(&s->host_pool);
@@ -547,7 +564,7 @@ static void on_guest_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)p, (unsigned)len);
 }
 
-static void on_host_read(struct hostport *p, ssize_t nread, const uv_buf_t *buf)
+static void on_host_read(struct front_conn *p, ssize_t nread, const uv_buf_t *buf)
 {
 	struct session *s = p->data;
 	struct poolbuf *b = buf->base ? buf_of(buf) : NULL;
@@ -613,7 +630,7 @@ static void set_host_reading(struct session *s, int want)
  * and the frames the relay made up in answer to it are few. */
 static void update_reading(struct session *s)
 {
-	size_t budget = s->route->cfg.buffer;
+	size_t budget = s->owner->buffer;
 
 	if (s->closing)
 		return;
@@ -647,7 +664,7 @@ static void on_output_done(struct output *o, int status, size_t bytes, int synth
 
 static unsigned backoff_delay(struct session *s)
 {
-	const struct route_config *c = &s->route->cfg;
+	const struct session_owner *c = s->owner;
 	unsigned long long d = c->reconnect_min_ms;
 
 	for (unsigned i = 0; i < s->backoff_attempt && d < c->reconnect_max_ms; i++)
@@ -669,9 +686,9 @@ static void on_cnxn_deadline(uv_timer_t *t)
 {
 	struct session *s = t->data;
 
-	s->route->st.errors++;
-	log_limited(LOG_LVL_WARN, s->route->cfg.name, "no CNXN",
-		    "route %s: peer %s: no CNXN within %u ms", s->route->cfg.name, s->peer,
+	s->owner->st->errors++;
+	log_limited(LOG_LVL_WARN, s->owner->name, "no CNXN",
+		    "route %s: peer %s: no CNXN within %u ms", s->owner->name, s->peer,
 		    HOST_CNXN_TIMEOUT_MS);
 	session_close(s, "the PC sent no CNXN in time");
 }
@@ -708,9 +725,9 @@ static void close_streams_towards_host(struct session *s)
 
 		adb_header_decode(s->g2h.header, &h);
 		held = framehold_drop(&s->g2h);
-		s->route->st.cut_frames++;
+		s->owner->st->cut_frames++;
 		log_warn("route %s: peer %s: guest cut a %s frame short at %zu of %u payload bytes: "
-			 "dropped, not forwarded", s->route->cfg.name, s->peer,
+			 "dropped, not forwarded", s->owner->name, s->peer,
 			 adb_command_name(h.command), held, h.data_length);
 	}
 	for (size_t i = 0; i < s->streams.n; i++)
@@ -730,8 +747,8 @@ static void guest_lost(struct session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(s->down_reason, sizeof(s->down_reason), fmt, ap);
 	va_end(ap);
-	route_error(s->route, "peer %s: guest link lost: %s", s->peer, s->down_reason);
-	route_set_guest(s->route, GUEST_DOWN, s->down_reason);
+	owner_error(s, "peer %s: guest link lost: %s", s->peer, s->down_reason);
+	owner_guest_state(s, GUEST_DOWN, s->down_reason);
 
 	close_streams_towards_host(s);
 	s->link = LINK_CLOSING;
@@ -746,23 +763,21 @@ static void guest_lost(struct session *s, const char *fmt, ...)
 static void on_guest_connected(void *data, int fd, int status)
 {
 	struct session *s = data;
-	struct route *r = s->route;
-	char tgt[VSOCK_SPEC_MAX];
+	const struct session_owner *o = s->owner;
 
 	s->connecting = NULL;
 	if (status != 0) {
-		vsock_target_format(&r->cfg.target, tgt, sizeof(tgt));
-		log_debug("route %s: peer %s: connect to %s failed: %s", r->cfg.name, s->peer,
-			  tgt, strerror(-status));
+		log_debug("route %s: peer %s: connect to %s failed: %s", o->name, s->peer,
+			  o->target, strerror(-status));
 		snprintf(s->down_reason, sizeof(s->down_reason), "connect failed: %s",
 			 strerror(-status));
-		route_set_guest(r, GUEST_DOWN, s->down_reason);
+		owner_guest_state(s, GUEST_DOWN, s->down_reason);
 		schedule_reconnect(s);
 		return;
 	}
-	if (uv_pipe_init(r->loop, &s->guest, 0) != 0 || uv_pipe_open(&s->guest, fd) != 0) {
+	if (uv_pipe_init(o->loop, &s->guest, 0) != 0 || uv_pipe_open(&s->guest, fd) != 0) {
 		close(fd);
-		route_error(r, "peer %s: cannot adopt guest socket", s->peer);
+		owner_error(s, "peer %s: cannot adopt guest socket", s->peer);
 		schedule_reconnect(s);
 		return;
 	}
@@ -778,21 +793,20 @@ static void on_guest_connected(void *data, int fd, int status)
 	s->nguest_clse = 0;
 	adb_reader_init(&s->guest_rd, s->guest_max_payload);
 	output_attach_stream(&s->to_guest, (uv_stream_t *)&s->guest);
-	log_limited(LOG_LVL_INFO, r->cfg.name, "guest link connected",
-		    "route %s: peer %s: guest link %u connected", r->cfg.name, s->peer,
+	log_limited(LOG_LVL_INFO, o->name, "guest link connected",
+		    "route %s: peer %s: guest link %u connected", o->name, s->peer,
 		    s->links_made);
-	route_set_guest(r, GUEST_CONNECTING, "connected, waiting for the guest's CNXN");
+	owner_guest_state(s, GUEST_CONNECTING, "connected, waiting for the guest's CNXN");
 	replay_cnxn(s);
 	update_reading(s);
 }
 
 static void guest_connect(struct session *s)
 {
-	struct route *r = s->route;
+	const struct session_owner *o = s->owner;
 
 	s->link = LINK_CONNECTING;
-	if (vsock_connect_start(r->loop, &r->cfg.target, r->cfg.connect_timeout_ms,
-				on_guest_connected, s, &s->connecting) != 0) {
+	if (o->ops->connect(o->data, on_guest_connected, s, &s->connecting) != 0) {
 		s->connecting = NULL;
 		schedule_reconnect(s);
 	}
@@ -809,7 +823,7 @@ static void session_free(struct session *s)
 	bufpool_destroy(&s->host_pool);
 	bufpool_destroy(&s->guest_pool);
 	streams_free(&s->streams);
-	route_session_gone(s->route, s);
+	s->owner->ops->detach(s->owner->data, s);
 	free(s);
 }
 
@@ -824,7 +838,7 @@ static void on_handle_closed(uv_handle_t *h)
 	handle_gone(h->data);
 }
 
-static void on_host_closed(struct hostport *p)
+static void on_host_closed(struct front_conn *p)
 {
 	handle_gone(p->data);
 }
@@ -834,10 +848,10 @@ void session_close(struct session *s, const char *reason)
 	if (s->closing)
 		return;
 	s->closing = 1;
-	log_info("route %s: peer %s: session closed: %s", s->route->cfg.name, s->peer, reason);
-	capture_session_end(s->route->cfg.name, s->id);
+	log_info("route %s: peer %s: session closed: %s", s->owner->name, s->peer, reason);
+	capture_session_end(s->owner->name, s->id);
 	if (s->connecting != NULL) {
-		vsock_connect_cancel(s->connecting);
+		s->owner->ops->connect_cancel(s->owner->data, s->connecting);
 		s->connecting = NULL;
 	}
 	output_detach(&s->to_host);
@@ -851,7 +865,7 @@ void session_close(struct session *s, const char *reason)
 	 * on_guest_closed */
 }
 
-int session_start(struct route *r, struct hostport *host)
+int session_start(const struct session_owner *o, struct front_conn *host)
 {
 	static uint32_t last_id;
 	struct session *s = calloc(1, sizeof(*s));
@@ -861,43 +875,34 @@ int session_start(struct route *r, struct hostport *host)
 		host->ops->close(host);
 		return UV_ENOMEM;
 	}
-	s->route = r;
+	s->owner = o;
 	s->id = ++last_id;
 	s->host = host;
 	host->data = s;
 	host->on_alloc = on_host_alloc;
 	host->on_read = on_host_read;
 	snprintf(s->peer, sizeof(s->peer), "%s", host->peer);
-	uv_timer_init(r->loop, &s->backoff);
+	uv_timer_init(o->loop, &s->backoff);
 	s->backoff.data = s;
 	s->handles_open = 2;
 	adb_reader_init(&s->host_rd, ADB_MAX_PAYLOAD);
-	bufpool_init(&s->host_pool, r->cfg.buffer);
-	bufpool_init(&s->guest_pool, r->cfg.buffer);
+	bufpool_init(&s->host_pool, o->buffer);
+	bufpool_init(&s->guest_pool, o->buffer);
 	pool_reader_init(&s->guest_reader, &s->guest_pool);
 	s->guest_max_payload = framehold_max_payload(s->guest_pool.limit);
 	shield_init(&s->shield);
 	output_init(&s->to_host, on_output_done, s);
 	output_init(&s->to_guest, on_output_done, s);
 	output_attach(&s->to_host, host->ops->write, host);
-	streams_init(&s->streams, r->cfg.max_streams);
+	streams_init(&s->streams, o->max_streams);
 
-	s->next = r->sessions;
-	if (r->sessions)
-		r->sessions->prev = s;
-	r->sessions = s;
-	r->nsessions++;
-	r->st.sessions++;
-
-	if (r->nsessions > r->cfg.max_clients) {
-		log_warn("route %s: peer %s refused: %u clients (max-clients)", r->cfg.name,
-			 s->peer, r->cfg.max_clients);
+	if (o->ops->attach(o->data, s) != 0) {
 		session_close(s, "too many clients");
 		return 0;
 	}
-	log_info("route %s: peer %s connected", r->cfg.name, s->peer);
+	log_info("route %s: peer %s connected", o->name, s->peer);
 	s->link = LINK_IDLE;
-	if (r->cfg.front.kind == FRONT_TCP)
+	if (o->cnxn_deadline)
 		uv_timer_start(&s->backoff, on_cnxn_deadline, HOST_CNXN_TIMEOUT_MS, 0);
 	update_reading(s);
 	return 0;

@@ -1,9 +1,15 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * session.h - the adb-aware session between one front connection (the PC's
  * adb server) and one guest link. Frames are parsed both ways and forwarded
  * cut-through; the host's CNXN is cached and replayed to every new guest
  * link, so the PC's transport survives guest reboots. Guest frames are
  * held until whole and pass the shield (shield.h) before the PC sees them.
+ *
+ * A session knows its owner (a route) only through struct session_owner:
+ * a few values, the counters it bumps and the ops it calls (connect to the
+ * guest, guest state, errors, attach and detach). It never includes
+ * route.h; route.c fills the owner, tests/ fill their own.
  *
  * A guest restart is invisible to the PC when the guest comes back the
  * same: the guest's CNXN the PC has is kept, and a new link's CNXN equal to
@@ -28,18 +34,71 @@
 #ifndef RELAY_SESSION_H
 #define RELAY_SESSION_H
 
+#include <stdarg.h>
+#include <stdint.h>
 #include <uv.h>
 
-#include "adbproto.h"
-#include "bufpool.h"
-#include "framehold.h"
-#include "hostport.h"
-#include "output.h"
-#include "shield.h"
-#include "streams.h"
-#include "vsock.h"
+#include "adbproto/adbproto.h"
+#include "relay/datapath/datapath.h"
+#include "relay/framehold.h"
+#include "relay/front/front.h"
+#include "relay/shield.h"
+#include "relay/streams.h"
+#include "vsock/vsock.h"
 
-struct route;
+struct session;
+
+/* Which way a frame went, for the counters. */
+enum dir { DIR_TO_GUEST = 0, DIR_TO_HOST = 1 };
+
+/* The guest as its owner reports it: a session's link says, or the idle
+ * probe while no session is there. */
+enum guest_state { GUEST_UNKNOWN, GUEST_DOWN, GUEST_CONNECTING, GUEST_UP };
+
+/* The counters an owner's sessions bump (a route's, for status). */
+struct session_stats {
+	uint64_t frames[2];
+	uint64_t bytes[2];        /* payload bytes forwarded */
+	uint64_t sessions;        /* front connections accepted, ever */
+	uint64_t reconnects;      /* guest links re-established under a session */
+	uint64_t errors;          /* malformed input, failed links */
+	uint64_t stale_dropped;   /* frames for streams that no longer exist, either way */
+	uint64_t refused_opens;   /* OPENs answered with CLSE by the relay */
+	uint64_t cut_frames;      /* guest frames cut short by a lost link, dropped */
+	uint64_t guest_refused;   /* guest frames the shield kept from the PC */
+};
+
+/* What a session asks of its owner. Each gets the owner's `data`. */
+struct session_ops {
+	/* Connect to the guest, as vsock_connect_start() to the owner's
+	 * target: 0 and cb later (once, unless cancelled), or < 0. */
+	int (*connect)(void *owner, vsock_connect_cb cb, void *data, struct vsock_connect **out);
+	/* A connect in flight is given up: its cb is never called. */
+	void (*connect_cancel)(void *owner, struct vsock_connect *c);
+	/* The guest link changed (or says again) how the guest is. */
+	void (*guest_state)(void *owner, enum guest_state st, const char *reason);
+	/* Something went wrong (logged by the owner, rate-limited by fmt). */
+	void (*error)(void *owner, const char *fmt, va_list ap);
+	/* A new session, listed and counted by the owner: 0, or not
+	 * admitted (too many clients; the owner says why): it closes. */
+	int (*attach)(void *owner, struct session *s);
+	/* The session is freed once this returns. */
+	void (*detach)(void *owner, struct session *s);
+};
+
+/* A session's owner, filled by it (route.c) and outliving its sessions. */
+struct session_owner {
+	const struct session_ops *ops;
+	void *data;                    /* passed to every op */
+	uv_loop_t *loop;
+	const char *name;              /* for logs, traces and captures */
+	const char *target;            /* the guest's address, for logs */
+	size_t buffer;                 /* bytes each direction may read ahead */
+	unsigned reconnect_min_ms, reconnect_max_ms;
+	unsigned max_streams;
+	int cnxn_deadline;             /* the PC has HOST_CNXN_TIMEOUT_MS to send CNXN */
+	struct session_stats *st;
+};
 
 #define HOST_CNXN_TIMEOUT_MS 10000   /* a TCP PC's CNXN, as adb waits for a device's */
 #define HOST_OPEN_KEEP 256            /* bytes of a host OPEN's service kept */
@@ -54,12 +113,12 @@ enum link_state {
 };
 
 struct session {
-	struct route *route;
-	struct session *prev, *next;
+	const struct session_owner *owner;
+	struct session *prev, *next;   /* the owner's list of its sessions */
 	uint32_t id;                   /* unique in this process, for captures */
 	char peer[64];
 
-	struct hostport *host;
+	struct front_conn *host;
 	struct adb_reader host_rd;
 	struct bufpool host_pool;      /* buffers read from the host */
 	struct output to_host;
@@ -114,8 +173,9 @@ struct session {
 	int handles_open;
 };
 
-/* Start a session for a PC on `host` (the session owns it from now on). */
-int session_start(struct route *route, struct hostport *host);
+/* Start a session of `owner` for a PC on `host` (the session owns it from
+ * now on). */
+int session_start(const struct session_owner *owner, struct front_conn *host);
 /* Close the session (both sides); it frees itself once handles are closed. */
 void session_close(struct session *s, const char *reason);
 

@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shield.c - which guest frames may reach the PC. See shield.h.
  */
-#include "shield.h"
+#include "relay/shield.h"
 
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shield.h - what a guest may send the PC's adb server. adb trusts its
  * device: a CNXN announcing a tiny max payload, an OPEN to a destination
@@ -14,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "adbproto.h"
+#include "adbproto/adbproto.h"
 
 #define SHIELD_FORWARDS 32            /* reverse forwards tracked per session */
 #define SHIELD_ADDR_MAX 128           /* longest remote or local spec kept */

@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * streams.c - a small table of open adb streams. Sessions hold a handful
  * of streams, so a linear scan over a compact array is the right tool;
  * removal swaps the last pair in.
  */
-#include "streams.h"
+#include "relay/streams.h"
 
 #include <stdlib.h>
 

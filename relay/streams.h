@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * streams.h - the adb streams open across one session, as pairs of the
  * host's and the guest's local ids, so that the relay can close them

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # demo.sh - the main job: build adbd-relay, boot a real VM (QEMU, TCG: no KVM
 # needed) whose guest runs Debian's kernel and the real AOSP adbd on vsock
 # port 5555, attached to the relay's own virtio-vsock device (vhost-user),

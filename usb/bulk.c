@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bulk.c - bulk transfers of a FunctionFS function with Linux AIO: reads
  * and writes are submitted with io_submit, completions signal an eventfd
@@ -5,8 +6,8 @@
  * by the owner, delivered in submission order. IN: USB_IN_XFERS bounce
  * buffers the caller fills and commits, completed in order.
  */
-#include "usb.h"
-#include "usb_internal.h"
+#include "usb/usb.h"
+#include "usb/usb_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>

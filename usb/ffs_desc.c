@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ffs_desc.c - FunctionFS descriptor and string blobs for one adb interface,
  * serialized byte by byte in little endian (layout: linux/usb/functionfs.h,
  * USB 2.0 ch. 9, USB 3.x ch. 9 SuperSpeed endpoint companion, Microsoft OS
  * 1.0 extended compat ID).
  */
-#include "ffs_desc.h"
+#include "usb/ffs_desc.h"
 
 #include <linux/usb/ch9.h>
 #include <linux/usb/functionfs.h>

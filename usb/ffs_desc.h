@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ffs_desc.h - the FunctionFS blobs of an adb function: v2 descriptors for
  * full, high and super speed (interface 0xff/0x42/0x01, bulk OUT and IN),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * function.c - a FunctionFS adb function's control side: open ep0, write
  * descriptors and strings, open the bulk endpoints, serve ep0 events
@@ -5,9 +6,9 @@
  * ep0 stays open until usb_function_close(): closing it would unregister
  * the whole gadget, other functions included.
  */
-#include "usb.h"
-#include "usb_internal.h"
-#include "ffs_desc.h"
+#include "usb/usb.h"
+#include "usb/ffs_desc.h"
+#include "usb/usb_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * usb.h - one FunctionFS adb function on the libuv loop: ep0 (descriptors,
  * strings, events; kept open for the life of the function, because closing

@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * usb_internal.h - what function.c and bulk.c share, not for users of usb/.
  */
 #ifndef USB_INTERNAL_H
 #define USB_INTERNAL_H
 
-#include "usb.h"
+#include "usb/usb.h"
 
 int usb_bulk_init(struct usb_function *f);
 /* Wait for in-flight transfers (handing buffers back), free AIO state. */

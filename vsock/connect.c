@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * connect.c - one asynchronous connection attempt to a target: non-blocking
  * connect, the transport's optional check of the connected socket and its
@@ -5,7 +6,7 @@
  * consumed), a deadline, cancellation.
  * The attempt owns its socket until it hands it to the callback.
  */
-#include "vsock.h"
+#include "vsock/vsock.h"
 
 #include <errno.h>
 #include <stdlib.h>

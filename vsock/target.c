@@ -1,8 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * target.c - parsing, formatting and comparing target specs (vsock, hybrid,
  * unix, virtio, tcp).
  */
-#include "vsock.h"
+#include "vsock/vsock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

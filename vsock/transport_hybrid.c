@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * transport_hybrid.c - the hybrid vsock protocol of Firecracker and Cloud
  * Hypervisor: connect to the VMM's Unix socket, send "CONNECT <port>\n",
  * and expect "OK <host_port>\n" once the guest accepted.
  */
-#include "vsock_internal.h"
+#include "vsock/vsock_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,8 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * transport_kernel.c - the kernel's AF_VSOCK stream sockets (host side of
  * vhost-vsock, or vsock_loopback to CID 1).
  */
-#include "vsock_internal.h"
+#include "vsock/vsock_internal.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * transport_tcp.c - an adbd reachable over IP ("tcp:HOST:PORT"): a
  * non-blocking TCP connect to a numeric address, tuned for adb (small
@@ -6,7 +7,7 @@
  * itself. Owns nothing past open: the socket goes to the connect state
  * machine.
  */
-#include "vsock_internal.h"
+#include "vsock/vsock_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,8 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * transport_unix.c - Unix stream sockets: the plain "unix" transport and the
  * socket half of the hybrid transport.
  */
-#include "vsock_internal.h"
+#include "vsock/vsock_internal.h"
 
 #include <errno.h>
 #include <string.h>

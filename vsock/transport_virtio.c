@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * transport_virtio.c - the relay's own virtio-vsock device as a transport:
  * a connection is a socketpair whose far end the device serves with the
@@ -5,10 +6,10 @@
  * "CONNECT <port>", expect "OK <n>") and the session sees a plain stream.
  * Also the registry of devices: one per vhost-user socket, shared by every
  * route that names it, and which of them open a hybrid socket to other
- * host programs (hybrid_listen.h).
+ * host programs (vsock/virtio/virtio.h).
  */
-#include "vsock_internal.h"
-#include "hybrid_listen.h"
+#include "vsock/vsock_internal.h"
+#include "vsock/virtio/virtio.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vsock.h - "connect a byte stream to a guest (cid, port)" behind one
  * transport interface, in the manner of Linux's vsock transport ops.

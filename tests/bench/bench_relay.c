@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_relay.c - throughput of adb WRTE streams through adbd-relay,
  * measured side by side in one run against the same traffic sent directly
@@ -23,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "adbproto.h"
+#include "adbproto/adbproto.h"
 
 enum direction { TO_GUEST, TO_HOST };
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_virtio.c - throughput of the relay's virtio-vsock device, measured
  * against the synthetic guest driver (a separate process, its own shared
@@ -20,7 +21,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "flow.h"
+#include "tests/vhost/flow.h"
 
 #define GUEST_CID 3
 #define PORT 5555

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_adbproto.c - libFuzzer target for the adb frame reader and banner
  * parser. The first input byte picks the max payload and a split pattern;
@@ -10,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adbproto.h"
+#include "adbproto/adbproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

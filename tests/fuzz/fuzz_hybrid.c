@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_hybrid.c - libFuzzer target for the hybrid bridge (hybrid.c) and
  * the protocol core (device.c) together, with the device's real rings in
@@ -29,8 +30,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "hybrid_listen.h"
-#include "vhu_internal.h"
+#include "vsock/virtio/vhu_internal.h"
+#include "vsock/virtio/virtio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,9 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_session.c - libFuzzer target for the adb-aware session, both
  * directions in one process: the input is a script of host bytes, guest
  * bytes, guest hang-ups, a PC that stops and resumes reading, and loop
- * turns. The PC is a fake hostport in this file; the guest link is a
- * socketpair made by a stand-in for vsock_connect_start(). Checked on every
+ * turns. The PC is a fake front connection in this file, the route a
+ * session_owner whose connect op makes each guest link a socketpair, the
+ * observers stand-ins that read what they are given. Checked on every
  * input: whatever the relay sends either way parses as adb frames (nothing
  * malformed is forwarded; a link may only end inside a frame when it is
  * lost), what waits for a PC that does not read stays within the route's
@@ -21,12 +23,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "adbproto.h"
-#include "capture.h"
-#include "log.h"
-#include "route.h"
-#include "session.h"
-#include "tap.h"
+#include "adbproto/adbproto.h"
+#include "relay/obs/obs.h"
+#include "relay/session.h"
+#include "relay/sys/sys.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "check failed: %s (%s:%d)\n", #c, \
 				__FILE__, __LINE__); abort(); } } while (0)
@@ -35,32 +35,46 @@
 #define BATCHES_MAX 160
 
 static uv_loop_t loop;
-static struct route route;
 static int session_gone;
 
-/* ---- stand-ins for the route, the observers and the vsock transport ---- */
+/* ---- the route: a session_owner ---- */
 
-void route_set_guest(struct route *r, enum guest_state st, const char *reason)
+static struct {
+	struct session_owner owner;
+	struct session_stats st;
+	struct session *sessions;
+	unsigned nsessions;
+	enum guest_state guest;
+	char last_error[160];
+} route;
+
+static void route_guest_state(void *owner, enum guest_state st, const char *reason)
 {
 	CHECK(strlen(reason) < 4096);
-	r->guest = st;
+	route.guest = st;
 }
 
-void route_error(struct route *r, const char *fmt, ...)
+static void route_error(void *owner, const char *fmt, va_list ap)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->last_error, sizeof(r->last_error), fmt, ap);
-	va_end(ap);
+	vsnprintf(route.last_error, sizeof(route.last_error), fmt, ap);
 }
 
-void route_session_gone(struct route *r, struct session *s)
+static int route_attach(void *owner, struct session *s)
 {
-	r->nsessions--;
-	r->sessions = NULL;
+	route.sessions = s;
+	route.nsessions++;
+	route.st.sessions++;
+	return 0;
+}
+
+static void route_detach(void *owner, struct session *s)
+{
+	route.nsessions--;
+	route.sessions = NULL;
 	session_gone = 1;
 }
+
+/* ---- stand-ins for the observers ---- */
 
 int tap_wanted(const char *name) { return 1; }
 
@@ -114,35 +128,38 @@ static void on_connect_timer(uv_timer_t *t)
 	c->cb(c->data, sv[1], 0);
 }
 
-int vsock_connect_start(uv_loop_t *l, const struct vsock_target *t, unsigned timeout_ms,
-			vsock_connect_cb cb, void *data, struct vsock_connect **out)
+static int route_connect(void *owner, vsock_connect_cb cb, void *data, struct vsock_connect **out)
 {
 	struct vsock_connect *c = calloc(1, sizeof(*c));
 
 	CHECK(c != NULL);
 	c->cb = cb;
 	c->data = data;
-	uv_timer_init(l, &c->timer);
+	uv_timer_init(&loop, &c->timer);
 	c->timer.data = c;
 	uv_timer_start(&c->timer, on_connect_timer, 0, 0);
 	*out = c;
 	return 0;
 }
 
-void vsock_connect_cancel(struct vsock_connect *c)
+static void route_connect_cancel(void *owner, struct vsock_connect *c)
 {
 	uv_close((uv_handle_t *)&c->timer, connect_closed);
 }
 
-void vsock_target_format(const struct vsock_target *t, char *buf, size_t len)
-{
-	snprintf(buf, len, "unix:fuzz");
-}
+static const struct session_ops route_ops = {
+	.connect = route_connect,
+	.connect_cancel = route_connect_cancel,
+	.guest_state = route_guest_state,
+	.error = route_error,
+	.attach = route_attach,
+	.detach = route_detach,
+};
 
-/* ---- the PC: a hostport whose writes we check and may hold ---- */
+/* ---- the PC: a front connection whose writes we check and may hold ---- */
 
 struct fake_pc {
-	struct hostport base;
+	struct front_conn base;
 	int reading, holding, closed;
 	struct output_batch *held[512];
 	unsigned nheld;
@@ -167,8 +184,8 @@ static void check_stream(struct adb_reader *r, const uint8_t *p, size_t len, con
 	}
 }
 
-static void pc_read_start(struct hostport *p) { pc.reading = 1; }
-static void pc_read_stop(struct hostport *p) { pc.reading = 0; }
+static void pc_read_start(struct front_conn *p) { pc.reading = 1; }
+static void pc_read_stop(struct front_conn *p) { pc.reading = 0; }
 
 static int pc_write(void *ctx, struct output_batch *b)
 {
@@ -201,7 +218,7 @@ static void on_closer(uv_timer_t *t)
 	pc.base.on_closed(&pc.base);
 }
 
-static void pc_close(struct hostport *p)
+static void pc_close(struct front_conn *p)
 {
 	pc.closed = 1;
 	pc.reading = 0;
@@ -209,7 +226,7 @@ static void pc_close(struct hostport *p)
 	uv_timer_start(&pc.closer, on_closer, 0, 0);
 }
 
-static const struct hostport_ops pc_ops = {
+static const struct front_conn_ops pc_ops = {
 	.read_start = pc_read_start,
 	.read_stop = pc_read_stop,
 	.write = pc_write,
@@ -308,15 +325,18 @@ static int count_fds(void)
 static void setup_route(void)
 {
 	memset(&route, 0, sizeof(route));
-	route.loop = &loop;
-	snprintf(route.cfg.name, sizeof(route.cfg.name), "fuzz");
-	route.cfg.front.kind = FRONT_TCP;
-	route.cfg.buffer = BUDGET;
-	route.cfg.reconnect_min_ms = 1;
-	route.cfg.reconnect_max_ms = 1;
-	route.cfg.connect_timeout_ms = 1000;
-	route.cfg.max_clients = 4;
-	route.cfg.max_streams = 64;
+	route.owner = (struct session_owner){
+		.ops = &route_ops,
+		.loop = &loop,
+		.name = "fuzz",
+		.target = "unix:fuzz",
+		.buffer = BUDGET,
+		.reconnect_min_ms = 1,
+		.reconnect_max_ms = 1,
+		.max_streams = 64,
+		.cnxn_deadline = 1,       /* a TCP front */
+		.st = &route.st,
+	};
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -333,7 +353,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(pc.base.peer, sizeof(pc.base.peer), "fuzz-pc");
 	adb_reader_init(&pc.view, ADB_MAX_PAYLOAD);
 	session_gone = 0;
-	CHECK(session_start(&route, &pc.base) == 0);
+	CHECK(session_start(&route.owner, &pc.base) == 0);
 
 	while (size >= 3 && !session_gone && steps++ < 256) {
 		unsigned op = data[0] % 7;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_vhost_user.c - libFuzzer target for the vhost-user message layer.
  * The input is a sequence of messages (request, flags, size, payload) fed
@@ -19,7 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vhu_internal.h"
+#include "vsock/virtio/vhu_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_vring.c - libFuzzer target for descriptor-chain parsing with guest
  * memory under the fuzzer's control: the input becomes a 64 KiB guest
@@ -10,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vring.h"
+#include "vsock/virtio/vring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

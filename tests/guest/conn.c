@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conn.c - one adb connection of adbd-testguest and its streams: the hybrid
  * vsock CONNECT handshake (byte by byte), the frame reader, the CNXN
@@ -15,7 +16,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "guest.h"
+#include "tests/guest/guest.h"
 
 #include <stdarg.h>
 #include <stdio.h>

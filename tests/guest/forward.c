@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * forward.c - the tcp: service of adbd-testguest, what the PC's `adb
  * forward LOCAL tcp:PORT` opens: "tcp:PORT" connects to 127.0.0.1:PORT,
@@ -12,7 +13,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "guest.h"
+#include "tests/guest/guest.h"
 
 #include <errno.h>
 #include <stddef.h>

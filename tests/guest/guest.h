@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * guest.h - shared declarations of adbd-testguest, a small adb *device*
  * daemon for tests: logging and options (main.c), listeners and the hybrid
@@ -13,7 +14,7 @@
 
 #include <uv.h>
 
-#include "adbproto.h"
+#include "adbproto/adbproto.h"
 
 /* ---- main.c: options, logging, shutdown ---- */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * listen.c - the listeners of adbd-testguest: --listen SPEC parsing,
  * unix:PATH, tcp:HOST:PORT, hybrid:PATH (Firecracker/Cloud Hypervisor
@@ -8,7 +9,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "guest.h"
+#include "tests/guest/guest.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

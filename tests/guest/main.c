@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - adbd-testguest entry point: command line, logging, the event
  * loop, READY on stdout once every listener is up, and a clean exit on
@@ -10,7 +11,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "guest.h"
+#include "tests/guest/guest.h"
 
 #include <errno.h>
 #include <getopt.h>

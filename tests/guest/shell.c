@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shell.c - the shell: and exec: services of adbd-testguest (adb's legacy
  * raw shell, no shell_v2 protocol): /bin/sh -c CMD (or an interactive
@@ -12,7 +13,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "guest.h"
+#include "tests/guest/guest.h"
 
 #include <signal.h>
 #include <stddef.h>

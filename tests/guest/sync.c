@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sync.c - the sync: service of adbd-testguest: adb's legacy file sync
  * protocol (what adb push/pull/ls use against a device without the
@@ -13,7 +14,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "guest.h"
+#include "tests/guest/guest.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """adbpeer.py - hostile adb peers for tests/hostile/: a guest behind a Unix
 socket (the relay's target unix:PATH) or a PC on a TCP front. Every mode is
 bounded by SECONDS.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * evil-guest.c - a hostile guest for tests/hostile/guest-virtio-*.test: it
  * plays the VMM and the guest (the synthetic driver, tests/vhost/driver.h)
@@ -23,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "driver.h"
+#include "tests/vhost/driver.h"
 
 static uint8_t buf[VVS_MAX_PAYLOAD];
 static volatile sig_atomic_t answering;   /* request-flood: SIGUSR1 came */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # evil.sh - for guest-virtio-*.test: a relay whose route "evil" targets
 # its own virtio device (with a hybrid socket), adb 29 as that route's PC,
 # and the hostile guest (evil-guest.c) attacking that device. Sourced after

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # hybrid-client.py - clients of a virtio device's hybrid socket for the
 # hostile-guest tests; every wait is bounded. Each mode prints one line.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh - shared helpers for the hostile-peer tests. Each test attacks one
 # route of a running relay while a second route, "witness", serves a good
 # guest, and checks the bounds it states:

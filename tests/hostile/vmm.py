@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """vmm.py SOCKET MODE [OPTIONS]: a scripted hostile VMM on the relay's
 vhost-user socket. Every loop is bounded in count and in time; each mode
 prints one line per attempt ("<mode>: <what happened>") and exits 0 when

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh - shared helpers for the integration tests: free ports, a private
 # adb server per test, the test guest and the relay started and always
 # reaped, and assertions that say what failed.
@@ -24,6 +25,33 @@ fail() {
 	exit 1
 }
 
+# need COMMAND PACKAGE: skip the test (exit 77, which make check reports as
+# SKIP and tests/suite.sh counts as a failure) when COMMAND is missing;
+# PACKAGE names the Debian package that has it.
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	printf '[%s] SKIP: %s is not installed (Debian package %s; tests/install-deps.sh installs it)\n' \
+		"$TEST_NAME" "$1" "$2"
+	exit 77
+}
+
+# want COMMAND PACKAGE WHAT: 0 when COMMAND is installed; else say that
+# WHAT is not checked and return 1, and the test, having passed the rest,
+# ends with 77 (SKIP) through end_test instead of 0.
+PARTS_SKIPPED=""
+want() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	printf '[%s] SKIP (part): %s not checked: %s is not installed (Debian package %s)\n' \
+		"$TEST_NAME" "$3" "$1" "$2"
+	PARTS_SKIPPED="$PARTS_SKIPPED $1"
+	return 1
+}
+end_test() {
+	[ -z "$PARTS_SKIPPED" ] && exit 0
+	printf '[%s] SKIP: passed without%s\n' "$TEST_NAME" "$PARTS_SKIPPED"
+	exit 77
+}
+
 # A TCP port nothing listens on, outside adb's emulator range 5554-5585.
 free_port() {
 	python3 -c 'import socket
@@ -37,12 +65,14 @@ cleanup() {
 	fi
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	if [ $rc -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "[$TEST_NAME] files kept in $TMP" >&2; fi
+	if { [ $rc -eq 0 ] || [ $rc -eq 77 ]; } && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; else echo "[$TEST_NAME] files kept in $TMP" >&2; fi
 	exit $rc
 }
 
 setup_test() {
 	TEST_NAME=$1
+	need adb adb
+	need python3 python3
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/adbd-relay-$TEST_NAME.XXXXXX")
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM
@@ -50,7 +80,6 @@ setup_test() {
 	export ANDROID_ADB_SERVER_PORT
 	[ -x "$RELAY" ] || fail "$RELAY not built"
 	[ -x "$GUEST" ] || fail "$GUEST not built"
-	command -v adb >/dev/null || fail "the adb client is not installed"
 	timeout 20 adb start-server >/dev/null 2>&1 || fail "adb start-server failed"
 }
 
@@ -88,6 +117,27 @@ start_relay() {
 }
 
 relayctl() { "$RELAYCTL" -s "$CONTROL" "$@"; }
+
+# make_vars BUILDDIR VAR...: VAR='value' for each VAR, as the Makefile of
+# BUILDDIR has it, for eval (the make running the tests stays out of it)
+make_vars() {
+	local dir=$1 v rule="print-vars:"$'\n\t'"@echo"
+	shift
+	for v in "$@"; do rule="$rule \"$v='\$($v)'\""; done
+	printf '%s\n' "$rule" | env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		make -s --no-print-directory -C "$dir" -f Makefile -f - print-vars
+}
+
+# install_dirs: sbindir, bindir and sysconfdir as configured, which the
+# units and init scripts made from init/*.in name (make check exports them;
+# a test run by hand asks the build tree's Makefile)
+install_dirs() {
+	[ -n "${sbindir:-}" ] && [ -n "${bindir:-}" ] && [ -n "${sysconfdir:-}" ] && return 0
+	local dirs
+	dirs=$(make_vars "$top_builddir" sbindir bindir sysconfdir) ||
+		fail "cannot read the installation directories from $top_builddir/Makefile"
+	eval "$dirs"
+}
 
 # json_get EXPR: evaluate a Python expression over the status JSON (as s).
 json_get() {

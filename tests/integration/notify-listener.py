@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """notify-listener.py SOCKET HOST PORT OUT - play systemd's notify socket.
 
 Prints one line per datagram to OUT. On READY=1 it also records whether

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """peer.py - misbehaving adb peers for the relay's robustness tests.
 
   peer.py host PORT MODE          connect as the PC, send bad input, expect the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_adbproto.c - the adb wire codec: header layout and validation,
  * checksum, banners, and the incremental frame reader fed a stream of
@@ -8,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adbproto.h"
-#include "unit.h"
+#include "adbproto/adbproto.h"
+#include "tests/unit/unit.h"
 
 /* ---- header codec and validation ---- */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_config.c - adbd-relay.conf parsing: a full file, defaults, every
  * rejected form with its file:line message, the virtio-hybrid directive,
@@ -8,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
-#include "unit.h"
+#include "relay/conf.h"
+#include "tests/unit/unit.h"
 
 static struct relay_config cfg;
 static char err[512];

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_datapath.c - the relay's data-path building blocks: the stream
  * table, the bounded buffer pool and its readers, frames held until whole,
@@ -10,11 +11,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "bufpool.h"
-#include "framehold.h"
-#include "output.h"
-#include "streams.h"
-#include "unit.h"
+#include "relay/datapath/datapath.h"
+#include "relay/framehold.h"
+#include "relay/streams.h"
+#include "tests/unit/unit.h"
 
 START_TEST(streams_track_pairs)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_pcap.c - the pcap writer for relayed adb traffic: file header
  * layout, handshake and close, IPv4 and TCP checksums, sequence and ack
@@ -11,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "adbproto.h"
-#include "pcap.h"
-#include "unit.h"
+#include "adbproto/adbproto.h"
+#include "relay/obs/pcap.h"
+#include "tests/unit/unit.h"
 
 #define TSHARK_ARGS "-d tcp.port==5555,adb"
 

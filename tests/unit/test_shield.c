@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_shield.c - what a guest may send the PC (shield.c) and how peer
  * text and repeated warnings reach the log (log.c).
@@ -7,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "shield.h"
-#include "unit.h"
+#include "relay/shield.h"
+#include "relay/sys/sys.h"
+#include "tests/unit/unit.h"
 
 #define S(str) (const uint8_t *)(str), sizeof(str)   /* with the NUL, as an OPEN */
 

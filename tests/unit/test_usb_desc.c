@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_usb_desc.c - the FunctionFS blobs of the adb function, walked the
  * way f_fs parses them: header, per-speed counts, each descriptor's length
@@ -10,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ffs_desc.h"
-#include "unit.h"
+#include "usb/ffs_desc.h"
+#include "tests/unit/unit.h"
 
 static uint32_t le32(const uint8_t *p)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_vhost_guest.c - the virtio device against a hostile guest on real
  * rings (the synthetic driver in a child process) and hostile hybrid
@@ -20,11 +21,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "driver.h"
-#include "hybrid_listen.h"
-#include "procstat.h"
-#include "vhost_user.h"
-#include "unit.h"
+#include "relay/sys/sys.h"
+#include "tests/vhost/driver.h"
+#include "vsock/virtio/virtio.h"
+#include "tests/unit/unit.h"
 
 #define GUEST_CID 3
 #define SILENT_PORT 5555      /* the guest never answers REQUESTs to it */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_vhost_user.c - the vhost-user device against the synthetic driver
  * in child processes: QEMU's set-up sequence, a vsock connection with data
@@ -35,14 +36,13 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "driver.h"
-#include "flow.h"
-#include "hybrid_listen.h"
-#include "procstat.h"
-#include "vhost_user.h"
-#include "vhu_internal.h"
-#include "vsock.h"
-#include "unit.h"
+#include "relay/sys/sys.h"
+#include "tests/vhost/driver.h"
+#include "tests/vhost/flow.h"
+#include "vsock/virtio/vhu_internal.h"
+#include "vsock/virtio/virtio.h"
+#include "vsock/vsock.h"
+#include "tests/unit/unit.h"
 
 #define GUEST_CID 3
 #define PORT 5555

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_virtio_vsock.c - the virtio-vsock protocol engine against a scripted
  * guest: header codec and trace line, connect / refuse, RST rules, CID
@@ -18,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "virtio_vsock.h"
-#include "unit.h"
+#include "vsock/virtio/virtio_vsock.h"
+#include "tests/unit/unit.h"
 
 #define GUEST_CID 3
 #define ADB_PORT 5555

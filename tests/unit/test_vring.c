@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_vring.c - guest memory translation and split virtqueues over a fake
  * guest memory: whole-extent address checks (also across a region's end),
@@ -10,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vring.h"
-#include "unit.h"
+#include "vsock/virtio/vring.h"
+#include "tests/unit/unit.h"
 
 #define GPA 0x100000ull
 #define UADDR 0x7f0000000000ull

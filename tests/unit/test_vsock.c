@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_vsock.c - target specs and the asynchronous connector, driven
  * against Unix-socket servers on a libuv loop: plain unix, the hybrid
@@ -20,8 +21,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "vsock.h"
-#include "unit.h"
+#include "vsock/vsock.h"
+#include "tests/unit/unit.h"
 
 struct server {
 	uv_pipe_t listener;

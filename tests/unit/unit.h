@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * unit.h - what every unit test program shares: run one check suite and
  * turn its result into the exit status automake's test driver reads.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * adb-usbprobe.c - test equipment that plays the PC at the USB level
  * (libusb) against an adb function, to exercise framing the adb client
@@ -19,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "adbproto.h"
+#include "adbproto/adbproto.h"
 
 #define TIMEOUT_MS 5000
 

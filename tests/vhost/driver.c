@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * driver.c - the synthetic virtio-vsock guest; see driver.h.
  */
-#include "driver.h"
+#include "tests/vhost/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>

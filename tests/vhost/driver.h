@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * driver.h - a synthetic virtio-vsock guest for tests and benchmarks: it
  * plays QEMU's part of vhost-user (owner, features, config, a sealed memfd
@@ -12,8 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "virtio_vsock.h"
-#include "vring.h"
+#include "vsock/virtio/virtio.h"
 
 #define VDRV_NUM 128          /* ring size, as QEMU gives vhost-user-vsock */
 #define VDRV_TX_SLOTS (VDRV_NUM / 2)   /* a TX packet takes two descriptors */

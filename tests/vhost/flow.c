@@ -1,8 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flow.c - one-way flows through the relay's virtio device with the
  * synthetic driver as the guest; see flow.h.
  */
-#include "flow.h"
+#include "tests/vhost/flow.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flow.h - one-way flows through the relay's virtio device, with the
  * synthetic driver (driver.h) as the guest: shared by the unit test and the
@@ -11,8 +12,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "driver.h"
-#include "vhost_user.h"
+#include "tests/vhost/driver.h"
+#include "vsock/virtio/virtio.h"
 
 uint8_t vflow_pattern(uint64_t off);
 /* 0 turns the pattern off (benchmarks: the bytes are then not checked). */

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # fetch-debs.sh - Debian packages for the VM lab from releases the build
 # machine does not use (bookworm-backports, trixie, trixie-backports),
 # through a private apt configuration under the lab cache. The machine's
@@ -60,7 +61,13 @@ export APT_CONFIG=$apt_conf
 stamp=$world/lists/.updated
 if [ ! -f "$stamp" ] || [ $(( $(date +%s) - $(stat -c %Y "$stamp") )) -gt "$LAB_APT_MAX_AGE" ]; then
 	say "refreshing the package lists of $release (private: $world)"
-	apt-get -q update > "$world/update.log" 2>&1 || { cat "$world/update.log" >&2; say "apt-get update failed"; exit 1; }
+	# apt-get update exits 0 when it could not fetch a list: look for that too
+	if ! apt-get -q update > "$world/update.log" 2>&1 ||
+		grep -q '^\(Err:\|W: Failed to fetch\|E: \)' "$world/update.log"; then
+		cat "$world/update.log" >&2
+		say "apt-get update failed (is Debian's archive reachable from here?)"
+		exit 1
+	fi
 	touch "$stamp"
 fi
 

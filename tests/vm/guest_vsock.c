@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * guest_vsock.c - the part of adbd-testguest that listens on kernel vsock.
  * It belongs to the VM lab: the build machines are VMs whose vsock leads to
  * their own hypervisor, so this code refuses to run unless the lab's /init
  * says it is a throwaway lab guest (LAB_GUEST=1 in the environment).
  */
-#include "guest.h"
+#include "tests/guest/guest.h"
 
 #include <errno.h>
 #include <stdio.h>

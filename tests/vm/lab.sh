@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lab.sh - the VM lab's host side, sourced by the tests in tests/vm: build
 # (or reuse) the kernel and initramfs, boot one scenario under QEMU TCG with
 # a hard timeout, turn the console's LAB lines into pass/fail, and reap
@@ -25,6 +26,19 @@ LAB_NAME=lab
 
 lab_log() { printf '[%s] %s\n' "$LAB_NAME" "$*"; }
 lab_die() { printf '[%s] FAIL: %s\n' "$LAB_NAME" "$*" >&2; exit 1; }
+# lab_skip WHY PACKAGE: end the test as skipped (77): make check says SKIP,
+# tests/suite.sh counts it as a failure
+lab_skip() {
+	printf '[%s] SKIP: %s (Debian package %s; tests/install-deps.sh installs it)\n' "$LAB_NAME" "$1" "$2"
+	exit 77
+}
+# lab_need COMMAND PACKAGE; lab_need_pkg PKG-CONFIG-MODULE PACKAGE
+lab_need() {
+	PATH=$PATH:/usr/sbin:/sbin command -v "$1" >/dev/null 2>&1 || lab_skip "$1 is not installed" "$2"
+}
+lab_need_pkg() {
+	pkg-config --exists "$1" 2>/dev/null || lab_skip "pkg-config finds no $1" "$2"
+}
 
 # lab_cleanup [RC]: the EXIT trap (RC: the status to keep, when the caller's
 # own trap ran other commands first)
@@ -38,10 +52,22 @@ lab_cleanup() {
 
 lab_setup() {
 	LAB_NAME=$1
+	# what boots the guests and what build-image.sh and fetch-debs.sh use
+	lab_need qemu-system-x86_64 qemu-system-x86
+	lab_need busybox busybox-static
+	# (the image has no libraries for it)
+	ldd "$(command -v busybox)" >/dev/null 2>&1 && lab_skip "$(command -v busybox) is not static" busybox-static
+	lab_need cpio cpio
+	lab_need modprobe kmod
+	lab_need adb adb
+	lab_need apt-get apt
+	[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] ||
+		lab_skip "no Debian archive keyring for fetch-debs.sh" debian-archive-keyring
+	lab_need pkg-config pkg-config
+	lab_need_pkg libuv-static libuv1-dev
 	LAB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/adbd-relay-vm-$LAB_NAME.XXXXXX")
 	trap lab_cleanup EXIT
 	trap 'exit 1' INT TERM
-	command -v qemu-system-x86_64 >/dev/null || lab_die "qemu-system-x86_64 missing (tests/install-deps.sh installs it)"
 	mkdir -p "$LAB_CACHE"
 	lab_use_kernel "${LAB_KERNEL:-bookworm}"
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * device.c - the virtio-vsock protocol engine of one guest: connection
  * table, state machine (REQUEST/RESPONSE, RW, SHUTDOWN, RST, credit), and
@@ -9,8 +10,8 @@
  * Deadlines (virtio_vsock.h) are kept as the time each wait began and
  * checked by vvs_expire(); a closed connection keeps no queued data.
  */
-#include "virtio_vsock.h"
-#include "vvs_internal.h"
+#include "vsock/virtio/virtio_vsock.h"
+#include "vsock/virtio/vvs_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

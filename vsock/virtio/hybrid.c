@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hybrid.c - host programs reach the guest through the relay's virtio
  * device with the hybrid vsock protocol of Firecracker and Cloud
@@ -19,7 +20,7 @@
  * last bytes is closed VVS_CLOSE_TIMEOUT_MS later. A client that only
  * shuts down its sending side is served as before (it reads the rest).
  */
-#include "hybrid_listen.h"
+#include "vsock/virtio/hybrid.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -349,6 +350,7 @@ static int serve(struct vhu_device *d, int fd, int client)
 	s->client = client;
 	s->next = d->streams;
 	d->streams = s;
+	d->ext_stop = vhu_hybrid_close_all;
 	d->handles_open++;
 	update(s);
 	return 0;

@@ -1,13 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hybrid_listen.c - the device's hybrid socket for other host programs
- * (hybrid_listen.h): a listening Unix socket watched on the device's loop.
+ * (hybrid.h): a listening Unix socket watched on the device's loop.
  * Each client goes to hybrid.c unless no VMM is attached or
  * VHU_HYBRID_MAX_CLIENTS are already there; then it is accepted, closed and
  * logged. A spare descriptor is kept so that a process out of descriptors
  * still turns clients away instead of spinning on its listener.
  */
-#include "hybrid_listen.h"
-#include "vhu_internal.h"
+#include "vsock/virtio/hybrid.h"
+#include "vsock/virtio/vhu_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -130,6 +131,7 @@ int vhu_hybrid_listen(struct vhu_device *d, const char *path, char *err, size_t 
 	uv_poll_start(&l->poll, UV_READABLE, on_client);
 	d->handles_open++;
 	d->hybrid_listener = l;
+	d->ext_stop = vhu_hybrid_close_all;
 	vhu_log(d, 0, "hybrid clients accepted on %s", path);
 	return 0;
 }

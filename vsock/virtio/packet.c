@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * packet.c - the virtio-vsock packet header: 44 bytes, little endian,
  * packed (virtio spec, device-types/vsock), its op names, and a trace line
  * in the format of the kernel's vsock trace events.
  */
-#include "virtio_vsock.h"
+#include "vsock/virtio/virtio_vsock.h"
 
 #include <stdio.h>
 

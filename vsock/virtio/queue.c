@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * queue.c - a connection's byte queue: a ring over VVS_CHUNKS chunks of
  * 64 KiB (no larger allocation), each taken when the ring first reaches
@@ -7,8 +8,8 @@
  * 64 KiB each time makes the heap grow and trim, with page faults and TLB
  * flushes, on every round.
  */
-#include "virtio_vsock.h"
-#include "vvs_internal.h"
+#include "vsock/virtio/virtio_vsock.h"
+#include "vsock/virtio/vvs_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

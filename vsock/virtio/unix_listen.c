@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * unix_listen.c - the listening Unix sockets of a device (its vhost-user
  * socket, its hybrid socket): made at a path where an earlier run may have
  * left a socket (that one goes; anything else stays and is an error), with
  * the mode asked for whatever the process umask.
  */
-#include "vhu_internal.h"
+#include "vsock/virtio/vhu_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

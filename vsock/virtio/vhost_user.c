@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vhost_user.c - the vhost-user back end of the relay's virtio-vsock
  * device: the listening socket, the VMM's messages (a dispatch table with
@@ -7,8 +8,8 @@
  * moving packets between the guest and the protocol core. Reading and
  * writing the VMM's socket is vhu_conn.c's.
  */
-#include "vhost_user.h"
-#include "vhu_internal.h"
+#include "vsock/virtio/vhost_user.h"
+#include "vsock/virtio/vhu_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -950,7 +951,8 @@ static void idle_closed(uv_handle_t *h)
 void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d))
 {
 	d->on_closed = on_closed;
-	vhu_hybrid_close_all(d);
+	if (d->ext_stop != NULL)
+		d->ext_stop(d);
 	vhu_drop_vmm(d, "relay stopping");
 	vvs_device_reset(&d->vvs, "relay stopping");
 	watch_stop(&d->listen_watch);

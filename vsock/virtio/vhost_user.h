@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vhost_user.h - the relay's virtio-vsock device served to a VMM over
  * vhost-user: a Unix socket the VMM (QEMU's vhost-user-vsock-pci) connects
@@ -15,6 +16,9 @@
  * shrinking (a shrunk mapping would fault, SIGBUS); kick and call
  * descriptors must be eventfds; a VMM that breaks the protocol loses its
  * connection and nothing else.
+ *
+ * The device core knows no extension: the hybrid protocol (hybrid.h) is
+ * built on this header, never the other way round.
  */
 #ifndef VSOCK_VHOST_USER_H
 #define VSOCK_VHOST_USER_H
@@ -22,8 +26,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "virtio_vsock.h"
-#include "vring.h"
+#include "vsock/virtio/virtio_vsock.h"
+#include "vsock/virtio/vring.h"
 
 #define VHU_MAX_FDS 8
 #define VHU_NQUEUES 2     /* rx, tx; QEMU keeps the event queue */
@@ -80,8 +84,12 @@ struct vhu_device {
 	void (*log)(struct vhu_device *d, int warn, const void *cause, const char *msg);
 	void (*on_closed)(struct vhu_device *d);
 	int handles_open;
+	/* The hybrid extension's (hybrid.h), which the core never looks at:
+	 * its streams, its listener, and what vhu_stop() calls first so that
+	 * the extension lets go of the device. */
 	struct vhu_stream *streams;        /* hybrid clients (hybrid.c) */
-	struct vhu_listener *hybrid_listener; /* for other programs (hybrid_listen.h) */
+	struct vhu_listener *hybrid_listener; /* for other programs (hybrid_listen.c) */
+	void (*ext_stop)(struct vhu_device *d);
 };
 
 /* Listen on PATH (a socket of mode 0600; a socket file left there is
@@ -90,7 +98,8 @@ struct vhu_device {
  * set. */
 int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t guest_cid,
 	      const struct vvs_ops *ops, void *data, char *err, size_t errlen);
-/* Drop the VMM and stop listening; on_closed when every handle is closed. */
+/* Let an extension go first (ext_stop), drop the VMM and stop listening;
+ * on_closed when every handle is closed. */
 void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d));
 /* Move what the protocol core owes the guest into its rx ring. */
 void vhu_flush(struct vhu_device *d);
@@ -99,13 +108,5 @@ int vhu_ready(const struct vhu_device *d);
 /* One line through the device's log, if it has one; fmt is its cause. */
 void vhu_log(struct vhu_device *d, int warn, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-
-/* The hybrid vsock protocol over the device (hybrid.c): give vhu_start
- * these ops, then hand each client's stream socket to vhu_hybrid_serve
- * (it adopts the fd). */
-struct vhu_stream;
-extern const struct vvs_ops vhu_hybrid_ops;
-int vhu_hybrid_serve(struct vhu_device *d, int fd);
-void vhu_hybrid_close_all(struct vhu_device *d);
 
 #endif

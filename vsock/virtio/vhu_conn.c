@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vhu_conn.c - the VMM's vhost-user socket, served without ever blocking
  * the loop: messages are assembled from whatever the socket has (header,
@@ -11,7 +12,7 @@
  * Every descriptor received belongs to the message being read until the
  * message is handed over, and is closed if the connection goes first.
  */
-#include "vhu_internal.h"
+#include "vsock/virtio/vhu_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vhu_internal.h - the vhost-user back end's message layer, shared by
  * vhost_user.c, the VMM connection (vhu_conn.c) and the fuzz target: one
@@ -10,7 +11,7 @@
 
 #include <sys/types.h>
 
-#include "vhost_user.h"
+#include "vsock/virtio/vhost_user.h"
 
 #define VHU_HDR_SIZE 12                /* request, flags, size */
 #define VHU_VERSION 0x1u

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * virtio_vsock.h - the virtio-vsock protocol as the device (host) side
  * speaks it to one guest, independent of how packets move: the 44-byte

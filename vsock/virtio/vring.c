@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vring.c - guest memory translation and split virtqueues; see vring.h.
  * Ring indices are read with acquire and published with release ordering,
  * the same discipline as the Linux and QEMU implementations.
  */
-#include "vring.h"
+#include "vsock/virtio/vring.h"
 
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vring.h - guest memory as the VMM shares it over vhost-user, and split
  * virtqueues read from it (virtio 1.x, split ring layout): descriptor

@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vvs_internal.h - what the files of vsock/virtio share, not for users.
  */
 #ifndef VSOCK_VVS_INTERNAL_H
 #define VSOCK_VVS_INTERNAL_H
 
-#include "virtio_vsock.h"
+#include "vsock/virtio/virtio_vsock.h"
 
 size_t vvs_queue_room(const struct vvs_queue *q);
 /* Copy in as much as fits (less if a chunk cannot be allocated). */

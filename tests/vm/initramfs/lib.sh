@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh - helpers for VM lab scenarios, sourced inside the guest before the
 # scenario script. A scenario is a list of steps; each step prints
 # "LAB STEP name", then "LAB OK name" or "LAB FAIL name: reason" and the

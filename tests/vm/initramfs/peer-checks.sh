@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # peer-checks.sh - what every adb client must show through the relay to
 # the real adbd, whichever front and target carry it. POSIX sh: sourced by
 # lab scenarios inside a guest (busybox ash) and by host-side lab tests

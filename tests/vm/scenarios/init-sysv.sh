@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # init-sysv.sh - the relay brought up the way a systemd-less SoC image does
 # it: /etc/init.d/adbd-relay (init/adbd-relay.init) with its settings in
 # /etc/default/adbd-relay, the configuration in /etc/adbd-relay, and the USB

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # real-adbd.sh - the real AOSP adbd (Debian's adbd 34) as the guest, on
 # kernel vsock (vsock_loopback, port 5555), behind one adbd-relay with two
 # fronts: TCP (route tcp, 127.0.0.1:6520) and USB (route usb, FunctionFS

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # real-virtio.sh - a guest on the relay's own virtio-vsock device running
 # the real AOSP adbd (Debian's adbd 34) on vsock port 5555, and an echo
 # server on tcp 7001 for the host's adb forward. /tmp/restart-adbd, run

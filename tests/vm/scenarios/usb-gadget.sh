@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # usb-gadget.sh - the USB front for real: dummy_hcd with two UDCs, two
 # configfs gadgets made by init/adbd-relay-gadget, each with a FunctionFS
 # adb function served by one adbd-relay, routed over vsock_loopback to two

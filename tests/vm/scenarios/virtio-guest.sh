@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # virtio-guest.sh - a guest on the relay's own virtio-vsock device: the VMM
 # hands its rings to adbd-relay over vhost-user; this kernel's
 # vmw_vsock_virtio_transport drives them. The test guest adbd listens on

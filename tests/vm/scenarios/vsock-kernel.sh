@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # vsock-kernel.sh - scenario 1: the relay's kernel AF_VSOCK target, for real.
 # vsock_loopback gives CID 1 inside this guest. The test guest adbd listens
 # on vsock port 5555; adbd-relay routes tcp:127.0.0.1:6520 to vsock:1:5555;
