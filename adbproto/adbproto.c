@@ -167,27 +167,6 @@ int adb_banner_prop(const struct adb_banner *b, const char *key,
 	return -1;
 }
 
-int adb_banner_has_feature(const struct adb_banner *b, const char *feature)
-{
-	const char *val;
-	size_t val_len;
-	size_t flen = strlen(feature);
-
-	if (adb_banner_prop(b, "features", &val, &val_len) != 0)
-		return 0;
-	const char *p = val;
-	const char *end = val + val_len;
-	while (p < end) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		const char *item_end = comma ? comma : end;
-
-		if ((size_t)(item_end - p) == flen && memcmp(p, feature, flen) == 0)
-			return 1;
-		p = item_end + 1;
-	}
-	return 0;
-}
-
 void adb_reader_init(struct adb_reader *r, uint32_t max_payload)
 {
 	memset(r, 0, sizeof(*r));

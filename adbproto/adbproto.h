@@ -87,8 +87,6 @@ int adb_banner_parse(const char *buf, size_t len, struct adb_banner *out);
  * val and val_len, or -1 if absent. */
 int adb_banner_prop(const struct adb_banner *b, const char *key,
 		    const char **val, size_t *val_len);
-/* Does the comma-separated "features" property list `feature`? */
-int adb_banner_has_feature(const struct adb_banner *b, const char *feature);
 
 /*
  * Incremental frame reader. Feed it bytes split at any boundary; it yields

@@ -197,7 +197,7 @@ void front_spec_format(const struct front_spec *f, char *buf, size_t len)
 		snprintf(buf, len, "tcp:%s:%u", f->host, f->port);
 }
 
-int front_spec_equal(const struct front_spec *a, const struct front_spec *b)
+static int front_spec_equal(const struct front_spec *a, const struct front_spec *b)
 {
 	if (a->kind != b->kind)
 		return 0;

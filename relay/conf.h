@@ -84,7 +84,6 @@ int config_parse_duration(const char *s, unsigned *out_ms);
 int front_spec_parse(const char *spec, struct front_spec *f, char *err, size_t errlen);
 void front_spec_format(const struct front_spec *f, char *buf, size_t len);
 
-int front_spec_equal(const struct front_spec *a, const struct front_spec *b);
 int route_config_equal(const struct route_config *a, const struct route_config *b);
 
 #endif

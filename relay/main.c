@@ -35,7 +35,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: adbd-relay [-c FILE] [--front SPEC --target SPEC [--name NAME]] [options]\n"
 		"  -c, --config FILE      routes and settings, see adbd-relay.conf(5)\n"
-		"  -f, --front SPEC       one route's front: tcp:ADDRESS:PORT\n"
+		"  -f, --front SPEC       one route's front: tcp:ADDRESS:PORT or usb:FUNCTIONFS-DIR\n"
 		"  -t, --target SPEC      one route's target: vsock:CID:PORT, hybrid:PATH:PORT, unix:PATH,\n"
 		"                         virtio:SOCKET:CID:PORT or tcp:HOST:PORT (HOST numeric or localhost)\n"
 		"  -n, --name NAME        that route's name (default: default)\n"

@@ -279,7 +279,7 @@ int relay_start(struct relay *rl, uv_loop_t *loop)
 	the_relay = rl;
 	vsock_virtio_set_log(virtio_log_line);
 	vsock_virtio_set_trace(virtio_trace_wanted, virtio_trace_line);
-	rl->started_ms = now_ms();
+	rl->started_ms = clock_mono_ms();
 	rc = rl->ops->control_start(rl, rl->cfg.control_path, rl->cfg.control_mode, &rl->control);
 	if (rc == 0)
 		rc = own_control_socket(&rl->cfg);

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "relay/obs/obs.h"
 #include "relay/session.h"
@@ -22,14 +21,6 @@
 
 /* the observers keep the route names its sessions give them */
 _Static_assert(OBS_ROUTE_NAME_MAX == ROUTE_NAME_MAX, "obs.h and conf.h disagree on route names");
-
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 const char *guest_state_name(enum guest_state st)
 {
@@ -71,7 +62,7 @@ int front_serving(enum front_state st)
 static void set_front(struct route *r, enum front_state st)
 {
 	r->front = st;
-	r->front_since = now_ms();
+	r->front_since = clock_mono_ms();
 }
 
 static void route_set_guest(struct route *r, enum guest_state st, const char *reason)
@@ -87,14 +78,14 @@ static void route_set_guest(struct route *r, enum guest_state st, const char *re
 		log_limited(LOG_LVL_WARN, r->cfg.name, "guest down",
 			    "route %s: guest down: %s", r->cfg.name, reason);
 	r->guest = st;
-	r->guest_since = now_ms();
+	r->guest_since = clock_mono_ms();
 }
 
 /* fmt is also log_limited()'s key: one rate per message */
 static void route_verror(struct route *r, const char *fmt, va_list ap)
 {
 	vsnprintf(r->last_error, sizeof(r->last_error), fmt, ap);
-	r->last_error_at = now_ms();
+	r->last_error_at = clock_mono_ms();
 	log_limited(LOG_LVL_WARN, r->cfg.name, fmt, "route %s: %s", r->cfg.name, r->last_error);
 }
 
@@ -137,7 +128,7 @@ static void on_probe_result(void *data, const struct probe_result *res)
 
 	r->probe = NULL;
 	r->probe_last = *res;
-	r->probe_last_at = now_ms();
+	r->probe_last_at = clock_mono_ms();
 	r->probes++;
 	if (!res->ok)
 		r->probe_failures++;
@@ -499,7 +490,7 @@ static int power_of_two(unsigned n)
  * the reason changes and at attempts 2, 4, 8, ...), try again later. */
 static void start_failed(struct route *r, const char *why)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 	int changed = strcmp(why, r->start_error) != 0;
 
 	if (r->start_attempts == 0) {
@@ -583,7 +574,7 @@ struct route *route_start(uv_loop_t *loop, const struct route_config *cfg)
 		.st = &r->st,
 	};
 	r->guest = GUEST_UNKNOWN;
-	r->guest_since = r->front_since = now_ms();
+	r->guest_since = r->front_since = clock_mono_ms();
 	uv_timer_init(loop, &r->probe_timer);
 	r->probe_timer.data = r;
 	uv_timer_init(loop, &r->usb_restart);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * route.h - one route: a front (TCP listener for adb) tied to one guest
- * target. Owns the listener, its sessions, the idle guest probe, and the
- * per-route state and counters reported by the control socket.
+ * route.h - one route: a front (a TCP listener for adb, or a FunctionFS
+ * USB function) tied to one guest target. Owns the front, its sessions,
+ * the idle guest probe, and the per-route state and counters reported by
+ * the control socket.
  *
  * Routes start independently: one whose front (or virtio device) cannot be
  * had yet is kept, not started, with its reason, and tries again by itself
@@ -41,9 +42,9 @@ struct route {
 	enum route_state state;
 	char start_error[160];          /* why the last attempt failed */
 	unsigned start_attempts;        /* failed attempts since the last start */
-	uint64_t start_failed_since;    /* ms, realtime: the first of them */
+	uint64_t start_failed_since;    /* ms, monotonic: the first of them */
 	unsigned retry_ms;              /* the delay before the next attempt */
-	uint64_t retry_at;              /* ms, realtime: the next attempt */
+	uint64_t retry_at;              /* ms, monotonic: the next attempt */
 	uv_timer_t retry_timer;
 	int virtio_held;                /* the virtio device is acquired */
 
@@ -54,14 +55,14 @@ struct route {
 	struct route *usb_next;         /* in route.c's list of closing or waiting */
 	uv_timer_t usb_restart;         /* next USB session, after a failed one */
 	enum front_state front;
-	uint64_t front_since;           /* ms, realtime */
+	uint64_t front_since;           /* ms, monotonic */
 	struct session *sessions;
 	unsigned nsessions;
 
 	uv_timer_t probe_timer;
 	struct probe *probe;            /* the probe in flight, if any */
 	struct probe_result probe_last; /* the last one that ended */
-	uint64_t probe_last_at;         /* ms, realtime; 0 = none yet */
+	uint64_t probe_last_at;         /* ms, monotonic; 0 = none yet */
 	uint64_t probes, probe_failures;
 	enum guest_state guest;
 	uint64_t guest_since;
@@ -93,6 +94,5 @@ const char *route_state_name(enum route_state st);
 const char *front_state_name(enum front_state st);
 /* Is the front doing its job (listening, or a USB function ready/online)? */
 int front_serving(enum front_state st);
-uint64_t now_ms(void);
 
 #endif

@@ -91,7 +91,7 @@ run_build sanitizers --enable-werror --enable-sanitizers || status=1
 # the tests that need neither adb nor the VM lab (TESTS given on the
 # command line reaches distcheck's inner make check), install, uninstall,
 # distclean. The full suite ran above.
-DISTCHECK_TESTS='$(UNIT_TESTS) tests/integration/docs.test tests/integration/units.test
+DISTCHECK_TESTS='$(UNIT_TESTS) tests/integration/docs.test tests/integration/systemd-units.test
 	tests/integration/install.test tests/integration/init-scripts.test'
 echo "=== distcheck: make distcheck TESTS='$(echo $DISTCHECK_TESTS)'"
 ddir=$top/_build/dist

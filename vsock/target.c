@@ -224,15 +224,3 @@ int vsock_target_equal(const struct vsock_target *a, const struct vsock_target *
 	return a->kind == b->kind && a->cid == b->cid && a->port == b->port &&
 	       strcmp(a->path, b->path) == 0 && strcmp(a->host, b->host) == 0;
 }
-
-const char *vsock_kind_name(enum vsock_kind kind)
-{
-	switch (kind) {
-	case VSOCK_KERNEL: return "vsock";
-	case VSOCK_HYBRID: return "hybrid";
-	case VSOCK_UNIX:   return "unix";
-	case VSOCK_VIRTIO: return "virtio";
-	case VSOCK_TCP:    return "tcp";
-	}
-	return "?";
-}

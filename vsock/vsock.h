@@ -53,7 +53,6 @@ int vsock_target_parse(const char *spec, struct vsock_target *t,
  * "localhost" as 127.0.0.1). */
 void vsock_target_format(const struct vsock_target *t, char *buf, size_t len);
 int vsock_target_equal(const struct vsock_target *a, const struct vsock_target *b);
-const char *vsock_kind_name(enum vsock_kind kind);
 
 /*
  * One transport: how to start a connection and, optionally, the line

@@ -20,7 +20,7 @@
 
 static double ago_s(uint64_t since)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 
 	return since && now > since ? (double)(now - since) / 1000.0 : 0.0;
 }
@@ -48,7 +48,7 @@ static void probe_text(const struct route *r, struct strbuf *out)
 
 static double until_s(uint64_t when)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 
 	return when > now ? (double)(when - now) / 1000.0 : 0.0;
 }
@@ -117,7 +117,7 @@ static void json_u64(struct strbuf *out, const char *key, uint64_t v)
 static void json_probe(const struct route *r, struct strbuf *out)
 {
 	const struct probe_result *p = &r->probe_last;
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 
 	strbuf_printf(out, ",\"probe\":{\"mode\":\"%s\"", probe_mode_name(r->cfg.probe_mode));
 	json_u64(out, "interval_ms", r->cfg.probe_interval_ms);
@@ -134,7 +134,7 @@ static void json_probe(const struct route *r, struct strbuf *out)
 	else
 		strbuf_printf(out, ",\"rtt_ms\":null");
 	json_u64(out, "age_ms", now > r->probe_last_at ? now - r->probe_last_at : 0);
-	json_u64(out, "at_ms", r->probe_last_at);
+	json_u64(out, "at_ms", clock_wall_ms(r->probe_last_at));
 	strbuf_printf(out, ",\"detail\":");
 	strbuf_json_str(out, p->detail);
 	strbuf_printf(out, "}");
@@ -153,7 +153,7 @@ static void json_route(const struct route *r, struct strbuf *out)
 	strbuf_json_str(out, r->start_error);
 	json_u64(out, "start_attempts", r->start_attempts);
 	if (r->state == ROUTE_NOT_STARTED) {
-		json_u64(out, "start_failed_since_ms", r->start_failed_since);
+		json_u64(out, "start_failed_since_ms", clock_wall_ms(r->start_failed_since));
 		json_u64(out, "next_attempt_in_ms", (uint64_t)(until_s(r->retry_at) * 1000.0));
 	} else {
 		strbuf_printf(out, ",\"start_failed_since_ms\":null,\"next_attempt_in_ms\":null");
@@ -161,11 +161,12 @@ static void json_route(const struct route *r, struct strbuf *out)
 	strbuf_printf(out, ",\"front\":");
 	strbuf_json_str(out, front);
 	strbuf_printf(out, ",\"front_state\":\"%s\",\"front_since_ms\":%llu",
-		      front_state_name(r->front), (unsigned long long)r->front_since);
+		      front_state_name(r->front), (unsigned long long)clock_wall_ms(r->front_since));
 	strbuf_printf(out, ",\"target\":");
 	strbuf_json_str(out, tgt);
 	strbuf_printf(out, ",\"guest_state\":\"%s\",\"guest_since_ms\":%llu,\"guest_reason\":",
-		      guest_state_name(r->guest), (unsigned long long)r->guest_since);
+		      guest_state_name(r->guest),
+		      (unsigned long long)clock_wall_ms(r->guest_since));
 	strbuf_json_str(out, r->guest_reason);
 	json_u64(out, "clients", r->nsessions);
 	json_u64(out, "open_streams", route_open_streams(r));
@@ -182,7 +183,7 @@ static void json_route(const struct route *r, struct strbuf *out)
 	json_u64(out, "guest_refused", r->st.guest_refused);
 	strbuf_printf(out, ",\"last_error\":");
 	strbuf_json_str(out, r->last_error);
-	json_u64(out, "last_error_ms", r->last_error_at);
+	json_u64(out, "last_error_ms", clock_wall_ms(r->last_error_at));
 	json_probe(r, out);
 	if (r->cfg.front.kind == FRONT_USB) {
 		const struct usb_stats *u = &r->usb.st;
@@ -204,7 +205,7 @@ static void json_route(const struct route *r, struct strbuf *out)
 void status_json(const struct relay *rl, struct strbuf *out)
 {
 	strbuf_printf(out, "{\"pid\":%d,\"uptime_ms\":%llu,\"open_fds\":%d,\"rss_kib\":%ld,\"routes\":[",
-		      (int)getpid(), (unsigned long long)(now_ms() - rl->started_ms),
+		      (int)getpid(), (unsigned long long)(clock_mono_ms() - rl->started_ms),
 		      procstat_open_fds(), procstat_rss_kib());
 	for (const struct route *r = rl->routes; r; r = r->next) {
 		json_route(r, out);

@@ -3,7 +3,8 @@
  * sys.h - what the daemon asks of the system it runs on, the public header
  * of relay/sys/: one line per event to the log (log.c), running
  * unprivileged (privdrop.c), the systemd readiness protocol (notify.c),
- * the process's own descriptors and memory (procstat.c). Nothing here
+ * the process's own descriptors and memory (procstat.c), the clocks
+ * (clock.c). Nothing here
  * knows of routes or adb.
  */
 #ifndef RELAY_SYS_H
@@ -110,5 +111,16 @@ uint64_t notify_watchdog_start(uv_loop_t *loop, uv_timer_t *timer);
 int procstat_open_fds(void);
 /* Resident set size in KiB, or -1. */
 long procstat_rss_kib(void);
+
+/* ---- clock.c: every duration, deadline and "since" the daemon keeps is
+ * in monotonic milliseconds, which a wall-clock step (an SoC without an
+ * RTC boots in 1970 and jumps to today when NTP answers) never moves.
+ */
+
+/* Milliseconds on CLOCK_MONOTONIC; never 0 once the system has run 1 ms. */
+uint64_t clock_mono_ms(void);
+/* When the monotonic instant MONO_MS was, in milliseconds since the epoch
+ * as the wall clock reads now, for status output; 0 stays 0 (never). */
+uint64_t clock_wall_ms(uint64_t mono_ms);
 
 #endif

@@ -31,7 +31,6 @@ static void check_banner(const uint8_t *p, size_t len)
 	CHECK(b.props + b.props_len <= (const char *)p + len);
 	if (adb_banner_prop(&b, "features", &v, &vlen) == 0)
 		CHECK(v >= b.props && v + vlen <= b.props + b.props_len);
-	(void)adb_banner_has_feature(&b, "shell_v2");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

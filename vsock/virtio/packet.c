@@ -51,7 +51,7 @@ void vvs_hdr_decode(const uint8_t in[VVS_HDR_SIZE], struct vvs_hdr *h)
 	h->fwd_cnt = (uint32_t)get(in + 40, 4);
 }
 
-const char *vvs_op_name(uint16_t op)
+static const char *vvs_op_name(uint16_t op)
 {
 	switch (op) {
 	case VVS_OP_REQUEST:        return "REQUEST";

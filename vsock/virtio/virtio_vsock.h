@@ -59,7 +59,6 @@ struct vvs_hdr {
 
 void vvs_hdr_encode(const struct vvs_hdr *h, uint8_t out[VVS_HDR_SIZE]);
 void vvs_hdr_decode(const uint8_t in[VVS_HDR_SIZE], struct vvs_hdr *h);
-const char *vvs_op_name(uint16_t op);
 /* One line in the style of the kernel's vsock trace events:
  * "3:5555 -> 2:1024 len=50 type=STREAM op=RW flags=0x0 buf_alloc=262144 fwd_cnt=7336588" */
 void vvs_hdr_format(const struct vvs_hdr *h, char *buf, size_t len);
