@@ -1,27 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_session.c - the adb-aware session without the network or a route:
- * the PC is a fake front connection, the route a session_owner of this
- * file whose connect op makes each guest link a socketpair (or holds it,
- * for a guest that does not answer yet). Checks guest loss (CLSE for every
- * open stream, OPENs refused while down, the PC's connection kept), CNXN
- * replay and which new-link CNXNs reach the PC, guest OPENs refused unless
- * to a reverse forward's local end, and stream tracking (stale frames
- * dropped and counted).
+ * the PC, the route and the guest links are the session harness's
+ * (tests/unit/session_harness.h): each guest link a socketpair, or a
+ * connect held, for a guest that does not answer yet. Checks guest loss
+ * (CLSE for every open stream, OPENs refused while down, the PC's
+ * connection kept), CNXN replay and which new-link CNXNs reach the PC,
+ * guest OPENs refused unless to a reverse forward's local end, and stream
+ * tracking (stale frames dropped and counted).
  */
-#include <errno.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "adbproto/adbproto.h"
 #include "relay/session.h"
-#include "relay/sys/sys.h"
+#include "tests/unit/session_harness.h"
 #include "tests/unit/unit.h"
 
 #define HOST_BANNER "host::features=shell_v2,cmd"
@@ -29,9 +25,6 @@
 #define BANNER_B "device::ro.product.name=other;ro.product.model=m;ro.product.device=other;features="
 #define HOST_ID 7
 #define GUEST_ID 11
-
-static uv_loop_t loop;
-static int session_gone;
 
 /* ---- what each side received ---- */
 
@@ -97,189 +90,34 @@ static const struct seen *last(const struct view *v, uint32_t cmd)
 	return NULL;
 }
 
-/* ---- the route: a session_owner, and what the session told it ---- */
+/* ---- the harness, its bytes kept in views ---- */
 
-static struct {
-	struct session_owner owner;
-	struct session_stats st;
-	struct session *sessions;
-	unsigned nsessions;
-	enum guest_state guest;
-	unsigned guest_reports;
-	char last_error[160];
-	unsigned errors;
-} route;
+static struct view pc_view;     /* what the relay sent to the PC */
+static struct view guest_view;  /* what the relay sent on the current link */
 
-static void route_guest_state(void *owner, enum guest_state st, const char *reason)
+static void to_pc(const uint8_t *p, size_t len) { view_feed(&pc_view, p, len); }
+static void to_guest(const uint8_t *p, size_t len) { view_feed(&guest_view, p, len); }
+
+/* A new link comes only after the test hung up the old one. */
+static void new_link(void)
 {
-	ck_assert_ptr_eq(owner, &route);
-	route.guest = st;
-	route.guest_reports++;
-}
-
-static void route_error(void *owner, const char *fmt, va_list ap)
-{
-	ck_assert_ptr_eq(owner, &route);
-	vsnprintf(route.last_error, sizeof(route.last_error), fmt, ap);
-	route.errors++;
-}
-
-static int route_attach(void *owner, struct session *s)
-{
-	ck_assert_ptr_eq(owner, &route);
-	route.sessions = s;
-	route.nsessions++;
-	route.st.sessions++;
-	return 0;
-}
-
-static void route_detach(void *owner, struct session *s)
-{
-	ck_assert_ptr_eq(s, route.sessions);
-	route.nsessions--;
-	route.sessions = NULL;
-	session_gone = 1;
-}
-
-/* ---- the guest's links: one socketpair each ---- */
-
-struct fake_connect {
-	uv_timer_t timer;
-	vsock_connect_cb cb;
-	void *data;
-};
-
-static int guest_fd = -1;
-static unsigned links, connects;
-static int hold_connects;            /* connects wait until released */
-static struct fake_connect *held;
-static struct view guest_view;       /* what the relay sent on the current link */
-
-static void connect_closed(uv_handle_t *h) { free(h->data); }
-
-static void on_connect_timer(uv_timer_t *t)
-{
-	struct fake_connect *c = t->data;
-	int sv[2];
-
-	if (hold_connects) {
-		held = c;
-		return;
-	}
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
 	ck_assert_int_eq(guest_fd, -1);
-	guest_fd = sv[0];
-	links++;
 	view_init(&guest_view);
-	uv_close((uv_handle_t *)&c->timer, connect_closed);
-	c->cb(c->data, sv[1], 0);
 }
 
-static int route_connect(void *owner, vsock_connect_cb cb, void *data, struct vsock_connect **out)
-{
-	struct fake_connect *c = calloc(1, sizeof(*c));
-
-	ck_assert_ptr_nonnull(c);
-	connects++;
-	c->cb = cb;
-	c->data = data;
-	uv_timer_init(&loop, &c->timer);
-	c->timer.data = c;
-	uv_timer_start(&c->timer, on_connect_timer, 0, 0);
-	*out = (struct vsock_connect *)c;
-	return 0;
-}
-
-static void route_connect_cancel(void *owner, struct vsock_connect *vc)
-{
-	struct fake_connect *c = (struct fake_connect *)vc;
-
-	if (held == c)
-		held = NULL;
-	uv_close((uv_handle_t *)&c->timer, connect_closed);
-}
-
-/* A held connect goes through now. */
-static void release_connect(void)
-{
-	hold_connects = 0;
-	if (held != NULL) {
-		struct fake_connect *c = held;
-
-		held = NULL;
-		on_connect_timer(&c->timer);
-	}
-}
-
-static const struct session_ops route_ops = {
-	.connect = route_connect,
-	.connect_cancel = route_connect_cancel,
-	.guest_state = route_guest_state,
-	.error = route_error,
-	.attach = route_attach,
-	.detach = route_detach,
+static const struct harness_config harness = {
+	.name = "test",
+	.buffer = 256 * 1024,
+	.to_pc = to_pc,
+	.to_guest = to_guest,
+	.new_link = new_link,
 };
-
-/* ---- the guest's end and the PC ---- */
-
-static void guest_drain(void)
-{
-	uint8_t buf[65536];
-	ssize_t n;
-
-	while (guest_fd >= 0 && (n = read(guest_fd, buf, sizeof(buf))) > 0)
-		view_feed(&guest_view, buf, (size_t)n);
-}
 
 static void guest_hang_up(void)
 {
 	ck_assert_int_ge(guest_fd, 0);
-	close(guest_fd);
-	guest_fd = -1;
+	harness_guest_hang_up();
 }
-
-/* ---- the PC ---- */
-
-struct fake_pc {
-	struct front_conn base;
-	int reading, closed;
-	struct view view;             /* what the relay sent to the PC */
-	uv_timer_t closer;
-};
-
-static struct fake_pc pc;
-
-static void pc_read_start(struct front_conn *p) { pc.reading = 1; }
-static void pc_read_stop(struct front_conn *p) { pc.reading = 0; }
-
-static int pc_write(void *ctx, struct output_batch *b)
-{
-	for (unsigned i = 0; i < b->niov; i++)
-		view_feed(&pc.view, (const uint8_t *)b->iov[i].base, b->iov[i].len);
-	output_batch_done(b, 0);
-	return 0;
-}
-
-static void on_closer(uv_timer_t *t)
-{
-	uv_close((uv_handle_t *)t, NULL);
-	pc.base.on_closed(&pc.base);
-}
-
-static void pc_close(struct front_conn *p)
-{
-	pc.closed = 1;
-	pc.reading = 0;
-	uv_timer_init(&loop, &pc.closer);
-	uv_timer_start(&pc.closer, on_closer, 0, 0);
-}
-
-static const struct front_conn_ops pc_ops = {
-	.read_start = pc_read_start,
-	.read_stop = pc_read_stop,
-	.write = pc_write,
-	.close = pc_close,
-};
 
 /* ---- frames and turns ---- */
 
@@ -297,10 +135,7 @@ static size_t frame(uint8_t *out, uint32_t cmd, uint32_t arg0, uint32_t arg1, co
 
 static void turn(void)
 {
-	for (int i = 0; i < 5; i++) {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		guest_drain();
-	}
+	harness_turn(5);
 }
 
 /* Run the loop until cond holds (at most about a second). */
@@ -316,21 +151,9 @@ static void pc_send(uint32_t cmd, uint32_t arg0, uint32_t arg1, const char *payl
 {
 	uint8_t buf[ADB_HEADER_SIZE + ADB_HANDSHAKE_MAX];
 	size_t len = frame(buf, cmd, arg0, arg1, payload);
-	const uint8_t *p = buf;
 
 	ck_assert(pc.reading);
-	while (len > 0) {
-		uv_buf_t b;
-		size_t n;
-
-		pc.base.on_alloc(&pc.base, &b);
-		ck_assert_ptr_nonnull(b.base);
-		n = len < b.len ? len : b.len;
-		memcpy(b.base, p, n);
-		pc.base.on_read(&pc.base, (ssize_t)n, &b);
-		p += n;
-		len -= n;
-	}
+	ck_assert_uint_eq(harness_pc_send(buf, len), len);
 	turn();
 }
 
@@ -340,7 +163,7 @@ static void guest_send(uint32_t cmd, uint32_t arg0, uint32_t arg1, const char *p
 	size_t len = frame(buf, cmd, arg0, arg1, payload);
 
 	ck_assert_int_ge(guest_fd, 0);
-	ck_assert_int_eq(write(guest_fd, buf, len), (ssize_t)len);
+	ck_assert_int_eq(harness_guest_write(buf, len), (ssize_t)len);
 	turn();
 }
 
@@ -348,77 +171,48 @@ static void guest_send(uint32_t cmd, uint32_t arg0, uint32_t arg1, const char *p
 
 static void setup(void)
 {
-	signal(SIGPIPE, SIG_IGN);
-	log_set_level(LOG_LVL_ERROR);
-	ck_assert_int_eq(uv_loop_init(&loop), 0);
-	memset(&route, 0, sizeof(route));
-	route.owner = (struct session_owner){
-		.ops = &route_ops,
-		.data = &route,
-		.loop = &loop,
-		.name = "test",
-		.target = "unix:test",
-		.buffer = 256 * 1024,
-		.reconnect_min_ms = 1,
-		.reconnect_max_ms = 1,
-		.max_streams = 64,
-		.cnxn_deadline = 1,
-		.st = &route.st,
-	};
-	memset(&pc, 0, sizeof(pc));
-	pc.base.ops = &pc_ops;
-	snprintf(pc.base.peer, sizeof(pc.base.peer), "test-pc");
-	view_init(&pc.view);
-	guest_fd = -1;
-	links = connects = 0;
-	hold_connects = 0;
-	held = NULL;
-	session_gone = 0;
-	ck_assert_int_eq(session_start(&route.owner, &pc.base), 0);
+	view_init(&pc_view);
+	ck_assert_int_eq(harness_start(&harness), 0);
 	ck_assert_uint_eq(route.nsessions, 1);
 }
 
 static void teardown(void)
 {
-	if (!session_gone && route.sessions != NULL)
-		session_close(route.sessions, "end of test");
-	SPIN_UNTIL(session_gone);
-	if (guest_fd >= 0)
-		guest_hang_up();
-	uv_run(&loop, UV_RUN_DEFAULT);
-	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	harness_close("end of test");
+	SPIN_UNTIL(route.session_gone);
+	ck_assert_int_eq(harness_finish(), 0);
 }
 
 /* The PC connects; the first link answers with banner at max payload mp. */
 static void first_link(const char *banner, uint32_t mp)
 {
 	pc_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, HOST_BANNER);
-	SPIN_UNTIL(links == 1 && count(&guest_view, ADB_CMD_CNXN) == 1);
+	SPIN_UNTIL(route.links == 1 && count(&guest_view, ADB_CMD_CNXN) == 1);
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, mp, banner);
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_CNXN) == 1);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CNXN) == 1);
 	ck_assert_int_eq(route.guest, GUEST_UP);
 }
 
 /* A stream the PC opened, answered by the guest. */
 static void open_stream(void)
 {
-	unsigned okays = count(&pc.view, ADB_CMD_OKAY);
+	unsigned okays = count(&pc_view, ADB_CMD_OKAY);
 
 	pc_send(ADB_CMD_OPEN, HOST_ID, 0, "shell:true");
 	SPIN_UNTIL(count(&guest_view, ADB_CMD_OPEN) == 1);
 	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, NULL);
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_OKAY) == okays + 1);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == okays + 1);
 }
 
 /* The guest dies; the relay closes the stream towards the PC and makes a
  * new link, on which it replays the PC's CNXN. */
 static void restart(void)
 {
-	unsigned n = links, clse = count(&pc.view, ADB_CMD_CLSE);
+	unsigned n = route.links, clse = count(&pc_view, ADB_CMD_CLSE);
 
 	guest_hang_up();
-	SPIN_UNTIL(links == n + 1 && count(&guest_view, ADB_CMD_CNXN) == 1);
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_CLSE), clse + 1);   /* the one open stream */
+	SPIN_UNTIL(route.links == n + 1 && count(&guest_view, ADB_CMD_CNXN) == 1);
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CLSE), clse + 1);   /* the one open stream */
 	ck_assert_uint_eq(last(&guest_view, ADB_CMD_CNXN)->len, strlen(HOST_BANNER));
 }
 
@@ -443,12 +237,12 @@ START_TEST(same_cnxn_absorbed)
 	open_stream();
 	restart();
 	ck_assert_int_ne(route.guest, GUEST_UP);
-	frames_to_pc = pc.view.n;
+	frames_to_pc = pc_view.n;
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_A);
 	SPIN_UNTIL(route.guest == GUEST_UP);
 	turn();
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_CNXN), 1);
-	ck_assert_uint_eq(pc.view.n, frames_to_pc);   /* the PC sees nothing */
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CNXN), 1);
+	ck_assert_uint_eq(pc_view.n, frames_to_pc);   /* the PC sees nothing */
 	ck_assert_uint_eq(route.st.reconnects, 1);
 	ck_assert(guest_gets_open());
 	/* and once more: a third link the same */
@@ -457,7 +251,7 @@ START_TEST(same_cnxn_absorbed)
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_A);
 	SPIN_UNTIL(route.guest == GUEST_UP);
 	turn();
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_CNXN), 1);
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CNXN), 1);
 	ck_assert_uint_eq(route.st.reconnects, 2);
 }
 END_TEST
@@ -470,8 +264,8 @@ START_TEST(changed_banner_passed_on)
 	open_stream();
 	restart();
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_B);
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_CNXN) == 2);
-	c = last(&pc.view, ADB_CMD_CNXN);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CNXN) == 2);
+	c = last(&pc_view, ADB_CMD_CNXN);
 	ck_assert_uint_eq(c->len, strlen(BANNER_B));
 	ck_assert(memcmp(c->payload, BANNER_B, c->len) == 0);
 	ck_assert_uint_eq(route.st.reconnects, 1);
@@ -482,25 +276,25 @@ START_TEST(changed_banner_passed_on)
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_B);
 	SPIN_UNTIL(route.guest == GUEST_UP);
 	turn();
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_CNXN), 2);
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CNXN), 2);
 }
 END_TEST
 
 START_TEST(max_payload_compared_after_clamp)
 {
 	first_link(BANNER_A, 1);              /* presented to the PC as 4096 */
-	ck_assert_uint_eq(last(&pc.view, ADB_CMD_CNXN)->arg1, ADB_MAX_PAYLOAD_V1);
+	ck_assert_uint_eq(last(&pc_view, ADB_CMD_CNXN)->arg1, ADB_MAX_PAYLOAD_V1);
 	open_stream();
 	restart();
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD_V1, BANNER_A);
 	SPIN_UNTIL(route.guest == GUEST_UP);
 	turn();
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_CNXN), 1);
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CNXN), 1);
 	open_stream();
 	restart();
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, 256 * 1024, BANNER_A);
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_CNXN) == 2);
-	ck_assert_uint_eq(last(&pc.view, ADB_CMD_CNXN)->arg1, 256 * 1024);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CNXN) == 2);
+	ck_assert_uint_eq(last(&pc_view, ADB_CMD_CNXN)->arg1, 256 * 1024);
 }
 END_TEST
 
@@ -510,8 +304,8 @@ START_TEST(version_compared)
 	open_stream();
 	restart();
 	guest_send(ADB_CMD_CNXN, ADB_VERSION_MIN, ADB_MAX_PAYLOAD, BANNER_A);
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_CNXN) == 2);
-	ck_assert_uint_eq(last(&pc.view, ADB_CMD_CNXN)->arg0, ADB_VERSION_MIN);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CNXN) == 2);
+	ck_assert_uint_eq(last(&pc_view, ADB_CMD_CNXN)->arg0, ADB_VERSION_MIN);
 }
 END_TEST
 
@@ -522,9 +316,9 @@ START_TEST(host_cnxn_is_owed_an_answer)
 	/* the link goes down and the PC starts over meanwhile */
 	guest_hang_up();
 	pc_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, HOST_BANNER);
-	SPIN_UNTIL(links == 2 && count(&guest_view, ADB_CMD_CNXN) == 1);
+	SPIN_UNTIL(route.links == 2 && count(&guest_view, ADB_CMD_CNXN) == 1);
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_A);
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_CNXN) == 2);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CNXN) == 2);
 }
 END_TEST
 
@@ -534,9 +328,9 @@ START_TEST(cnxn_after_auth_passed_on)
 	open_stream();
 	restart();
 	guest_send(ADB_CMD_AUTH, 1, 0, "01234567890123456789");
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_AUTH) == 1);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_AUTH) == 1);
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_A);
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_CNXN) == 2);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CNXN) == 2);
 }
 END_TEST
 
@@ -544,7 +338,7 @@ START_TEST(repeat_on_one_link_passed_on)
 {
 	first_link(BANNER_A, ADB_MAX_PAYLOAD);
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_A);
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_CNXN) == 2);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CNXN) == 2);
 }
 END_TEST
 
@@ -562,12 +356,12 @@ START_TEST(cnxn_cut_short_then_same)
 	turn();
 	ck_assert_int_ne(route.guest, GUEST_UP);
 	guest_hang_up();
-	SPIN_UNTIL(links == 3 && count(&guest_view, ADB_CMD_CNXN) == 1);
+	SPIN_UNTIL(route.links == 3 && count(&guest_view, ADB_CMD_CNXN) == 1);
 	ck_assert_uint_eq(route.st.cut_frames, 1);
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_A);
 	SPIN_UNTIL(route.guest == GUEST_UP);
 	turn();
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_CNXN), 1);
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CNXN), 1);
 }
 END_TEST
 
@@ -599,13 +393,13 @@ static int has_frame(const struct view *v, uint32_t cmd, uint32_t arg0, uint32_t
 /* The PC opens host_id, the guest answers with guest_id. */
 static void open_pair(uint32_t host_id, uint32_t guest_id, const char *service)
 {
-	unsigned opens = count(&guest_view, ADB_CMD_OPEN), okays = count(&pc.view, ADB_CMD_OKAY);
+	unsigned opens = count(&guest_view, ADB_CMD_OPEN), okays = count(&pc_view, ADB_CMD_OKAY);
 
 	pc_send(ADB_CMD_OPEN, host_id, 0, service);
 	SPIN_UNTIL(count(&guest_view, ADB_CMD_OPEN) == opens + 1);
 	guest_send(ADB_CMD_OKAY, guest_id, host_id, NULL);
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_OKAY) == okays + 1);
-	ck_assert(has_frame(&pc.view, ADB_CMD_OKAY, guest_id, host_id));
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == okays + 1);
+	ck_assert(has_frame(&pc_view, ADB_CMD_OKAY, guest_id, host_id));
 }
 
 /* Let the loop run a while: nothing more is expected to happen. */
@@ -629,56 +423,56 @@ START_TEST(guest_loss_closes_every_stream)
 	pc_send(ADB_CMD_OPEN, HOST_ID + 2, 0, "shell:c");    /* not answered yet */
 	SPIN_UNTIL(count(&guest_view, ADB_CMD_OPEN) == 3);
 	ck_assert_uint_eq(sess()->streams.n, 3);
-	clse = count(&pc.view, ADB_CMD_CLSE);
+	clse = count(&pc_view, ADB_CMD_CLSE);
 	ck_assert_uint_eq(clse, 0);
 
-	hold_connects = 1;
+	route.hold_connects = 1;
 	guest_hang_up();
-	SPIN_UNTIL(route.guest == GUEST_DOWN && held != NULL);
+	SPIN_UNTIL(route.guest == GUEST_DOWN && route.held != NULL);
 	settle();
 	/* one CLSE per stream, as the guest would have sent it */
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_CLSE), 3);
-	ck_assert(has_frame(&pc.view, ADB_CMD_CLSE, GUEST_ID, HOST_ID));
-	ck_assert(has_frame(&pc.view, ADB_CMD_CLSE, GUEST_ID + 1, HOST_ID + 1));
-	ck_assert(has_frame(&pc.view, ADB_CMD_CLSE, 0, HOST_ID + 2));
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CLSE), 3);
+	ck_assert(has_frame(&pc_view, ADB_CMD_CLSE, GUEST_ID, HOST_ID));
+	ck_assert(has_frame(&pc_view, ADB_CMD_CLSE, GUEST_ID + 1, HOST_ID + 1));
+	ck_assert(has_frame(&pc_view, ADB_CMD_CLSE, 0, HOST_ID + 2));
 	ck_assert_uint_eq(sess()->streams.n, 0);
 	/* the PC's connection stays; the loss is the route's error */
 	ck_assert(!pc.closed);
-	ck_assert(!session_gone);
+	ck_assert(!route.session_gone);
 	ck_assert(pc.reading);
 	ck_assert_ptr_nonnull(strstr(route.last_error, "guest link lost"));
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_CNXN), 1);
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CNXN), 1);
 
 	/* the next link is online again for the same PC */
-	release_connect();
-	SPIN_UNTIL(links == 2 && count(&guest_view, ADB_CMD_CNXN) == 1);
+	harness_release_connect();
+	SPIN_UNTIL(route.links == 2 && count(&guest_view, ADB_CMD_CNXN) == 1);
 	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_A);
 	SPIN_UNTIL(route.guest == GUEST_UP);
 	ck_assert(guest_gets_open());
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_CLSE), 3);  /* no more of them */
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CLSE), 3);  /* no more of them */
 }
 END_TEST
 
 START_TEST(opens_refused_while_down)
 {
 	first_link(BANNER_A, ADB_MAX_PAYLOAD);
-	hold_connects = 1;
+	route.hold_connects = 1;
 	guest_hang_up();
-	SPIN_UNTIL(route.guest == GUEST_DOWN && held != NULL);
+	SPIN_UNTIL(route.guest == GUEST_DOWN && route.held != NULL);
 
 	/* no guest link at all: CLSE at once */
 	pc_send(ADB_CMD_OPEN, 20, 0, "shell:down");
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_CLSE) == 1);
-	ck_assert(has_frame(&pc.view, ADB_CMD_CLSE, 0, 20));
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CLSE) == 1);
+	ck_assert(has_frame(&pc_view, ADB_CMD_CLSE, 0, 20));
 	ck_assert_uint_eq(route.st.refused_opens, 1);
 
 	/* a link, but the guest has not answered the CNXN yet: the same */
-	release_connect();
-	SPIN_UNTIL(links == 2 && count(&guest_view, ADB_CMD_CNXN) == 1);
+	harness_release_connect();
+	SPIN_UNTIL(route.links == 2 && count(&guest_view, ADB_CMD_CNXN) == 1);
 	ck_assert_int_eq(route.guest, GUEST_CONNECTING);
 	pc_send(ADB_CMD_OPEN, 21, 0, "shell:connecting");
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_CLSE) == 2);
-	ck_assert(has_frame(&pc.view, ADB_CMD_CLSE, 0, 21));
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CLSE) == 2);
+	ck_assert(has_frame(&pc_view, ADB_CMD_CLSE, 0, 21));
 	ck_assert_uint_eq(route.st.refused_opens, 2);
 	settle();
 	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 0);   /* none reached it */
@@ -696,14 +490,14 @@ END_TEST
 START_TEST(no_guest_link_before_host_cnxn)
 {
 	pc_send(ADB_CMD_OPEN, 20, 0, "shell:early");
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_CLSE) == 1);
-	ck_assert(has_frame(&pc.view, ADB_CMD_CLSE, 0, 20));
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CLSE) == 1);
+	ck_assert(has_frame(&pc_view, ADB_CMD_CLSE, 0, 20));
 	ck_assert_uint_eq(route.st.refused_opens, 1);
 	settle();
-	ck_assert_uint_eq(connects, 0);
+	ck_assert_uint_eq(route.connects, 0);
 	pc_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, HOST_BANNER);
-	SPIN_UNTIL(links == 1);
-	ck_assert_uint_eq(connects, 1);
+	SPIN_UNTIL(route.links == 1);
+	ck_assert_uint_eq(route.connects, 1);
 }
 END_TEST
 
@@ -742,13 +536,13 @@ START_TEST(guest_open_refused_without_reverse)
 	unsigned pc_frames;
 
 	first_link(BANNER_A, ADB_MAX_PAYLOAD);
-	pc_frames = pc.view.n;
+	pc_frames = pc_view.n;
 	guest_send(ADB_CMD_OPEN, 21, 0, "tcp:7000");
 	SPIN_UNTIL(count(&guest_view, ADB_CMD_CLSE) == 1);
 	ck_assert(has_frame(&guest_view, ADB_CMD_CLSE, 0, 21));
 	settle();
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_OPEN), 0);
-	ck_assert_uint_eq(pc.view.n, pc_frames);
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_OPEN), 0);
+	ck_assert_uint_eq(pc_view.n, pc_frames);
 	ck_assert_uint_eq(route.st.guest_refused, 1);
 	ck_assert_uint_eq(sess()->streams.n, 0);
 	ck_assert_int_eq(route.guest, GUEST_UP);   /* the link stays */
@@ -763,8 +557,8 @@ START_TEST(guest_open_to_reverse_local_passes)
 	/* adb reverse tcp:6000 tcp:7000: the PC asks the guest's adbd */
 	open_pair(HOST_ID, GUEST_ID, "reverse:forward:tcp:6000;tcp:7000");
 	guest_send(ADB_CMD_OPEN, 21, 0, "tcp:7000");
-	SPIN_UNTIL(count(&pc.view, ADB_CMD_OPEN) == 1);
-	o = last(&pc.view, ADB_CMD_OPEN);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OPEN) == 1);
+	o = last(&pc_view, ADB_CMD_OPEN);
 	ck_assert_uint_eq(o->arg0, 21);
 	ck_assert_uint_eq(o->len, strlen("tcp:7000"));
 	ck_assert(memcmp(o->payload, "tcp:7000", o->len) == 0);
@@ -774,11 +568,11 @@ START_TEST(guest_open_to_reverse_local_passes)
 	pc_send(ADB_CMD_OKAY, 30, 21, NULL);
 	SPIN_UNTIL(has_frame(&guest_view, ADB_CMD_OKAY, 30, 21));
 	guest_send(ADB_CMD_WRTE, 21, 30, "data");
-	SPIN_UNTIL(has_frame(&pc.view, ADB_CMD_WRTE, 21, 30));
+	SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_WRTE, 21, 30));
 	/* another local end is not the PC's: refused */
 	guest_send(ADB_CMD_OPEN, 22, 0, "tcp:7001");
 	SPIN_UNTIL(has_frame(&guest_view, ADB_CMD_CLSE, 0, 22));
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_OPEN), 1);
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_OPEN), 1);
 	ck_assert_uint_eq(route.st.guest_refused, 1);
 }
 END_TEST
@@ -794,9 +588,9 @@ START_TEST(stream_pairs_tracked)
 	SPIN_UNTIL(count(&guest_view, ADB_CMD_OPEN) == 1);
 	ck_assert_uint_eq(sess()->streams.n, 1);
 	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, NULL);
-	SPIN_UNTIL(has_frame(&pc.view, ADB_CMD_OKAY, GUEST_ID, HOST_ID));
+	SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_OKAY, GUEST_ID, HOST_ID));
 	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "out");
-	SPIN_UNTIL(has_frame(&pc.view, ADB_CMD_WRTE, GUEST_ID, HOST_ID));
+	SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_WRTE, GUEST_ID, HOST_ID));
 	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "in");
 	SPIN_UNTIL(has_frame(&guest_view, ADB_CMD_WRTE, HOST_ID, GUEST_ID));
 	/* the PC closes: forwarded, the pair forgotten */
@@ -807,14 +601,14 @@ START_TEST(stream_pairs_tracked)
 	/* the guest's answering CLSE is for a stream the PC no longer has */
 	guest_send(ADB_CMD_CLSE, GUEST_ID, HOST_ID, NULL);
 	settle();
-	ck_assert_uint_eq(count(&pc.view, ADB_CMD_CLSE), 0);
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CLSE), 0);
 	ck_assert_uint_eq(route.st.stale_dropped, 1);
 
 	/* a second pair, closed by the guest this time */
 	open_pair(HOST_ID + 1, GUEST_ID + 1, "shell:true");
 	ck_assert_uint_eq(sess()->streams.n, 1);
 	guest_send(ADB_CMD_CLSE, GUEST_ID + 1, HOST_ID + 1, NULL);
-	SPIN_UNTIL(has_frame(&pc.view, ADB_CMD_CLSE, GUEST_ID + 1, HOST_ID + 1));
+	SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_CLSE, GUEST_ID + 1, HOST_ID + 1));
 	ck_assert_uint_eq(sess()->streams.n, 0);
 	/* and the PC's late WRTE to it goes nowhere */
 	g_clse = count(&guest_view, ADB_CMD_WRTE);
@@ -831,20 +625,20 @@ START_TEST(stale_guest_frames_dropped)
 
 	first_link(BANNER_A, ADB_MAX_PAYLOAD);
 	open_pair(HOST_ID, GUEST_ID, "shell:cat");
-	pc_frames = pc.view.n;
+	pc_frames = pc_view.n;
 	/* streams the PC never had */
 	guest_send(ADB_CMD_WRTE, GUEST_ID, 99, "nobody");
 	guest_send(ADB_CMD_OKAY, 50, 98, NULL);
 	guest_send(ADB_CMD_CLSE, 51, 97, NULL);
 	settle();
-	ck_assert_uint_eq(pc.view.n, pc_frames);
+	ck_assert_uint_eq(pc_view.n, pc_frames);
 	ck_assert_uint_eq(route.st.stale_dropped, 3);
 	/* the real stream still flows, and frames in between are whole */
 	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "still");
-	SPIN_UNTIL(pc.view.n == pc_frames + 1);
-	ck_assert(has_frame(&pc.view, ADB_CMD_WRTE, GUEST_ID, HOST_ID));
-	ck_assert_uint_eq(last(&pc.view, ADB_CMD_WRTE)->len, strlen("still"));
-	ck_assert_uint_eq(nth(&pc.view, ADB_CMD_WRTE, 0)->arg1, HOST_ID);
+	SPIN_UNTIL(pc_view.n == pc_frames + 1);
+	ck_assert(has_frame(&pc_view, ADB_CMD_WRTE, GUEST_ID, HOST_ID));
+	ck_assert_uint_eq(last(&pc_view, ADB_CMD_WRTE)->len, strlen("still"));
+	ck_assert_uint_eq(nth(&pc_view, ADB_CMD_WRTE, 0)->arg1, HOST_ID);
 	ck_assert_uint_eq(route.st.frames[DIR_TO_HOST], 1 + 1 + 1);  /* CNXN, OKAY, WRTE */
 	ck_assert_uint_eq(route.st.stale_dropped, 3);
 	ck_assert_uint_eq(sess()->streams.n, 1);
