@@ -11,11 +11,11 @@ set -euo pipefail
 # systemd and man-db (systemd-units.test), libfaketime (clock-step.test),
 # busybox-static (init-scripts.test, the VM lab), qemu-system-x86, kmod,
 # cpio, xz-utils and debian-archive-keyring (the VM lab), clang (the
-# fuzzer). A test whose tool is missing is skipped
-# (exit 77), and tests/suite.sh fails on a skip.
+# fuzzer), gnuplot-nox (make bench's chart). A test whose tool is missing
+# is skipped (exit 77), and tests/suite.sh fails on a skip.
 PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check tshark adb python3 clang
 	socat qemu-system-x86 busybox-static kmod cpio xz-utils debian-archive-keyring groff-base systemd
-	man-db libfaketime"
+	man-db libfaketime gnuplot-nox"
 
 missing=""
 for p in $PACKAGES; do

@@ -2,14 +2,49 @@
 /*
  * bufpool.c - bounded pool of 64 KiB reference-counted buffers. Buffers are
  * allocated on first use and kept for reuse, so a steady stream allocates
- * nothing. The owner destroys a pool only once every buffer came back
- * (after its handles closed, so every pending write has completed).
- * Also the pool readers (see datapath.h).
+ * nothing. Each is a mapping of its own, unmapped when its pool goes, so
+ * the memory a transfer used goes back to the system when its session
+ * ends (malloc would keep it in the heap for later). The owner destroys a
+ * pool only once every buffer came back (after its handles closed, so
+ * every pending write has completed). Also the pool readers (see
+ * datapath.h).
  */
 #include "relay/datapath/datapath.h"
 
 #include <assert.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+
+/* AddressSanitizer sees overruns of what malloc gave, not of a mapping:
+ * a sanitizer build keeps the buffers on the heap. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_ON_HEAP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_ON_HEAP 1
+#endif
+#endif
+
+static struct poolbuf *poolbuf_map(void)
+{
+#ifdef POOL_ON_HEAP
+	return malloc(sizeof(struct poolbuf));
+#else
+	void *m = mmap(NULL, sizeof(struct poolbuf), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return m == MAP_FAILED ? NULL : m;
+#endif
+}
+
+static void poolbuf_unmap(struct poolbuf *b)
+{
+#ifdef POOL_ON_HEAP
+	free(b);
+#else
+	munmap(b, sizeof(*b));
+#endif
+}
 
 void bufpool_init(struct bufpool *p, size_t budget_bytes)
 {
@@ -27,7 +62,7 @@ void bufpool_destroy(struct bufpool *p)
 	while (p->free_list) {
 		struct poolbuf *b = p->free_list;
 		p->free_list = b->next_free;
-		free(b);
+		poolbuf_unmap(b);
 		p->allocated--;
 	}
 }
@@ -47,7 +82,7 @@ struct poolbuf *bufpool_get(struct bufpool *p)
 	if (b != NULL) {
 		p->free_list = b->next_free;
 	} else {
-		b = malloc(sizeof(*b));
+		b = poolbuf_map();
 		if (b == NULL)
 			return NULL;
 		b->pool = p;

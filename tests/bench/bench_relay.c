@@ -1,121 +1,44 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * bench_relay.c - throughput of adb WRTE streams through adbd-relay,
- * measured side by side in one run against the same traffic sent directly
- * to the guest socket, through socat (a plain byte relay), and against
- * memcpy bandwidth. Prints ratios; never passes or fails on numbers.
+ * bench_relay.c - adb WRTE streams through adbd-relay, measured side by
+ * side in one run against the same traffic sent directly to the guest
+ * socket, through socat (a plain byte relay), and against memcpy
+ * bandwidth: throughput per payload size and direction (the median of
+ * ROUNDS runs each), and the round-trip time of small frames (a WRTE the
+ * guest answers with one of its own), whose percentiles give the latency
+ * the relay adds. Prints ratios; never passes or fails on numbers.
  *
- *   bench_relay RELAY_BINARY [MIB_PER_RUN]
+ *   bench_relay [--json FILE] [--dat FILE] [--only h2g|g2h|rtt] RELAY_BINARY [MIB_PER_RUN]
+ *
+ * --json writes every figure for scripts; --dat the throughput table for
+ * gnuplot (tests/bench/chart.gp).
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "adbproto/adbproto.h"
+#include "tests/bench/bench.h"
 
-enum direction { TO_GUEST, TO_HOST };
+#define ROUNDS 3
+#define RTT_FRAMES 20000     /* round trips per latency run */
+#define RTT_PAYLOAD 64
+
+enum direction { TO_GUEST, TO_HOST, PING_PONG };
 
 struct run {
 	const char *guest_path;
 	enum direction dir;
 	size_t payload;
-	size_t total;
-	int host_fd;
+	size_t total;            /* bytes, or round trips for PING_PONG */
+	double *rtt_us;          /* PING_PONG: one sample per round trip */
+	int listen_fd;           /* the guest's, listening before anyone connects */
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "bench_relay: %s: %s\n", what, strerror(errno));
-	exit(2);
-}
-
-static void write_all(int fd, const void *p, size_t len)
-{
-	const char *c = p;
-
-	while (len > 0) {
-		ssize_t n = write(fd, c, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			die("write");
-		}
-		c += n;
-		len -= (size_t)n;
-	}
-}
-
-static void read_all(int fd, void *p, size_t len)
-{
-	char *c = p;
-
-	while (len > 0) {
-		ssize_t n = read(fd, c, len);
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			errno = n == 0 ? ECONNRESET : errno;
-			die("read");
-		}
-		c += n;
-		len -= (size_t)n;
-	}
-}
-
-static void send_frame(int fd, uint32_t cmd, uint32_t a0, uint32_t a1, const void *p, size_t len)
-{
-	struct adb_header h;
-	uint8_t raw[ADB_HEADER_SIZE];
-
-	adb_header_init(&h, cmd, a0, a1, (uint32_t)len, 0);
-	adb_header_encode(&h, raw);
-	write_all(fd, raw, sizeof(raw));
-	if (len)
-		write_all(fd, p, len);
-}
-
-/* Read one frame; payload into buf (cap bytes), returns the header. */
-static struct adb_header recv_frame(int fd, uint8_t *buf, size_t cap)
-{
-	uint8_t raw[ADB_HEADER_SIZE];
-	struct adb_header h;
-
-	read_all(fd, raw, sizeof(raw));
-	adb_header_decode(raw, &h);
-	if (adb_header_validate(&h, ADB_MAX_PAYLOAD) != ADB_OK || h.data_length > cap) {
-		fprintf(stderr, "bench_relay: bad frame\n");
-		exit(2);
-	}
-	read_all(fd, buf, h.data_length);
-	return h;
-}
-
-static void stream_frames(int fd, size_t payload, size_t total, uint8_t *buf)
-{
-	for (size_t sent = 0; sent < total; sent += payload)
-		send_frame(fd, ADB_CMD_WRTE, 1, 1, buf, payload);
-}
 
 /* What a device may send in one frame: as adbd, no more than the host's
  * CNXN allowed (the relay tells its guest less than the PC does). */
@@ -124,81 +47,36 @@ static size_t device_payload(size_t wanted, const struct adb_header *host_cnxn)
 	return wanted < host_cnxn->arg1 ? wanted : host_cnxn->arg1;
 }
 
-static void sink_frames(int fd, size_t total, uint8_t *buf, size_t cap)
-{
-	size_t got = 0;
-
-	while (got < total) {
-		struct adb_header h = recv_frame(fd, buf, cap);
-		got += h.data_length;
-	}
-}
-
 /* The guest: accept one connection, answer CNXN, then stream or sink. */
 static void *guest_main(void *arg)
 {
 	struct run *r = arg;
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	uint8_t *buf = malloc(ADB_MAX_PAYLOAD);
-	int l = socket(AF_UNIX, SOCK_STREAM, 0), c;
+	int l = r->listen_fd, c;
 	static const char banner[] = "device::ro.product.name=bench;features=";
 	struct adb_header cnxn;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", r->guest_path);
-	unlink(r->guest_path);
-	if (bind(l, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(l, 1) != 0)
-		die("guest listen");
 	c = accept(l, NULL, NULL);
 	if (c < 0)
-		die("guest accept");
-	cnxn = recv_frame(c, buf, ADB_MAX_PAYLOAD); /* the host's */
-	send_frame(c, ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, banner, sizeof(banner));
-	recv_frame(c, buf, ADB_MAX_PAYLOAD); /* OPEN */
-	send_frame(c, ADB_CMD_OKAY, 1, 1, NULL, 0);
+		bench_die("guest accept");
+	cnxn = bench_recv_frame(c, buf, ADB_MAX_PAYLOAD); /* the host's */
+	bench_send_frame(c, ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, banner, sizeof(banner));
+	bench_recv_frame(c, buf, ADB_MAX_PAYLOAD); /* OPEN */
+	bench_send_frame(c, ADB_CMD_OKAY, 1, 1, NULL, 0);
 	if (r->dir == TO_GUEST)
-		sink_frames(c, r->total, buf, ADB_MAX_PAYLOAD);
+		bench_sink_frames(c, r->total, buf, ADB_MAX_PAYLOAD);
+	else if (r->dir == TO_HOST)
+		bench_stream_frames(c, device_payload(r->payload, &cnxn), r->total, buf);
 	else
-		stream_frames(c, device_payload(r->payload, &cnxn), r->total, buf);
-	recv_frame(c, buf, ADB_MAX_PAYLOAD); /* the host's CLSE: all data read */
+		for (size_t i = 0; i < r->total; i++) {
+			struct adb_header h = bench_recv_frame(c, buf, ADB_MAX_PAYLOAD);
+			bench_send_frame(c, ADB_CMD_WRTE, 1, 1, buf, h.data_length);
+		}
+	bench_recv_frame(c, buf, ADB_MAX_PAYLOAD); /* the host's CLSE: all data read */
 	close(c);
 	close(l);
 	free(buf);
 	return NULL;
-}
-
-static int connect_tcp(int port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int one = 1;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	for (int tries = 0; tries < 200; tries++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			return fd;
-		}
-		close(fd);
-		usleep(20000);
-	}
-	die("connect front");
-	return -1;
-}
-
-static int connect_unix(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	for (int tries = 0; tries < 200; tries++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-			return fd;
-		close(fd);
-		usleep(20000);
-	}
-	die("connect guest");
-	return -1;
 }
 
 /* One measured transfer; returns MB/s (1e6 bytes). connect_fn reaches the
@@ -212,23 +90,29 @@ static double measure(struct run *r, int (*connect_fn)(void *), void *arg)
 	int fd;
 
 	memset(buf, 0x5a, ADB_MAX_PAYLOAD);
+	r->listen_fd = bench_listen_unix(r->guest_path);
 	pthread_create(&guest, NULL, guest_main, r);
 	fd = connect_fn(arg);
-	send_frame(fd, ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, banner, sizeof(banner));
-	recv_frame(fd, buf, ADB_MAX_PAYLOAD);
-	send_frame(fd, ADB_CMD_OPEN, 1, 0, "bench:\0", 7);
-	recv_frame(fd, buf, ADB_MAX_PAYLOAD);
-	t0 = now_s();
-	if (r->dir == TO_GUEST) {
-		stream_frames(fd, r->payload, r->total, buf);
-		send_frame(fd, ADB_CMD_CLSE, 1, 1, NULL, 0);
-		pthread_join(guest, NULL); /* the guest has read everything */
-	} else {
-		sink_frames(fd, r->total, buf, ADB_MAX_PAYLOAD);
-		send_frame(fd, ADB_CMD_CLSE, 1, 1, NULL, 0);
-		pthread_join(guest, NULL);
-	}
-	t1 = now_s();
+	bench_send_frame(fd, ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, banner, sizeof(banner));
+	bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);
+	bench_send_frame(fd, ADB_CMD_OPEN, 1, 0, "bench:\0", 7);
+	bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);
+	t0 = bench_now_s();
+	if (r->dir == TO_GUEST)
+		bench_stream_frames(fd, r->payload, r->total, buf);
+	else if (r->dir == TO_HOST)
+		bench_sink_frames(fd, r->total, buf, ADB_MAX_PAYLOAD);
+	else
+		for (size_t i = 0; i < r->total; i++) {
+			double s0 = bench_now_s();
+
+			bench_send_frame(fd, ADB_CMD_WRTE, 1, 1, buf, r->payload);
+			bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);
+			r->rtt_us[i] = (bench_now_s() - s0) * 1e6;
+		}
+	bench_send_frame(fd, ADB_CMD_CLSE, 1, 1, NULL, 0);
+	pthread_join(guest, NULL); /* the guest has read everything */
+	t1 = bench_now_s();
 	close(fd);
 	free(buf);
 	return (double)r->total / (t1 - t0) / 1e6;
@@ -237,41 +121,8 @@ static double measure(struct run *r, int (*connect_fn)(void *), void *arg)
 static char guest_path[100];
 static int front_port;
 
-static int via_direct(void *arg) { return connect_unix(guest_path); }
-static int via_front(void *arg) { return connect_tcp(front_port); }
-
-static int free_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bind(fd, (struct sockaddr *)&sin, sizeof(sin));
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static pid_t spawn(char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int null = open("/dev/null", 0);
-		dup2(null, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static void stop(pid_t pid)
-{
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-}
+static int via_direct(void *arg) { return bench_connect_unix(guest_path); }
+static int via_front(void *arg) { return bench_connect_tcp(front_port); }
 
 /* memcpy in payload-sized pieces through buffers far larger than the
  * caches, so it measures memory bandwidth as the relay would see it. */
@@ -284,13 +135,13 @@ static double memcpy_mbps(size_t payload, size_t total)
 
 	memset(a, 1, span);
 	memset(b, 2, span);
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (size_t done = 0; done < total; done += payload) {
 		memcpy(b + off, a + off, payload);
 		__asm__ __volatile__("" : : "r"(b) : "memory");
 		off = (off + payload) % span;
 	}
-	t1 = now_s();
+	t1 = bench_now_s();
 	free(a);
 	free(b);
 	return (double)total / (t1 - t0) / 1e6;
@@ -304,19 +155,19 @@ static double relayed(const char *relay, struct run *r, char *dir)
 	FILE *f;
 
 	/* no idle probe: the bench guest accepts exactly one connection */
-	front_port = free_port();
+	front_port = bench_free_port();
 	snprintf(conf, sizeof(conf), "%s/relay.conf", dir);
 	snprintf(control, sizeof(control), "%s/control.sock", dir);
 	f = fopen(conf, "w");
 	if (f == NULL)
-		die("relay.conf");
+		bench_die("relay.conf");
 	fprintf(f, "probe-interval 0\nroute bench {\n front tcp:127.0.0.1:%d\n target unix:%s\n}\n",
 		front_port, guest_path);
 	fclose(f);
 	char *argv[] = { (char *)relay, "-c", conf, "-s", control, "-l", "error", NULL };
-	pid = spawn(argv);
+	pid = bench_spawn(argv);
 	mbps = measure(r, via_front, NULL);
-	stop(pid);
+	bench_stop(pid);
 	return mbps;
 }
 
@@ -326,54 +177,209 @@ static double socat(struct run *r)
 	double mbps;
 	pid_t pid;
 
-	front_port = free_port();
+	front_port = bench_free_port();
 	snprintf(listen_arg, sizeof(listen_arg), "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,nodelay",
 		 front_port);
 	snprintf(connect_arg, sizeof(connect_arg), "UNIX-CONNECT:%s", guest_path);
 	char *argv[] = { "socat", "-b", "65536", listen_arg, connect_arg, NULL };
-	pid = spawn(argv);
+	pid = bench_spawn(argv);
 	mbps = measure(r, via_front, NULL);
-	stop(pid);
+	bench_stop(pid);
 	return mbps;
+}
+
+enum via { VIA_DIRECT, VIA_SOCAT, VIA_RELAY, VIAS };
+static const char *const via_name[VIAS] = { "direct", "socat", "relay" };
+
+static const char *relay_binary;
+static char work_dir[] = "/tmp/bench_relay.XXXXXX";
+
+static double one_run(enum via v, struct run *r)
+{
+	switch (v) {
+	case VIA_DIRECT: return measure(r, via_direct, NULL);
+	case VIA_SOCAT:  return socat(r);
+	default:         return relayed(relay_binary, r, work_dir);
+	}
+}
+
+struct cell {
+	enum direction dir;
+	size_t payload;
+	double memcpy_mbps, mbps[VIAS];
+};
+
+/* Throughput: ROUNDS runs of each way, interleaved so that a busy moment
+ * of the machine hits all of them alike; the medians. */
+static void throughput(struct cell *c, size_t total)
+{
+	double v[VIAS][ROUNDS], mc[ROUNDS];
+
+	for (int k = 0; k < ROUNDS; k++) {
+		struct run r = { .guest_path = guest_path, .dir = c->dir, .payload = c->payload,
+				 .total = total };
+
+		mc[k] = memcpy_mbps(c->payload, total * 4);
+		for (int w = 0; w < VIAS; w++)
+			v[w][k] = one_run((enum via)w, &r);
+	}
+	c->memcpy_mbps = bench_percentile(mc, ROUNDS, 50);
+	for (int w = 0; w < VIAS; w++)
+		c->mbps[w] = bench_percentile(v[w], ROUNDS, 50);
+}
+
+struct latency {
+	double p50[VIAS], p99[VIAS];
+};
+
+static void latency(struct latency *l)
+{
+	double *samples = malloc(RTT_FRAMES * sizeof(double));
+
+	for (int w = 0; w < VIAS; w++) {
+		struct run r = { .guest_path = guest_path, .dir = PING_PONG,
+				 .payload = RTT_PAYLOAD, .total = RTT_FRAMES, .rtt_us = samples };
+
+		one_run((enum via)w, &r);
+		l->p50[w] = bench_percentile(samples, RTT_FRAMES, 50);
+		l->p99[w] = bench_percentile(samples, RTT_FRAMES, 99);
+	}
+	free(samples);
+}
+
+static const char *dir_name(enum direction d)
+{
+	return d == TO_GUEST ? "host->guest" : "guest->host";
+}
+
+static void write_json(const char *path, const struct cell *c, size_t n, const struct latency *l,
+		       size_t mib)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		bench_die(path);
+	fprintf(f, "{\"bench\":\"relay\",\"mib_per_run\":%zu,\"rounds\":%d,\"throughput\":[", mib,
+		ROUNDS);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s{\"direction\":\"%s\",\"payload\":%zu,\"memcpy_mbps\":%.0f,"
+			"\"direct_mbps\":%.0f,\"socat_mbps\":%.0f,\"relay_mbps\":%.0f,"
+			"\"relay_per_direct\":%.3f,\"relay_per_socat\":%.3f}",
+			i ? "," : "", dir_name(c[i].dir), c[i].payload, c[i].memcpy_mbps,
+			c[i].mbps[VIA_DIRECT], c[i].mbps[VIA_SOCAT], c[i].mbps[VIA_RELAY],
+			c[i].mbps[VIA_RELAY] / c[i].mbps[VIA_DIRECT],
+			c[i].mbps[VIA_RELAY] / c[i].mbps[VIA_SOCAT]);
+	fprintf(f, "]");
+	if (l != NULL) {
+		fprintf(f, ",\"latency\":{\"payload\":%d,\"round_trips\":%d", RTT_PAYLOAD, RTT_FRAMES);
+		for (int w = 0; w < VIAS; w++)
+			fprintf(f, ",\"%s_p50_us\":%.1f,\"%s_p99_us\":%.1f", via_name[w], l->p50[w],
+				via_name[w], l->p99[w]);
+		fprintf(f, ",\"added_p50_us\":%.1f,\"added_p99_us\":%.1f}",
+			l->p50[VIA_RELAY] - l->p50[VIA_DIRECT], l->p99[VIA_RELAY] - l->p99[VIA_DIRECT]);
+	}
+	fprintf(f, "}\n");
+	fclose(f);
+}
+
+/* One line per payload size: the size, then MB/s of each way and memcpy,
+ * one block per direction, for gnuplot. */
+static void write_dat(const char *path, const struct cell *c, size_t n)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		bench_die(path);
+	for (int d = TO_GUEST; d <= TO_HOST; d++) {
+		fprintf(f, "# %s: payload_kib direct socat relay memcpy\n", dir_name((enum direction)d));
+		for (size_t i = 0; i < n; i++)
+			if (c[i].dir == (enum direction)d)
+				fprintf(f, "%zu %.0f %.0f %.0f %.0f\n", c[i].payload / 1024,
+					c[i].mbps[VIA_DIRECT], c[i].mbps[VIA_SOCAT],
+					c[i].mbps[VIA_RELAY], c[i].memcpy_mbps);
+		fprintf(f, "\n\n");
+	}
+	fclose(f);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench_relay [--json FILE] [--dat FILE] [--only h2g|g2h|rtt] "
+		"RELAY_BINARY [MIB_PER_RUN]\n");
+	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	static const size_t payloads[] = { 4096, 65536, 1024 * 1024 };
-	char dir[] = "/tmp/bench_relay.XXXXXX";
-	size_t mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 256;
+	static const size_t payloads[] = { 4096, 16384, 65536, 262144, 1024 * 1024 };
+	const char *json = NULL, *dat = NULL, *only = NULL;
+	struct cell cells[10];
+	struct latency lat;
+	size_t ncells = 0, mib;
+	int a = 1;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: bench_relay RELAY_BINARY [MIB_PER_RUN]\n");
-		return 2;
+	for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
+		if (strcmp(argv[a], "--json") == 0)
+			json = argv[a + 1];
+		else if (strcmp(argv[a], "--dat") == 0)
+			dat = argv[a + 1];
+		else if (strcmp(argv[a], "--only") == 0)
+			only = argv[a + 1];
+		else
+			usage();
 	}
+	if (a >= argc)
+		usage();
+	relay_binary = argv[a];
+	mib = a + 1 < argc ? strtoul(argv[a + 1], NULL, 10) : 256;
+	bench_name = "bench_relay";
 	signal(SIGPIPE, SIG_IGN);
-	if (mkdtemp(dir) == NULL)
-		die("mkdtemp");
-	snprintf(guest_path, sizeof(guest_path), "%s/guest.sock", dir);
-	printf("adb WRTE streams, %zu MiB per run; MB/s, and ratios measured in this run\n", mib);
+	if (mkdtemp(work_dir) == NULL)
+		bench_die("mkdtemp");
+	snprintf(guest_path, sizeof(guest_path), "%s/guest.sock", work_dir);
+	printf("adb WRTE streams, %zu MiB per run, median of %d runs; MB/s, and ratios measured in "
+	       "this run\n", mib, ROUNDS);
 	printf("%-12s %7s %9s %9s %9s %9s %12s %12s\n", "direction", "payload", "memcpy",
 	       "direct", "socat", "relay", "relay/direct", "relay/socat");
-	for (int d = 0; d < 2; d++) {
+	for (int d = TO_GUEST; d <= TO_HOST; d++) {
+		if (only && strcmp(only, d == TO_GUEST ? "h2g" : "g2h") != 0)
+			continue;
 		for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
-			struct run r = { .guest_path = guest_path, .dir = (enum direction)d,
-					 .payload = payloads[i], .total = mib << 20 };
-			double mc = memcpy_mbps(r.payload, r.total * 4);
-			double direct = measure(&r, via_direct, NULL);
-			double so = socat(&r);
-			double rel = relayed(argv[1], &r, dir);
-			printf("%-12s %6zuK %9.0f %9.0f %9.0f %9.0f %12.2f %12.2f\n",
-			       d == TO_GUEST ? "host->guest" : "guest->host", r.payload / 1024, mc,
-			       direct, so, rel, rel / direct, rel / so);
+			struct cell *c = &cells[ncells++];
+
+			c->dir = (enum direction)d;
+			c->payload = payloads[i];
+			throughput(c, mib << 20);
+			printf("%-12s %6zuK %9.0f %9.0f %9.0f %9.0f %12.2f %12.2f\n", dir_name(c->dir),
+			       c->payload / 1024, c->memcpy_mbps, c->mbps[VIA_DIRECT],
+			       c->mbps[VIA_SOCAT], c->mbps[VIA_RELAY],
+			       c->mbps[VIA_RELAY] / c->mbps[VIA_DIRECT],
+			       c->mbps[VIA_RELAY] / c->mbps[VIA_SOCAT]);
 			fflush(stdout);
 		}
 	}
+	if (!only || strcmp(only, "rtt") == 0) {
+		latency(&lat);
+		printf("round trip of a %d-byte WRTE answered by the guest, %d times; microseconds\n",
+		       RTT_PAYLOAD, RTT_FRAMES);
+		printf("%-8s %9s %9s\n", "way", "p50", "p99");
+		for (int w = 0; w < VIAS; w++)
+			printf("%-8s %9.1f %9.1f\n", via_name[w], lat.p50[w], lat.p99[w]);
+		printf("added by the relay (relay - direct): p50 %.1f us, p99 %.1f us; "
+		       "relay - socat: p50 %.1f us, p99 %.1f us\n",
+		       lat.p50[VIA_RELAY] - lat.p50[VIA_DIRECT], lat.p99[VIA_RELAY] - lat.p99[VIA_DIRECT],
+		       lat.p50[VIA_RELAY] - lat.p50[VIA_SOCAT], lat.p99[VIA_RELAY] - lat.p99[VIA_SOCAT]);
+	}
+	if (json)
+		write_json(json, cells, ncells, !only || strcmp(only, "rtt") == 0 ? &lat : NULL, mib);
+	if (dat)
+		write_dat(dat, cells, ncells);
 	unlink(guest_path);
-	char control[160];
-	snprintf(control, sizeof(control), "%s/control.sock", dir);
-	unlink(control);
-	snprintf(control, sizeof(control), "%s/relay.conf", dir);
-	unlink(control);
-	rmdir(dir);
+	char path[160];
+	snprintf(path, sizeof(path), "%s/control.sock", work_dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/relay.conf", work_dir);
+	unlink(path);
+	rmdir(work_dir);
 	return 0;
 }

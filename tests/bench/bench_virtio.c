@@ -9,9 +9,10 @@
  * so every flow runs ROUNDS times, each right after its own memcpy
  * measurement, and the medians are printed.
  *
- *   bench_virtio [MIB [h2g|g2h [4k|64k]]]   (default: 256 MiB per flow, all
- *                                            four flows; a direction and a write
- *                                            size pick one, for profiling)
+ *   bench_virtio [--json FILE] [MIB [h2g|g2h [4k|64k]]]
+ *
+ * (default: 256 MiB per flow, all four flows; a direction and a write size
+ * pick one, for profiling; --json writes the figures for scripts)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,9 +111,26 @@ static double one_flow(const char *path, int to_guest, size_t wsize, uint64_t to
 
 int main(int argc, char **argv)
 {
+	const char *json_path = NULL;
+	FILE *json = NULL;
+
+	if (argc > 2 && strcmp(argv[1], "--json") == 0) {
+		json_path = argv[2];
+		argc -= 2;
+		argv += 2;
+	}
 	uint64_t total = (uint64_t)(argc > 1 ? atoi(argv[1]) : 256) << 20;
 	const char *only_dir = argc > 2 ? argv[2] : NULL, *only_size = argc > 3 ? argv[3] : NULL;
 	char dir[] = "/tmp/bench-virtio.XXXXXX", path[64];
+	int flows = 0;
+
+	if (json_path != NULL && (json = fopen(json_path, "w")) == NULL) {
+		perror(json_path);
+		return 1;
+	}
+	if (json)
+		fprintf(json, "{\"bench\":\"virtio\",\"mib_per_flow\":%llu,\"rounds\":%d,\"flows\":[",
+			(unsigned long long)(total >> 20), ROUNDS);
 
 	if (mkdtemp(dir) == NULL)
 		return 1;
@@ -138,7 +156,17 @@ int main(int argc, char **argv)
 			printf("%-14s %-8s %10.0f %14.0f %10.2f\n", to_guest ? "host->guest" : "guest->host",
 			       big ? "64 KiB" : "4 KiB", median(rate, ROUNDS), median(mem, ROUNDS),
 			       median(ratio, ROUNDS));
+			if (json)
+				fprintf(json, "%s{\"direction\":\"%s\",\"write\":%zu,\"mibps\":%.0f,"
+					"\"memcpy_mibps\":%.0f,\"per_memcpy\":%.3f}", flows ? "," : "",
+					to_guest ? "host->guest" : "guest->host", wsize,
+					median(rate, ROUNDS), median(mem, ROUNDS), median(ratio, ROUNDS));
+			flows++;
 		}
+	}
+	if (json) {
+		fprintf(json, "]}\n");
+		fclose(json);
 	}
 	rmdir(dir);
 	return 0;
