@@ -75,14 +75,26 @@ run_build() { # run_build NAME CONFIGURE-ARGS...
 	(cd "$dir" && make -s -j"$jobs" check) || rc=$?
 	count "$dir/test-suite.log"
 	if [ $rc -ne 0 ]; then
-		find "$dir/tests" -name '*.log' -newer "$dir/Makefile" | while read -r l; do
-			grep -q '^FAIL\|^ERROR' "${l%.log}.trs" 2>/dev/null && { echo "--- $l"; tail -n 40 "$l"; }
-		done
+		local trs
+		while read -r trs; do
+			grep -Eq '^:test-result: (FAIL|ERROR)' "$trs" && failed_logs="$failed_logs ${trs%.trs}.log"
+		done < <(find "$dir/tests" -name '*.trs')
 	fi
 	return $rc
 }
 
+# the end of every failed test's log, last, where a reader of CI's output
+# looks first
+show_failed() {
+	local l
+	for l in $failed_logs; do
+		echo "=== failed: ${l#$top/} (its last 80 lines)"
+		tail -n 80 "$l"
+	done
+}
+
 status=0
+failed_logs=""
 run_build plain --enable-werror || status=1
 run_build sanitizers --enable-werror --enable-sanitizers || status=1
 
@@ -125,5 +137,6 @@ else
 	fail=$((fail + 1)); status=1
 fi
 
+show_failed
 verdict || status=1
 exit $status

@@ -161,6 +161,20 @@ lab_boot() {
 	lab_report "$LAB_SCENARIO" "$LAB_CONSOLE" "$rc"
 }
 
+# lab_kernel_trouble CONSOLE: when the guest's kernel oopsed, warned or
+# panicked, say so first, with its report (the relay is a user process: a
+# kernel report is a kernel bug, however a test provoked it)
+lab_kernel_trouble() {
+	local first
+	first=$(grep -n -m 1 -E 'BUG:|Oops|general protection fault|WARNING: CPU|Kernel panic|Call Trace:' "$1" |
+		cut -d: -f1)
+	[ -n "$first" ] || return 0
+	echo "[$LAB_NAME] the guest kernel (${LAB_KERNEL_IMAGE##*/}) reported trouble:" \
+		"$(sed -n "${first}p" "$1")" >&2
+	echo "--- kernel report (from console line $first, 60 lines)" >&2
+	sed -n "$((first > 5 ? first - 5 : 1)),$((first + 55))p" "$1" >&2
+}
+
 # lab_report SCENARIO CONSOLE QEMU-RC: print the verdict, failing step first
 lab_report() {
 	local scenario=$1 console=$2 qrc=$3
@@ -182,6 +196,7 @@ lab_report() {
 		fi
 	fi
 	echo "[$LAB_NAME] scenario $scenario FAILED at step $why" >&2
+	lab_kernel_trouble "$console.txt"
 	echo "--- console (last 40 lines)" >&2
 	tail -n 40 "$console.txt" >&2
 	return 1
