@@ -8,10 +8,12 @@
  * guest answers with one of its own), whose percentiles give the latency
  * the relay adds. Prints ratios; never passes or fails on numbers.
  *
- *   bench_relay [--json FILE] [--dat FILE] [--only h2g|g2h|rtt] RELAY_BINARY [MIB_PER_RUN]
+ *   bench_relay [--json FILE] [--dat FILE] [--only h2g|g2h|rtt] [--base RELAY_BINARY]
+ *               RELAY_BINARY [MIB_PER_RUN]
  *
  * --json writes every figure for scripts; --dat the throughput table for
- * gnuplot (tests/bench/chart.gp).
+ * gnuplot (tests/bench/chart.gp); --base runs a second relay binary (an
+ * earlier build) alike, interleaved, for a before-and-after ratio.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -188,10 +190,12 @@ static double socat(struct run *r)
 	return mbps;
 }
 
-enum via { VIA_DIRECT, VIA_SOCAT, VIA_RELAY, VIAS };
-static const char *const via_name[VIAS] = { "direct", "socat", "relay" };
+/* VIA_BASE: another relay binary (--base), an earlier build, run alike */
+enum via { VIA_DIRECT, VIA_SOCAT, VIA_RELAY, VIA_BASE, VIAS };
+static const char *const via_name[VIAS] = { "direct", "socat", "relay", "base" };
 
-static const char *relay_binary;
+static const char *relay_binary, *base_binary;
+static int nvias = VIA_BASE;
 static char work_dir[] = "/tmp/bench_relay.XXXXXX";
 
 static double one_run(enum via v, struct run *r)
@@ -199,7 +203,8 @@ static double one_run(enum via v, struct run *r)
 	switch (v) {
 	case VIA_DIRECT: return measure(r, via_direct, NULL);
 	case VIA_SOCAT:  return socat(r);
-	default:         return relayed(relay_binary, r, work_dir);
+	case VIA_RELAY:  return relayed(relay_binary, r, work_dir);
+	default:         return relayed(base_binary, r, work_dir);
 	}
 }
 
@@ -220,11 +225,11 @@ static void throughput(struct cell *c, size_t total)
 				 .total = total };
 
 		mc[k] = memcpy_mbps(c->payload, total * 4);
-		for (int w = 0; w < VIAS; w++)
+		for (int w = 0; w < nvias; w++)
 			v[w][k] = one_run((enum via)w, &r);
 	}
 	c->memcpy_mbps = bench_percentile(mc, ROUNDS, 50);
-	for (int w = 0; w < VIAS; w++)
+	for (int w = 0; w < nvias; w++)
 		c->mbps[w] = bench_percentile(v[w], ROUNDS, 50);
 }
 
@@ -236,7 +241,7 @@ static void latency(struct latency *l)
 {
 	double *samples = malloc(RTT_FRAMES * sizeof(double));
 
-	for (int w = 0; w < VIAS; w++) {
+	for (int w = 0; w < nvias; w++) {
 		struct run r = { .guest_path = guest_path, .dir = PING_PONG,
 				 .payload = RTT_PAYLOAD, .total = RTT_FRAMES, .rtt_us = samples };
 
@@ -261,18 +266,23 @@ static void write_json(const char *path, const struct cell *c, size_t n, const s
 		bench_die(path);
 	fprintf(f, "{\"bench\":\"relay\",\"mib_per_run\":%zu,\"rounds\":%d,\"throughput\":[", mib,
 		ROUNDS);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		fprintf(f, "%s{\"direction\":\"%s\",\"payload\":%zu,\"memcpy_mbps\":%.0f,"
 			"\"direct_mbps\":%.0f,\"socat_mbps\":%.0f,\"relay_mbps\":%.0f,"
-			"\"relay_per_direct\":%.3f,\"relay_per_socat\":%.3f}",
+			"\"relay_per_direct\":%.3f,\"relay_per_socat\":%.3f",
 			i ? "," : "", dir_name(c[i].dir), c[i].payload, c[i].memcpy_mbps,
 			c[i].mbps[VIA_DIRECT], c[i].mbps[VIA_SOCAT], c[i].mbps[VIA_RELAY],
 			c[i].mbps[VIA_RELAY] / c[i].mbps[VIA_DIRECT],
 			c[i].mbps[VIA_RELAY] / c[i].mbps[VIA_SOCAT]);
+		if (base_binary)
+			fprintf(f, ",\"base_mbps\":%.0f,\"relay_per_base\":%.3f", c[i].mbps[VIA_BASE],
+				c[i].mbps[VIA_RELAY] / c[i].mbps[VIA_BASE]);
+		fprintf(f, "}");
+	}
 	fprintf(f, "]");
 	if (l != NULL) {
 		fprintf(f, ",\"latency\":{\"payload\":%d,\"round_trips\":%d", RTT_PAYLOAD, RTT_FRAMES);
-		for (int w = 0; w < VIAS; w++)
+		for (int w = 0; w < nvias; w++)
 			fprintf(f, ",\"%s_p50_us\":%.1f,\"%s_p99_us\":%.1f", via_name[w], l->p50[w],
 				via_name[w], l->p99[w]);
 		fprintf(f, ",\"added_p50_us\":%.1f,\"added_p99_us\":%.1f}",
@@ -305,7 +315,7 @@ static void write_dat(const char *path, const struct cell *c, size_t n)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_relay [--json FILE] [--dat FILE] [--only h2g|g2h|rtt] "
-		"RELAY_BINARY [MIB_PER_RUN]\n");
+		"[--base RELAY_BINARY] RELAY_BINARY [MIB_PER_RUN]\n");
 	exit(2);
 }
 
@@ -325,12 +335,16 @@ int main(int argc, char **argv)
 			dat = argv[a + 1];
 		else if (strcmp(argv[a], "--only") == 0)
 			only = argv[a + 1];
+		else if (strcmp(argv[a], "--base") == 0)
+			base_binary = argv[a + 1];
 		else
 			usage();
 	}
 	if (a >= argc)
 		usage();
 	relay_binary = argv[a];
+	if (base_binary)
+		nvias = VIAS;
 	mib = a + 1 < argc ? strtoul(argv[a + 1], NULL, 10) : 256;
 	bench_name = "bench_relay";
 	signal(SIGPIPE, SIG_IGN);
@@ -339,8 +353,9 @@ int main(int argc, char **argv)
 	snprintf(guest_path, sizeof(guest_path), "%s/guest.sock", work_dir);
 	printf("adb WRTE streams, %zu MiB per run, median of %d runs; MB/s, and ratios measured in "
 	       "this run\n", mib, ROUNDS);
-	printf("%-12s %7s %9s %9s %9s %9s %12s %12s\n", "direction", "payload", "memcpy",
+	printf("%-12s %7s %9s %9s %9s %9s %12s %12s", "direction", "payload", "memcpy",
 	       "direct", "socat", "relay", "relay/direct", "relay/socat");
+	printf(base_binary ? " %9s %11s\n" : "\n", "base", "relay/base");
 	for (int d = TO_GUEST; d <= TO_HOST; d++) {
 		if (only && strcmp(only, d == TO_GUEST ? "h2g" : "g2h") != 0)
 			continue;
@@ -350,11 +365,15 @@ int main(int argc, char **argv)
 			c->dir = (enum direction)d;
 			c->payload = payloads[i];
 			throughput(c, mib << 20);
-			printf("%-12s %6zuK %9.0f %9.0f %9.0f %9.0f %12.2f %12.2f\n", dir_name(c->dir),
+			printf("%-12s %6zuK %9.0f %9.0f %9.0f %9.0f %12.2f %12.2f", dir_name(c->dir),
 			       c->payload / 1024, c->memcpy_mbps, c->mbps[VIA_DIRECT],
 			       c->mbps[VIA_SOCAT], c->mbps[VIA_RELAY],
 			       c->mbps[VIA_RELAY] / c->mbps[VIA_DIRECT],
 			       c->mbps[VIA_RELAY] / c->mbps[VIA_SOCAT]);
+			if (base_binary)
+				printf(" %9.0f %11.2f", c->mbps[VIA_BASE],
+				       c->mbps[VIA_RELAY] / c->mbps[VIA_BASE]);
+			printf("\n");
 			fflush(stdout);
 		}
 	}
@@ -363,7 +382,7 @@ int main(int argc, char **argv)
 		printf("round trip of a %d-byte WRTE answered by the guest, %d times; microseconds\n",
 		       RTT_PAYLOAD, RTT_FRAMES);
 		printf("%-8s %9s %9s\n", "way", "p50", "p99");
-		for (int w = 0; w < VIAS; w++)
+		for (int w = 0; w < nvias; w++)
 			printf("%-8s %9.1f %9.1f\n", via_name[w], lat.p50[w], lat.p99[w]);
 		printf("added by the relay (relay - direct): p50 %.1f us, p99 %.1f us; "
 		       "relay - socat: p50 %.1f us, p99 %.1f us\n",
