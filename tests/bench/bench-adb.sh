@@ -1,0 +1,25 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# bench-adb.sh - make bench's lab part: the real adb client and the real
+# adbd in a QEMU guest (tests/vm/scenarios/bench-adb.sh), push and pull
+# through the relay against straight to adbd, side by side; prints the
+# ratios and writes them to bench-adb.json. Uses the VM lab's cache
+# (LAB_CACHE, default vm-lab in the build tree: the first run fetches
+# Debian's packages and builds the image, minutes). A benchmark: it fails
+# only if the lab cannot run, never on a figure.
+#   bench-adb.sh [MIB [ROUNDS]]
+: "${LAB_TIMEOUT:=1200}"
+. "$(dirname "$0")/../vm/lab.sh"
+lab_setup bench-adb
+lab_boot bench-adb "lab.mib=${1:-64} lab.rounds=${2:-3}" || lab_die "scenario bench-adb"
+sed -n 's/^LAB INFO bench //p' "$LAB_CONSOLE.txt" | python3 -c '
+import json, re, sys
+rows = []
+for line in sys.stdin:
+    m = re.match(r"(\S+) (push|pull) (\d+) MiB: relay (\d+) ms .* direct (\d+) ms .* relay/direct ([\d.]+)", line)
+    if m:
+        rows.append({"client": m[1], "direction": m[2], "mib": int(m[3]), "relay_ms": int(m[4]),
+                     "direct_ms": int(m[5]), "relay_per_direct": float(m[6])})
+json.dump({"bench": "adb-lab", "link": "tcp", "runs": rows}, open("bench-adb.json", "w"))
+print("bench-adb: %d figures in bench-adb.json" % len(rows))
+'
