@@ -16,10 +16,10 @@ sed -n 's/^LAB INFO bench //p' "$LAB_CONSOLE.txt" | python3 -c '
 import json, re, sys
 rows = []
 for line in sys.stdin:
-    m = re.match(r"(\S+) (push|pull) (\d+) MiB: relay (\d+) ms .* direct (\d+) ms .* relay/direct ([\d.]+)", line)
+    m = re.match(r"(\S+) (tcp|usb) (push|pull) (\d+) MiB: relay (\d+) ms .* direct (\d+) ms .* relay/direct ([\d.]+)", line)
     if m:
-        rows.append({"client": m[1], "direction": m[2], "mib": int(m[3]), "relay_ms": int(m[4]),
-                     "direct_ms": int(m[5]), "relay_per_direct": float(m[6])})
-json.dump({"bench": "adb-lab", "link": "tcp", "runs": rows}, open("bench-adb.json", "w"))
+        rows.append({"client": m[1], "link": m[2], "direction": m[3], "mib": int(m[4]),
+                     "relay_ms": int(m[5]), "direct_ms": int(m[6]), "relay_per_direct": float(m[7])})
+json.dump({"bench": "adb-lab", "runs": rows}, open("bench-adb.json", "w"))
 print("bench-adb: %d figures in bench-adb.json" % len(rows))
 '

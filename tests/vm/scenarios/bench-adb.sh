@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # bench-adb.sh - real adb push and pull through the relay against the same
-# client straight to the real adbd, in one guest (make bench runs it through
-# tests/bench/bench-adb.sh): adb 34 to 127.0.0.1:6520, the relay's TCP
-# front (kernel vsock to adbd's vsock:5555), and to 127.0.0.1:5555, adbd's
-# own TCP port; with and without delayed_ack; lab.mib= MiB each way
-# (default 64) and lab.rounds= rounds (default 3), relay and direct
-# interleaved; the medians as "LAB INFO bench ..." lines.
+# client straight to the real adbd over the same kind of link, in one
+# guest (make bench runs it through tests/bench/bench-adb.sh), with and
+# without delayed_ack:
+#   tcp: adb 34 to 127.0.0.1:6520, the relay's TCP front (kernel vsock to
+#        adbd's vsock:5555), against 127.0.0.1:5555, adbd's own TCP port;
+#   usb: the relay's FunctionFS gadget (serial LABBENCHRELAY, dummy_udc.0)
+#        against adbd's own (LABBENCHADBD, dummy_udc.1, /dev/usb-ffs/adb);
+# lab.mib= MiB each way (default 64), lab.rounds= rounds (default 3), relay
+# and direct interleaved; the medians as "LAB INFO bench ..." lines.
 
 MIB=64
 ROUNDS=3
@@ -18,11 +21,21 @@ done
 
 step modules
 modload vsock_loopback
+modload configfs
+modload dummy_hcd num=2
+modload libcomposite
+modload usb_f_fs
 ok "kernel $(uname -r)"
 
 step adbd
-spawn ADBD_PID /tmp/adbd.log adbd
+# adbd's own USB function first: it opens /dev/usb-ffs/adb when it starts,
+# and then listens on tcp (and vsock) only with a port in ADBD_PORT
+adbd-relay-gadget create gd LABBENCHADBD /dev/usb-ffs/adb "adbd itself" || fail "gadget gd"
+spawn ADBD_PID /tmp/adbd.log env ADBD_PORT=5555 adbd
 wait_for 20 sh -c "netstat -ltn | grep -q ':5555 '" || fail "adbd did not listen: $(tail -n 5 /tmp/adbd.log)"
+wait_for 20 test -e /dev/usb-ffs/adb/ep1 || fail "adbd did not take its USB function: $(tail -n 5 /tmp/adbd.log)"
+adbd-relay-gadget bind gd dummy_udc.1 || fail "bind gd"
+adbd-relay-gadget create gr LABBENCHRELAY /dev/usb-ffs/gr "through adbd-relay" || fail "gadget gr"
 cat > /tmp/relay.conf <<CONF
 control /tmp/relay.sock
 log-level notice
@@ -31,9 +44,16 @@ route tcp {
 	front tcp:127.0.0.1:6520
 	target vsock:1:5555
 }
+route usb {
+	front usb:/dev/usb-ffs/gr
+	target vsock:1:5555
+}
 CONF
 spawn RELAY_PID /tmp/relay.log adbd-relay -c /tmp/relay.conf
 wait_for 10 adbd-relayctl -s /tmp/relay.sock status || fail "relay control socket never answered"
+wait_for 10 sh -c "adbd-relayctl -s /tmp/relay.sock status --json | grep -q '\"front_state\":\"ready\"'" ||
+	fail "the relay's USB front is not ready"
+adbd-relay-gadget bind gr dummy_udc.0 || fail "bind gr"
 head -c $((MIB * 1024 * 1024)) /dev/urandom > /tmp/bench.bin
 ok
 
@@ -55,28 +75,37 @@ for client in adb34 adb34-dack; do
 	adb34 start-server > /dev/null 2>&1 || fail "$client start-server"
 	for serial in 127.0.0.1:6520 127.0.0.1:5555; do
 		adb34 connect $serial > /dev/null 2>&1
+	done
+	for serial in 127.0.0.1:6520 127.0.0.1:5555 LABBENCHRELAY LABBENCHADBD; do
 		wait_for 30 sh -c "adb34 devices | grep -q '^$serial[[:space:]]*device'" ||
 			fail "$client: $serial is not listed: $(adb34 devices | tr '\n' ' ')"
 	done
-	: > /tmp/push.relay; : > /tmp/push.direct; : > /tmp/pull.relay; : > /tmp/pull.direct
-	r=0
-	while [ $r -lt "$ROUNDS" ]; do
-		r=$((r + 1))
-		for way in relay direct; do
-			serial=127.0.0.1:6520
-			[ $way = direct ] && serial=127.0.0.1:5555
-			timed adb34 -s $serial push /tmp/bench.bin /tmp/bench.dev >> /tmp/push.$way
-			timed adb34 -s $serial pull /tmp/bench.dev /tmp/bench.back >> /tmp/pull.$way
-			cmp -s /tmp/bench.bin /tmp/bench.back || fail "$client $way: the pulled file differs"
-			rm -f /tmp/bench.dev /tmp/bench.back
+	for link in tcp usb; do
+		: > /tmp/push.relay; : > /tmp/push.direct; : > /tmp/pull.relay; : > /tmp/pull.direct
+		r=0
+		while [ $r -lt "$ROUNDS" ]; do
+			r=$((r + 1))
+			for way in relay direct; do
+				case $link-$way in
+				tcp-relay) serial=127.0.0.1:6520 ;;
+				tcp-direct) serial=127.0.0.1:5555 ;;
+				usb-relay) serial=LABBENCHRELAY ;;
+				usb-direct) serial=LABBENCHADBD ;;
+				esac
+				timed adb34 -s $serial push /tmp/bench.bin /tmp/bench.dev >> /tmp/push.$way
+				timed adb34 -s $serial pull /tmp/bench.dev /tmp/bench.back >> /tmp/pull.$way
+				cmp -s /tmp/bench.bin /tmp/bench.back || fail "$client $link $way: the pulled file differs"
+				rm -f /tmp/bench.dev /tmp/bench.back
+			done
 		done
-	done
-	for dir in push pull; do
-		rel=$(median < /tmp/$dir.relay)
-		dir_ms=$(median < /tmp/$dir.direct)
-		info "bench $client $dir ${MIB} MiB: relay $rel ms ($((MIB * 1048576 / 1000 / (rel > 0 ? rel : 1))) MB/s)," \
-			"direct $dir_ms ms ($((MIB * 1048576 / 1000 / (dir_ms > 0 ? dir_ms : 1))) MB/s)," \
-			"relay/direct $(awk -v a="$dir_ms" -v b="$rel" 'BEGIN { printf "%.2f", a / b }')"
+		for dir in push pull; do
+			rel=$(median < /tmp/$dir.relay)
+			dms=$(median < /tmp/$dir.direct)
+			info "bench $client $link $dir ${MIB} MiB:" \
+				"relay $rel ms ($((MIB * 1048576 / 1000 / (rel > 0 ? rel : 1))) MB/s)," \
+				"direct $dms ms ($((MIB * 1048576 / 1000 / (dms > 0 ? dms : 1))) MB/s)," \
+				"relay/direct $(awk -v a="$dms" -v b="$rel" 'BEGIN { printf "%.2f", a / b }')"
+		done
 	done
 	adb34 kill-server
 	ok
