@@ -71,11 +71,16 @@ if [ ! -f "$stamp" ] || [ $(( $(date +%s) - $(stat -c %Y "$stamp") )) -gt "$LAB_
 	touch "$stamp"
 fi
 
-# version VERSION-LINES: the candidate of PACKAGE in $suite (madison order is newest first)
+# candidate PACKAGE: its newest version in $suite, with the suite's
+# security and stable updates, as a machine of that release installs it
+# (madison order is newest first). Debian 12's own 6.1.176 kernel has a
+# dummy_hcd race (its one-request IN FIFO reused while its completion
+# runs: a NULL pointer dereference in __queue_work under adb traffic over
+# FunctionFS) that bookworm-security's kernel fixes.
 candidate() {
 	apt-cache madison "$1" | awk -F'|' -v s="$suite" '
 		{ gsub(/ /, "", $2); split($3, a, " "); }
-		a[2] == s || a[2] ~ "^" s "/" { print $2; exit }'
+		a[2] == s || a[2] ~ "^" s "(-security|-updates)?/" { print $2; exit }'
 }
 
 # unpack DIR DEB... [FIXUP]: DEBs unpacked in DIR/root, FIXUP run on it
