@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -187,10 +188,16 @@ pid_t bench_spawn(char *const argv[])
 	return pid;
 }
 
-void bench_stop(pid_t pid)
+double bench_stop(pid_t pid)
 {
+	struct rusage ru;
+	int status;
+
 	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
+	if (wait4(pid, &status, 0, &ru) != pid)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -36,9 +36,10 @@ int bench_listen_unix(const char *path);
 /* A free TCP port on 127.0.0.1. */
 int bench_free_port(void);
 
-/* Start argv with stderr to /dev/null; stop it with SIGTERM and reap it. */
+/* Start argv with stderr to /dev/null; stop it with SIGTERM and reap it:
+ * the CPU time (user and system) it used, in seconds. */
 pid_t bench_spawn(char *const argv[]);
-void bench_stop(pid_t pid);
+double bench_stop(pid_t pid);
 
 /* The p-th percentile (0..100) of n samples, which it sorts. */
 double bench_percentile(double *v, size_t n, double p);

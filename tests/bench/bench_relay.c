@@ -39,6 +39,7 @@ struct run {
 	size_t payload;
 	size_t total;            /* bytes, or round trips for PING_PONG */
 	double *rtt_us;          /* PING_PONG: one sample per round trip */
+	double cpu_s;            /* out: CPU time of the process in the middle */
 	int listen_fd;           /* the guest's, listening before anyone connects */
 };
 
@@ -169,7 +170,7 @@ static double relayed(const char *relay, struct run *r, char *dir)
 	char *argv[] = { (char *)relay, "-c", conf, "-s", control, "-l", "error", NULL };
 	pid = bench_spawn(argv);
 	mbps = measure(r, via_front, NULL);
-	bench_stop(pid);
+	r->cpu_s = bench_stop(pid);
 	return mbps;
 }
 
@@ -186,7 +187,7 @@ static double socat(struct run *r)
 	char *argv[] = { "socat", "-b", "65536", listen_arg, connect_arg, NULL };
 	pid = bench_spawn(argv);
 	mbps = measure(r, via_front, NULL);
-	bench_stop(pid);
+	r->cpu_s = bench_stop(pid);
 	return mbps;
 }
 
@@ -212,25 +213,31 @@ struct cell {
 	enum direction dir;
 	size_t payload;
 	double memcpy_mbps, mbps[VIAS];
+	double cpu_us_mib[VIAS];      /* CPU of the process in the middle per MiB */
 };
 
 /* Throughput: ROUNDS runs of each way, interleaved so that a busy moment
  * of the machine hits all of them alike; the medians. */
 static void throughput(struct cell *c, size_t total)
 {
-	double v[VIAS][ROUNDS], mc[ROUNDS];
+	double v[VIAS][ROUNDS], cpu[VIAS][ROUNDS], mc[ROUNDS];
 
 	for (int k = 0; k < ROUNDS; k++) {
 		struct run r = { .guest_path = guest_path, .dir = c->dir, .payload = c->payload,
 				 .total = total };
 
 		mc[k] = memcpy_mbps(c->payload, total * 4);
-		for (int w = 0; w < nvias; w++)
+		for (int w = 0; w < nvias; w++) {
+			r.cpu_s = 0;
 			v[w][k] = one_run((enum via)w, &r);
+			cpu[w][k] = r.cpu_s * 1e6 / (double)(total >> 20);
+		}
 	}
 	c->memcpy_mbps = bench_percentile(mc, ROUNDS, 50);
-	for (int w = 0; w < nvias; w++)
+	for (int w = 0; w < nvias; w++) {
 		c->mbps[w] = bench_percentile(v[w], ROUNDS, 50);
+		c->cpu_us_mib[w] = bench_percentile(cpu[w], ROUNDS, 50);
+	}
 }
 
 struct latency {
@@ -274,9 +281,12 @@ static void write_json(const char *path, const struct cell *c, size_t n, const s
 			c[i].mbps[VIA_DIRECT], c[i].mbps[VIA_SOCAT], c[i].mbps[VIA_RELAY],
 			c[i].mbps[VIA_RELAY] / c[i].mbps[VIA_DIRECT],
 			c[i].mbps[VIA_RELAY] / c[i].mbps[VIA_SOCAT]);
+		fprintf(f, ",\"socat_cpu_us_per_mib\":%.0f,\"relay_cpu_us_per_mib\":%.0f",
+			c[i].cpu_us_mib[VIA_SOCAT], c[i].cpu_us_mib[VIA_RELAY]);
 		if (base_binary)
-			fprintf(f, ",\"base_mbps\":%.0f,\"relay_per_base\":%.3f", c[i].mbps[VIA_BASE],
-				c[i].mbps[VIA_RELAY] / c[i].mbps[VIA_BASE]);
+			fprintf(f, ",\"base_mbps\":%.0f,\"relay_per_base\":%.3f,"
+				"\"base_cpu_us_per_mib\":%.0f", c[i].mbps[VIA_BASE],
+				c[i].mbps[VIA_RELAY] / c[i].mbps[VIA_BASE], c[i].cpu_us_mib[VIA_BASE]);
 		fprintf(f, "}");
 	}
 	fprintf(f, "]");
@@ -375,6 +385,23 @@ int main(int argc, char **argv)
 				       c->mbps[VIA_RELAY] / c->mbps[VIA_BASE]);
 			printf("\n");
 			fflush(stdout);
+		}
+	}
+	if (ncells > 0) {
+		printf("CPU time of the process in the middle, microseconds per MiB moved (a cost "
+		       "that a busy machine's\nnoise moves less than throughput)\n");
+		printf("%-12s %7s %9s %9s %12s", "direction", "payload", "socat", "relay", "relay/socat");
+		printf(base_binary ? " %9s %11s\n" : "\n", "base", "relay/base");
+		for (size_t i = 0; i < ncells; i++) {
+			const struct cell *c = &cells[i];
+
+			printf("%-12s %6zuK %9.0f %9.0f %12.2f", dir_name(c->dir), c->payload / 1024,
+			       c->cpu_us_mib[VIA_SOCAT], c->cpu_us_mib[VIA_RELAY],
+			       c->cpu_us_mib[VIA_RELAY] / c->cpu_us_mib[VIA_SOCAT]);
+			if (base_binary)
+				printf(" %9.0f %11.2f", c->cpu_us_mib[VIA_BASE],
+				       c->cpu_us_mib[VIA_RELAY] / c->cpu_us_mib[VIA_BASE]);
+			printf("\n");
 		}
 	}
 	if (!only || strcmp(only, "rtt") == 0) {

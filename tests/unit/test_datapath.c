@@ -58,84 +58,137 @@ static void on_done(struct output *o, int status, size_t bytes, int synth)
 	k->last_status = status;
 }
 
-static void drain(int fd, struct sink *k, size_t want)
+/* An output on one end of a socketpair, its pool, and what the other end
+ * received. */
+struct rig {
+	uv_loop_t loop;
+	uv_pipe_t pipe;
+	int peer;                     /* the other end */
+	struct output o;
+	struct bufpool pool;
+	struct sink *k;
+	uint8_t *expect;              /* what should arrive, in order */
+	size_t elen;
+};
+
+static void rig_open(struct rig *r, int sndbuf)
 {
-	while (k->len < want) {
-		ssize_t n = read(fd, k->got + k->len, sizeof(k->got) - k->len);
-		ck_assert_int_gt(n, 0);
-		k->len += (size_t)n;
+	int sv[2];
+
+	memset(r, 0, sizeof(*r));
+	r->k = calloc(1, sizeof(*r->k));
+	r->expect = malloc(1 << 20);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	if (sndbuf > 0)
+		ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	r->peer = sv[1];
+	uv_loop_init(&r->loop);
+	uv_pipe_init(&r->loop, &r->pipe, 0);
+	ck_assert_int_eq(uv_pipe_open(&r->pipe, sv[0]), 0);
+	bufpool_init(&r->pool, 4 * BUFPOOL_CHUNK);
+	output_init(&r->o, on_done, r->k);
+}
+
+/* A WRTE of len payload bytes from b at off, as the output and the peer see it. */
+static void rig_frame(struct rig *r, struct poolbuf *b, uint32_t id, size_t off, size_t len)
+{
+	struct adb_header h;
+	uint8_t raw[ADB_HEADER_SIZE];
+
+	adb_header_init(&h, ADB_CMD_WRTE, id, 2, (uint32_t)len, 0);
+	adb_header_encode(&h, raw);
+	ck_assert_int_eq(output_frame(&r->o, &h, 0), 0);
+	memcpy(r->expect + r->elen, raw, sizeof(raw));
+	r->elen += sizeof(raw);
+	ck_assert_int_eq(output_slice(&r->o, b, b->data + off, len), 0);
+	memcpy(r->expect + r->elen, b->data + off, len);
+	r->elen += len;
+}
+
+/* Read at the peer and turn the loop until all came and every batch is done. */
+static void rig_drain(struct rig *r)
+{
+	while (r->k->len < r->elen || r->o.in_flight > 0) {
+		ssize_t n = recv(r->peer, r->k->got + r->k->len, sizeof(r->k->got) - r->k->len,
+				 MSG_DONTWAIT);
+
+		if (n > 0)
+			r->k->len += (size_t)n;
+		uv_run(&r->loop, UV_RUN_NOWAIT);
 	}
+	ck_assert_uint_eq(r->k->len, r->elen);
+	ck_assert_mem_eq(r->k->got, r->expect, r->elen);
+	ck_assert_int_eq(r->k->last_status, 0);
+	ck_assert_uint_eq(r->pool.in_use, 0);
+	ck_assert_uint_eq(r->o.bytes_pending, 0);
+}
+
+static void rig_close(struct rig *r)
+{
+	output_detach(&r->o);
+	output_destroy(&r->o);
+	bufpool_destroy(&r->pool);
+	uv_close((uv_handle_t *)&r->pipe, NULL);
+	uv_run(&r->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&r->loop);
+	close(r->peer);
+	free(r->expect);
+	free(r->k);
 }
 
 START_TEST(output_keeps_order_and_returns_buffers)
 {
-	uv_loop_t loop;
-	uv_pipe_t pipe;
-	struct output o;
-	struct bufpool pool;
-	struct sink *k = calloc(1, sizeof(*k));
-	int sv[2];
-	uint8_t expect[1 << 16];
-	size_t elen = 0;
-
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	uv_loop_init(&loop);
-	uv_pipe_init(&loop, &pipe, 0);
-	ck_assert_int_eq(uv_pipe_open(&pipe, sv[0]), 0);
-	bufpool_init(&pool, 4 * BUFPOOL_CHUNK);
-	output_init(&o, on_done, k);
+	struct rig r;
 	uint8_t any[ADB_HEADER_SIZE] = { 0 };
-	ck_assert_int_eq(output_header(&o, any, 0), -1); /* detached */
-	output_attach_stream(&o, (uv_stream_t *)&pipe);
 
-	struct poolbuf *b = bufpool_get(&pool);
+	rig_open(&r, 0);
+	ck_assert_int_eq(output_header(&r.o, any, 0), -1); /* detached */
+	output_attach_stream(&r.o, (uv_stream_t *)&r.pipe);
+
+	struct poolbuf *b = bufpool_get(&r.pool);
 	for (int i = 0; i < 1000; i++)
 		b->data[i] = (uint8_t)(i * 7);
 	/* 100 frames: more iovs than one batch holds */
-	for (int f = 0; f < 100; f++) {
-		struct adb_header h;
-		uint8_t raw[ADB_HEADER_SIZE];
-
-		adb_header_init(&h, ADB_CMD_WRTE, (uint32_t)f, 2, 10, 0);
-		adb_header_encode(&h, raw);
-		ck_assert_int_eq(output_frame(&o, &h, 0), 0);
-		memcpy(expect + elen, raw, sizeof(raw));
-		elen += sizeof(raw);
-		ck_assert_int_eq(output_slice(&o, b, b->data + f * 10, 10), 0);
-		memcpy(expect + elen, b->data + f * 10, 10);
-		elen += 10;
-	}
+	for (int f = 0; f < 100; f++)
+		rig_frame(&r, b, (uint32_t)f, (size_t)f * 10, 10);
 	char *owned = malloc(3);
 	memcpy(owned, "abc", 3);
-	ck_assert_int_eq(output_owned(&o, owned, 3), 0);
-	memcpy(expect + elen, "abc", 3);
-	elen += 3;
-	ck_assert_int_eq(output_flush(&o), 0);
+	ck_assert_int_eq(output_owned(&r.o, owned, 3), 0);
+	memcpy(r.expect + r.elen, "abc", 3);
+	r.elen += 3;
+	ck_assert_int_eq(output_flush(&r.o), 0);
 	poolbuf_unref(b);
-	ck_assert(pool.in_use == 1); /* still referenced by queued writes */
-
-	drain(sv[1], k, elen);
-	uv_run(&loop, UV_RUN_NOWAIT);
-	while (o.in_flight > 0)
-		uv_run(&loop, UV_RUN_ONCE);
-	ck_assert_uint_eq(k->len, elen);
-	ck_assert_mem_eq(k->got, expect, elen);
-	ck_assert_int_ge(k->done_calls, 2);
-	ck_assert_int_eq(k->last_status, 0);
-	ck_assert_uint_eq(pool.in_use, 0);
-	ck_assert_uint_eq(o.bytes_pending, 0);
-
-	output_detach(&o);
-	output_destroy(&o);
-	bufpool_destroy(&pool);
-	uv_close((uv_handle_t *)&pipe, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	close(sv[1]);
-	free(k);
+	ck_assert_uint_eq(r.pool.in_use, 1); /* still referenced by queued writes */
+	rig_drain(&r);
+	ck_assert_int_ge(r.k->done_calls, 2);
+	rig_close(&r);
 }
 END_TEST
 
+/* A socket that takes part of a batch: the rest is queued, in order, and
+ * the buffers it points into stay referenced until it is written. */
+START_TEST(output_finishes_a_partial_write)
+{
+	struct rig r;
+
+	rig_open(&r, 4096);
+	output_attach_stream(&r.o, (uv_stream_t *)&r.pipe);
+	struct poolbuf *b = bufpool_get(&r.pool);
+	for (size_t i = 0; i < BUFPOOL_CHUNK; i++)
+		b->data[i] = (uint8_t)(i * 13 + 1);
+	/* 8 frames of 8000 bytes: far more than the socket takes at once */
+	for (int f = 0; f < 8; f++)
+		rig_frame(&r, b, (uint32_t)f, (size_t)f * 8000, 8000);
+	ck_assert_int_eq(output_flush(&r.o), 0);
+	poolbuf_unref(b);
+	ck_assert_uint_eq(r.o.in_flight, 1);        /* the rest waits for the socket */
+	ck_assert_uint_eq(r.pool.in_use, 1);        /* and holds the buffer */
+	ck_assert_int_eq(r.k->done_calls, 0);
+	rig_drain(&r);
+	ck_assert_int_eq(r.k->done_calls, 1);
+	rig_close(&r);
+}
+END_TEST
 
 START_TEST(pool_reader_packs_small_reads)
 {
@@ -209,6 +262,7 @@ int main(void)
 
 	tcase_add_test(tc, pool_is_bounded_and_reuses);
 	tcase_add_test(tc, output_keeps_order_and_returns_buffers);
+	tcase_add_test(tc, output_finishes_a_partial_write);
 	tcase_add_test(tc, pool_reader_packs_small_reads);
 	tcase_add_test(tc, pool_reader_stops_when_used_up);
 	suite_add_tcase(s, tc);
