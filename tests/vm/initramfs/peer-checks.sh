@@ -16,6 +16,21 @@
 pc_adb() { timeout 120 $ADB -s "$SERIAL" "$@"; }
 pc_tid() { $ADB devices -l | sed -n "s/^$SERIAL .*transport_id:\([0-9]*\).*/\1/p"; }
 
+# pc_until SECS CMD...: run CMD until it succeeds (0) or SECS pass (1)
+pc_until() {
+	pc_end=$(( $(date +%s) + $1 ))
+	shift
+	until "$@" > /dev/null 2>&1; do
+		[ "$(date +%s)" -le "$pc_end" ] || return 1
+		sleep 0.2
+	done
+}
+# pc_listening PORT: a TCP socket here listens on PORT
+pc_listening() {
+	cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+		grep -Eqi "^ *[0-9]+: [0-9A-F]+:$(printf '%04X' "$1") [0-9A-F]+:0000 0A "
+}
+
 # shell: exit status (shell v2), no pty with -T, a pty with -tt, stdin
 pc_shell() {
 	out=$(pc_adb shell 'echo real-$((6 * 7))') || pc_fail "adb shell failed"
@@ -81,15 +96,14 @@ pc_reverse() {
 	dport=$((PC_REV_PORT + 1000))
 	pc_adb reverse "tcp:$dport" "tcp:$PC_REV_PORT" > /dev/null || pc_fail "adb reverse"
 	rm -f "$WORK/rev.out"
-	# (nc ends at the end of its stdin: keep it open)
-	sleep 4 | $NC -l -p "$PC_REV_PORT" > "$WORK/rev.out" 2>/dev/null &
+	$NC -l -p "$PC_REV_PORT" -e /bin/sh -c "cat > $WORK/rev.out" 2>/dev/null &
 	nc_pid=$!
 	$CTL trace "$ROUTE" > "$WORK/rev.trace" 2>&1 &
 	tpid=$!
-	sleep 0.5
+	pc_until 20 pc_listening "$PC_REV_PORT" || pc_fail "the listener for adb reverse never listened"
 	pc_adb shell "(echo rev-from-device; sleep 2) | $PC_DEVICE_NC -w 3 127.0.0.1 $dport" > "$WORK/rev.dev" 2>&1 ||
 		pc_fail "the device could not connect to its reverse forward: $(cat "$WORK/rev.dev")"
-	for _ in 1 2 3 4 5 6 7 8 9 10; do grep -q rev-from-device "$WORK/rev.out" 2>/dev/null && break; sleep 0.3; done
+	pc_until 20 grep -q rev-from-device "$WORK/rev.out"
 	kill $nc_pid $tpid 2>/dev/null; wait $nc_pid $tpid 2>/dev/null
 	grep -q rev-from-device "$WORK/rev.out" ||
 		pc_fail "nothing arrived through adb reverse; the device said '$(cat "$WORK/rev.dev")', reverse list: $(pc_adb reverse --list), the relay saw: $(grep -v ' WRTE \| OKAY ' "$WORK/rev.trace" | sed 's/.* adb //' | tr '\n' ';')"
@@ -113,6 +127,11 @@ pc_concurrent() {
 	rm -f "$WORK"/conc.*
 }
 
+pc_traced_shell() {
+	pc_adb shell true
+	grep -q ' adb host->guest OPEN ' "$1" && grep -q ' adb guest->host OKAY ' "$1"
+}
+
 # the features both sides use, and delayed_ack end to end: the host's OPEN
 # offers a window in arg1 and the device's first OKAY carries it (4 bytes)
 pc_features() {
@@ -120,9 +139,9 @@ pc_features() {
 	pc_info "$SERIAL features: $feats"
 	$CTL trace "$ROUTE" > "$WORK/trace.out" 2>&1 &
 	tpid=$!
-	sleep 0.5
-	pc_adb shell true
-	sleep 0.3
+	# shells until the trace shows one's OPEN and the device's OKAY (the
+	# trace client subscribes, and its lines arrive, in their own time)
+	pc_until 60 pc_traced_shell "$WORK/trace.out"
 	kill $tpid; wait $tpid 2>/dev/null
 	open=$(grep ' adb host->guest OPEN ' "$WORK/trace.out" | tail -n 1)
 	okay=$(grep ' adb guest->host OKAY ' "$WORK/trace.out" | head -n 1)
