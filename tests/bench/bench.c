@@ -114,23 +114,31 @@ void bench_sink_frames(int fd, size_t total, uint8_t *buf, size_t cap)
 	}
 }
 
+/* Connect a new socket of family to addr, retrying for 4 s while nothing
+ * listens there yet. */
+static int connect_retry(int family, const struct sockaddr *addr, socklen_t len, const char *what)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd >= 0 && connect(fd, addr, len) == 0)
+			return fd;
+		if (fd >= 0)
+			close(fd);
+		usleep(20000);
+	}
+	bench_die(what);
+}
+
 int bench_connect_tcp(int port)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int one = 1;
+	int one = 1, fd;
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	for (int tries = 0; tries < 200; tries++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			return fd;
-		}
-		close(fd);
-		usleep(20000);
-	}
-	bench_die("connect front");
-	return -1;
+	fd = connect_retry(AF_INET, (struct sockaddr *)&sin, sizeof(sin), "connect front");
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
 }
 
 int bench_connect_unix(const char *path)
@@ -138,15 +146,7 @@ int bench_connect_unix(const char *path)
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	for (int tries = 0; tries < 200; tries++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-			return fd;
-		close(fd);
-		usleep(20000);
-	}
-	bench_die("connect guest");
-	return -1;
+	return connect_retry(AF_UNIX, (struct sockaddr *)&sun, sizeof(sun), "connect guest");
 }
 
 int bench_listen_unix(const char *path)
