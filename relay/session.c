@@ -419,7 +419,7 @@ static int guest_cnxn_pass(struct session *s)
 	len += framehold_copy(&s->g2h, cnxn + ADB_HEADER_SIZE, ADB_HANDSHAKE_MAX);
 	if (first) {
 		s->guest_online = 1;
-		s->backoff_attempt = 0;
+		s->backoff_attempt = s->links_cut;
 		if (s->links_made > 1)
 			o->st->reconnects++;
 		owner_guest_state(s, GUEST_UP, "guest answered CNXN");
@@ -449,6 +449,18 @@ static int guest_cnxn_pass(struct session *s)
 	memcpy(s->pc_cnxn, cnxn, len);
 	s->pc_cnxn_len = len;
 	return 1;
+}
+
+/* The guest keeps sending frames the relay refuses: its link is cut, and
+ * the next ones wait longer, as after failed connects. A guest that answers
+ * CNXN and floods again does not get to set the pace of its reconnects. */
+static void guest_cut(struct session *s)
+{
+	guest_lost(s, "guest keeps sending frames the relay refuses (%u on this link)",
+		   GUEST_REFUSED_MAX);
+	if (s->links_cut < 32)
+		s->links_cut++;
+	s->backoff_attempt = s->links_cut;
 }
 
 /* The guest's frame is whole: let it go to the host, or drop it. */
@@ -482,8 +494,7 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 		}
 		framehold_drop(&s->g2h);
 		if (++s->link_refused > GUEST_REFUSED_MAX)
-			guest_lost(s, "guest keeps sending frames the relay refuses (%u on this link)",
-				   GUEST_REFUSED_MAX);
+			guest_cut(s);
 		return;
 	}
 	if (capture_wanted(o->name))

@@ -139,6 +139,7 @@ struct session {
 	struct vsock_connect *connecting;
 	uv_timer_t backoff;            /* also the deadline for the host's CNXN */
 	unsigned backoff_attempt;
+	unsigned links_cut;            /* links cut for refused frames: the backoff's floor */
 	char down_reason[128];
 
 	/* frame being read from the host: forwarded to which link, if any */

@@ -121,6 +121,27 @@ check_bounds() {
 	[ "$grown" -le "$lines_max" ] || fail "relay log grew $grown lines, bound $lines_max ($what)"
 }
 
+# The relay lets LOG_BURST lines of one cause through per LOG_WINDOW_S
+# (relay/sys/sys.h); a cause's window opened before the period may turn
+# within it, so a period of T s sees floor(T / LOG_WINDOW_S) + 2 windows.
+LOG_BURST=5
+LOG_WINDOW_S=10
+log_windows() { echo $(( ($(date +%s%N) - BOUNDS_T0) / (LOG_WINDOW_S * 1000000000) + 2 )); }
+
+# check_log_rate WHAT: since bounds_begin, no cause (a line with its
+# numbers, addresses and quoted text taken out) logged more than LOG_BURST
+# lines a window
+check_log_rate() {
+	local what=$1 max worst
+	max=$(( LOG_BURST * $(log_windows) ))
+	worst=$(tail -n +$((BOUNDS_LOG0 + 1)) "$RELAY_LOG" | cut -d' ' -f2- |
+		sed -E 's/"[^"]*"/"."/g; s/ \([0-9]+ similar suppressed\)//; s/[0-9]+/#/g' |
+		sort | uniq -c | sort -rn | head -n 1)
+	log "log rate ($what): busiest cause ${worst:-none} (max $max lines)"
+	[ -z "$worst" ] || [ "$(echo $worst | cut -d' ' -f1)" -le "$max" ] ||
+		fail "relay logged one cause more than $LOG_BURST times a ${LOG_WINDOW_S} s window ($what): $worst"
+}
+
 # utime + stime of the relay, in clock ticks, since it started
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$RELAY_PID/stat"; }
 

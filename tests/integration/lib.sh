@@ -16,12 +16,15 @@ PIDS=""
 TEST_NAME=test
 
 log() { printf '[%s] %s\n' "$TEST_NAME" "$*"; }
+# fail MESSAGE: the relay log's end, then MESSAGE as the last line a reader
+# of a truncated CI log sees
 fail() {
-	printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
 	if [ -n "${RELAY_LOG:-}" ] && [ -f "$RELAY_LOG" ]; then
 		echo "--- relay log (last 30 lines)" >&2
 		tail -n 30 "$RELAY_LOG" >&2
+		echo "---" >&2
 	fi
+	printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
 	exit 1
 }
 

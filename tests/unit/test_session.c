@@ -529,6 +529,44 @@ START_TEST(host_cnxn_replayed_on_new_link)
 }
 END_TEST
 
+/* The guest, online, floods AUTH frames (past the rate, refused) until
+ * the relay cuts the link: the ms from the cut to the next link. */
+static unsigned cut_then_next_link(void)
+{
+	unsigned links = route.links;
+	uint64_t cut;
+
+	for (int i = 0; i < 1100 && route.guest == GUEST_UP; i++)
+		guest_send(ADB_CMD_AUTH, 1, 0, "token");
+	ck_assert_int_ne(route.guest, GUEST_UP);
+	cut = uv_hrtime();
+	guest_hang_up();   /* our end of the link the relay cut */
+	SPIN_UNTIL(route.links == links + 1);
+	return (unsigned)((uv_hrtime() - cut) / 1000000);
+}
+
+/* A guest cut for refused frames does not set the pace of its reconnects:
+ * each cut doubles the next delay, as failed connects do. */
+START_TEST(guest_cut_backs_off)
+{
+	unsigned waited = 0;
+
+	route.owner.reconnect_min_ms = 10;
+	route.owner.reconnect_max_ms = 1000;
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	for (int cut = 1; cut <= 3; cut++) {
+		if (cut > 1) {
+			guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_A);
+			SPIN_UNTIL(route.guest == GUEST_UP);
+		}
+		waited = cut_then_next_link();
+	}
+	/* 3 cuts: 10 ms x 2^3, jittered over its upper half (without: 5-10 ms) */
+	ck_assert_uint_ge(waited, 40);
+	ck_assert_uint_ge(route.st.guest_refused, 3 * 1000);
+}
+END_TEST
+
 /* ---- what the guest may open on the PC ---- */
 
 START_TEST(guest_open_refused_without_reverse)
@@ -674,6 +712,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(shield, setup, teardown);
 	tcase_add_test(shield, guest_open_refused_without_reverse);
 	tcase_add_test(shield, guest_open_to_reverse_local_passes);
+	tcase_add_test(shield, guest_cut_backs_off);
 	suite_add_tcase(s, shield);
 
 	tcase_add_checked_fixture(streams, setup, teardown);
