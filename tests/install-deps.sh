@@ -11,11 +11,18 @@ set -euo pipefail
 # systemd and man-db (systemd-units.test), libfaketime (clock-step.test),
 # busybox-static (init-scripts.test, the VM lab), qemu-system-x86, kmod,
 # cpio, xz-utils and debian-archive-keyring (the VM lab), clang (the
-# fuzzer), gnuplot-nox (make bench's chart). A test whose tool is missing
+# fuzzer), gnuplot-nox (make bench's chart); for the ARM cross builds
+# (arm64 and armhf: tests/suite.sh) Debian's cross toolchains, the
+# libraries of those architectures (multiarch: dpkg --add-architecture),
+# qemu-user-static to run their unit tests, and file to tell what was built. A test whose tool is missing
 # is skipped (exit 77), and tests/suite.sh fails on a skip.
+CROSS_ARCHES="arm64 armhf"
 PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check tshark adb python3 clang
 	socat qemu-system-x86 busybox-static kmod cpio xz-utils debian-archive-keyring groff-base systemd
-	man-db libfaketime gnuplot-nox"
+	man-db libfaketime gnuplot-nox qemu-user-static file"
+for a in $CROSS_ARCHES; do
+	PACKAGES="$PACKAGES crossbuild-essential-$a libuv1-dev:$a check:$a libusb-1.0-0-dev:$a pkgconf:$a"
+done
 
 missing=""
 for p in $PACKAGES; do
@@ -27,6 +34,9 @@ SUDO=""
 
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+for a in $CROSS_ARCHES; do
+	dpkg --print-foreign-architectures | grep -qx "$a" || $SUDO dpkg --add-architecture "$a"
+done
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing

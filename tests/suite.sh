@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # suite.sh - the whole test suite, as CI runs it: install what is missing,
 # build with --enable-werror and run `make check`, run it again under
-# ASan+UBSan, run `make distcheck` (the tarball builds out of tree from a
+# ASan+UBSan, cross-build for arm64 and armhf and run their unit tests
+# under qemu-user, run `make distcheck` (the tarball builds out of tree from a
 # read-only source tree, installs, uninstalls and cleans up; its make check
 # runs a reduced list, DISTCHECK_TESTS), then run every fuzz target for
 # FUZZ_SECONDS each (default 60).
@@ -74,13 +75,17 @@ run_build() { # run_build NAME CONFIGURE-ARGS...
 	local rc=0
 	(cd "$dir" && make -s -j"$jobs" check) || rc=$?
 	count "$dir/test-suite.log"
-	if [ $rc -ne 0 ]; then
-		local trs
-		while read -r trs; do
-			grep -Eq '^:test-result: (FAIL|ERROR)' "$trs" && failed_logs="$failed_logs ${trs%.trs}.log"
-		done < <(find "$dir/tests" -name '*.trs')
-	fi
+	[ $rc -eq 0 ] || collect_failed "$dir"
 	return $rc
+}
+
+# collect_failed DIR: add the logs of DIR's failed tests to failed_logs
+collect_failed() {
+	local trs
+	while read -r trs; do
+		grep -Eq '^:test-result: (FAIL|ERROR)' "$trs" && failed_logs="$failed_logs ${trs%.trs}.log"
+	done < <(find "$1/tests" -name '*.trs')
+	return 0
 }
 
 # the end of every failed test's log, last, where a reader of CI's output
@@ -93,10 +98,28 @@ show_failed() {
 	done
 }
 
+# run_cross ARCH TRIPLET QEMU FILE-SAYS: cross-build for ARCH with Debian's
+# toolchain and multiarch libraries, --enable-werror, check that the daemon
+# is such a binary (file(1) says FILE-SAYS), and run the unit tests under
+# qemu-user (UNIT_EMULATED: memory is measured without the emulator's own)
+run_cross() {
+	local arch=$1 triplet=$2 qemu=$3 says=$4 dir=$top/_build/cross-$1 rc=0
+	rm -rf "$dir"; mkdir -p "$dir"
+	echo "=== cross $arch: configure --host=$triplet --enable-werror, unit tests under $qemu"
+	(cd "$dir" && "$top/configure" -q --host="$triplet" --enable-werror && make -s -j"$jobs" &&
+		file relay/adbd-relay | grep -q "$says" &&
+		make -s -j"$jobs" check-unit LOG_COMPILER="$qemu" UNIT_EMULATED=1) || rc=$?
+	if [ -f "$dir/test-suite.log" ]; then count "$dir/test-suite.log"; else fail=$((fail + 1)); fi
+	[ $rc -eq 0 ] || collect_failed "$dir"
+	return $rc
+}
+
 status=0
 failed_logs=""
 run_build plain --enable-werror || status=1
 run_build sanitizers --enable-werror --enable-sanitizers || status=1
+run_cross arm64 aarch64-linux-gnu qemu-aarch64-static "ARM aarch64" || status=1
+run_cross armhf arm-linux-gnueabihf qemu-arm-static "ARM, EABI5" || status=1
 
 # make distcheck: the tarball (EXTRA_DIST complete?) configured with
 # --enable-werror out of tree, its source read-only, make, make check of

@@ -129,7 +129,7 @@ static int next_pkt(const struct capture *c, size_t *off, struct pkt *k)
 		return 0;
 	incl = get_le32(r + 8);
 	if (incl != get_le32(r + 12) || incl < 40 || 16 + incl > c->len - *off ||
-	    get_le32(r) != ts0.tv_sec || get_le32(r + 4) != ts0.tv_usec)
+	    get_le32(r) != (uint32_t)ts0.tv_sec || get_le32(r + 4) != (uint32_t)ts0.tv_usec)
 		return 0;
 	k->ip = r + 16;
 	k->tcp = k->ip + 20;

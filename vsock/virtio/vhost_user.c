@@ -518,6 +518,14 @@ static int check_region_file(struct vhu_device *d, struct vhu_msg *m, uint32_t i
 	return 0;
 }
 
+/* Does a region of LEN bytes fit this process's address space? Not always
+ * on a 32-bit host, where a guest's gigabytes would be truncated to what
+ * size_t holds. */
+static int mappable(uint64_t len)
+{
+	return (uint64_t)(size_t)len == len && len <= PTRDIFF_MAX;
+}
+
 static int set_mem_table(struct vhu_device *d, struct vhu_msg *m)
 {
 	uint32_t n = m->p.mem.nregions;
@@ -537,6 +545,10 @@ static int set_mem_table(struct vhu_device *d, struct vhu_msg *m)
 		if (size == 0 || off > UINT64_MAX - size)
 			rc = refuse(d, m, -EINVAL, "region %u: size %llu at offset %llu", i,
 				    (unsigned long long)size, (unsigned long long)off);
+		else if (!mappable(size + off))
+			rc = refuse(d, m, -EINVAL, "region %u: %llu bytes cannot be mapped by a "
+				    "%zu-bit process: give the VM less memory, or run a 64-bit relay",
+				    i, (unsigned long long)(size + off), sizeof(void *) * 8);
 		else
 			rc = check_region_file(d, m, i, size + off);
 		if (rc != 0)
@@ -903,7 +915,6 @@ static const struct vvs_ops core_ops = {
 int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t guest_cid,
 	      const struct vvs_ops *ops, void *data, char *err, size_t errlen)
 {
-	struct sockaddr_un sun;
 	int fd;
 
 	memset(d, 0, sizeof(*d));
@@ -915,11 +926,6 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 		d->q[i].index = i;
 		d->q[i].kick_fd = d->q[i].call_fd = -1;
 	}
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "%s: socket path too long", path);
-		return UV_ENAMETOOLONG;
-	}
-	snprintf(d->path, sizeof(d->path), "%s", path);
 	d->pkt = malloc(VVS_MAX_PKT);
 	if (d->pkt == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -930,6 +936,7 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 		free(d->pkt);
 		return fd;
 	}
+	snprintf(d->path, sizeof(d->path), "%s", path);   /* fits: it was bound */
 	d->listen_fd = fd;
 	d->listen_watch = watch_start(d, fd, on_listener, d);
 	uv_idle_init(loop, &d->flush_idle);

@@ -24,6 +24,7 @@
 #define VSOCK_VHOST_USER_H
 
 #include <stdint.h>
+#include <sys/un.h>
 #include <uv.h>
 
 #include "vsock/virtio/virtio_vsock.h"
@@ -55,7 +56,7 @@ struct vhu_stats {
 
 struct vhu_device {
 	uv_loop_t *loop;
-	char path[108];
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int listen_fd;
 	uv_poll_t *listen_watch;
 	struct vhu_conn *conn;             /* the VMM, NULL when none */
