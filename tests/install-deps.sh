@@ -11,7 +11,8 @@ set -euo pipefail
 # systemd and man-db (systemd-units.test), libfaketime (clock-step.test),
 # busybox-static (init-scripts.test, the VM lab), qemu-system-x86, kmod,
 # cpio, xz-utils and debian-archive-keyring (the VM lab), clang (the
-# fuzzer), gnuplot-nox (make bench's chart); for the ARM cross builds
+# fuzzer), gnuplot-nox (make bench's chart), dpkg-dev, debhelper and
+# lintian (deb-package.test); for the ARM cross builds
 # (arm64 and armhf: tests/suite.sh) Debian's cross toolchains, the
 # libraries of those architectures (multiarch: dpkg --add-architecture),
 # qemu-user-static to run their unit tests, and file to tell what was built. A test whose tool is missing
@@ -19,7 +20,7 @@ set -euo pipefail
 CROSS_ARCHES="arm64 armhf"
 PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check tshark adb python3 clang
 	socat qemu-system-x86 busybox-static kmod cpio xz-utils debian-archive-keyring groff-base systemd
-	man-db libfaketime gnuplot-nox qemu-user-static file"
+	man-db libfaketime gnuplot-nox qemu-user-static file dpkg-dev debhelper lintian"
 for a in $CROSS_ARCHES; do
 	PACKAGES="$PACKAGES crossbuild-essential-$a libuv1-dev:$a check:$a libusb-1.0-0-dev:$a pkgconf:$a"
 done
