@@ -1124,15 +1124,23 @@ START_TEST(memory_past_the_address_space_is_refused)
 }
 END_TEST
 
-/* vhu_start replaces only a socket at its path, and makes it 0600 whatever
- * the umask. */
+/* vhu_start refuses a path too long for a Unix socket, saying so; replaces
+ * only a socket at its path, and makes it 0600 whatever the umask. */
 START_TEST(socket_path_is_checked)
 {
 	static struct vhu_device other;
-	char p[160], err[256];
+	char p[160], err[256], longp[201];
 	int fd, done = 0;
 	struct stat st;
 	mode_t old;
+
+	memset(longp, 'x', sizeof(longp) - 1);
+	longp[0] = '/';
+	longp[sizeof(longp) - 1] = '\0';
+	ck_assert_int_eq(vhu_start(&other, &loop, longp, 4, &ops, &done, err, sizeof(err)),
+			 UV_ENAMETOOLONG);
+	ck_assert_msg(strstr(err, "socket path too long (200 bytes, at most 107)") != NULL, "%s", err);
+	ck_assert_msg(strlen(err) < 160, "%s", err);   /* the path is cut short in the message */
 
 	snprintf(p, sizeof(p), "%s/other.sock", dir);
 	fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);

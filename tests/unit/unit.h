@@ -26,7 +26,7 @@ static inline int unit_run(Suite *s)
 }
 
 /* The memory the program holds, in KiB: its resident set; under qemu-user
- * (UNIT_EMULATED set, as tests/cross.sh runs the unit tests), where the
+ * (UNIT_EMULATED set, as tests/suite.sh runs a cross build's), where the
  * emulator's translation cache grows the resident set with each new code
  * path, the heap in use plus the size of every mapping of the program's
  * address space, which leaked buffers and mappings grow alike. */

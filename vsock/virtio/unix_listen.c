@@ -42,8 +42,8 @@ int vhu_listen_unix(const char *what, const char *path, mode_t mode, int backlog
 	int fd, e, bound = 0, rc;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "%ssocket path too long (%zu bytes, at most %zu): %.80s...",
-			 what, strlen(path), sizeof(sun.sun_path) - 1, path);
+		snprintf(err, errlen, "%s%.80s...: socket path too long (%zu bytes, at most %zu)",
+			 what, path, strlen(path), sizeof(sun.sun_path) - 1);
 		return UV_ENAMETOOLONG;
 	}
 	rc = remove_stale(what, path, err, errlen);
