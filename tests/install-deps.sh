@@ -12,11 +12,11 @@ set -euo pipefail
 # busybox-static (init-scripts.test, the VM lab), qemu-system-x86, kmod,
 # cpio, xz-utils and debian-archive-keyring (the VM lab), clang (the
 # fuzzer), gnuplot-nox (make bench's chart), dpkg-dev, debhelper and
-# lintian (deb-package.test); for the ARM cross builds
-# (arm64 and armhf: tests/suite.sh) Debian's cross toolchains, the
-# libraries of those architectures (multiarch: dpkg --add-architecture),
-# qemu-user-static to run their unit tests, and file to tell what was built. A test whose tool is missing
-# is skipped (exit 77), and tests/suite.sh fails on a skip.
+# lintian (deb-package.test); for the ARM cross builds (arm64 and armhf:
+# tests/suite.sh) Debian's cross toolchains, the libraries of those
+# architectures (multiarch: dpkg --add-architecture), qemu-user-static to
+# run their unit tests, and file to tell what was built. A test whose tool
+# is missing is skipped (exit 77), and tests/suite.sh fails on a skip.
 CROSS_ARCHES="arm64 armhf"
 PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check tshark adb python3 clang
 	socat qemu-system-x86 busybox-static kmod cpio xz-utils debian-archive-keyring groff-base systemd
