@@ -9,7 +9,8 @@ set -euo pipefail
 # python3 (integration and hostile tests), tshark (capture.test), socat
 # (notify.test, the benchmark's reference), groff-base (docs.test),
 # systemd and man-db (systemd-units.test), libfaketime (clock-step.test),
-# busybox-static (init-scripts.test, the VM lab), qemu-system-x86, kmod,
+# busybox-static (init-scripts.test, the VM lab), qemu-system-x86 and
+# qemu-system-arm (amd64 and aarch64 lab guests), kmod,
 # cpio, xz-utils and debian-archive-keyring (the VM lab), clang (the
 # fuzzer), gnuplot-nox (make bench's chart), dpkg-dev, debhelper and
 # lintian (deb-package.test); for the ARM cross builds (arm64 and armhf:
@@ -19,7 +20,7 @@ set -euo pipefail
 # is missing is skipped (exit 77), and tests/suite.sh fails on a skip.
 CROSS_ARCHES="arm64 armhf"
 PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check tshark adb python3 clang
-	socat qemu-system-x86 busybox-static kmod cpio xz-utils debian-archive-keyring groff-base systemd
+	socat qemu-system-x86 qemu-system-arm busybox-static kmod cpio xz-utils debian-archive-keyring groff-base systemd
 	man-db libfaketime gnuplot-nox qemu-user-static file dpkg-dev debhelper lintian"
 for a in $CROSS_ARCHES; do
 	PACKAGES="$PACKAGES crossbuild-essential-$a libuv1-dev:$a check:$a libusb-1.0-0-dev:$a pkgconf:$a"

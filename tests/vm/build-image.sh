@@ -8,12 +8,19 @@
 # Prints three lines: the kernel image path, the initramfs path, and the
 # tree where the real peers are unpacked (for host-side clients). Installs
 # nothing: tests/install-deps.sh provides qemu-system-x86, busybox-static,
-# kmod, cpio and xz-utils. The kernel is the one SUITE's linux-image-amd64
+# kmod, cpio and xz-utils. The kernel is the one SUITE's linux-image-ARCH
 # depends on (LAB_KERNEL: bookworm, the default, trixie or
 # trixie-backports); it and the real adbd and adb 34 (bookworm-backports)
 # come through fetch-debs.sh's private apt configuration into CACHEDIR.
 # In the image: adb (Debian 12's, 29) on PATH, adb34 and adbd (wrappers
 # for /opt/android, whose libraries stay apart from adb 29's).
+#
+# LAB_ARCH (default: this machine's architecture; or arm64) is the guest's
+# architecture. For another than this machine's, the project's binaries
+# are cross-built (crossbuild-essential-ARCH, libuv1-dev:ARCH,
+# libusb-1.0-0-dev:ARCH), and busybox, adb 29 and every library the image
+# loads come for ARCH through fetch-debs.sh (qemu-user-static runs busybox
+# here once, to list its applets).
 set -euo pipefail
 # depmod and modprobe live in /usr/sbin, off a normal user's PATH
 export PATH=$PATH:/usr/sbin:/sbin
@@ -30,6 +37,24 @@ MODULES="vsock_loopback virtio_pci vmw_vsock_virtio_transport dummy_hcd libcompo
 
 say() { echo "build-image: $*" >&2; }
 
+# ---- the guest's architecture ----
+native=$(dpkg --print-architecture)
+: "${LAB_ARCH:=$native}"
+export LAB_ARCH
+multiarch=$(dpkg-architecture -a"$LAB_ARCH" -qDEB_HOST_MULTIARCH 2>/dev/null)
+if [ "$LAB_ARCH" = "$native" ]; then
+	cross="" sysroot="" run_target=""
+else
+	cross=$(dpkg-architecture -a"$LAB_ARCH" -qDEB_HOST_GNU_TYPE 2>/dev/null)
+	run_target=qemu-${cross%%-*}-static
+	command -v "$cross-gcc" >/dev/null || { say "no $cross-gcc (crossbuild-essential-$LAB_ARCH)"; exit 1; }
+	command -v "$run_target" >/dev/null || { say "no $run_target (qemu-user-static)"; exit 1; }
+	# sysroot: what the image has at /: busybox, adb 29, their libraries
+	sysroot=$("$lab/fetch-debs.sh" "$cache" peers bookworm adb busybox-static libusb-1.0-0) ||
+		{ say "could not fetch adb 29 and busybox for $LAB_ARCH"; exit 1; }
+fi
+pkgconf=${cross:+$cross-}pkg-config
+
 # ---- the kernel: LAB_KERNEL names the Debian suite it comes from ----
 kdir=$("$lab/fetch-debs.sh" "$cache" kernel "$LAB_KERNEL") || { say "no kernel from $LAB_KERNEL"; exit 1; }
 kernel_pkg=$(basename "$kdir")
@@ -40,7 +65,7 @@ vmlinuz=$kdir/root/boot/vmlinuz-$kver
 # ---- the real peers: AOSP adbd and adb 34 from bookworm-backports ----
 peers=$("$lab/fetch-debs.sh" "$cache" peers bookworm-backports adbd adb) ||
 	{ say "could not fetch adbd and adb from bookworm-backports"; exit 1; }
-peer_libdir=$peers/usr/lib/x86_64-linux-gnu/android
+peer_libdir=$peers/usr/lib/$multiarch/android
 peer_bins="$peers/usr/lib/android-sdk/platform-tools/adbd $peers/usr/lib/android-sdk/platform-tools/adb"
 
 # ---- the project's binaries, statically linked, in a build of their own ----
@@ -48,15 +73,15 @@ peer_bins="$peers/usr/lib/android-sdk/platform-tools/adbd $peers/usr/lib/android
 # configured for the image's layout: its init script and gadget script,
 # made by this build from init/*.in, name /usr/sbin and /etc as the image
 # and its scenarios have them
-static_layout="--prefix=/usr --sysconfdir=/etc"
+static_layout="--prefix=/usr --sysconfdir=/etc${cross:+ --host=$cross}"
 sdir=$cache/static-$(echo "$src $static_layout" | sha256sum | cut -c1-12)
 if [ ! -f "$sdir/Makefile" ]; then
 	say "configuring the static build"
 	mkdir -p "$sdir"
 	# shellcheck disable=SC2086
 	(cd "$sdir" && "$src/configure" -q $static_layout LDFLAGS=-static \
-		UV_CFLAGS="$(pkg-config --cflags libuv-static)" \
-		UV_LIBS="$(pkg-config --static --libs libuv-static)")
+		UV_CFLAGS="$($pkgconf --cflags libuv-static)" \
+		UV_LIBS="$($pkgconf --static --libs libuv-static)")
 fi
 BINS="relay/adbd-relay relay/adbd-relayctl tests/guest/adbd-testguest"
 SCRIPTS="init/adbd-relay.init init/adbd-relay-gadget"
@@ -68,30 +93,68 @@ make -s -C "$sdir" -j"$(nproc)" $BINS $SCRIPTS >"$sdir/make.log" 2>&1 ||
 # its libraries come with adb's below. Without libusb the image has none
 # (usb-gadget.test, which needs it, skips).
 probe=""
-if pkg-config --exists libusb-1.0; then
+if $pkgconf --exists libusb-1.0; then
 	probe=$sdir/adb-usbprobe
-	gcc -std=gnu11 -O2 -Wall -Wextra -I"$src" -o "$probe.tmp" \
+	${cross:+$cross-}gcc -std=gnu11 -O2 -Wall -Wextra -I"$src" -o "$probe.tmp" \
 		"$src/tests/usbhost/adb-usbprobe.c" "$src/adbproto/adbproto.c" \
-		$(pkg-config --cflags --libs libusb-1.0) || { say "building adb-usbprobe failed"; exit 1; }
+		$($pkgconf --cflags --libs libusb-1.0) || { say "building adb-usbprobe failed"; exit 1; }
 	cmp -s "$probe.tmp" "$probe" && rm -f "$probe.tmp" || mv "$probe.tmp" "$probe"
 else
-	say "no libusb-1.0 (libusb-1.0-0-dev): the image has no adb-usbprobe"
+	say "no libusb-1.0 (libusb-1.0-0-dev:$LAB_ARCH): the image has no adb-usbprobe"
 fi
 
 # ---- the real adb client and what it loads ----
-libs_of() { ldd "$1" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^\t\(\/[^ ]*\) .*/\1/p'; }
-adb_bin=$(readlink -f "$(command -v adb)")
-adb_files=$(printf '%s\n' "$adb_bin" $(libs_of "$adb_bin") ${probe:+$(libs_of "$probe")} | sort -u)
+# libs_of ROOT FILE: the libraries FILE loads and its interpreter, found
+# under ROOT (this machine's own: ldd; an unpacked tree of another
+# architecture: each NEEDED looked up along FILE's RUNPATH and the
+# multiarch directories, the way ld.so would on such a machine)
+libs_of() {
+	local root=$1 queue=("$2") seen=" " f d name hit dirs
+	if [ -z "$root" ]; then
+		ldd "$2" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^\t\(\/[^ ]*\) .*/\1/p'
+		return
+	fi
+	while [ ${#queue[@]} -gt 0 ]; do
+		f=${queue[0]}; queue=("${queue[@]:1}")
+		dirs=$(readelf -d "$f" | sed -n 's/.*(R[UN]*PATH).*\[\(.*\)\]$/\1/p' | tr ':' ' ')
+		for name in $(readelf -l "$f" | sed -n 's/.*interpreter: \(.*\)\]$/\1/p') \
+			$(readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+			hit=""
+			case $name in
+			/*) [ -e "$root$name" ] && hit=$root$name ;;
+			*) for d in $dirs /lib/$multiarch /usr/lib/$multiarch /lib /usr/lib; do
+				[ -e "$root$d/$name" ] && { hit=$root$d/$name; break; }
+			done ;;
+			esac
+			[ -n "$hit" ] || { say "$name, which ${f#"$root"} loads, is not in $root"; return 1; }
+			case $seen in *" $hit "*) continue ;; esac
+			seen="$seen$hit "; echo "$hit"; queue+=("$hit")
+		done
+	done
+}
+if [ -n "$sysroot" ]; then
+	adb_bin=$sysroot/usr/lib/android-sdk/platform-tools/adb busybox=$sysroot/bin/busybox
+else
+	adb_bin=$(readlink -f "$(command -v adb)") busybox=$(command -v busybox)
+fi
+adb_files=$(libs_of "$sysroot" "$adb_bin") && probe_files=${probe:+$(libs_of "$sysroot" "$probe")} ||
+	{ say "cannot list the libraries of adb 29 and adb-usbprobe"; exit 1; }
+adb_files=$(printf '%s\n' "$adb_bin" $adb_files $probe_files | sort -u)
+peer_files=""
+for b in $peer_bins; do
+	libs=$(LD_LIBRARY_PATH=$peer_libdir libs_of "${sysroot:+$peers}" "$b") ||
+		{ say "cannot list the libraries of $b"; exit 1; }
+	peer_files="$peer_files $b $libs"
+done
 # shellcheck disable=SC2086
-peer_files=$(for b in $peer_bins; do echo "$b"; LD_LIBRARY_PATH=$peer_libdir libs_of "$b"; done |
-	grep -v '/ld-linux' | sort -u)
+peer_files=$(printf '%s\n' $peer_files | grep -v '/ld-linux' | sort -u)
 
 # ---- the cache key: every input's content ----
 key=$( {
 	echo "$kernel_pkg $MODULES"
 	for f in $BINS $SCRIPTS; do sha256sum < "$sdir/$f"; done
 	if [ -n "$probe" ]; then sha256sum < "$probe"; else echo "no probe"; fi
-	sha256sum < "$(command -v busybox)"
+	sha256sum < "$busybox"
 	# shellcheck disable=SC2086
 	for f in $adb_files $peer_files; do sha256sum < "$f"; done
 	find "$lab/initramfs" "$lab/scenarios" "$src/init" -type f | sort | xargs cat | sha256sum
@@ -110,8 +173,8 @@ trap 'rm -rf "$root"' EXIT
 # that is not root, such as a relay that gave up root)
 chmod 755 "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,lab,lib/modules/"$kver"}
-cp "$(command -v busybox)" "$root/bin/busybox"
-for applet in $("$root/bin/busybox" --list); do
+cp "$busybox" "$root/bin/busybox"
+for applet in $($run_target "$root/bin/busybox" --list); do
 	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
 for f in $BINS; do cp "$sdir/$f" "$root/bin/"; done
@@ -123,10 +186,11 @@ cp "$sdir/init/adbd-relay.init" "$root/etc/init.d/adbd-relay"
 chmod 755 "$root/etc/init.d/adbd-relay"
 # shellcheck disable=SC2086
 for f in $adb_files; do
-	mkdir -p "$root$(dirname "$f")"
-	cp -L "$f" "$root$f"
+	to=$root${f#"$sysroot"}
+	mkdir -p "$(dirname "$to")"
+	cp -L "$f" "$to"
 done
-ln -s "$adb_bin" "$root/usr/bin/adb"
+ln -s "${adb_bin#"$sysroot"}" "$root/usr/bin/adb"
 # the real peers, each library beside them (adb 29 loads older ones of the
 # same names), started through wrappers
 mkdir -p "$root/opt/android/bin" "$root/opt/android/lib"

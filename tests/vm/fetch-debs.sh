@@ -15,6 +15,11 @@
 #       PACKAGE from SUITE with every dependency this machine lacks or has
 #       too old, all unpacked in one tree; prints that tree
 #
+# LAB_ARCH (default: this machine's) is the Debian architecture fetched.
+# For this machine's own, dependencies it has installed are left out (the
+# image takes them from here); for another (arm64 on an amd64 machine), the
+# apt world has a status of its own, empty, so every dependency comes.
+#
 # The private lists are refreshed once a day (LAB_APT_MAX_AGE seconds). No
 # root needed: apt takes no dpkg lock (lab.sh serialises image builds).
 set -euo pipefail
@@ -24,6 +29,9 @@ export PATH=$PATH:/usr/sbin:/sbin
 cache=$1 what=$2 suite=$3
 shift 3
 : "${LAB_APT_MAX_AGE:=86400}"
+native=$(dpkg --print-architecture)
+: "${LAB_ARCH:=$native}"
+arch=$LAB_ARCH
 say() { echo "fetch-debs: $*" >&2; }
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
@@ -33,11 +41,17 @@ trixie | trixie-backports) release=trixie ;;
 *) say "unknown suite $suite"; exit 1 ;;
 esac
 
-# ---- the private apt world of one release ----
-world=$cache/apt/$release
+# ---- the private apt world of one release and architecture ----
+if [ "$arch" = "$native" ]; then
+	world=$cache/apt/$release status=/var/lib/dpkg/status arch_conf=""
+else
+	world=$cache/apt/$release-$arch status=$world/status
+	arch_conf="APT::Architecture \"$arch\"; APT::Architectures { \"$arch\"; };"
+fi
 apt_conf=$world/apt.conf
 if [ ! -f "$apt_conf" ]; then
 	mkdir -p "$world"/{lists/partial,archives/partial,parts}
+	[ "$status" = /var/lib/dpkg/status ] || : > "$status"
 	for s in "$release" "$release-updates" "$release-backports"; do
 		echo "deb [signed-by=$keyring] http://deb.debian.org/debian $s main"
 	done > "$world/sources.list"
@@ -45,7 +59,7 @@ if [ ! -f "$apt_conf" ]; then
 		>> "$world/sources.list"
 	cat > "$apt_conf.tmp" <<EOF
 Dir::State::Lists "$world/lists";
-Dir::State::status "/var/lib/dpkg/status";
+Dir::State::status "$status";
 Dir::Cache "$world";
 Dir::Cache::archives "$world/archives";
 Dir::Etc::sourcelist "$world/sources.list";
@@ -54,6 +68,7 @@ Dir::Etc::preferences "$world/parts/none";
 Dir::Etc::preferencesparts "$world/parts";
 APT::Get::List-Cleanup "false";
 APT::Sandbox::User "root";
+$arch_conf
 EOF
 	mv "$apt_conf.tmp" "$apt_conf"
 fi
@@ -120,11 +135,11 @@ normalize_modules() {
 
 case $what in
 kernel)
-	meta=$(candidate linux-image-amd64)
-	[ -n "$meta" ] || { say "no linux-image-amd64 in $suite"; exit 1; }
-	pkg=$(apt-cache show "linux-image-amd64=$meta" |
+	meta=$(candidate "linux-image-$arch")
+	[ -n "$meta" ] || { say "no linux-image-$arch in $suite"; exit 1; }
+	pkg=$(apt-cache show "linux-image-$arch=$meta" |
 		sed -n 's/^Depends: .*\(linux-image-[0-9][^ ,]*\).*/\1/p' | head -n 1)
-	[ -n "$pkg" ] || { say "cannot resolve the kernel of linux-image-amd64 $meta"; exit 1; }
+	[ -n "$pkg" ] || { say "cannot resolve the kernel of linux-image-$arch $meta"; exit 1; }
 	ver=$(apt-cache show "$pkg" | sed -n 's/^Version: //p' | head -n 1)
 	dir=$cache/kernel/$pkg-$ver
 	if [ ! -f "$dir/done" ]; then
@@ -136,7 +151,7 @@ kernel)
 		for p in $pkg $parts; do
 			(cd "$world/archives" && apt-get -q download "$p=$ver" > /dev/null) ||
 				{ say "apt-get download $p=$ver failed"; exit 1; }
-			debs="$debs $world/archives/${p}_${ver//:/%3a}_amd64.deb"
+			debs="$debs $world/archives/${p}_${ver//:/%3a}_$arch.deb"
 		done
 		# shellcheck disable=SC2086
 		unpack "$dir" $debs normalize_modules
@@ -146,11 +161,15 @@ kernel)
 	echo "$dir"
 	;;
 peers)
-	key=$(echo "$suite $*" | tr ' ' '\n' | while read -r p; do echo "$p $(candidate "$p")"; done |
+	key=$(echo "$arch $suite $*" | tr ' ' '\n' | while read -r p; do echo "$p $(candidate "$p")"; done |
 		sha256sum | cut -c1-12)
 	dir=$cache/peers/$suite-$key
 	if [ ! -f "$dir/done" ]; then
-		say "fetching $* from $suite with the dependencies this machine lacks"
+		if [ "$arch" = "$native" ]; then
+			say "fetching $* from $suite with the dependencies this machine lacks"
+		else
+			say "fetching $* for $arch from $suite with all their dependencies"
+		fi
 		rm -f "$world"/archives/*.deb
 		apt-get -q -y --download-only -o Debug::NoLocking=1 -t "$suite" install "$@" > "$world/install.log" 2>&1 ||
 			{ cat "$world/install.log" >&2; say "apt-get install --download-only failed"; exit 1; }

@@ -13,8 +13,10 @@
 #
 # LAB_CACHE (default $top_builddir/vm-lab) keeps the kernel, the real
 # peers, the static build and initramfs images between runs; LAB_KERNEL
-# picks the guest kernel's Debian suite (build-image.sh); LAB_TIMEOUT
-# bounds one boot.
+# picks the guest kernel's Debian suite (build-image.sh); LAB_ARCH the
+# guest's architecture (this machine's, or arm64: qemu-system-aarch64's
+# virt board, everything in the image built or fetched for arm64);
+# LAB_TIMEOUT bounds one boot.
 
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -51,15 +53,40 @@ lab_cleanup() {
 }
 
 lab_setup() {
+	local native
+	native=$(dpkg --print-architecture)
+	: "${LAB_ARCH:=$native}"
 	LAB_NAME=$1
+	[ "$LAB_ARCH" = "$native" ] || LAB_NAME=$1-$LAB_ARCH
 	# what boots the guests and what build-image.sh and fetch-debs.sh use
-	lab_need qemu-system-x86_64 qemu-system-x86
-	lab_need busybox busybox-static
-	# (the image has no libraries for it)
-	ldd "$(command -v busybox)" >/dev/null 2>&1 && lab_skip "$(command -v busybox) is not static" busybox-static
+	case $LAB_ARCH in
+	amd64)
+		lab_need qemu-system-x86_64 qemu-system-x86
+		LAB_QEMU=qemu-system-x86_64 LAB_CONSOLE_TTY=ttyS0 ;;
+	arm64)
+		lab_need qemu-system-aarch64 qemu-system-arm
+		LAB_QEMU="qemu-system-aarch64 -M virt -cpu max" LAB_CONSOLE_TTY=ttyAMA0 ;;
+	*) lab_die "LAB_ARCH=$LAB_ARCH: the lab boots amd64 and arm64 guests" ;;
+	esac
+	if [ "$LAB_ARCH" = "$native" ]; then
+		lab_need busybox busybox-static
+		# (the image has no libraries for it)
+		ldd "$(command -v busybox)" >/dev/null 2>&1 && lab_skip "$(command -v busybox) is not static" busybox-static
+		# the image's adb 29 is this machine's
+		lab_need adb adb
+	else
+		# build-image.sh cross-builds, and fetches busybox for LAB_ARCH
+		local cross
+		cross=$(dpkg-architecture -a"$LAB_ARCH" -qDEB_HOST_GNU_TYPE 2>/dev/null)
+		lab_need "$cross-gcc" "crossbuild-essential-$LAB_ARCH"
+		lab_need "qemu-${cross%%-*}-static" qemu-user-static
+		"$cross-pkg-config" --exists libuv-static ||
+			lab_skip "no libuv for $LAB_ARCH" "libuv1-dev:$LAB_ARCH"
+	fi
+	export LAB_ARCH
+	lab_need dpkg-architecture dpkg-dev
 	lab_need cpio cpio
 	lab_need modprobe kmod
-	lab_need adb adb
 	lab_need apt-get apt
 	[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] ||
 		lab_skip "no Debian archive keyring for fetch-debs.sh" debian-archive-keyring
@@ -122,10 +149,10 @@ lab_boot_start() {
 	local on_reboot=-no-reboot
 	[ -n "${LAB_REBOOT:-}" ] && on_reboot="-action reboot=reset"
 	# shellcheck disable=SC2086
-	timeout -k 5 "$LAB_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -smp "$LAB_SMP" -m 768 \
+	timeout -k 5 "$LAB_TIMEOUT" $LAB_QEMU -accel tcg,thread=multi -smp "$LAB_SMP" -m 768 \
 		-nodefaults $on_reboot -display none -monitor none -serial "file:$LAB_CONSOLE" \
 		-kernel "$LAB_KERNEL_IMAGE" -initrd "$LAB_INITRD" \
-		-append "console=ttyS0 panic=-1 quiet loglevel=3 lab.scenario=$scenario $kargs" \
+		-append "console=$LAB_CONSOLE_TTY panic=-1 quiet loglevel=3 lab.scenario=$scenario $kargs" \
 		"$@" >"$LAB_TMP/$scenario.qemu.log" 2>&1 &
 	LAB_QEMU_PID=$!
 	LAB_HOST_PIDS="$LAB_HOST_PIDS $LAB_QEMU_PID"
