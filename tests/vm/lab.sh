@@ -68,6 +68,7 @@ lab_setup() {
 		LAB_QEMU="qemu-system-aarch64 -M virt -cpu max" LAB_CONSOLE_TTY=ttyAMA0 ;;
 	*) lab_die "LAB_ARCH=$LAB_ARCH: the lab boots amd64 and arm64 guests" ;;
 	esac
+	lab_need dpkg-architecture dpkg-dev
 	if [ "$LAB_ARCH" = "$native" ]; then
 		lab_need busybox busybox-static
 		# (the image has no libraries for it)
@@ -84,7 +85,6 @@ lab_setup() {
 			lab_skip "no libuv for $LAB_ARCH" "libuv1-dev:$LAB_ARCH"
 	fi
 	export LAB_ARCH
-	lab_need dpkg-architecture dpkg-dev
 	lab_need cpio cpio
 	lab_need modprobe kmod
 	lab_need apt-get apt
