@@ -52,6 +52,44 @@ static void usage(FILE *f)
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t watchdog;
 
+/* STATUS= for the service manager: relay_summary()'s line, sent when it
+ * changed, at most every STATUS_DELAY_MS however often routes change (a
+ * guest can bounce its link at will) */
+#define STATUS_DELAY_MS 200
+static uv_timer_t status_timer;
+static char status_sent[160];
+
+static void send_status(struct relay *rl)
+{
+	char line[sizeof(status_sent)], msg[sizeof(status_sent) + 8];
+
+	relay_summary(rl, line, sizeof(line));
+	if (strcmp(line, status_sent) == 0)
+		return;
+	memcpy(status_sent, line, sizeof(status_sent));
+	snprintf(msg, sizeof(msg), "STATUS=%s", line);
+	notify_send(msg);
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+	send_status(t->data);
+}
+
+static void on_routes_changed(void)
+{
+	if (!uv_is_active((uv_handle_t *)&status_timer))
+		uv_timer_start(&status_timer, on_status_timer, STATUS_DELAY_MS, 0);
+}
+
+static void status_init(struct relay *rl, uv_loop_t *loop)
+{
+	uv_timer_init(loop, &status_timer);
+	status_timer.data = rl;
+	if (getenv("NOTIFY_SOCKET") != NULL)
+		route_set_changed_cb(on_routes_changed);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct relay *rl = h->data;
@@ -62,10 +100,13 @@ static void on_signal(uv_signal_t *h, int signum)
 		notify_send("RELOADING=1");
 		relay_reload(rl, err, sizeof(err));
 		notify_send("READY=1");
+		send_status(rl);
 		return;
 	}
 	log_notice("%s: shutting down", strsignal(signum));
 	notify_send("STOPPING=1");
+	route_set_changed_cb(NULL);
+	uv_close((uv_handle_t *)&status_timer, NULL);
 	relay_stop(rl);
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
@@ -182,8 +223,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
+	status_init(&rl, uv_default_loop());
 	not_started = relay_start(&rl, uv_default_loop());
 	if (not_started < 0) {
+		route_set_changed_cb(NULL);
+		uv_close((uv_handle_t *)&status_timer, NULL);
 		uv_run(rl.loop, UV_RUN_DEFAULT);
 		relay_free(&rl);
 		return 1;
@@ -196,6 +240,7 @@ int main(int argc, char **argv)
 	/* every route has been tried: each that started listens or has its USB
 	 * descriptors written, so init may bind gadgets and start clients */
 	notify_send("READY=1");
+	send_status(&rl);
 	uint64_t wd_ms = notify_watchdog_start(rl.loop, &watchdog);
 	if (wd_ms > 0)
 		log_info("watchdog: %" PRIu64 " ms, pinging every %" PRIu64 " ms", wd_ms, wd_ms / 2);

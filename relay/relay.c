@@ -151,6 +151,29 @@ void relay_route_started(struct relay *rl, struct route *r)
 		rl->ops->set_hybrid(rl->cfg.hybrid, rl->cfg.nhybrid);
 }
 
+void relay_summary(const struct relay *rl, char *buf, size_t len)
+{
+	unsigned n = 0, serving = 0, down = 0, not_started = 0, unbound = 0;
+	int w;
+
+	for (const struct route *r = rl->routes; r; r = r->next) {
+		n++;
+		if (r->state != ROUTE_STARTED)
+			not_started++;
+		else if (r->guest == GUEST_DOWN)
+			down++;
+		else
+			serving++;
+		if (r->cfg.front.kind == FRONT_USB && r->usb_open && !r->usb.bound)
+			unbound++;
+	}
+	w = snprintf(buf, len, "%u route%s: %u serving, %u guest down, %u not started", n,
+		     n == 1 ? "" : "s", serving, down, not_started);
+	if (unbound > 0 && w >= 0 && (size_t)w < len)
+		snprintf(buf + w, len - (size_t)w, "; %u USB gadget%s not bound", unbound,
+			 unbound == 1 ? "" : "s");
+}
+
 void relay_stop(struct relay *rl)
 {
 	struct route *r, *next;

@@ -106,6 +106,11 @@ int relay_reload(struct relay *rl, char *err, size_t errlen);
 /* A route that started on a retry (route.c's started callback): a virtio
  * route's device may be new, and its hybrid socket with it. */
 void relay_route_started(struct relay *rl, struct route *r);
+/* One short line for the service manager (STATUS=): "3 routes: 2 serving,
+ * 1 guest down, 0 not started", and "; 1 USB gadget not bound" when a USB
+ * front's gadget is not bound to a UDC. A route serves when it started and
+ * its guest is not known to be down. */
+void relay_summary(const struct relay *rl, char *buf, size_t len);
 void relay_stop(struct relay *rl);
 /* Free rl->cfg, once stopped and the loop has closed the routes. */
 void relay_free(struct relay *rl);

@@ -59,10 +59,24 @@ int front_serving(enum front_state st)
 	return st != FRONT_DOWN;
 }
 
+static void (*changed_cb)(void);
+
+void route_set_changed_cb(void (*cb)(void))
+{
+	changed_cb = cb;
+}
+
+static void route_changed(void)
+{
+	if (changed_cb != NULL)
+		changed_cb();
+}
+
 static void set_front(struct route *r, enum front_state st)
 {
 	r->front = st;
 	r->front_since = clock_mono_ms();
+	route_changed();
 }
 
 static void route_set_guest(struct route *r, enum guest_state st, const char *reason)
@@ -79,6 +93,7 @@ static void route_set_guest(struct route *r, enum guest_state st, const char *re
 			    "route %s: guest down: %s", r->cfg.name, reason);
 	r->guest = st;
 	r->guest_since = clock_mono_ms();
+	route_changed();
 }
 
 /* fmt is also log_limited()'s key: one rate per message */
@@ -206,6 +221,7 @@ static void on_usb_state(struct usb_function *f, enum usb_state st, const char *
 	struct route *r = f->data;
 
 	log_notice("route %s: usb %s: %s", r->cfg.name, usb_state_name(st), why);
+	route_changed();        /* bound or unbound, if nothing else */
 	if (st == USB_ONLINE) {
 		set_front(r, FRONT_ONLINE);
 		idle_probe_cancel(r);
@@ -504,6 +520,7 @@ static void start_failed(struct route *r, const char *why)
 	r->state = ROUTE_NOT_STARTED;
 	r->retry_at = now + r->retry_ms;
 	snprintf(r->start_error, sizeof(r->start_error), "%s", why);
+	route_changed();
 	if (r->start_attempts == 1) {
 		set_front(r, FRONT_DOWN);
 		log_error("route %s: not started: %s; trying again in %u s", r->cfg.name, why,
@@ -536,6 +553,7 @@ static void start_done(struct route *r)
 	r->state = ROUTE_STARTED;
 	r->start_error[0] = '\0';
 	r->start_attempts = 0;
+	route_changed();
 	if (r->cfg.probe_interval_ms > 0)
 		uv_timer_start(&r->probe_timer, on_probe_timer, 0, r->cfg.probe_interval_ms);
 }

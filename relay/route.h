@@ -84,6 +84,9 @@ struct route *route_start(uv_loop_t *loop, const struct route_config *cfg);
 void route_retry_now(struct route *r);
 /* Called when a route starts on a retry, after route_start returned. */
 void route_set_started_cb(void (*cb)(struct route *r));
+/* Called when anything relay_summary() counts may have changed: a route
+ * started or failed to, its front, its guest, its USB gadget bound or not. */
+void route_set_changed_cb(void (*cb)(void));
 /* Close everything; the route frees itself when its last handle closes. */
 void route_stop(struct route *r);
 

@@ -38,6 +38,14 @@ static void set_state(struct usb_function *f, enum usb_state st, const char *why
 		f->on_state(f, st, why);
 }
 
+/* BIND and UNBIND leave the state as it is: the owner hears of them all
+ * the same (f->bound) */
+static void report_bound(struct usb_function *f, const char *why)
+{
+	if (f->on_state != NULL)
+		f->on_state(f, f->state, why);
+}
+
 static void go_offline(struct usb_function *f, const char *why)
 {
 	if (f->state != USB_ONLINE)
@@ -69,11 +77,17 @@ static void handle_event(struct usb_function *f, const struct usb_functionfs_eve
 	switch (ev->type) {
 	case FUNCTIONFS_BIND:
 		f->st.binds++;
+		f->bound = 1;
 		usb_log(f, 0, "bound to a UDC");
+		report_bound(f, "bound to a UDC");
 		break;
 	case FUNCTIONFS_UNBIND:
 		f->st.unbinds++;
-		go_offline(f, "unbound");
+		f->bound = 0;
+		if (f->state == USB_ONLINE)
+			go_offline(f, "unbound");
+		else
+			report_bound(f, "unbound");
 		break;
 	case FUNCTIONFS_ENABLE:
 		f->st.enables++;
@@ -207,6 +221,7 @@ void usb_function_close(struct usb_function *f, void (*close_cb)(struct usb_func
 	f->on_state = NULL;
 	usb_cancel_all(f);
 	f->state = USB_CLOSED;
+	f->bound = 0;
 	uv_close((uv_handle_t *)&f->ep0_poll, on_handle_closed);
 	uv_close((uv_handle_t *)&f->aio_poll, on_handle_closed);
 }

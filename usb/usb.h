@@ -35,7 +35,9 @@ enum usb_state {
 struct usb_function;
 
 /* State changes: READY once after open, then ONLINE / READY (offline) as
- * the host enables and disables the function. `why` names the event. */
+ * the host enables and disables the function; also BIND and UNBIND (the
+ * gadget bound to a UDC or let go of it: f->bound), with the state as it
+ * was. `why` names the event. */
 typedef void (*usb_state_cb)(struct usb_function *f, enum usb_state state, const char *why);
 /* OUT buffers: fill buf (len 0 = none available now). */
 typedef void (*usb_alloc_cb)(struct usb_function *f, uv_buf_t *buf);
@@ -68,6 +70,7 @@ struct usb_function {
 	char dir[USB_PATH_MAX];
 	char name[32];                  /* for log lines */
 	enum usb_state state;
+	int bound;                      /* the gadget is bound to a UDC */
 	int ep0, ep_out, ep_in;
 	uv_poll_t ep0_poll;
 	int evfd;

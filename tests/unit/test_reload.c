@@ -713,6 +713,39 @@ START_TEST(start_control_not_owned)
 }
 END_TEST
 
+/* The service manager's line: each route counted once, as not started,
+ * guest down or serving (a guest not yet probed serves), and USB fronts
+ * whose gadget is not bound named apart. */
+START_TEST(summary_counts_routes)
+{
+	char text[1024], line[160];
+
+	snprintf(not_started_name, sizeof(not_started_name), "c");
+	snprintf(text, sizeof(text), "%s%s%s", route_text("a", 6001, NULL),
+		 route_text("b", 6002, NULL), route_text("c", 6003, NULL));
+	write_conf(text);
+	ck_assert_int_eq(relay_load_config(&rl, &rl.cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(relay_apply(&rl), 1);
+	relay_summary(&rl, line, sizeof(line));
+	ck_assert_str_eq(line, "3 routes: 2 serving, 0 guest down, 1 not started");
+	nth(1)->guest = GUEST_DOWN;
+	relay_summary(&rl, line, sizeof(line));
+	ck_assert_str_eq(line, "3 routes: 1 serving, 1 guest down, 1 not started");
+	nth(0)->cfg.front.kind = FRONT_USB;
+	nth(0)->usb_open = 1;
+	relay_summary(&rl, line, sizeof(line));
+	ck_assert_str_eq(line, "3 routes: 1 serving, 1 guest down, 1 not started; "
+			       "1 USB gadget not bound");
+	nth(0)->usb.bound = 1;
+	relay_summary(&rl, line, sizeof(line));
+	ck_assert_str_eq(line, "3 routes: 1 serving, 1 guest down, 1 not started");
+	nth(0)->cfg.front.kind = FRONT_TCP;
+	reload(route_text("a", 6001, NULL));
+	relay_summary(&rl, line, sizeof(line));
+	ck_assert_str_eq(line, "1 route: 1 serving, 0 guest down, 0 not started");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("reload");
@@ -735,6 +768,7 @@ int main(void)
 	tcase_add_test(tc, route_started_on_retry);
 	tcase_add_test(tc, start_then_stop_releases_everything);
 	tcase_add_test(tc, start_control_not_owned);
+	tcase_add_test(tc, summary_counts_routes);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
