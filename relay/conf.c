@@ -52,6 +52,8 @@ void config_init(struct relay_config *cfg)
 	cfg->defaults.max_streams = 1024;
 	cfg->defaults.probe_interval_ms = 2000;
 	cfg->defaults.probe_mode = PROBE_CONNECT;
+	cfg->defaults.guest_restart = GUEST_RESTART_REQUESTED;
+	cfg->defaults.open_wait_ms = 30000;
 }
 
 void config_free(struct relay_config *cfg)
@@ -214,7 +216,8 @@ int route_config_equal(const struct route_config *a, const struct route_config *
 	       a->reconnect_max_ms == b->reconnect_max_ms &&
 	       a->connect_timeout_ms == b->connect_timeout_ms &&
 	       a->max_clients == b->max_clients && a->max_streams == b->max_streams &&
-	       a->probe_interval_ms == b->probe_interval_ms && a->probe_mode == b->probe_mode;
+	       a->probe_interval_ms == b->probe_interval_ms && a->probe_mode == b->probe_mode &&
+	       a->guest_restart == b->guest_restart && a->open_wait_ms == b->open_wait_ms;
 }
 
 static int valid_name(const char *s)
@@ -313,6 +316,13 @@ static int route_option(struct parser *p, struct route_config *rc, char **w, int
 			return perr(p, "probe-mode takes one mode: connect or adb");
 		if (probe_mode_parse(w[1], &rc->probe_mode) != 0)
 			return perr(p, "probe-mode '%.32s' unknown: connect or adb", w[1]);
+	} else if (strcmp(w[0], "guest-restart") == 0) {
+		if (n != 2 || guest_restart_parse(w[1], &rc->guest_restart) != 0)
+			return perr(p, "guest-restart takes one of requested, show, hide");
+	} else if (strcmp(w[0], "open-wait") == 0) {
+		if (n != 2 || config_parse_duration(w[1], &ms) != 0 || ms > 600000)
+			return perr(p, "open-wait takes 0 (refuse at once) or a duration up to 600s");
+		rc->open_wait_ms = ms;
 	} else if (strcmp(w[0], "max-clients") == 0 || strcmp(w[0], "max-streams") == 0) {
 		int clients = w[0][4] == 'c';
 		unsigned long hi = clients ? 64 : 65536;

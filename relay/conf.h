@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "relay/probe.h"
+#include "relay/restart.h"
 #include "relay/sys/sys.h"
 #include "vsock/vsock.h"
 
@@ -42,6 +43,8 @@ struct route_config {
 	unsigned max_streams;      /* open adb streams per session */
 	unsigned probe_interval_ms; /* idle guest probe, 0 = off */
 	enum probe_mode probe_mode; /* what that probe checks */
+	enum guest_restart guest_restart; /* what the PC sees of a guest restart */
+	unsigned open_wait_ms;     /* how long a PC's OPEN waits for a guest that is down */
 };
 
 struct relay_config {

@@ -88,9 +88,14 @@ static void route_set_guest(struct route *r, enum guest_state st, const char *re
 	if (st == GUEST_UP)
 		log_limited(LOG_LVL_NOTICE, r->cfg.name, "guest up",
 			    "route %s: guest up: %s", r->cfg.name, reason);
-	else if (st == GUEST_DOWN)
+	else if (st == GUEST_DOWN && r->guest_was_up)
 		log_limited(LOG_LVL_WARN, r->cfg.name, "guest down",
 			    "route %s: guest down: %s", r->cfg.name, reason);
+	else if (st == GUEST_DOWN)  /* not up yet, as at boot before the VM starts */
+		log_limited(LOG_LVL_INFO, r->cfg.name, "guest not up",
+			    "route %s: guest not up yet: %s", r->cfg.name, reason);
+	if (st == GUEST_UP)
+		r->guest_was_up = 1;
 	r->guest = st;
 	r->guest_since = clock_mono_ms();
 	route_changed();
@@ -362,6 +367,18 @@ static void session_detach(void *owner, struct session *s)
 		uv_timer_start(&r->usb_restart, on_usb_restart, 100, 0);
 }
 
+/* The PC is to see its guest restart: a TCP PC sees its connection end
+ * (the session closes it); a USB host is made to drop its transport, as it
+ * does when a real adbd closes FunctionFS, and finds the device again. */
+static void session_restart_shown(void *owner, struct session *s)
+{
+	struct route *r = owner;
+
+	(void)s;
+	if (r->cfg.front.kind == FRONT_USB && r->usb_open)
+		usb_drop_host(&r->usb);
+}
+
 static const struct session_ops route_session_ops = {
 	.connect = session_connect,
 	.connect_cancel = session_connect_cancel,
@@ -369,6 +386,7 @@ static const struct session_ops route_session_ops = {
 	.error = session_error,
 	.attach = session_attach,
 	.detach = session_detach,
+	.restart_shown = session_restart_shown,
 };
 
 /* ---- the front ---- */
@@ -589,6 +607,8 @@ struct route *route_start(uv_loop_t *loop, const struct route_config *cfg)
 		.reconnect_max_ms = r->cfg.reconnect_max_ms,
 		.max_streams = r->cfg.max_streams,
 		.cnxn_deadline = r->cfg.front.kind == FRONT_TCP,
+		.guest_restart = r->cfg.guest_restart,
+		.open_wait_ms = r->cfg.open_wait_ms,
 		.st = &r->st,
 	};
 	r->guest = GUEST_UNKNOWN;

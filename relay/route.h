@@ -65,6 +65,7 @@ struct route {
 	uint64_t probe_last_at;         /* ms, monotonic; 0 = none yet */
 	uint64_t probes, probe_failures;
 	enum guest_state guest;
+	int guest_was_up;               /* the guest has been up since the route started */
 	uint64_t guest_since;
 	char guest_reason[PROBE_DETAIL_MAX + 32];
 

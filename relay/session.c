@@ -43,6 +43,8 @@ static void guest_connect(struct session *s);
 static void on_cnxn_deadline(uv_timer_t *t);
 static void guest_lost(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void update_reading(struct session *s);
+static void release_held_opens(struct session *s);
+static void on_open_wait(uv_timer_t *t);
 
 /* ---- what the owner is told ---- */
 
@@ -158,12 +160,159 @@ static void replay_cnxn(struct session *s)
 		  s->owner->name, s->peer, s->links_made);
 }
 
-/* ---- host -> guest ---- */
-
 static int guest_ready(const struct session *s)
 {
 	return s->link == LINK_UP && s->guest_online;
 }
+
+/* ---- streams as a field engineer follows them (debug) ---- */
+
+/* One line per stream event at log-level debug, with its service name as
+ * the PC sent it (escaped); the PC causes these lines, so they are
+ * rate-limited per cause like every other such line. */
+static void log_stream(struct session *s, const char *what, uint32_t host_id,
+		       const uint8_t *service, size_t len)
+{
+	char name[HOST_OPEN_KEEP * 4 + 1];
+	const uint8_t *nul = memchr(service, '\0', len);
+
+	if (log_get_level() < LOG_LVL_DEBUG)
+		return;
+	if (nul != NULL)
+		len = (size_t)(nul - service);
+	log_escape(name, sizeof(name), (const char *)service, len < HOST_OPEN_KEEP ? len : HOST_OPEN_KEEP);
+	log_limited(LOG_LVL_DEBUG, s->owner->name, what, "route %s: peer %s: OPEN of stream %u %s: \"%s\"",
+		    s->owner->name, s->peer, host_id, what, name);
+}
+
+/* ---- restarts the PC asked for ---- */
+
+static void restart_asked(struct session *s, const char *name)
+{
+	s->restart_asked_ms = now(s) ? now(s) : 1;
+	snprintf(s->restart_asked, sizeof(s->restart_asked), "%s", name);
+	log_limited(LOG_LVL_INFO, s->owner->name, "restart asked",
+		    "route %s: peer %s: the PC asked the guest to restart (%s)", s->owner->name,
+		    s->peer, name);
+}
+
+/* The PC opened stream HOST_ID to SERVICE on the guest. */
+static void host_open_forwarded(struct session *s, uint32_t host_id, const uint8_t *service,
+				size_t len)
+{
+	char name[RESTART_NAME_MAX];
+
+	shield_host_open(&s->shield, service, len);
+	log_stream(s, "forwarded", host_id, service, len);
+	switch (restart_service_ask(service, len, name)) {
+	case RESTART_ASK_NONE:
+		break;
+	case RESTART_ASK_IF_REPLY:
+		s->restart_watch = host_id;
+		memcpy(s->restart_watch_name, name, sizeof(name));
+		break;
+	case RESTART_ASK_AT_OPEN:
+		restart_asked(s, name);
+		break;
+	}
+}
+
+/* A guest WRTE on a stream whose reply says whether adbd restarts. */
+static void watch_restart_reply(struct session *s, const struct adb_header *h)
+{
+	uint8_t reply[64];
+	size_t n;
+
+	if (s->restart_watch == 0 || h->arg1 != s->restart_watch)
+		return;
+	n = framehold_copy(&s->g2h, reply, sizeof(reply));
+	if (restart_reply_says(reply, n))
+		restart_asked(s, s->restart_watch_name);
+	s->restart_watch = 0;
+}
+
+/* Is this loss of the guest link one the PC is to see? */
+static int restart_is_shown(const struct session *s)
+{
+	switch (s->owner->guest_restart) {
+	case GUEST_RESTART_HIDE:
+		return 0;
+	case GUEST_RESTART_SHOW:
+		return 1;
+	case GUEST_RESTART_REQUESTED:
+		break;
+	}
+	return s->restart_asked_ms != 0 && now(s) - s->restart_asked_ms <= RESTART_ASK_MS;
+}
+
+/* ---- OPENs that wait for the guest ---- */
+
+static void arm_open_wait(struct session *s)
+{
+	uint64_t next = openhold_next_deadline(&s->held), t = now(s);
+
+	if (next == 0)
+		uv_timer_stop(&s->open_wait);
+	else
+		uv_timer_start(&s->open_wait, on_open_wait, next > t ? next - t : 0, 0);
+}
+
+/* The held OPENs whose time is up are answered with CLSE. */
+static void on_open_wait(uv_timer_t *t)
+{
+	struct session *s = t->data;
+	uint32_t id;
+	unsigned n = 0;
+
+	while (openhold_expire(&s->held, now(s), &id)) {
+		s->owner->st->refused_opens++;
+		send_clse_to_host(s, 0, id);
+		n++;
+	}
+	if (n > 0)
+		log_limited(LOG_LVL_INFO, s->owner->name, "held OPEN refused",
+			    "route %s: peer %s: %u OPEN%s refused: the guest was not back within %u ms",
+			    s->owner->name, s->peer, n, n == 1 ? "" : "s", s->owner->open_wait_ms);
+	if (output_flush(&s->to_host) != 0) {
+		session_close(s, "write to host failed");
+		return;
+	}
+	arm_open_wait(s);
+	update_reading(s);
+}
+
+/* The guest is back as the PC knows it: the held OPENs go to it, in the
+ * order the PC sent them (never into the middle of a host frame). */
+static void release_held_opens(struct session *s)
+{
+	uint8_t *frame;
+	size_t len;
+	uint32_t id;
+
+	if (s->held.n == 0 || !guest_ready(s) || host_frame_open(s))
+		return;
+	while (openhold_take(&s->held, &frame, &len, &id)) {
+		if (streams_add(&s->streams, id, 0) != 0) {
+			free(frame);
+			s->owner->st->refused_opens++;
+			send_clse_to_host(s, 0, id);
+			continue;
+		}
+		host_open_forwarded(s, id, frame + ADB_HEADER_SIZE, len - ADB_HEADER_SIZE);
+		s->owner->st->frames[DIR_TO_GUEST]++;
+		s->owner->st->bytes[DIR_TO_GUEST] += len - ADB_HEADER_SIZE;
+		if (output_owned(&s->to_guest, frame, len) != 0) {
+			guest_lost(s, "out of memory releasing a held OPEN");
+			return;
+		}
+	}
+	arm_open_wait(s);
+	if (output_flush(&s->to_guest) != 0)
+		guest_lost(s, "write to guest failed");
+	output_flush(&s->to_host);
+}
+
+/* ---- host -> guest ---- */
 
 /* Decide what happens to a host frame; returns 1 to forward it. */
 static int host_frame_verdict(struct session *s, const struct adb_header *h)
@@ -175,14 +324,22 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 	case ADB_CMD_CNXN:
 		s->cnxn_len = 0;
 		s->cnxn_complete = 0;
-		/* the PC starts over: it is owed the guest's CNXN */
+		/* the PC starts over: it is owed the guest's CNXN, and has
+		 * forgotten the streams it was waiting for */
 		s->pc_cnxn_len = 0;
+		openhold_clear(&s->held);
 		return s->link == LINK_UP;
 	case ADB_CMD_AUTH:
 	case ADB_CMD_STLS:
 		return s->link == LINK_UP;
 	case ADB_CMD_OPEN:
 		if (!guest_ready(s)) {
+			/* a PC whose transport is kept may wait for the guest */
+			if (s->owner->open_wait_ms > 0 && s->guest_was_online && s->cnxn_complete &&
+			    openhold_room(&s->held, h->data_length)) {
+				s->h2g_hold = 1;
+				return 0;
+			}
 			st->refused_opens++;
 			send_clse_to_host(s, 0, h->arg0);
 			return 0;
@@ -198,6 +355,9 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 	case ADB_CMD_OKAY:
 	case ADB_CMD_WRTE:
 	case ADB_CMD_CLSE:
+		/* the PC gave up an OPEN that waits for the guest */
+		if (h->command == ADB_CMD_CLSE && h->arg1 == 0 && openhold_remove(&s->held, h->arg0))
+			return 0;
 		if (!guest_ready(s))
 			break;
 		i = h->arg0 ? streams_find_host(&s->streams, h->arg0) : -1;
@@ -221,13 +381,33 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 	return 0;
 }
 
+/* The OPEN in h waits for the guest (its service follows). */
+static void hold_open(struct session *s, const struct adb_header *h, const uint8_t *raw)
+{
+	const struct session_owner *o = s->owner;
+
+	if (openhold_begin(&s->held, raw, h->arg0, h->data_length,
+			   now(s) + o->open_wait_ms) != 0) {
+		s->h2g_hold = 0;
+		o->st->refused_opens++;
+		send_clse_to_host(s, 0, h->arg0);
+		return;
+	}
+	o->st->opens_held++;
+	if (!uv_is_active((uv_handle_t *)&s->open_wait))
+		uv_timer_start(&s->open_wait, on_open_wait, o->open_wait_ms, 0);
+}
+
 static void host_header(struct session *s, const struct adb_frame_event *fe)
 {
 	const struct adb_header *h = &fe->header;
-	int fwd = host_frame_verdict(s, h);
-
+	int fwd;
 	uint8_t raw[ADB_HEADER_SIZE];
 
+	s->h2g_hold = 0;
+	fwd = host_frame_verdict(s, h);
+	if (s->h2g_hold)
+		hold_open(s, h, fe->header_raw);
 	memcpy(raw, fe->header_raw, ADB_HEADER_SIZE);
 	s->h2g_forward = fwd;
 	s->h2g_gen = s->link_gen;
@@ -241,7 +421,8 @@ static void host_header(struct session *s, const struct adb_frame_event *fe)
 		if (fwd)
 			s->cnxn_sent_gen = s->link_gen;
 	}
-	trace_frame(s, "host->guest", h, fwd ? NULL : "(not forwarded)");
+	trace_frame(s, "host->guest", h,
+		    fwd ? NULL : s->h2g_hold ? "(held: the guest is down)" : "(not forwarded)");
 	if (capture_wanted(s->owner->name))
 		capture_header(s->owner->name, s->id, 0, fe->header_raw);
 	if (!fwd)
@@ -257,6 +438,10 @@ static void host_payload(struct session *s, struct poolbuf *b, const struct adb_
 	if (fe->header.command == ADB_CMD_CNXN) {
 		memcpy(s->cnxn + s->cnxn_len, fe->data, fe->len);
 		s->cnxn_len += fe->len;
+	}
+	if (s->h2g_hold) {
+		openhold_add(&s->held, fe->data, fe->len);
+		return;
 	}
 	if (!s->h2g_forward || s->h2g_gen != s->link_gen || s->link != LINK_UP)
 		return;
@@ -275,10 +460,22 @@ static void host_frame_end(struct session *s, const struct adb_header *h)
 {
 	if (s->h2g_gen == s->link_gen)
 		flush_guest_clse(s);
+	if (h->command == ADB_CMD_OPEN && s->h2g_hold) {
+		s->h2g_hold = 0;
+		log_stream(s, "held", h->arg0, s->held.v[s->held.n - 1].frame + ADB_HEADER_SIZE,
+			   h->data_length);
+	}
+	/* OPENs held until the guest was back, and until no host frame was
+	 * half way to it */
+	release_held_opens(s);
 	if (h->command == ADB_CMD_OPEN && s->h2g_forward) {
-		shield_host_open(&s->shield, s->h2g_open, s->h2g_open_len);
+		host_open_forwarded(s, h->arg0, s->h2g_open, s->h2g_open_len);
 		return;
 	}
+	if (h->command == ADB_CMD_CLSE && s->h2g_forward)
+		log_limited(LOG_LVL_DEBUG, s->owner->name, "host CLSE",
+			    "route %s: peer %s: CLSE of stream %u (guest %u) from the PC",
+			    s->owner->name, s->peer, h->arg0, h->arg1);
 	if (h->command != ADB_CMD_CNXN)
 		return;
 	s->cnxn_complete = 1;
@@ -419,6 +616,7 @@ static int guest_cnxn_pass(struct session *s)
 	len += framehold_copy(&s->g2h, cnxn + ADB_HEADER_SIZE, ADB_HANDSHAKE_MAX);
 	if (first) {
 		s->guest_online = 1;
+		s->guest_was_online = 1;
 		s->backoff_attempt = s->links_cut;
 		if (s->links_made > 1)
 			o->st->reconnects++;
@@ -427,8 +625,12 @@ static int guest_cnxn_pass(struct session *s)
 			log_debug("route %s: peer %s: guest CNXN on link %u is the one the PC has: "
 				  "absorbed, the PC's transport stays as it is", o->name, s->peer,
 				  s->links_made);
+			release_held_opens(s);
 			return 0;
 		}
+		/* a changed guest: the PC drops its streams, the held ones too */
+		openhold_clear(&s->held);
+		arm_open_wait(s);
 		if (s->pc_cnxn_len > 0) {
 			struct adb_header was, is;
 			char banner[512];
@@ -484,6 +686,8 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 	}
 	if (pass && h->command == ADB_CMD_AUTH)
 		s->link_auth_sent = 1;
+	if (pass && h->command == ADB_CMD_WRTE)
+		watch_restart_reply(s, h);
 	trace_frame(s, "guest->host", h, pass ? NULL : "(refused)");
 	if (!pass) {
 		if (h->command != ADB_CMD_OPEN) {
@@ -497,6 +701,10 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 			guest_cut(s);
 		return;
 	}
+	if (h->command == ADB_CMD_CLSE)
+		log_limited(LOG_LVL_DEBUG, o->name, "guest CLSE",
+			    "route %s: peer %s: CLSE of stream %u (guest %u) from the guest",
+			    o->name, s->peer, h->arg1, h->arg0);
 	if (capture_wanted(o->name))
 		capture_frame(s);
 	o->st->frames[DIR_TO_HOST]++;
@@ -749,15 +957,42 @@ static void close_streams_towards_host(struct session *s)
 	output_flush(&s->to_host);
 }
 
+/* The guest restarted and the PC is to see it, as it would on a direct
+ * connection: its connection ends (and a USB host drops its transport). */
+static void show_restart(struct session *s)
+{
+	const struct session_owner *o = s->owner;
+
+	o->st->restarts_shown++;
+	owner_guest_state(s, GUEST_DOWN, s->down_reason);
+	if (o->guest_restart == GUEST_RESTART_SHOW)
+		log_limited(LOG_LVL_NOTICE, o->name, "restart shown",
+			    "route %s: peer %s: guest link lost (%s): the PC's connection ends "
+			    "too (guest-restart show)", o->name, s->peer, s->down_reason);
+	else
+		log_limited(LOG_LVL_NOTICE, o->name, "restart shown",
+			    "route %s: peer %s: guest link lost (%s) %u ms after the PC asked for "
+			    "a restart (%s): the PC's connection ends too, as a direct one would",
+			    o->name, s->peer, s->down_reason,
+			    (unsigned)(now(s) - s->restart_asked_ms), s->restart_asked);
+	if (o->ops->restart_shown != NULL)
+		o->ops->restart_shown(o->data, s);
+	session_close(s, "the guest restarted (shown to the PC)");
+}
+
 static void guest_lost(struct session *s, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (s->link != LINK_UP)
+	if (s->link != LINK_UP || s->closing)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(s->down_reason, sizeof(s->down_reason), fmt, ap);
 	va_end(ap);
+	if (s->guest_online && restart_is_shown(s)) {
+		show_restart(s);
+		return;
+	}
 	owner_error(s, "peer %s: guest link lost: %s", s->peer, s->down_reason);
 	owner_guest_state(s, GUEST_DOWN, s->down_reason);
 
@@ -827,6 +1062,7 @@ static void guest_connect(struct session *s)
 
 static void session_free(struct session *s)
 {
+	openhold_clear(&s->held);
 	framehold_drop(&s->g2h);
 	pool_reader_reset(&s->guest_reader);
 	output_destroy(&s->to_host);
@@ -868,6 +1104,7 @@ void session_close(struct session *s, const char *reason)
 	output_detach(&s->to_host);
 	output_detach(&s->to_guest);
 	uv_close((uv_handle_t *)&s->backoff, on_handle_closed);
+	uv_close((uv_handle_t *)&s->open_wait, on_handle_closed);
 	s->host->on_closed = on_host_closed;
 	s->host->ops->close(s->host);
 	if (s->guest_handle && s->link != LINK_CLOSING)
@@ -895,7 +1132,10 @@ int session_start(const struct session_owner *o, struct front_conn *host)
 	snprintf(s->peer, sizeof(s->peer), "%s", host->peer);
 	uv_timer_init(o->loop, &s->backoff);
 	s->backoff.data = s;
-	s->handles_open = 2;
+	uv_timer_init(o->loop, &s->open_wait);
+	s->open_wait.data = s;
+	openhold_init(&s->held);
+	s->handles_open = 3;
 	adb_reader_init(&s->host_rd, ADB_MAX_PAYLOAD);
 	bufpool_init(&s->host_pool, o->buffer);
 	bufpool_init(&s->guest_pool, o->buffer);

@@ -23,13 +23,28 @@
  * transport id. A host CNXN forgets the kept one: a PC that (re)sent its
  * CNXN is owed the guest's answer.
  *
+ * A restart the PC asked for is not hidden (owner->guest_restart, restart.h):
+ * when the guest link is lost within RESTART_ASK_MS of a request (root:,
+ * unroot:, tcpip:, usb: whose reply says "restarting"; reboot:, remount:,
+ * reconnect), the session ends, as the PC's connection to a real adbd
+ * would, after telling the owner (ops->restart_shown: a USB front makes
+ * the host drop its transport). `show` does so for every loss, `hide` for
+ * none.
+ *
+ * While the guest is down under a kept transport, an OPEN waits up to
+ * owner->open_wait_ms for it (openhold.h) and goes to the guest when it is
+ * back the same; it is answered with CLSE when the time is up, when the
+ * guest comes back changed (the PC then drops its streams anyway), or at
+ * once when open_wait_ms is 0 or the holding is full.
+ *
  * Memory: each direction reads into a pool of `buffer` bytes (at least two
  * 64 KiB buffers) and stops reading while that pool is used up, while the
  * output towards the other side holds `buffer` bytes or OUTPUT_MAX_BATCHES
  * batches, or while 64 KiB of frames the relay made up wait for the side
  * that caused them. So a connection holds at most 2 x buffer of data plus
  * 2 x (OUTPUT_MAX_BATCHES + 43) batches of about 2.8 KiB (43: the
- * header-only frames one 64 KiB read can carry beyond the limit).
+ * header-only frames one 64 KiB read can carry beyond the limit), plus
+ * OPENHOLD_MAX held OPENs of at most OPENHOLD_PAYLOAD_MAX bytes each.
  */
 #ifndef RELAY_SESSION_H
 #define RELAY_SESSION_H
@@ -42,6 +57,8 @@
 #include "relay/datapath/datapath.h"
 #include "relay/framehold.h"
 #include "relay/front/front.h"
+#include "relay/openhold.h"
+#include "relay/restart.h"
 #include "relay/shield.h"
 #include "relay/streams.h"
 #include "vsock/vsock.h"
@@ -66,6 +83,8 @@ struct session_stats {
 	uint64_t refused_opens;   /* OPENs answered with CLSE by the relay */
 	uint64_t cut_frames;      /* guest frames cut short by a lost link, dropped */
 	uint64_t guest_refused;   /* guest frames the shield kept from the PC */
+	uint64_t opens_held;      /* OPENs that waited for a guest that was down */
+	uint64_t restarts_shown;  /* guest restarts the PC saw (its connection ended) */
 };
 
 /* What a session asks of its owner. Each gets the owner's `data`. */
@@ -84,6 +103,10 @@ struct session_ops {
 	int (*attach)(void *owner, struct session *s);
 	/* The session is freed once this returns. */
 	void (*detach)(void *owner, struct session *s);
+	/* The guest restarted and the PC is to see it: the session closes
+	 * right after (a TCP PC sees its connection end); a USB front makes
+	 * the host drop its transport as well. May be NULL. */
+	void (*restart_shown)(void *owner, struct session *s);
 };
 
 /* A session's owner, filled by it (route.c) and outliving its sessions. */
@@ -97,6 +120,8 @@ struct session_owner {
 	unsigned reconnect_min_ms, reconnect_max_ms;
 	unsigned max_streams;
 	int cnxn_deadline;             /* the PC has HOST_CNXN_TIMEOUT_MS to send CNXN */
+	enum guest_restart guest_restart; /* what the PC sees of a guest restart */
+	unsigned open_wait_ms;         /* an OPEN waits this long for a guest that is down */
 	struct session_stats *st;
 };
 
@@ -147,6 +172,16 @@ struct session {
 	unsigned h2g_gen;
 	uint8_t h2g_open[HOST_OPEN_KEEP]; /* start of a host OPEN's service */
 	size_t h2g_open_len;
+	int h2g_hold;                  /* it is an OPEN held while the guest is down */
+	/* OPENs the PC sent while the guest was down, and their deadline */
+	struct openhold held;
+	uv_timer_t open_wait;
+	int guest_was_online;          /* a link of this session had the guest online */
+	/* a restart the PC asked for: when (0: none) and which */
+	uint64_t restart_asked_ms;
+	char restart_asked[RESTART_NAME_MAX];
+	uint32_t restart_watch;        /* the PC's id of a stream whose reply may ask */
+	char restart_watch_name[RESTART_NAME_MAX];
 	/* frame being read from the guest, held until whole */
 	struct frame_hold g2h;
 	int g2h_pass;                  /* its header passed; OPENs decided at the end */

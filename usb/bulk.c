@@ -243,6 +243,19 @@ void usb_cancel_all(struct usb_function *f)
 			sys_io_cancel(f->aio, &f->in[i].cb, &ev);
 }
 
+int usb_drop_host(struct usb_function *f)
+{
+	uint8_t byte;
+
+	if (f->state != USB_ONLINE)
+		return -ENOTCONN;
+	/* f_fs halts an endpoint read against its direction: the host's
+	 * pending bulk IN read ends with a stall */
+	if (read(f->ep_in, &byte, sizeof(byte)) < 0 && errno != EBADMSG)
+		return -errno;
+	return 0;
+}
+
 int usb_idle(const struct usb_function *f)
 {
 	return f->out_inflight == 0 && f->in_inflight == 0;

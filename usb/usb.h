@@ -113,6 +113,10 @@ void usb_read_stop(struct usb_function *f);
  * report through their usb_in_cb; from the loop, soon after. usb_idle()
  * says when none is left. */
 void usb_cancel_all(struct usb_function *f);
+/* Make the host drop its transport on this function, as it does when a
+ * device's adbd closes FunctionFS, without letting go of ep0 (which would
+ * unbind the whole gadget): see bulk.c. 0, or a negative errno. */
+int usb_drop_host(struct usb_function *f);
 int usb_idle(const struct usb_function *f);
 
 /* IN: set the completion callback, claim the next free bounce buffer

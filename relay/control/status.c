@@ -102,6 +102,10 @@ void status_text(const struct relay *rl, struct strbuf *out)
 			      (unsigned long long)r->st.errors,
 			      (unsigned long long)r->st.refused_opens,
 			      (unsigned long long)r->st.stale_dropped);
+		strbuf_printf(out, "  guest restarts shown to the PC %llu (guest-restart %s), OPENs held %llu (open-wait %u ms)\n",
+			      (unsigned long long)r->st.restarts_shown,
+			      guest_restart_name(r->cfg.guest_restart),
+			      (unsigned long long)r->st.opens_held, r->cfg.open_wait_ms);
 		if (r->last_error[0])
 			strbuf_printf(out, "  last error %.0f s ago: %s\n", ago_s(r->last_error_at),
 				      r->last_error);
@@ -181,6 +185,11 @@ static void json_route(const struct route *r, struct strbuf *out)
 	json_u64(out, "stale_dropped", r->st.stale_dropped);
 	json_u64(out, "cut_frames", r->st.cut_frames);
 	json_u64(out, "guest_refused", r->st.guest_refused);
+	json_u64(out, "opens_held", r->st.opens_held);
+	json_u64(out, "restarts_shown", r->st.restarts_shown);
+	strbuf_printf(out, ",\"guest_restart\":");
+	strbuf_json_str(out, guest_restart_name(r->cfg.guest_restart));
+	json_u64(out, "open_wait_ms", r->cfg.open_wait_ms);
 	strbuf_printf(out, ",\"last_error\":");
 	strbuf_json_str(out, r->last_error);
 	json_u64(out, "last_error_ms", clock_wall_ms(r->last_error_at));

@@ -4,8 +4,8 @@
  * vsock CONNECT handshake (byte by byte), the frame reader, the CNXN
  * exchange, OPEN/OKAY/WRTE/CLSE, per-stream flow control (one WRTE in
  * flight per stream, OKAY to the host only once its data is consumed), and
- * framing of everything we send. Services (shell.c, sync.c, forward.c) see
- * only the stream_* functions declared in guest.h.
+ * framing of everything we send. Services (shell.c, sync.c, forward.c,
+ * restart.c) see only the stream_* functions declared in guest.h.
  *
  * Memory is bounded: the read buffer is fixed, a stream holds at most one
  * host WRTE payload (the host may not send another before our OKAY; if it
@@ -145,10 +145,10 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 	conn_unref(c);
 }
 
-void conns_close_all(void)
+void conns_close_all(const char *why)
 {
 	while (conns != NULL)
-		conn_close(conns, "shutdown");
+		conn_close(conns, "%s", why);
 }
 
 /* ---- output ---- */
@@ -386,6 +386,11 @@ void stream_consumed(struct stream *s)
 	send_ctl(s->conn, ADB_CMD_OKAY, s->id, s->host_id);
 }
 
+void stream_kick(struct stream *s, const char *why)
+{
+	conn_close(s->conn, "%s", why);
+}
+
 void stream_finish(struct stream *s)
 {
 	if (s->opening) {
@@ -471,6 +476,24 @@ static void handle_open(struct conn *c)
 	} else if (strncmp(name, "tcp:", 4) == 0) {
 		ops = &forward_service;
 		arg = name + 4;
+	} else if (strncmp(name, "root:", 5) == 0) {
+		ops = &root_service;      /* as adbd: anything after the colon is ignored */
+		arg = name + 5;
+	} else if (strncmp(name, "unroot:", 7) == 0) {
+		ops = &unroot_service;
+		arg = name + 7;
+	} else if (strncmp(name, "tcpip:", 6) == 0) {
+		ops = &tcpip_service;
+		arg = name + 6;
+	} else if (strncmp(name, "usb:", 4) == 0) {
+		ops = &usb_service;
+		arg = name + 4;
+	} else if (strncmp(name, "reboot:", 7) == 0) {
+		ops = &reboot_service;
+		arg = name + 7;
+	} else if (strcmp(name, "reconnect") == 0) {
+		ops = &reconnect_service;
+		arg = "";
 	}
 	if (ops == NULL) {
 		log_info("conn %lu: OPEN \"%.200s\" (host %u): unknown service, refused", c->id,

@@ -3,8 +3,10 @@
  * guest.h - shared declarations of adbd-testguest, a small adb *device*
  * daemon for tests: logging and options (main.c), listeners and the hybrid
  * vsock handshake (listen.c), adb connections and the per-stream layer
- * (conn.c), and the services shell:/exec: (shell.c), sync: (sync.c) and
- * tcp: (forward.c, what `adb forward` opens).
+ * (conn.c), the services shell:/exec: (shell.c), sync: (sync.c) and
+ * tcp: (forward.c, what `adb forward` opens), and the services that restart
+ * adbd, root:/unroot:/tcpip:/usb:/reboot:/reconnect, with the emulated
+ * restart itself (restart.c).
  */
 #ifndef GUEST_H
 #define GUEST_H
@@ -23,6 +25,12 @@ struct guest_options {
 	const char *features;    /* the banner's features= list (announced only) */
 	uint32_t max_payload;    /* what we offer in CNXN (before min with host's) */
 	int verbose;             /* -v: debug lines and one line per frame */
+	const char **listen;     /* the --listen specs, opened again after a restart */
+	int nlisten;
+	int root_at_boot;        /* --root: the "root" state at start and after reboot: */
+	int root;                /* the "root" state now (root:/unroot: flip it) */
+	unsigned restart_downtime_ms; /* --restart-downtime: root:/unroot:/tcpip:/usb: */
+	unsigned reboot_downtime_ms;  /* --reboot-downtime: reboot: */
 };
 
 extern struct guest_options g_opt;
@@ -40,8 +48,14 @@ void *xcalloc(size_t n, size_t size);
 
 /* Parse and open one --listen SPEC. Returns 0, or -1 after logging why. */
 int listener_open(const char *spec);
-/* Close every listener (shutdown). */
-void listeners_close(void);
+/* Open every g_opt.listen spec; on a failure close those opened (as
+ * listeners_close(restarting) does) and return -1 (after logging why),
+ * else 0. */
+int listeners_open_all(int restarting);
+/* Close every listener. `restarting`: leave unix:/hybrid: paths behind as
+ * sockets nobody listens on (connects are refused, as while a real daemon
+ * restarts); else (shutdown) remove the paths, those left behind too. */
+void listeners_close(int restarting);
 
 /* Incremental parser of the hybrid vsock command "CONNECT <port>\n",
  * fed one byte at a time. */
@@ -74,8 +88,8 @@ struct stream;
 uv_stream_t *conn_handle_alloc(enum conn_kind kind);
 void conn_handle_free(uv_stream_t *handle);
 void conn_start(uv_stream_t *handle, int hybrid, const char *peer);
-/* Close every connection (shutdown). */
-void conns_close_all(void);
+/* Close every connection (shutdown, restart); `why` goes to the log. */
+void conns_close_all(const char *why);
 
 /*
  * The stream layer, as seen by a service. Data to the host goes out with
@@ -101,7 +115,8 @@ struct service_ops {
 	void (*ready)(struct stream *s);
 	/* The stream is gone (host CLSE, connection lost, or after the
 	 * service finished): release everything. May be called more than
-	 * once; must not call stream functions other than ref/unref. */
+	 * once; must not call stream functions other than ref/unref and
+	 * stream_kick. */
 	void (*abort)(struct stream *s);
 	/* Last reference dropped: free the service's private data. */
 	void (*release)(struct stream *s);
@@ -137,11 +152,25 @@ void stream_opened(struct stream *s);   /* answer a STREAM_START_LATER OPEN: OKA
 void stream_refused(struct stream *s);  /* ... or CLSE */
 void stream_ref(struct stream *s);
 void stream_unref(struct stream *s);
+/* Drop the stream's whole adb connection at once, no CLSE (adbd's
+ * kick_transport); `why` goes to the log. Safe from any service callback,
+ * abort included (a no-op once the connection is closing). */
+void stream_kick(struct stream *s, const char *why);
 
 /* ---- services ---- */
 extern const struct service_ops shell_service; /* shell: stdout+stderr */
 extern const struct service_ops exec_service;  /* exec: stdout only */
 extern const struct service_ops sync_service;  /* sync: legacy push/pull */
 extern const struct service_ops forward_service; /* tcp:[HOST:]PORT */
+
+/* ---- restart.c: the services that restart adbd, and the restart ---- */
+extern const struct service_ops root_service;      /* root: */
+extern const struct service_ops unroot_service;    /* unroot: */
+extern const struct service_ops tcpip_service;     /* tcpip:PORT */
+extern const struct service_ops usb_service;       /* usb: */
+extern const struct service_ops reboot_service;    /* reboot:[TARGET] */
+extern const struct service_ops reconnect_service; /* reconnect */
+/* Shutdown: forget a pending restart and close the restart timer. */
+void restart_shutdown(void);
 
 #endif /* GUEST_H */

@@ -4,7 +4,12 @@
  * unix:PATH, tcp:HOST:PORT, hybrid:PATH (Firecracker/Cloud Hypervisor
  * hybrid vsock, whose "CONNECT <port>\n" command is parsed here), and
  * vsock:PORT (kernel vsock, opened by tests/vm/guest_vsock.c and only inside
- * lab guests; watched with uv_poll). Accepted sockets go to conn.c.
+ * lab guests; watched with uv_poll). Accepted sockets go to conn.c. The
+ * listeners are closed and opened again by a restart (restart.c): while
+ * down, a unix:/hybrid: path is left behind as a socket nobody listens on
+ * (connect: ECONNREFUSED, as after a killed daemon; libuv would unlink it),
+ * replaced when the listener opens again; a TCP port is bound again with
+ * SO_REUSEADDR (what libuv sets).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -35,11 +40,15 @@ struct listener {
 		uv_poll_t poll;
 	} h;
 	int vsock_fd;
+	int handle_closing;      /* a failed open closed the handle: it frees l */
 	unsigned long accepted;
 	struct listener *next;
 };
 
 static struct listener *listeners;
+static int dead_sockets_left;    /* listeners_close(1) left unix paths behind */
+
+static void listener_closed(uv_handle_t *h);
 
 /* ---- hybrid vsock command ---- */
 
@@ -194,7 +203,8 @@ static int start_listening(struct listener *l, int err)
 		err = uv_listen(&l->h.stream, 128, on_connection);
 	if (err < 0) {
 		log_err("%s: %s", l->spec, uv_strerror(err));
-		uv_close(&l->h.handle, NULL);
+		l->handle_closing = 1;
+		uv_close(&l->h.handle, listener_closed);
 		return -1;
 	}
 	return 0;
@@ -286,8 +296,10 @@ static int open_vsock(struct listener *l, const char *portstr)
 	if (err == 0) {
 		l->h.handle.data = l;
 		err = uv_poll_start(&l->h.poll, UV_READABLE, vsock_poll_cb);
-		if (err < 0)
-			uv_close(&l->h.handle, NULL);
+		if (err < 0) {
+			l->handle_closing = 1; /* vsock_fd is still -1: closed below */
+			uv_close(&l->h.handle, listener_closed);
+		}
 	}
 	if (err < 0) {
 		log_err("%s: uv_poll: %s", l->spec, uv_strerror(err));
@@ -322,8 +334,9 @@ int listener_open(const char *spec)
 		rc = -1;
 	}
 	if (rc != 0) {
-		/* a handle that was initialised is closing and owns l: leak it,
-		 * the process exits right away */
+		/* a handle that was initialised is closing and frees l */
+		if (!l->handle_closing)
+			free(l);
 		return -1;
 	}
 	l->next = listeners;
@@ -341,7 +354,51 @@ static void listener_closed(uv_handle_t *h)
 	free(l);
 }
 
-void listeners_close(void)
+int listeners_open_all(int restarting)
+{
+	for (int i = 0; i < g_opt.nlisten; i++) {
+		if (listener_open(g_opt.listen[i]) != 0) {
+			listeners_close(restarting);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A socket file at `path` that nobody listens on: bound, never listened,
+ * closed. */
+static void leave_dead_socket(const char *spec, const char *path)
+{
+	struct sockaddr_un a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a.sun_path))
+		return;
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_debug("%s: dead socket: %s", spec, strerror(errno));
+		return;
+	}
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		log_debug("%s: dead socket: %s", spec, strerror(errno));
+	else
+		dead_sockets_left = 1;
+	close(fd);
+}
+
+static const char *unix_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "hybrid:", 7) == 0)
+		return spec + 7;
+	return NULL;
+}
+
+void listeners_close(int restarting)
 {
 	struct listener *l = listeners, *next;
 
@@ -350,6 +407,19 @@ void listeners_close(void)
 		next = l->next;
 		if (l->kind == L_VSOCK)
 			uv_poll_stop(&l->h.poll);
-		uv_close(&l->h.handle, listener_closed);
+		uv_close(&l->h.handle, listener_closed); /* unlinks a unix path */
+		if (restarting && (l->kind == L_UNIX || l->kind == L_HYBRID))
+			leave_dead_socket(l->spec, unix_path(l->spec));
+	}
+	if (!restarting && dead_sockets_left) {
+		/* shut down while down for a restart: remove what we left */
+		for (int i = 0; i < g_opt.nlisten; i++) {
+			const char *path = unix_path(g_opt.listen[i]);
+			struct stat st;
+
+			if (path != NULL && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+				unlink(path);
+		}
+		dead_sockets_left = 0;
 	}
 }

@@ -2,11 +2,12 @@
 /*
  * main.c - adbd-testguest entry point: command line, logging, the event
  * loop, READY on stdout once every listener is up, and a clean exit on
- * SIGTERM/SIGINT.
+ * SIGTERM/SIGINT (also while down for a restart).
  *
  * adbd-testguest is test equipment: a small adb device daemon that the real
  * adb host client accepts (legacy raw shell, legacy sync, tcp: for
- * `adb forward`, no AUTH).
+ * `adb forward`, root:/unroot:/tcpip:/usb:/reboot:/reconnect with an
+ * emulated restart, no AUTH).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -27,6 +28,8 @@ struct guest_options g_opt = {
 	.features = "",
 	.max_payload = ADB_MAX_PAYLOAD,
 	.verbose = 0,
+	.restart_downtime_ms = 500,
+	.reboot_downtime_ms = 2000,
 };
 uv_loop_t *g_loop;
 int g_shutting_down;
@@ -100,7 +103,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: adbd-testguest --listen SPEC [--listen SPEC ...] [--name NAME]\n"
-		"                      [--features LIST] [--max-payload N] [-v]\n"
+		"                      [--features LIST] [--max-payload N] [--root]\n"
+		"                      [--restart-downtime MS] [--reboot-downtime MS] [-v]\n"
 		"  SPEC: unix:PATH          adb over a Unix stream socket\n"
 		"        tcp:HOST:PORT      adb over TCP (HOST numeric IPv4 or [IPv6])\n"
 		"        hybrid:PATH        Firecracker/Cloud Hypervisor hybrid vsock: Unix socket,\n"
@@ -110,8 +114,22 @@ static void usage(FILE *f)
 		"  --features LIST          the banner's features= list, comma-separated (default\n"
 		"                           none); announced only: the guest implements none of them\n"
 		"  --max-payload N          largest payload we offer, 4096..1048576 (default 1048576)\n"
+		"  --root                   start \"running as root\" (default: unprivileged); root:\n"
+		"                           and unroot: flip this state across a restart, reboot:\n"
+		"                           goes back to it (nothing else changes: no real privileges)\n"
+		"  --restart-downtime MS    how long a restart by root:, unroot:, tcpip: or usb: stays\n"
+		"                           down, 0..600000 (default 500)\n"
+		"  --reboot-downtime MS     the same for reboot: (default 2000)\n"
 		"  -v, --verbose            debug log and one line per adb frame on stderr\n"
-		"Prints READY on stdout once every listener is up; SIGTERM/SIGINT exit 0.\n");
+		"Prints READY on stdout once every listener is up; SIGTERM/SIGINT exit 0.\n"
+		"Restarts: root:, unroot:, tcpip:PORT and usb: answer as AOSP adbd (one WRTE, then\n"
+		"CLSE). When the reply says \"restarting\", and on reboot:[TARGET] (no output),\n"
+		"every adb connection and every listener is closed about 100 ms after the reply\n"
+		"was acknowledged (at the latest 1 s after it was sent); for the downtime nothing\n"
+		"listens (connects are refused; unix:/hybrid: paths stay, as dead sockets); then\n"
+		"the same --listen specs are opened again (tcpip: does not move the port) and\n"
+		"RESTARTED is printed on stdout. reconnect answers \"done\" and drops only its\n"
+		"own connection.\n");
 }
 
 static void exit_timer_cb(uv_timer_t *t)
@@ -127,8 +145,9 @@ static void shutdown_now(const char *why)
 		return;
 	g_shutting_down = 1;
 	log_info("%s: shutting down", why);
-	listeners_close();
-	conns_close_all();
+	restart_shutdown();
+	listeners_close(0);
+	conns_close_all("shutdown");
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
 	/* children get SIGKILL, so this only fires if something is badly stuck */
@@ -156,6 +175,21 @@ static int parse_max_payload(const char *s, uint32_t *out)
 	return 0;
 }
 
+static int parse_ms(const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end != '\0' || v > 600000)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -163,6 +197,9 @@ int main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "features", required_argument, NULL, 'F' },
 		{ "max-payload", required_argument, NULL, 'm' },
+		{ "root", no_argument, NULL, 'R' },
+		{ "restart-downtime", required_argument, NULL, 'D' },
+		{ "reboot-downtime", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -202,6 +239,18 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'R':
+			g_opt.root_at_boot = 1;
+			break;
+		case 'D':
+		case 'B':
+			if (parse_ms(optarg, c == 'D' ? &g_opt.restart_downtime_ms
+						      : &g_opt.reboot_downtime_ms) != 0) {
+				fprintf(stderr, "adbd-testguest: --%s must be 0..600000 (ms)\n",
+					c == 'D' ? "restart-downtime" : "reboot-downtime");
+				return 2;
+			}
+			break;
 		case 'v':
 			g_opt.verbose = 1;
 			break;
@@ -222,9 +271,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	g_loop = uv_default_loop();
 
-	for (int i = 0; i < nspecs; i++)
-		if (listener_open(specs[i]) != 0)
-			return 1;
+	g_opt.listen = specs;
+	g_opt.nlisten = nspecs;
+	g_opt.root = g_opt.root_at_boot;
+	if (listeners_open_all(0) != 0)
+		return 1;
 
 	uv_signal_init(g_loop, &sig_term);
 	uv_signal_start(&sig_term, signal_cb, SIGTERM);

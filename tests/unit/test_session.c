@@ -149,7 +149,7 @@ static void turn(void)
 
 static void pc_send(uint32_t cmd, uint32_t arg0, uint32_t arg1, const char *payload)
 {
-	uint8_t buf[ADB_HEADER_SIZE + ADB_HANDSHAKE_MAX];
+	uint8_t buf[ADB_HEADER_SIZE + 2 * ADB_HANDSHAKE_MAX];
 	size_t len = frame(buf, cmd, arg0, arg1, payload);
 
 	ck_assert(pc.reading);
@@ -501,6 +501,232 @@ START_TEST(no_guest_link_before_host_cnxn)
 }
 END_TEST
 
+/* ---- restarts the PC asked for (guest-restart) ---- */
+
+/* The PC opens host_id to service; the guest answers it with reply and
+ * closes it, as adbd's root:, unroot:, tcpip: and usb: do. */
+static void service_replies(uint32_t host_id, const char *service, const char *reply)
+{
+	open_pair(host_id, host_id + 100, service);
+	if (reply != NULL)
+		guest_send(ADB_CMD_WRTE, host_id + 100, host_id, reply);
+	guest_send(ADB_CMD_CLSE, host_id + 100, host_id, NULL);
+	SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_CLSE, host_id + 100, host_id));
+}
+
+/* The guest goes away: did the PC see it (its connection ended) or not
+ * (a new link, the PC's connection kept)? */
+static int restart_seen_by_pc(void)
+{
+	unsigned n = route.links;
+
+	guest_hang_up();
+	for (int i = 0; i < 1000 && !pc.closed && route.links == n; i++) {
+		turn();
+		usleep(1000);
+	}
+	ck_assert_msg(pc.closed || route.links == n + 1, "neither closed nor reconnected");
+	return pc.closed;
+}
+
+START_TEST(root_restart_is_shown)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	service_replies(30, "root:", "restarting adbd as root\n");
+	ck_assert(restart_seen_by_pc());
+	ck_assert_uint_eq(route.st.restarts_shown, 1);
+	SPIN_UNTIL(route.session_gone);
+}
+END_TEST
+
+/* "adbd is already running as root" restarts nothing: a loss after it is
+ * one nobody asked for */
+START_TEST(root_without_restart_is_hidden)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	service_replies(30, "root:", "adbd is already running as root\n");
+	service_replies(31, "unroot:", "adbd not running as root\n");
+	service_replies(32, "tcpip:0", "invalid port 0\n");
+	ck_assert(!restart_seen_by_pc());
+	ck_assert_uint_eq(route.st.restarts_shown, 0);
+}
+END_TEST
+
+START_TEST(unroot_tcpip_usb_restarts_are_shown)
+{
+	static const char *const asks[][2] = {
+		{ "unroot:", "restarting adbd as non root\n" },
+		{ "tcpip:5555", "restarting in TCP mode port: 5555\n" },
+		{ "usb:", "restarting in USB mode\n" },
+	};
+
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	service_replies(30, asks[_i][0], asks[_i][1]);
+	ck_assert(restart_seen_by_pc());
+	ck_assert_uint_eq(route.st.restarts_shown, 1);
+}
+END_TEST
+
+/* reboot:, remount: and reconnect ask by being opened: the guest may go
+ * before it answers at all */
+START_TEST(reboot_is_shown_at_open)
+{
+	static const char *const asks[] = { "reboot:", "reboot:bootloader", "remount:", "reconnect" };
+
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	pc_send(ADB_CMD_OPEN, 30, 0, asks[_i]);
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OPEN) == 1);
+	ck_assert(restart_seen_by_pc());
+	ck_assert_uint_eq(route.st.restarts_shown, 1);
+}
+END_TEST
+
+/* a service that merely starts like one asks nothing */
+START_TEST(lookalike_services_ask_nothing)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	pc_send(ADB_CMD_OPEN, 30, 0, "reconnect-offline");
+	pc_send(ADB_CMD_OPEN, 31, 0, "shell:reboot:");
+	pc_send(ADB_CMD_OPEN, 32, 0, "rootx:");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OPEN) == 3);
+	ck_assert(!restart_seen_by_pc());
+}
+END_TEST
+
+START_TEST(show_shows_every_restart)
+{
+	route.owner.guest_restart = GUEST_RESTART_SHOW;
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_stream();
+	ck_assert(restart_seen_by_pc());
+	ck_assert_uint_eq(route.st.restarts_shown, 1);
+}
+END_TEST
+
+START_TEST(hide_hides_asked_restarts)
+{
+	route.owner.guest_restart = GUEST_RESTART_HIDE;
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	service_replies(30, "root:", "restarting adbd as root\n");
+	ck_assert(!restart_seen_by_pc());
+	ck_assert_uint_eq(route.st.restarts_shown, 0);
+	ck_assert(!pc.closed);
+}
+END_TEST
+
+/* ---- OPENs while the guest is down (open-wait) ---- */
+
+/* The guest went down under a kept transport; the next link is held. */
+static void guest_down_link_held(void)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	route.hold_connects = 1;
+	guest_hang_up();
+	SPIN_UNTIL(route.guest == GUEST_DOWN && route.held != NULL);
+}
+
+/* The guest comes back with banner. */
+static void guest_back(const char *banner)
+{
+	harness_release_connect();
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_CNXN) == 1);
+	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, banner);
+	SPIN_UNTIL(route.guest == GUEST_UP);
+	settle();
+}
+
+START_TEST(open_waits_for_the_guest)
+{
+	const struct seen *o;
+
+	route.owner.open_wait_ms = 2000;
+	guest_down_link_held();
+	pc_send(ADB_CMD_OPEN, 40, 0, "shell:later");
+	pc_send(ADB_CMD_OPEN, 41, 0, "shell:and later");
+	settle();
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CLSE), 0);
+	ck_assert_uint_eq(route.st.opens_held, 2);
+	guest_back(BANNER_A);
+	/* both reach the guest, in order, and the streams are the PC's */
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 2);
+	o = nth(&guest_view, ADB_CMD_OPEN, 0);
+	ck_assert_uint_eq(o->arg0, 40);
+	ck_assert_uint_eq(o->len, strlen("shell:later"));
+	ck_assert(memcmp(o->payload, "shell:later", o->len) == 0);
+	ck_assert_uint_eq(nth(&guest_view, ADB_CMD_OPEN, 1)->arg0, 41);
+	guest_send(ADB_CMD_OKAY, 140, 40, NULL);
+	SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_OKAY, 140, 40));
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CLSE), 0);
+	ck_assert_uint_eq(route.st.refused_opens, 0);
+}
+END_TEST
+
+START_TEST(open_wait_runs_out)
+{
+	route.owner.open_wait_ms = 50;
+	guest_down_link_held();
+	pc_send(ADB_CMD_OPEN, 40, 0, "shell:later");
+	settle();
+	SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_CLSE, 0, 40));
+	ck_assert_uint_eq(route.st.refused_opens, 1);
+	guest_back(BANNER_A);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 0);
+}
+END_TEST
+
+/* the PC gives up (CLSE) before the guest is back: the guest never sees it */
+START_TEST(held_open_closed_by_the_pc)
+{
+	route.owner.open_wait_ms = 2000;
+	guest_down_link_held();
+	pc_send(ADB_CMD_OPEN, 40, 0, "shell:later");
+	pc_send(ADB_CMD_CLSE, 40, 0, NULL);
+	guest_back(BANNER_A);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 0);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_CLSE), 0);
+	ck_assert(guest_gets_open());
+}
+END_TEST
+
+/* a guest that comes back changed is passed on: the PC drops its
+ * streams, so the held OPENs are not sent */
+START_TEST(held_open_dropped_for_a_changed_guest)
+{
+	route.owner.open_wait_ms = 2000;
+	guest_down_link_held();
+	pc_send(ADB_CMD_OPEN, 40, 0, "shell:later");
+	guest_back(BANNER_B);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 0);
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CNXN), 2);
+}
+END_TEST
+
+/* bounded: OPENHOLD_MAX wait, the next is refused at once; so is an OPEN
+ * whose service is longer than OPENHOLD_PAYLOAD_MAX */
+START_TEST(open_wait_is_bounded)
+{
+	char big[OPENHOLD_PAYLOAD_MAX + 8];
+
+	route.owner.open_wait_ms = 2000;
+	guest_down_link_held();
+	for (uint32_t i = 0; i < OPENHOLD_MAX; i++)
+		pc_send(ADB_CMD_OPEN, 40 + i, 0, "shell:later");
+	settle();
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CLSE), 0);
+	pc_send(ADB_CMD_OPEN, 90, 0, "shell:one too many");
+	SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_CLSE, 0, 90));
+	pc_send(ADB_CMD_CLSE, 40, 0, NULL);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "shell:", 6);
+	pc_send(ADB_CMD_OPEN, 91, 0, big);
+	SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_CLSE, 0, 91));
+	ck_assert_uint_eq(route.st.opens_held, OPENHOLD_MAX);
+	guest_back(BANNER_A);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), OPENHOLD_MAX - 1);
+}
+END_TEST
+
 /* ---- CNXN replay ---- */
 
 START_TEST(host_cnxn_replayed_on_new_link)
@@ -688,6 +914,8 @@ static Suite *suite(void)
 	Suite *s = suite_create("session");
 	TCase *loss = tcase_create("guest_loss");
 	TCase *replay = tcase_create("cnxn_replay");
+	TCase *restarts = tcase_create("restarts");
+	TCase *wait = tcase_create("open_wait");
 	TCase *shield = tcase_create("guest_opens");
 	TCase *streams = tcase_create("streams");
 
@@ -696,6 +924,24 @@ static Suite *suite(void)
 	tcase_add_test(loss, opens_refused_while_down);
 	tcase_add_test(loss, no_guest_link_before_host_cnxn);
 	suite_add_tcase(s, loss);
+
+	tcase_add_checked_fixture(restarts, setup, teardown);
+	tcase_add_test(restarts, root_restart_is_shown);
+	tcase_add_test(restarts, root_without_restart_is_hidden);
+	tcase_add_loop_test(restarts, unroot_tcpip_usb_restarts_are_shown, 0, 3);
+	tcase_add_loop_test(restarts, reboot_is_shown_at_open, 0, 4);
+	tcase_add_test(restarts, lookalike_services_ask_nothing);
+	tcase_add_test(restarts, show_shows_every_restart);
+	tcase_add_test(restarts, hide_hides_asked_restarts);
+	suite_add_tcase(s, restarts);
+
+	tcase_add_checked_fixture(wait, setup, teardown);
+	tcase_add_test(wait, open_waits_for_the_guest);
+	tcase_add_test(wait, open_wait_runs_out);
+	tcase_add_test(wait, held_open_closed_by_the_pc);
+	tcase_add_test(wait, held_open_dropped_for_a_changed_guest);
+	tcase_add_test(wait, open_wait_is_bounded);
+	suite_add_tcase(s, wait);
 
 	tcase_add_checked_fixture(replay, setup, teardown);
 	tcase_add_test(replay, host_cnxn_replayed_on_new_link);
