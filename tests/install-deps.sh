@@ -13,7 +13,8 @@ set -euo pipefail
 # qemu-system-arm (amd64 and aarch64 lab guests), kmod,
 # cpio, xz-utils and debian-archive-keyring (the VM lab), clang (the
 # fuzzer), gnuplot-nox (make bench's chart), dpkg-dev, debhelper and
-# lintian (deb-package.test); for the ARM cross builds (arm64 and armhf:
+# lintian (deb-package.test), mmdebstrap (systemd-deb.test's Debian root
+# file system); for the ARM cross builds (arm64 and armhf:
 # tests/suite.sh) Debian's cross toolchains, the libraries of those
 # architectures (multiarch: dpkg --add-architecture), qemu-user-static to
 # run their unit tests, and file to tell what was built. A test whose tool
@@ -21,7 +22,7 @@ set -euo pipefail
 CROSS_ARCHES="arm64 armhf"
 PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check tshark adb python3 clang
 	socat qemu-system-x86 qemu-system-arm busybox-static kmod cpio xz-utils debian-archive-keyring groff-base systemd
-	man-db libfaketime gnuplot-nox qemu-user-static file dpkg-dev debhelper lintian"
+	man-db libfaketime gnuplot-nox qemu-user-static file dpkg-dev debhelper lintian mmdebstrap"
 for a in $CROSS_ARCHES; do
 	PACKAGES="$PACKAGES crossbuild-essential-$a libuv1-dev:$a check:$a libusb-1.0-0-dev:$a pkgconf:$a"
 done

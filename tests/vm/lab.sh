@@ -16,13 +16,16 @@
 # picks the guest kernel's Debian suite (build-image.sh); LAB_ARCH the
 # guest's architecture (this machine's, or arm64: qemu-system-aarch64's
 # virt board, everything in the image built or fetched for arm64);
-# LAB_TIMEOUT bounds one boot.
+# LAB_TIMEOUT bounds one boot; LAB_MEM is the guest's memory in MiB (768).
+# LAB_INITRD, set after lab_setup, boots another initramfs than
+# build-image.sh's (systemd-deb.test's Debian root file system).
 
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${LAB_CACHE:=$top_builddir/vm-lab}"
 : "${LAB_TIMEOUT:=240}"
+: "${LAB_MEM:=768}"
 LAB_HOST_PIDS=""
 LAB_NAME=lab
 
@@ -149,7 +152,7 @@ lab_boot_start() {
 	local on_reboot=-no-reboot
 	[ -n "${LAB_REBOOT:-}" ] && on_reboot="-action reboot=reset"
 	# shellcheck disable=SC2086
-	timeout -k 5 "$LAB_TIMEOUT" $LAB_QEMU -accel tcg,thread=multi -smp "$LAB_SMP" -m 768 \
+	timeout -k 5 "$LAB_TIMEOUT" $LAB_QEMU -accel tcg,thread=multi -smp "$LAB_SMP" -m "$LAB_MEM" \
 		-nodefaults $on_reboot -display none -monitor none -serial "file:$LAB_CONSOLE" \
 		-kernel "$LAB_KERNEL_IMAGE" -initrd "$LAB_INITRD" \
 		-append "console=$LAB_CONSOLE_TTY panic=-1 quiet loglevel=3 lab.scenario=$scenario $kargs" \
