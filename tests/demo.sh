@@ -141,6 +141,8 @@ say "sent 'hello through the forward', the guest echoed '$got'"
 [ "$got" = "hello through the forward" ] || die "the forward echoed '$got'"
 
 step "the guest reboots (adb shell reboot -f); QEMU, the relay and the adb transport stay"
+say "a reboot the PC did not ask for (not adb reboot) is hidden: the transport, its id and forwards stay;"
+say "adb reboot, adb root and the like would be shown as a direct connection shows them (guest-restart)"
 timeout 10 "$ADB" -s "$SERIAL" shell 'reboot -f' >/dev/null 2>&1 || true
 t0=$(date +%s%N)
 for _ in $(seq 50); do "${CTL[@]}" health >/dev/null 2>&1 || break; sleep 0.1; done

@@ -157,7 +157,7 @@ void usb_in_set_cb(struct usb_function *f, usb_in_cb cb)
 
 uint8_t *usb_in_claim(struct usb_function *f)
 {
-	if (f->state != USB_ONLINE || f->in_inflight == USB_IN_XFERS)
+	if (f->state != USB_ONLINE || f->in_inflight == USB_IN_XFERS || f->drop != USB_DROP_NONE)
 		return NULL;
 	return f->in[(f->in_next + f->in_inflight) % USB_IN_XFERS].bounce;
 }
@@ -230,6 +230,15 @@ static void on_aio(uv_poll_t *p, int status, int events)
 	reap(f);
 }
 
+void usb_cancel_in(struct usb_function *f)
+{
+	struct io_event ev;
+
+	for (unsigned i = 0; i < USB_IN_XFERS; i++)
+		if (f->in[i].busy)
+			sys_io_cancel(f->aio, &f->in[i].cb, &ev);
+}
+
 void usb_cancel_all(struct usb_function *f)
 {
 	struct io_event ev;
@@ -238,22 +247,7 @@ void usb_cancel_all(struct usb_function *f)
 	for (unsigned i = 0; i < USB_OUT_XFERS; i++)
 		if (f->out[i].busy)
 			sys_io_cancel(f->aio, &f->out[i].cb, &ev);
-	for (unsigned i = 0; i < USB_IN_XFERS; i++)
-		if (f->in[i].busy)
-			sys_io_cancel(f->aio, &f->in[i].cb, &ev);
-}
-
-int usb_drop_host(struct usb_function *f)
-{
-	uint8_t byte;
-
-	if (f->state != USB_ONLINE)
-		return -ENOTCONN;
-	/* f_fs halts an endpoint read against its direction: the host's
-	 * pending bulk IN read ends with a stall */
-	if (read(f->ep_in, &byte, sizeof(byte)) < 0 && errno != EBADMSG)
-		return -errno;
-	return 0;
+	usb_cancel_in(f);
 }
 
 int usb_idle(const struct usb_function *f)

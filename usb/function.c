@@ -196,6 +196,8 @@ int usb_function_open(struct usb_function *f, uv_loop_t *loop, const char *dir,
 	f->ep0_poll.data = f;
 	uv_poll_start(&f->ep0_poll, UV_READABLE, on_ep0);
 	f->handles_open++;
+	usb_drop_init(f);
+	f->handles_open++;
 	set_state(f, USB_READY, "descriptors written");
 	return 0;
 }
@@ -224,4 +226,5 @@ void usb_function_close(struct usb_function *f, void (*close_cb)(struct usb_func
 	f->bound = 0;
 	uv_close((uv_handle_t *)&f->ep0_poll, on_handle_closed);
 	uv_close((uv_handle_t *)&f->aio_poll, on_handle_closed);
+	uv_close((uv_handle_t *)&f->drop_timer, on_handle_closed);
 }

@@ -62,6 +62,7 @@ struct usb_xfer {
 
 struct usb_stats {
 	uint64_t enables, disables, binds, unbinds, setups, halts;
+	uint64_t drops;                 /* usb_drop_host() halts */
 	uint64_t out_xfers, in_xfers;
 };
 
@@ -93,6 +94,12 @@ struct usb_function {
 	unsigned in_inflight;
 	usb_in_cb on_in;
 
+	/* usb_drop_host(): IN transfers cancelled, then bulk IN halted until
+	 * the host has dropped its transport (drop.c) */
+	enum { USB_DROP_NONE, USB_DROP_DRAINING, USB_DROP_HALTED } drop;
+	unsigned drop_tries;
+	uv_timer_t drop_timer;
+
 	void (*close_cb)(struct usb_function *f);
 	struct usb_stats st;
 };
@@ -115,7 +122,9 @@ void usb_read_stop(struct usb_function *f);
 void usb_cancel_all(struct usb_function *f);
 /* Make the host drop its transport on this function, as it does when a
  * device's adbd closes FunctionFS, without letting go of ep0 (which would
- * unbind the whole gadget): see bulk.c. 0, or a negative errno. */
+ * unbind the whole gadget): drop.c. Its IN transfers are cancelled and no
+ * new one starts until the host's has failed. 0 (under way), or -ENOTCONN
+ * when the host has not enabled the function. */
 int usb_drop_host(struct usb_function *f);
 int usb_idle(const struct usb_function *f);
 

@@ -204,6 +204,7 @@ static void json_route(const struct route *r, struct strbuf *out)
 		json_u64(out, "disables", u->disables);
 		json_u64(out, "setups", u->setups);
 		json_u64(out, "halts", u->halts);
+		json_u64(out, "drops", u->drops);
 		json_u64(out, "out_transfers", u->out_xfers);
 		json_u64(out, "in_transfers", u->in_xfers);
 		strbuf_printf(out, "}");

@@ -7,13 +7,19 @@
 # guest with -t N, push/pull through each, survive one guest's restart on
 # the same transport without disturbing the other, keep a second function
 # of the same gadget (an ACM serial port the relay does not own) bound
-# throughout, and survive replugs (gadget unbound and bound again) with flat
-# relay fds and memory.
-# lab.cycles=N on the kernel command line sets the replug count (default 20).
+# throughout, see the restarts it asks for (adb root, adb unroot, adb
+# reboot; adb wait-for-device) as it would see them directly, with adb 29
+# and adb 34, through a USB front and a TCP front, and survive replugs
+# (gadget unbound and bound again) with flat relay fds and memory.
+# lab.cycles=N on the kernel command line sets the replug count (default 20),
+# lab.restarts=0 leaves out the restart requests (the aarch64 run).
 
-CYCLES=20
+CYCLES=20 RESTARTS=1
 for arg in $(cat /proc/cmdline); do
-	case $arg in lab.cycles=*) CYCLES=${arg#lab.cycles=} ;; esac
+	case $arg in
+	lab.cycles=*) CYCLES=${arg#lab.cycles=} ;;
+	lab.restarts=*) RESTARTS=${arg#lab.restarts=} ;;
+	esac
 done
 export ANDROID_ADB_SERVER_PORT=5037
 CTL="adbd-relayctl -s /tmp/relay.sock"
@@ -44,9 +50,9 @@ ok
 
 step guests
 mkdir -p /tmp/a /tmp/b
-(cd /tmp/a && exec adbd-testguest --listen vsock:5555 --name vm-a) > /tmp/guest-a.log 2>&1 &
+(cd /tmp/a && exec adbd-testguest --listen vsock:5555 --name vm-a --reboot-downtime 3000) > /tmp/guest-a.log 2>&1 &
 GUEST_A=$!; LAB_PIDS="$LAB_PIDS $GUEST_A"; LAB_LOGS="$LAB_LOGS /tmp/guest-a.log"
-(cd /tmp/b && exec adbd-testguest --listen vsock:5556 --name vm-b) > /tmp/guest-b.log 2>&1 &
+(cd /tmp/b && exec adbd-testguest --listen vsock:5556 --name vm-b --reboot-downtime 3000) > /tmp/guest-b.log 2>&1 &
 LAB_PIDS="$LAB_PIDS $!"; LAB_LOGS="$LAB_LOGS /tmp/guest-b.log"
 wait_for 10 grep -q READY /tmp/guest-a.log || fail "guest a did not start"
 wait_for 10 grep -q READY /tmp/guest-b.log || fail "guest b did not start"
@@ -62,6 +68,10 @@ route a {
 }
 route b {
 	front usb:/dev/usb-ffs/gb
+	target vsock:1:5556
+}
+route t {
+	front tcp:127.0.0.1:6600
 	target vsock:1:5556
 }
 CONF
@@ -124,7 +134,7 @@ kill -9 "$GUEST_A"
 t0=$(ms)
 wait_for 2 sh -c "! kill -0 $STREAM_A" || fail "shell on a still running 2 s after guest a died"
 info "shell on a ended $(( $(ms) - t0 )) ms after guest a died"
-(cd /tmp/a && exec adbd-testguest --listen vsock:5555 --name vm-a) > /tmp/guest-a.log 2>&1 &
+(cd /tmp/a && exec adbd-testguest --listen vsock:5555 --name vm-a --reboot-downtime 3000) > /tmp/guest-a.log 2>&1 &
 GUEST_A=$!; LAB_PIDS="$LAB_PIDS $GUEST_A"
 wait_for 10 grep -q READY /tmp/guest-a.log || fail "guest a did not restart"
 t0=$(ms)
@@ -139,6 +149,52 @@ kill "$STREAM_B"
 [ "$(cat "$DEV_A/devnum" 2>/dev/null)" = "$devnum" ] ||
 	fail "gadget ga re-enumerated (acm function not kept bound) through guest a's restart"
 ok "same transport id $TA, b undisturbed, ga (adb + acm) stayed bound"
+
+# restarts SERIAL ADB GUEST-LOG: adb root, unroot and reboot through SERIAL
+# return as they do directly, the device comes back each time, and adb
+# wait-for-device after adb reboot waits until the guest is back
+restarts() {
+	serial=$1 client=$2 glog=$3
+	for what in root unroot; do
+		t0=$(ms)
+		timeout 60 $client -s "$serial" $what > /tmp/restart.out 2>&1
+		[ $? -ne 124 ] || fail "$client $what via $serial did not return in 60 s"
+		grep -q "restarting adbd as" /tmp/restart.out ||
+			fail "$client $what via $serial: $(cat /tmp/restart.out)"
+		t1=$(ms)
+		timeout 60 $client -s "$serial" wait-for-device || fail "$serial not back after $what"
+		wait_for 20 sh -c "[ \"\$(timeout 5 $client -s $serial shell echo ok)\" = ok ]" ||
+			fail "no shell via $serial after $client $what"
+		info "$client $what via $serial returned in $((t1 - t0)) ms, shell again after $(( $(ms) - t0 )) ms"
+	done
+	n=$(grep -c RESTARTED "$glog")
+	timeout 20 $client -s "$serial" reboot || fail "$client reboot via $serial"
+	t0=$(ms)
+	timeout 60 $client -s "$serial" wait-for-device ||
+		fail "$client wait-for-device after reboot via $serial: $($client devices -l | tr '\n' ' '); relay: $(grep -v probe /tmp/relay.log | tail -n 30)"
+	[ "$(grep -c RESTARTED "$glog")" -gt "$n" ] ||
+		fail "$client wait-for-device via $serial returned before the guest was back"
+	[ "$(timeout 5 $client -s "$serial" shell echo ok)" = ok ] || fail "no shell via $serial right after reboot"
+	info "$client reboot; wait-for-device via $serial waited $(( $(ms) - t0 )) ms, until the guest was back"
+}
+
+if [ "$RESTARTS" = 1 ]; then
+step restart-requests
+restarts LABSERIALA adb /tmp/guest-a.log
+timeout 10 adb connect 127.0.0.1:6600 > /dev/null 2>&1
+wait_for 20 listed 127.0.0.1:6600 || fail "tcp front not listed: $(adb devices | tr '\n' ' ')"
+restarts 127.0.0.1:6600 adb /tmp/guest-b.log
+adb kill-server
+adb34 start-server > /tmp/adb-start.log 2>&1 || fail "adb34 start-server: $(cat /tmp/adb-start.log)"
+wait_for 30 sh -c "adb34 devices | grep -q '^LABSERIALA[[:space:]]*device'" || fail "adb34 does not list LABSERIALA"
+restarts LABSERIALA adb34 /tmp/guest-a.log
+timeout 10 adb34 connect 127.0.0.1:6600 > /dev/null 2>&1
+restarts 127.0.0.1:6600 adb34 /tmp/guest-b.log
+adb34 kill-server
+adb start-server > /tmp/adb-start.log 2>&1 || fail "adb start-server: $(cat /tmp/adb-start.log)"
+wait_for 30 listed LABSERIALA || fail "LABSERIALA not listed again"
+ok "$($CTL status --json | grep -o '"restarts_shown":[0-9]*' | tr '\n' ' ')"
+fi
 
 step replug
 wait_for 10 sh -c "$CTL status --json | grep -q '\"open_streams\":0,'"
