@@ -15,6 +15,10 @@ Modes:
                connected for --hold s
   badsize      --count connections, each sending SET_VRING_ADDR with 8 bytes of
                its 40 (and then waiting, at most 2 s, to be dropped)
+  call-block   the tx ring's call eventfd made blocking (O_NONBLOCK cleared on
+               the file it shares with the relay) and its counter filled to the
+               maximum, then a tx packet kicked: the relay's call would wait
+               until someone reads the counter; nobody does for --hold s
 """
 import argparse, fcntl, mmap, os, socket, struct, sys, time
 
@@ -264,10 +268,37 @@ def badsize(path, args):
     print("badsize: %d dropped, %d not dropped" % (dropped, answered), flush=True)
 
 
+def call_block(path, args):
+    v = Vmm(path)
+    v.handshake()
+    memfd = guest_memory(True)
+    mem_table(v, memfd)
+    kicks = [os.eventfd(0, os.EFD_CLOEXEC) for _ in range(2)]
+    status, calls = rings(v, kicks)
+    if status != 0:
+        print("call-block: rings refused", flush=True)
+        return
+    call = calls[1]
+    fcntl.fcntl(call, fcntl.F_SETFL, fcntl.fcntl(call, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    os.eventfd_write(call, 0xFFFFFFFFFFFFFFFE)        # the most it holds
+    post_tx(memfd)
+    t0 = time.monotonic()
+    os.eventfd_write(kicks[1], 1)
+    print("call-block: tx kicked with the call eventfd blocking and full", flush=True)
+    left = v.wait_dropped(args.hold)
+    print("call-block: %s" % ("connection held %.0f s" % args.hold if left is None else
+                              "dropped after %.1f s" % left), flush=True)
+    # the counter as the relay left it: it never added to a full one
+    fcntl.fcntl(call, fcntl.F_SETFL, fcntl.fcntl(call, fcntl.F_GETFL) | os.O_NONBLOCK)
+    print("call-block: call counter %#x after %.1f s" % (os.eventfd_read(call), time.monotonic() - t0),
+          flush=True)
+    v.close()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("socket")
-    p.add_argument("mode", choices=["dribble", "shrink", "kick-socket", "badsize"])
+    p.add_argument("mode", choices=["dribble", "shrink", "kick-socket", "badsize", "call-block"])
     p.add_argument("--pause", type=float, default=0.9)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--hold", type=float, default=5)
@@ -275,7 +306,7 @@ def main():
     p.add_argument("--unsealed-kick", action="store_true")
     args = p.parse_args()
     {"dribble": dribble, "shrink": shrink, "kick-socket": kick_socket,
-     "badsize": badsize}[args.mode](args.socket, args)
+     "badsize": badsize, "call-block": call_block}[args.mode](args.socket, args)
 
 
 if __name__ == "__main__":

@@ -92,10 +92,23 @@ static void schedule_flush(struct vhu_device *d)
 
 static void notify(struct vhu_queue *q, struct vhu_device *d)
 {
-	if (q->call_fd >= 0 && vring_need_notify(&q->vr)) {
-		eventfd_write(q->call_fd, 1);
+	char why[96];
+	int rc;
+
+	if (q->call_fd < 0 || !vring_need_notify(&q->vr))
+		return;
+	rc = vmmfd_signal(q->call_fd);
+	if (rc == 0 || rc == -EAGAIN) {
 		d->st.calls++;
+		return;
 	}
+	/* never again: the VMM made this call eventfd wait (or broke it) */
+	close(q->call_fd);
+	q->call_fd = -1;
+	snprintf(why, sizeof(why), "call of ring %d %s", q->index,
+		 rc == -ETIMEDOUT ? "would block (the VMM cleared O_NONBLOCK and filled it)"
+				  : strerror(-rc));
+	fail_device(d, why);
 }
 
 static int queue_ready(const struct vhu_queue *q)
@@ -309,28 +322,11 @@ static void stop_kicks(struct vhu_queue *q)
 	watch_stop(&q->kick_watch);
 }
 
-/* Take a kick without ever waiting: RWF_NOWAIT holds even if the VMM has
- * cleared O_NONBLOCK on the file we share with it (eventfds before Linux
- * 5.11 refuse it: then a plain read, non-blocking as set_vring_fd left the
- * file). 0, also for a kick someone else took first, or -errno. */
-static int take_kick(int fd)
-{
-	uint64_t v;
-	struct iovec iov = { &v, sizeof(v) };
-	ssize_t n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
-
-	if (n < 0 && errno == EOPNOTSUPP)
-		n = read(fd, &v, sizeof(v));
-	if (n == (ssize_t)sizeof(v) || (n < 0 && (errno == EAGAIN || errno == EINTR)))
-		return 0;
-	return n < 0 ? -errno : -EIO;
-}
-
 static void on_kick(uv_poll_t *p, int status, int events)
 {
 	struct vhu_queue *q = p->data;
 	struct vhu_device *d = q->dev;
-	int rc = status < 0 ? status : take_kick(q->kick_fd);
+	int rc = status < 0 ? status : vmmfd_take(q->kick_fd);
 	char why[64];
 
 	(void)events;
