@@ -318,12 +318,19 @@ static void release_held_opens(struct session *s)
 static int host_frame_verdict(struct session *s, const struct adb_header *h)
 {
 	struct session_stats *st = s->owner->st;
+	const struct session_owner *o = s->owner;
 	long i;
 
+	if (h->command != ADB_CMD_CNXN && s->cnxn_len == 0 && !s->stale_told) {
+		s->stale_told = 1;
+		if (o->ops->host_stale != NULL && o->ops->host_stale(o->data, s))
+			s->stale_close = 1;
+	}
 	switch (h->command) {
 	case ADB_CMD_CNXN:
 		s->cnxn_len = 0;
 		s->cnxn_complete = 0;
+		s->restart_watch = 0;
 		/* the PC starts over: it is owed the guest's CNXN, and has
 		 * forgotten the streams it was waiting for */
 		s->pc_cnxn_len = 0;
@@ -440,7 +447,7 @@ static void host_payload(struct session *s, struct poolbuf *b, const struct adb_
 		s->cnxn_len += fe->len;
 	}
 	if (s->h2g_hold) {
-		openhold_add(&s->held, fe->data, fe->len);
+		openhold_add(&s->held, fe->header.arg0, fe->data, fe->len);
 		return;
 	}
 	if (!s->h2g_forward || s->h2g_gen != s->link_gen || s->link != LINK_UP)
@@ -461,9 +468,14 @@ static void host_frame_end(struct session *s, const struct adb_header *h)
 	if (s->h2g_gen == s->link_gen)
 		flush_guest_clse(s);
 	if (h->command == ADB_CMD_OPEN && s->h2g_hold) {
+		const struct held_open *o = s->held.n > 0 ? &s->held.v[s->held.n - 1] : NULL;
+
 		s->h2g_hold = 0;
-		log_stream(s, "held", h->arg0, s->held.v[s->held.n - 1].frame + ADB_HEADER_SIZE,
-			   h->data_length);
+		/* the OPEN may be gone while its service was arriving: its time
+		 * ran out, or a changed guest or the PC's CNXN cleared the hold */
+		if (o != NULL && o->host_id == h->arg0 && o->len == o->want)
+			log_stream(s, "held", h->arg0, o->frame + ADB_HEADER_SIZE,
+				   o->len - ADB_HEADER_SIZE);
 	}
 	/* OPENs held until the guest was back, and until no host frame was
 	 * half way to it */
@@ -472,6 +484,8 @@ static void host_frame_end(struct session *s, const struct adb_header *h)
 		host_open_forwarded(s, h->arg0, s->h2g_open, s->h2g_open_len);
 		return;
 	}
+	if (h->command == ADB_CMD_CLSE && h->arg0 == s->restart_watch)
+		s->restart_watch = 0;
 	if (h->command == ADB_CMD_CLSE && s->h2g_forward)
 		log_limited(LOG_LVL_DEBUG, s->owner->name, "host CLSE",
 			    "route %s: peer %s: CLSE of stream %u (guest %u) from the PC",
@@ -510,6 +524,8 @@ static void host_input(struct session *s, struct poolbuf *b, const uint8_t *p, s
 			session_close(s, "malformed input from host");
 			return;
 		}
+		if (s->stale_close && ev == ADB_EV_END)
+			session_close(s, "the PC kept a transport from before its CNXN");
 		if (s->closing)
 			return;
 	}
@@ -701,6 +717,8 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 			guest_cut(s);
 		return;
 	}
+	if (h->command == ADB_CMD_CLSE && h->arg1 == s->restart_watch)
+		s->restart_watch = 0;   /* closed without a reply that asks */
 	if (h->command == ADB_CMD_CLSE)
 		log_limited(LOG_LVL_DEBUG, o->name, "guest CLSE",
 			    "route %s: peer %s: CLSE of stream %u (guest %u) from the guest",
@@ -993,6 +1011,7 @@ static void guest_lost(struct session *s, const char *fmt, ...)
 		show_restart(s);
 		return;
 	}
+	s->restart_watch = 0;      /* its stream died with the link */
 	owner_error(s, "peer %s: guest link lost: %s", s->peer, s->down_reason);
 	owner_guest_state(s, GUEST_DOWN, s->down_reason);
 

@@ -230,7 +230,7 @@ static void on_aio(uv_poll_t *p, int status, int events)
 	reap(f);
 }
 
-void usb_cancel_in(struct usb_function *f)
+static void usb_cancel_in(struct usb_function *f)
 {
 	struct io_event ev;
 
