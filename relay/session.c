@@ -730,9 +730,22 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 	framehold_release(&s->g2h, &s->to_host);
 }
 
+/* adbd asks for TLS only on its wireless-debugging port; what follows STLS
+ * is TLS records, not adb frames, which a frame-parsing relay cannot pass */
+#define STLS_REASON "the guest asked for TLS (wireless debugging port?): point the route " \
+	"at adbd's tcp:5555 or vsock:5555"
+
 static void guest_header(struct session *s, const struct adb_frame_event *fe)
 {
 	uint8_t raw[ADB_HEADER_SIZE];
+
+	if (fe->header.command == ADB_CMD_STLS) {
+		s->owner->st->errors++;
+		owner_error(s, "peer %s: " STLS_REASON, s->peer);
+		owner_guest_state(s, GUEST_DOWN, STLS_REASON);
+		session_close(s, "the guest asked for TLS");
+		return;
+	}
 
 	memcpy(raw, fe->header_raw, ADB_HEADER_SIZE);
 	/* adb aborts on a device max payload it cannot work with */

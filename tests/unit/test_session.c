@@ -614,6 +614,21 @@ START_TEST(hide_hides_asked_restarts)
 }
 END_TEST
 
+/* adbd on its wireless-debugging port answers CNXN with STLS, and TLS
+ * records follow: refused on purpose, one reason the status shows */
+START_TEST(guest_stls_refused)
+{
+	pc_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, HOST_BANNER);
+	SPIN_UNTIL(route.links == 1 && count(&guest_view, ADB_CMD_CNXN) == 1);
+	guest_send(ADB_CMD_STLS, 0x01000000, 0, NULL);
+	SPIN_UNTIL(route.session_gone);
+	ck_assert_int_eq(route.guest, GUEST_DOWN);
+	ck_assert_ptr_nonnull(strstr(route.last_error, "the guest asked for TLS (wireless debugging port?)"));
+	ck_assert_ptr_nonnull(strstr(route.last_error, "tcp:5555 or vsock:5555"));
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_STLS), 0);
+}
+END_TEST
+
 /* ---- OPENs while the guest is down (open-wait) ---- */
 
 /* The guest went down under a kept transport; the next link is held. */
@@ -977,6 +992,7 @@ static Suite *suite(void)
 	tcase_add_test(restarts, lookalike_services_ask_nothing);
 	tcase_add_test(restarts, show_shows_every_restart);
 	tcase_add_test(restarts, hide_hides_asked_restarts);
+	tcase_add_test(restarts, guest_stls_refused);
 	suite_add_tcase(s, restarts);
 
 	tcase_add_checked_fixture(wait, setup, teardown);
