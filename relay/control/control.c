@@ -68,7 +68,7 @@ struct ctl_client {
 };
 
 /* log_limited() keys: the lines a local client can repeat at will */
-static const char too_many_cause, timeout_cause, long_line_cause, stall_cause;
+static const char too_many_cause, timeout_cause, long_line_cause, stall_cause, subscribe_cause;
 
 static void control_free_if_done(struct control *ctl)
 {
@@ -235,8 +235,8 @@ static int subscribe(struct ctl_client *c, const char *req)
 	c->stalled_since = uv_now(c->deadline.loop);
 	uv_timer_start(&c->deadline, on_stall_check, CONTROL_STALL_CHECK_MS,
 		       CONTROL_STALL_CHECK_MS);
-	log_info("control: %s client for %s (%s)", trace ? "trace" : "capture",
-		 route ? route : "every route", c->peer);
+	log_limited(LOG_LVL_INFO, "control", &subscribe_cause, "control: %s client for %s (%s)",
+		    trace ? "trace" : "capture", route ? route : "every route", c->peer);
 	return 1;
 }
 
