@@ -233,7 +233,9 @@ static void on_usb_state(struct usb_function *f, enum usb_state st, const char *
 {
 	struct route *r = f->data;
 
-	log_notice("route %s: usb %s: %s", r->cfg.name, usb_state_name(st), why);
+	/* a USB host can enable and disable the function at will */
+	log_limited(LOG_LVL_NOTICE, r->cfg.name, "usb state", "route %s: usb %s: %s", r->cfg.name,
+		    usb_state_name(st), why);
 	route_changed();        /* bound or unbound, if nothing else */
 	if (st == USB_ONLINE) {
 		set_front(r, FRONT_ONLINE);
@@ -248,9 +250,12 @@ static void on_usb_state(struct usb_function *f, enum usb_state st, const char *
 	}
 }
 
-static void usb_log_line(struct usb_function *f, int warn, const char *msg)
+/* a USB host can repeat some lines at will (bad setup requests): each kind
+ * (cause) is rate-limited per function */
+static void usb_log_line(struct usb_function *f, int warn, const void *cause, const char *msg)
 {
-	log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "route %s: usb: %s", f->name, msg);
+	log_limited(warn ? LOG_LVL_WARN : LOG_LVL_INFO, f->name, cause, "route %s: usb: %s", f->name,
+		    msg);
 }
 
 /*
@@ -347,8 +352,9 @@ static int session_attach(void *owner, struct session *s)
 	r->nsessions++;
 	r->st.sessions++;
 	if (r->nsessions > r->cfg.max_clients) {
-		log_warn("route %s: peer %s refused: %u clients (max-clients)", r->cfg.name,
-			 s->peer, r->cfg.max_clients);
+		log_limited(LOG_LVL_WARN, r->cfg.name, "max-clients",
+			    "route %s: peer %s refused: %u clients (max-clients)", r->cfg.name, s->peer,
+			    r->cfg.max_clients);
 		return -1;
 	}
 	return 0;

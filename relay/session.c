@@ -353,8 +353,9 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 		}
 		if (streams_add(&s->streams, h->arg0, 0) != 0) {
 			st->refused_opens++;
-			log_warn("route %s: peer %s: OPEN refused: %zu streams open (max-streams)",
-				 s->owner->name, s->peer, s->streams.n);
+			log_limited(LOG_LVL_WARN, s->owner->name, "max-streams",
+				    "route %s: peer %s: OPEN refused: %zu streams open (max-streams)",
+				    s->owner->name, s->peer, s->streams.n);
 			send_clse_to_host(s, 0, h->arg0);
 			return 0;
 		}
@@ -976,9 +977,10 @@ static void close_streams_towards_host(struct session *s)
 		adb_header_decode(s->g2h.header, &h);
 		held = framehold_drop(&s->g2h);
 		s->owner->st->cut_frames++;
-		log_warn("route %s: peer %s: guest cut a %s frame short at %zu of %u payload bytes: "
-			 "dropped, not forwarded", s->owner->name, s->peer,
-			 adb_command_name(h.command), held, h.data_length);
+		log_limited(LOG_LVL_WARN, s->owner->name, "guest cut a frame",
+			    "route %s: peer %s: guest cut a %s frame short at %zu of %u payload bytes: "
+			    "dropped, not forwarded", s->owner->name, s->peer,
+			    adb_command_name(h.command), held, h.data_length);
 	}
 	for (size_t i = 0; i < s->streams.n; i++)
 		if (s->streams.v[i].host_id != 0)
@@ -1127,7 +1129,10 @@ void session_close(struct session *s, const char *reason)
 	if (s->closing)
 		return;
 	s->closing = 1;
-	log_info("route %s: peer %s: session closed: %s", s->owner->name, s->peer, reason);
+	/* a PC connects and goes at will: each reason (a string of its own) is
+	 * a cause of the rate limit */
+	log_limited(LOG_LVL_INFO, s->owner->name, reason, "route %s: peer %s: session closed: %s",
+		    s->owner->name, s->peer, reason);
 	capture_session_end(s->owner->name, s->id);
 	if (s->connecting != NULL) {
 		s->owner->ops->connect_cancel(s->owner->data, s->connecting);
@@ -1183,7 +1188,8 @@ int session_start(const struct session_owner *o, struct front_conn *host)
 		session_close(s, "too many clients");
 		return 0;
 	}
-	log_info("route %s: peer %s connected", o->name, s->peer);
+	log_limited(LOG_LVL_INFO, o->name, "peer connected", "route %s: peer %s connected", o->name,
+		    s->peer);
 	s->link = LINK_IDLE;
 	if (o->cnxn_deadline)
 		uv_timer_start(&s->backoff, on_cnxn_deadline, HOST_CNXN_TIMEOUT_MS, 0);

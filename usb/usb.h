@@ -140,8 +140,9 @@ int usb_in_commit(struct usb_function *f, size_t len);
 const char *usb_state_name(enum usb_state s);
 
 /* Where usb/ sends its log lines (none by default); warn: a problem, else
- * an event worth a line. */
-typedef void (*usb_log_fn)(struct usb_function *f, int warn, const char *msg);
+ * an event worth a line; cause: the line's format, the same for every line
+ * of one kind (a USB host can repeat some at will: rate-limit by it). */
+typedef void (*usb_log_fn)(struct usb_function *f, int warn, const void *cause, const char *msg);
 void usb_set_log(usb_log_fn fn);
 
 #endif
