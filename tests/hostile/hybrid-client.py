@@ -52,7 +52,12 @@ def reply_line(s):
 
 
 def connect(path, port):
-    print(reply_line(client(path, int(port))))
+    try:
+        s = client(path, int(port))
+    except (BrokenPipeError, ConnectionResetError):
+        print("closed")           # refused before the CONNECT line was out
+        return
+    print(reply_line(s))
 
 
 def hangup(path, port, n, hold):
