@@ -356,7 +356,10 @@ static void start_kicks(struct vhu_queue *q)
 		q->kick_watch = watch_start(q->dev, q->kick_fd, on_kick, q);
 }
 
-static int setup_ring(struct vhu_device *d, struct vhu_queue *q)
+/* Translate a ring's addresses. A ring set up afresh starts at its base;
+ * one that ran (OLD, when the memory table changes under running rings)
+ * keeps where it was: only its pointers are new. */
+static int setup_ring(struct vhu_device *d, struct vhu_queue *q, const struct vring *old)
 {
 	if (q->num == 0 || q->desc_ua == 0)
 		return 0;      /* not all known yet */
@@ -364,6 +367,12 @@ static int setup_ring(struct vhu_device *d, struct vhu_queue *q)
 			(d->features & F_EVENT_IDX) != 0) != 0)
 		return -1;
 	q->vr.last_avail = q->base;
+	if (old != NULL && old->num == q->vr.num) {
+		q->vr.last_avail = old->last_avail;
+		q->vr.used_idx = old->used_idx;
+		q->vr.signalled_used = old->signalled_used;
+		q->vr.signalled_valid = old->signalled_valid;
+	}
 	return 0;
 }
 
@@ -529,14 +538,23 @@ static int mappable(uint64_t len)
 static int set_mem_table(struct vhu_device *d, struct vhu_msg *m)
 {
 	uint32_t n = m->p.mem.nregions;
+	struct vring old[VHU_NQUEUES];
 	int rc = 0;
 
 	if (m->size < 8 || n > GM_MAX_REGIONS || m->size != 8 + n * 32u)
 		return refuse(d, m, -EPROTO, "%u bytes for %u regions", m->size, n);
 	if (n == 0 || (int)n != m->nfds)
 		return refuse(d, m, -EINVAL, "%u regions with %d descriptors", n, m->nfds);
-	for (int i = 0; i < VHU_NQUEUES; i++)
+	/* QEMU sends a new table to running rings (memory hotplug): their
+	 * state (indices, notification) stays, only addresses are redone; a
+	 * ring that cannot be stays stopped, to resume where it was once the
+	 * VMM gives it addresses that map */
+	for (int i = 0; i < VHU_NQUEUES; i++) {
+		old[i] = d->q[i].vr;
+		if (old[i].num != 0)
+			d->q[i].base = old[i].last_avail;
 		memset(&d->q[i].vr, 0, sizeof(d->q[i].vr));   /* re-translated below */
+	}
 	unmap_memory(d);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t size = m->p.mem.r[i].size, off = m->p.mem.r[i].offset;
@@ -570,8 +588,8 @@ static int set_mem_table(struct vhu_device *d, struct vhu_msg *m)
 	}
 	vhu_close_fds(m);       /* the mappings keep the memory */
 	for (int i = 0; i < VHU_NQUEUES; i++)
-		if (setup_ring(d, &d->q[i]) != 0)
-			return refuse(d, m, -EINVAL, "ring %d is not in the new memory", i);
+		if (setup_ring(d, &d->q[i], &old[i]) != 0)
+			vhu_log(d, 1, "ring %d stopped: its addresses are not in the new memory", i);
 	return 0;
 }
 
@@ -610,7 +628,7 @@ static int set_vring_addr(struct vhu_device *d, struct vhu_msg *m)
 	q->desc_ua = m->p.addr.desc;
 	q->avail_ua = m->p.addr.avail;
 	q->used_ua = m->p.addr.used;
-	if (setup_ring(d, q) != 0)
+	if (setup_ring(d, q, NULL) != 0)
 		return refuse(d, m, -EINVAL, "ring %u is not in guest memory", m->p.addr.index);
 	return 0;
 }
