@@ -162,7 +162,11 @@ void vhu_process_tx(struct vhu_device *d)
 			break;
 		}
 	}
-	notify(q, d);
+	/* a call only for chains returned: a kick that yields nothing costs
+	 * one read (with one eventfd as kick and call, a call for nothing
+	 * would be the next kick, forever) */
+	if (n > 0)
+		notify(q, d);
 }
 
 void vhu_flush(struct vhu_device *d)
