@@ -47,6 +47,8 @@ enum {
 #define OFFERED_PROTOCOL (PF_REPLY_ACK | PF_CONFIG)
 
 #define TX_BUDGET 256          /* packets per kick before yielding */
+#define STEP_BUDGET 16384      /* descriptors walked per pass over a ring before
+				* yielding (a chain takes up to VRING_MAX_CHAIN) */
 #define SOCKET_MODE 0600       /* only the VMM's user may connect */
 
 void vhu_log(struct vhu_device *d, int warn, const char *fmt, ...)
@@ -113,6 +115,7 @@ void vhu_process_tx(struct vhu_device *d)
 {
 	struct vhu_queue *q = &d->q[1];
 	struct vring_chain ch;
+	unsigned steps = 0;
 	int n = 0;
 
 	if (!queue_ready(q) || d->failed[0] != '\0')
@@ -155,7 +158,8 @@ void vhu_process_tx(struct vhu_device *d)
 		vring_push(&q->vr, ch.head, 0);
 		if (d->failed[0] != '\0')
 			return;
-		if (++n == TX_BUDGET) {
+		steps += ch.steps;
+		if (++n == TX_BUDGET || steps >= STEP_BUDGET) {
 			/* let other work run; come back on the next loop turn */
 			d->tx_pending = 1;
 			schedule_flush(d);
@@ -174,6 +178,7 @@ void vhu_flush(struct vhu_device *d)
 	struct vhu_queue *q = &d->q[0];
 	struct vring_chain ch;
 	int pushed = 0, bad = 0;
+	unsigned steps = 0;
 
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return;
@@ -190,6 +195,7 @@ void vhu_flush(struct vhu_device *d)
 			fail_device(d, "rx ring: driver made more available than the ring holds");
 			return;
 		}
+		steps += ch.steps;
 		if (st == VRING_OK && (ch.nout > 0 || ch.in_len < VVS_HDR_SIZE)) {
 			st = VRING_EBADCHAIN;
 			ch.error = "rx buffer not writable or shorter than a header";
@@ -199,7 +205,7 @@ void vhu_flush(struct vhu_device *d)
 			vhu_log(d, 1, "rx chain %u dropped: %s", ch.head, ch.error);
 			vring_push(&q->vr, ch.head, 0);
 			pushed++;
-			if (++bad == TX_BUDGET) {
+			if (++bad == TX_BUDGET || steps >= STEP_BUDGET) {
 				schedule_flush(d);   /* a guest reposting garbage: yield */
 				break;
 			}
@@ -223,6 +229,10 @@ void vhu_flush(struct vhu_device *d)
 		}
 		vring_push(&q->vr, ch.head, (uint32_t)n);
 		pushed++;
+		if (steps >= STEP_BUDGET) {
+			schedule_flush(d);   /* the rest on the next loop turn */
+			break;
+		}
 	}
 	if (pushed || d->rx_unsignalled)
 		notify(q, d);
