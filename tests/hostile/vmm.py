@@ -27,7 +27,8 @@ Modes:
                again as fast as the relay returns it, for --duration s
   holes        --size MiB of sealed memfd guest memory (a file of the right
                size, holes everywhere but the rings) and --count tx packets,
-               each a descriptor into a page of a hole
+               each a descriptor into a page of a hole (--indirect: an
+               indirect table there); the VMM stays --hold s
 """
 import argparse, fcntl, mmap, os, re, socket, struct, sys, time
 
@@ -278,11 +279,14 @@ class Guest:
     def tx_returned(self):
         return (self.used_idx(1) - self.last_used[1]) & 0xffff
 
+    def in_flight(self):
+        return (self.sent - self.tx_returned()) & 0xffff
+
     def send(self, hdr, payload=b"", timeout=5):
         """One tx packet, header and payload descriptors as Linux queues them;
         False if the device returned no slot within TIMEOUT s."""
         end = time.monotonic() + timeout
-        while self.sent - self.tx_returned() >= TX_SLOTS:
+        while self.in_flight() >= TX_SLOTS:
             if time.monotonic() > end:
                 return False
             time.sleep(0.001)
@@ -303,7 +307,7 @@ class Guest:
     def drained(self, timeout=5):
         """Has the device returned every tx packet within TIMEOUT s?"""
         end = time.monotonic() + timeout
-        while self.tx_returned() != self.sent & 0xffff:
+        while self.in_flight() != 0:
             if time.monotonic() > end:
                 return False
             time.sleep(0.001)
@@ -442,13 +446,18 @@ def holes(path, args):
     for i in range(args.count):
         slot = i % TX_SLOTS
         end = time.monotonic() + 5
-        while g.sent - g.tx_returned() >= TX_SLOTS and time.monotonic() < end:
+        while g.in_flight() >= TX_SLOTS and time.monotonic() < end:
             time.sleep(0.0002)
-        if g.sent - g.tx_returned() >= TX_SLOTS:
+        if g.in_flight() >= TX_SLOTS:
             print("holes: the tx ring stalled after %d packets" % sent, flush=True)
             break
-        # a 44-byte header in a page nobody wrote: a hole of the memfd
-        g.desc(1, 2 * slot, base + (i % pages) * 4096, 44)
+        # a 44-byte header in a page nobody wrote: a hole of the memfd;
+        # --indirect: an indirect table there, naming a header there
+        page = base + (i % pages) * 4096
+        if args.indirect:
+            g.desc(1, 2 * slot, page, 16, D_INDIRECT)
+        else:
+            g.desc(1, 2 * slot, page, 44)
         g.publish(1, 2 * slot)
         g.sent += 1
         sent += 1
@@ -456,8 +465,9 @@ def holes(path, args):
             g.kick(1)
     g.kick(1)
     g.drained(5)
-    print("holes: %d packets into holes of %d MiB, %d returned" %
-          (sent, args.size, g.tx_returned()), flush=True)
+    print("holes: %d packets%s into holes of %d MiB, %d returned" %
+          (sent, " (indirect tables)" if args.indirect else "", args.size,
+           sent - g.in_flight()), flush=True)
     print("holes: READY", flush=True)
     left = v.wait_dropped(args.hold)
     print("holes: %s" % ("held %.0f s" % args.hold if left is None else
@@ -589,6 +599,7 @@ def main():
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--unsealed-kick", action="store_true")
     p.add_argument("--hybrid")
+    p.add_argument("--indirect", action="store_true")
     p.add_argument("--size", type=int, default=1024)
     args = p.parse_args()
     {"dribble": dribble, "shrink": shrink, "kick-socket": kick_socket,

@@ -143,6 +143,8 @@ static enum vring_status walk(const struct guestmem *m, const struct vring_desc 
 			it = gm_from_gpa(m, d.addr, d.len);
 			if (it == NULL)
 				return bad(ch, "indirect table outside guest memory");
+			if (m->present != NULL && !m->present(it, d.len))
+				return bad(ch, "indirect table in a hole of guest memory");
 			return walk(m, it, d.len / sizeof(struct vring_desc), 0, 1, ch);
 		}
 		if ((st = add_segment(m, ch, &d)) != VRING_OK)

@@ -7,7 +7,8 @@
  * against one memory region; chains are bounded by the ring size and by
  * VRING_MAX_CHAIN descriptors, every descriptor walked counting (zero-length
  * and indirect ones too); nested indirect tables and writable-before-readable
- * orders are rejected. Pure: no I/O, no allocation.
+ * orders are rejected. Pure: no I/O, no allocation (whether an indirect
+ * table's pages exist is the caller's hook).
  */
 #ifndef VSOCK_VRING_H
 #define VSOCK_VRING_H
@@ -28,6 +29,10 @@ struct gm_region {
 struct guestmem {
 	struct gm_region r[GM_MAX_REGIONS];
 	unsigned n;
+	/* Optional: are the pages of [p, p+len) in the memory now? An
+	 * indirect table is read only then: reading a hole of the VMM's file
+	 * through the mapping would allocate a page, charged to us. */
+	int (*present)(const void *p, size_t len);
 };
 
 /* Our pointer to [gpa, gpa+len), or NULL unless it lies in one region. */
