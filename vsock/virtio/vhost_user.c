@@ -130,15 +130,67 @@ static size_t absent_pages(const void *p, size_t len)
 	return absent;
 }
 
+/* What the guest posts to the tx ring is read only: one mincore() per
+ * buffer cut the device's 4 KiB guest->host throughput to less than half
+ * (bench_virtio), so a pass over a ring keeps the answers for the
+ * HOLE_WINDOWS windows of HOLE_WINDOW pages around its last buffers (guests
+ * take their buffers from a few places), and forgets them when the next
+ * pass begins or the memory table changes (holes_forget): a hole punched
+ * during a pass is the same race as one punched between a check and the
+ * access. RX buffers, which the relay writes and charges, are asked anew.
+ * Measured with a 16-page window: 4 KiB guest->host at about 0.65 of the
+ * unchecked device, 64 KiB at 0.95. */
+#define HOLE_WINDOW 16
+#define HOLE_WINDOWS 8
+
+static struct hole_window {
+	uintptr_t base;
+	unsigned char vec[HOLE_WINDOW];
+} hole_win[HOLE_WINDOWS];
+static unsigned hole_nwin, hole_next;
+
+static void holes_forget(void)
+{
+	hole_nwin = 0;
+}
+
+/* Is the page at A (page aligned) missing from guest memory's file? */
+static int page_absent(uintptr_t a)
+{
+	size_t pg = page_size();
+	uintptr_t base = a & ~(uintptr_t)(HOLE_WINDOW * pg - 1);
+	struct hole_window *w;
+	unsigned char v;
+
+	for (unsigned i = 0; i < hole_nwin; i++)
+		if (hole_win[i].base == base)
+			return !(hole_win[i].vec[(a - base) / pg] & 1);
+	w = &hole_win[hole_nwin < HOLE_WINDOWS ? hole_nwin : hole_next++ % HOLE_WINDOWS];
+	if (mincore((void *)base, HOLE_WINDOW * pg, w->vec) == 0) {
+		w->base = base;
+		if (hole_nwin < HOLE_WINDOWS)
+			hole_nwin++;
+		return !(w->vec[(a - base) / pg] & 1);
+	}
+	/* the window passes the mapping's end: this page alone */
+	return mincore((void *)a, pg, &v) != 0 || !(v & 1);
+}
+
 static int pages_present(const void *p, size_t len)
 {
-	return absent_pages(p, len) == 0;
+	size_t pg = page_size();
+	uintptr_t a = (uintptr_t)p & ~(pg - 1), end = (uintptr_t)p + len;
+
+	for (; a < end; a += pg)
+		if (page_absent(a))
+			return 0;
+	return 1;
 }
 
 static int tx_present(const struct vring_chain *ch)
 {
 	for (unsigned i = 0; i < ch->nout; i++)
-		if (absent_pages(ch->out[i].iov_base, ch->out[i].iov_len) != 0)
+		if (!pages_present(ch->out[i].iov_base, ch->out[i].iov_len))
 			return 0;
 	return 1;
 }
@@ -252,6 +304,7 @@ void vhu_process_tx(struct vhu_device *d)
 
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return;     /* a kick before the ring is set up, or a failed device */
+	holes_forget();
 	for (;;) {
 		enum vring_status st = vring_pop(&q->vr, &d->mem, &ch);
 		size_t len = 0;
@@ -322,6 +375,7 @@ void vhu_flush(struct vhu_device *d)
 
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return;
+	holes_forget();
 	while (d->failed[0] == '\0') {
 		enum vring_status st = vring_pop(&q->vr, &d->mem, &ch);
 		size_t n, cap, done = 0, absent = 0;
@@ -696,6 +750,7 @@ static int set_mem_table(struct vhu_device *d, struct vhu_msg *m)
 	struct vring old[VHU_NQUEUES];
 	int rc = 0;
 
+	holes_forget();     /* the mappings change */
 	if (m->size < 8 || n > GM_MAX_REGIONS || m->size != 8 + n * 32u)
 		return refuse(d, m, -EPROTO, "%u bytes for %u regions", m->size, n);
 	if (n == 0 || (int)n != m->nfds)
