@@ -164,13 +164,14 @@ struct gring {
 	uint16_t avail_idx, last_used;
 	uint8_t desc_busy[MAX_NUM];
 	struct chain ch[MAX_NUM];
-	uint64_t slots_busy, ind_busy;
+	uint64_t slots_busy;
 	int kick_h, call_h;               /* the VMM's copies; may be one fd */
 	int base_known;                   /* the VMM knows where the ring stands */
 	uint16_t base;
 };
 
 static struct gring gr[2];
+static uint64_t ind_busy;             /* indirect tables: both rings take them */
 
 enum gstate { G_PENDING, G_OPEN, G_DEAD };
 
@@ -924,7 +925,7 @@ static void chain_free(int q, uint16_t head)
 	if (c->slot >= 0)
 		r->slots_busy &= ~(1ull << c->slot);
 	if (c->ind >= 0)
-		r->ind_busy &= ~(1ull << c->ind);
+		ind_busy &= ~(1ull << c->ind);
 	for (unsigned i = 0; i < c->npieces; i++)
 		allow_writes(&c->pieces[i], -1);
 	c->live = 0;
@@ -937,7 +938,7 @@ static void guest_ring_init(int q, uint16_t num)
 	for (unsigned h = 0; h < MAX_NUM; h++)
 		chain_free(q, (uint16_t)h);
 	memset(r->desc_busy, 0, sizeof(r->desc_busy));
-	r->slots_busy = r->ind_busy = 0;
+	r->slots_busy = 0;
 	r->avail_idx = r->last_used = 0;
 	r->num = num;
 	r->base = 0;
@@ -1037,6 +1038,8 @@ static int build_chain(int q, int shape, const struct piece *pieces, unsigned n,
 		n = MAX_PIECES;
 	for (unsigned i = 0; i < n; i++)
 		tbl[i] = (struct vring_desc){ gpa_of(pieces[i].off), pieces[i].len, wflag, 0 };
+	if (shape == 4 && q == 0)
+		shape = 2;        /* the long table is the TX ring's, rewritten at will */
 	if (shape == 4 && is_known(4))
 		return -1;
 	if (shape == 1 || shape >= 4) {
@@ -1053,7 +1056,7 @@ static int build_chain(int q, int shape, const struct piece *pieces, unsigned n,
 				gw(toff + 16u * i, &d, 16);
 			}
 		} else {
-			out->ind = bit_alloc(&r->ind_busy, IND_SLOTS);
+			out->ind = bit_alloc(&ind_busy, IND_SLOTS);
 			if (out->ind < 0)
 				return -1;
 			toff = IND_OFF + (uint32_t)out->ind * IND_SLOT;
@@ -1070,7 +1073,7 @@ static int build_chain(int q, int shape, const struct piece *pieces, unsigned n,
 		first = desc_alloc(q, 1);
 		if (first < 0) {
 			if (out->ind >= 0)
-				r->ind_busy &= ~(1ull << out->ind);
+				ind_busy &= ~(1ull << out->ind);
 			out->ind = -1;
 			return -1;
 		}
@@ -1357,7 +1360,13 @@ static void op_send(void)
 		base_hdr(&h, g, kind % 8 == 5 ? VVS_OP_CREDIT_UPDATE : VVS_OP_CREDIT_REQUEST);
 		guest_send(&h, NULL, 0, shape & 0x07, 0);
 		break;
-	case 7:                                   /* malformed: the device resets it */
+	case 7:
+		if (kind & 0x20) {                /* a second REQUEST: dropped */
+			base_hdr(&h, g, VVS_OP_REQUEST);
+			guest_send(&h, NULL, 0, shape & 0x07, 0);
+			break;
+		}
+		/* malformed: the device resets it */
 		base_hdr(&h, g, (kind & 0x40) ? 0 : VVS_OP_RW);
 		h.type = (kind & 0x40) ? VVS_TYPE_STREAM : 2;
 		if (guest_send(&h, NULL, 0, shape & 0x07, 0))
