@@ -1752,6 +1752,15 @@ static void quiet_log(struct vhu_device *d, int warn, const void *cause, const c
 		abort();
 }
 
+/* The temporary directory goes with the process (not after a crash: it
+ * holds the sockets then, to look at). */
+static void remove_tmpdir(void)
+{
+	unlink(vhu_path);
+	unlink(hyb_path);
+	rmdir(tmpdir);
+}
+
 static void start(void)
 {
 	char err[160];
@@ -1776,6 +1785,7 @@ static void start(void)
 		abort();
 	snprintf(vhu_path, sizeof(vhu_path), "%s/vhost.sock", tmpdir);
 	snprintf(hyb_path, sizeof(hyb_path), "%s/hybrid.sock", tmpdir);
+	atexit(remove_tmpdir);
 	uv_loop_init(&loop);
 	if (vhu_start(&dev, &loop, vhu_path, GUEST_CID, &watched_ops, NULL, err, sizeof(err)) != 0 ||
 	    vhu_hybrid_listen(&dev, hyb_path, err, sizeof(err)) != 0) {
