@@ -37,13 +37,23 @@ int openhold_begin(struct openhold *oh, const uint8_t raw[ADB_HEADER_SIZE], uint
 	return 0;
 }
 
-void openhold_add(struct openhold *oh, const uint8_t *p, size_t len)
+const struct held_open *openhold_filling(const struct openhold *oh, uint32_t host_id)
 {
-	struct held_open *h;
+	const struct held_open *h;
 
+	/* only the last can be filling: OPENs are held one whole frame at a time */
 	if (oh->n == 0)
-		return;
+		return NULL;
 	h = &oh->v[oh->n - 1];
+	return h->host_id == host_id && h->len < h->want ? h : NULL;
+}
+
+void openhold_add(struct openhold *oh, uint32_t host_id, const uint8_t *p, size_t len)
+{
+	struct held_open *h = (struct held_open *)openhold_filling(oh, host_id);
+
+	if (h == NULL)
+		return;
 	if (len > h->want - h->len)
 		len = h->want - h->len;
 	memcpy(h->frame + h->len, p, len);

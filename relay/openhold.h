@@ -37,8 +37,12 @@ int openhold_room(const struct openhold *oh, uint32_t len);
  * 0, or -1 (no room, out of memory). */
 int openhold_begin(struct openhold *oh, const uint8_t raw[ADB_HEADER_SIZE], uint32_t host_id,
 		   uint32_t payload_len, uint64_t deadline);
-/* More of the last held OPEN's service (never beyond what its header said). */
-void openhold_add(struct openhold *oh, const uint8_t *p, size_t len);
+/* More of the service of the OPEN being filled (HOST_ID, from
+ * openhold_begin), never beyond what its header said; nothing if that OPEN
+ * is gone already (its time ran out, the hold was cleared). */
+void openhold_add(struct openhold *oh, uint32_t host_id, const uint8_t *p, size_t len);
+/* The OPEN HOST_ID whose service is still arriving, or NULL if it is gone. */
+const struct held_open *openhold_filling(const struct openhold *oh, uint32_t host_id);
 /* The PC closed HOST_ID before it was answered: forget it. 1 if held. */
 int openhold_remove(struct openhold *oh, uint32_t host_id);
 /* The oldest whole OPEN, taken out: 1 with *frame (the caller frees it),

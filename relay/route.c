@@ -200,6 +200,8 @@ static void idle_probe_cancel(struct route *r)
 
 /* ---- the USB front: a session per online period ---- */
 
+static void on_usb_restart(uv_timer_t *t);
+
 static void usb_session_start(struct route *r)
 {
 	struct front_conn *host;
@@ -208,6 +210,12 @@ static void usb_session_start(struct route *r)
 
 	if (r->stopping || r->usb.state != USB_ONLINE || r->nsessions > 0)
 		return;
+	/* a host being made to drop its transport: its next one's CNXN is
+	 * for the next session, which reads once the drop is done */
+	if (usb_dropping(&r->usb)) {
+		uv_timer_start(&r->usb_restart, on_usb_restart, 50, 0);
+		return;
+	}
 	snprintf(peer, sizeof(peer), "usb:%s", r->usb.name);
 	rc = front_conn_usb_open(&r->usb, peer, &host);
 	if (rc == 0)
@@ -225,7 +233,9 @@ static void on_usb_state(struct usb_function *f, enum usb_state st, const char *
 {
 	struct route *r = f->data;
 
-	log_notice("route %s: usb %s: %s", r->cfg.name, usb_state_name(st), why);
+	/* a USB host can enable and disable the function at will */
+	log_limited(LOG_LVL_NOTICE, r->cfg.name, "usb state", "route %s: usb %s: %s", r->cfg.name,
+		    usb_state_name(st), why);
 	route_changed();        /* bound or unbound, if nothing else */
 	if (st == USB_ONLINE) {
 		set_front(r, FRONT_ONLINE);
@@ -240,9 +250,12 @@ static void on_usb_state(struct usb_function *f, enum usb_state st, const char *
 	}
 }
 
-static void usb_log_line(struct usb_function *f, int warn, const char *msg)
+/* a USB host can repeat some lines at will (bad setup requests): each kind
+ * (cause) is rate-limited per function */
+static void usb_log_line(struct usb_function *f, int warn, const void *cause, const char *msg)
 {
-	log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "route %s: usb: %s", f->name, msg);
+	log_limited(warn ? LOG_LVL_WARN : LOG_LVL_INFO, f->name, cause, "route %s: usb: %s", f->name,
+		    msg);
 }
 
 /*
@@ -339,8 +352,9 @@ static int session_attach(void *owner, struct session *s)
 	r->nsessions++;
 	r->st.sessions++;
 	if (r->nsessions > r->cfg.max_clients) {
-		log_warn("route %s: peer %s refused: %u clients (max-clients)", r->cfg.name,
-			 s->peer, r->cfg.max_clients);
+		log_limited(LOG_LVL_WARN, r->cfg.name, "max-clients",
+			    "route %s: peer %s refused: %u clients (max-clients)", r->cfg.name, s->peer,
+			    r->cfg.max_clients);
 		return -1;
 	}
 	return 0;
@@ -379,6 +393,21 @@ static void session_restart_shown(void *owner, struct session *s)
 		usb_drop_host(&r->usb);
 }
 
+/* A USB host that kept its transport while its session ended (a session
+ * that failed, a drop the UDC did not take) sends frames no session knows:
+ * it is made to drop that transport, and comes back with a CNXN. */
+static int session_host_stale(void *owner, struct session *s)
+{
+	struct route *r = owner;
+
+	if (r->cfg.front.kind != FRONT_USB || !r->usb_open || usb_drop_host(&r->usb) != 0)
+		return 0;
+	log_limited(LOG_LVL_NOTICE, r->cfg.name, "stale host",
+		    "route %s: peer %s: the host's first frame is not its CNXN: it kept a "
+		    "transport from before; making it drop that one", r->cfg.name, s->peer);
+	return 1;
+}
+
 static const struct session_ops route_session_ops = {
 	.connect = session_connect,
 	.connect_cancel = session_connect_cancel,
@@ -387,6 +416,7 @@ static const struct session_ops route_session_ops = {
 	.attach = session_attach,
 	.detach = session_detach,
 	.restart_shown = session_restart_shown,
+	.host_stale = session_host_stale,
 };
 
 /* ---- the front ---- */

@@ -318,12 +318,19 @@ static void release_held_opens(struct session *s)
 static int host_frame_verdict(struct session *s, const struct adb_header *h)
 {
 	struct session_stats *st = s->owner->st;
+	const struct session_owner *o = s->owner;
 	long i;
 
+	if (h->command != ADB_CMD_CNXN && s->cnxn_len == 0 && !s->stale_told) {
+		s->stale_told = 1;
+		if (o->ops->host_stale != NULL && o->ops->host_stale(o->data, s))
+			s->stale_close = 1;
+	}
 	switch (h->command) {
 	case ADB_CMD_CNXN:
 		s->cnxn_len = 0;
 		s->cnxn_complete = 0;
+		s->restart_watch = 0;
 		/* the PC starts over: it is owed the guest's CNXN, and has
 		 * forgotten the streams it was waiting for */
 		s->pc_cnxn_len = 0;
@@ -346,8 +353,9 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 		}
 		if (streams_add(&s->streams, h->arg0, 0) != 0) {
 			st->refused_opens++;
-			log_warn("route %s: peer %s: OPEN refused: %zu streams open (max-streams)",
-				 s->owner->name, s->peer, s->streams.n);
+			log_limited(LOG_LVL_WARN, s->owner->name, "max-streams",
+				    "route %s: peer %s: OPEN refused: %zu streams open (max-streams)",
+				    s->owner->name, s->peer, s->streams.n);
 			send_clse_to_host(s, 0, h->arg0);
 			return 0;
 		}
@@ -440,7 +448,7 @@ static void host_payload(struct session *s, struct poolbuf *b, const struct adb_
 		s->cnxn_len += fe->len;
 	}
 	if (s->h2g_hold) {
-		openhold_add(&s->held, fe->data, fe->len);
+		openhold_add(&s->held, fe->header.arg0, fe->data, fe->len);
 		return;
 	}
 	if (!s->h2g_forward || s->h2g_gen != s->link_gen || s->link != LINK_UP)
@@ -461,9 +469,14 @@ static void host_frame_end(struct session *s, const struct adb_header *h)
 	if (s->h2g_gen == s->link_gen)
 		flush_guest_clse(s);
 	if (h->command == ADB_CMD_OPEN && s->h2g_hold) {
+		const struct held_open *o = s->held.n > 0 ? &s->held.v[s->held.n - 1] : NULL;
+
 		s->h2g_hold = 0;
-		log_stream(s, "held", h->arg0, s->held.v[s->held.n - 1].frame + ADB_HEADER_SIZE,
-			   h->data_length);
+		/* the OPEN may be gone while its service was arriving: its time
+		 * ran out, or a changed guest or the PC's CNXN cleared the hold */
+		if (o != NULL && o->host_id == h->arg0 && o->len == o->want)
+			log_stream(s, "held", h->arg0, o->frame + ADB_HEADER_SIZE,
+				   o->len - ADB_HEADER_SIZE);
 	}
 	/* OPENs held until the guest was back, and until no host frame was
 	 * half way to it */
@@ -472,6 +485,8 @@ static void host_frame_end(struct session *s, const struct adb_header *h)
 		host_open_forwarded(s, h->arg0, s->h2g_open, s->h2g_open_len);
 		return;
 	}
+	if (h->command == ADB_CMD_CLSE && h->arg0 == s->restart_watch)
+		s->restart_watch = 0;
 	if (h->command == ADB_CMD_CLSE && s->h2g_forward)
 		log_limited(LOG_LVL_DEBUG, s->owner->name, "host CLSE",
 			    "route %s: peer %s: CLSE of stream %u (guest %u) from the PC",
@@ -510,6 +525,8 @@ static void host_input(struct session *s, struct poolbuf *b, const uint8_t *p, s
 			session_close(s, "malformed input from host");
 			return;
 		}
+		if (s->stale_close && ev == ADB_EV_END)
+			session_close(s, "the PC kept a transport from before its CNXN");
 		if (s->closing)
 			return;
 	}
@@ -701,6 +718,8 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 			guest_cut(s);
 		return;
 	}
+	if (h->command == ADB_CMD_CLSE && h->arg1 == s->restart_watch)
+		s->restart_watch = 0;   /* closed without a reply that asks */
 	if (h->command == ADB_CMD_CLSE)
 		log_limited(LOG_LVL_DEBUG, o->name, "guest CLSE",
 			    "route %s: peer %s: CLSE of stream %u (guest %u) from the guest",
@@ -712,9 +731,22 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 	framehold_release(&s->g2h, &s->to_host);
 }
 
+/* adbd asks for TLS only on its wireless-debugging port; what follows STLS
+ * is TLS records, not adb frames, which a frame-parsing relay cannot pass */
+#define STLS_REASON "the guest asked for TLS (wireless debugging port?): point the route " \
+	"at adbd's tcp:5555 or vsock:5555"
+
 static void guest_header(struct session *s, const struct adb_frame_event *fe)
 {
 	uint8_t raw[ADB_HEADER_SIZE];
+
+	if (fe->header.command == ADB_CMD_STLS) {
+		s->owner->st->errors++;
+		owner_error(s, "peer %s: " STLS_REASON, s->peer);
+		owner_guest_state(s, GUEST_DOWN, STLS_REASON);
+		session_close(s, "the guest asked for TLS");
+		return;
+	}
 
 	memcpy(raw, fe->header_raw, ADB_HEADER_SIZE);
 	/* adb aborts on a device max payload it cannot work with */
@@ -945,9 +977,10 @@ static void close_streams_towards_host(struct session *s)
 		adb_header_decode(s->g2h.header, &h);
 		held = framehold_drop(&s->g2h);
 		s->owner->st->cut_frames++;
-		log_warn("route %s: peer %s: guest cut a %s frame short at %zu of %u payload bytes: "
-			 "dropped, not forwarded", s->owner->name, s->peer,
-			 adb_command_name(h.command), held, h.data_length);
+		log_limited(LOG_LVL_WARN, s->owner->name, "guest cut a frame",
+			    "route %s: peer %s: guest cut a %s frame short at %zu of %u payload bytes: "
+			    "dropped, not forwarded", s->owner->name, s->peer,
+			    adb_command_name(h.command), held, h.data_length);
 	}
 	for (size_t i = 0; i < s->streams.n; i++)
 		if (s->streams.v[i].host_id != 0)
@@ -993,6 +1026,7 @@ static void guest_lost(struct session *s, const char *fmt, ...)
 		show_restart(s);
 		return;
 	}
+	s->restart_watch = 0;      /* its stream died with the link */
 	owner_error(s, "peer %s: guest link lost: %s", s->peer, s->down_reason);
 	owner_guest_state(s, GUEST_DOWN, s->down_reason);
 
@@ -1095,7 +1129,10 @@ void session_close(struct session *s, const char *reason)
 	if (s->closing)
 		return;
 	s->closing = 1;
-	log_info("route %s: peer %s: session closed: %s", s->owner->name, s->peer, reason);
+	/* a PC connects and goes at will: each reason (a string of its own) is
+	 * a cause of the rate limit */
+	log_limited(LOG_LVL_INFO, s->owner->name, reason, "route %s: peer %s: session closed: %s",
+		    s->owner->name, s->peer, reason);
 	capture_session_end(s->owner->name, s->id);
 	if (s->connecting != NULL) {
 		s->owner->ops->connect_cancel(s->owner->data, s->connecting);
@@ -1151,7 +1188,8 @@ int session_start(const struct session_owner *o, struct front_conn *host)
 		session_close(s, "too many clients");
 		return 0;
 	}
-	log_info("route %s: peer %s connected", o->name, s->peer);
+	log_limited(LOG_LVL_INFO, o->name, "peer connected", "route %s: peer %s connected", o->name,
+		    s->peer);
 	s->link = LINK_IDLE;
 	if (o->cnxn_deadline)
 		uv_timer_start(&s->backoff, on_cnxn_deadline, HOST_CNXN_TIMEOUT_MS, 0);

@@ -107,6 +107,11 @@ struct session_ops {
 	 * right after (a TCP PC sees its connection end); a USB front makes
 	 * the host drop its transport as well. May be NULL. */
 	void (*restart_shown)(void *owner, struct session *s);
+	/* The PC's first frame on this session is not its CNXN: it kept a
+	 * transport from before (a USB host whose session ended under it).
+	 * Once per session; 1: the session ends after that frame (the owner
+	 * makes the host drop that transport). May be NULL. */
+	int (*host_stale)(void *owner, struct session *s);
 };
 
 /* A session's owner, filled by it (route.c) and outliving its sessions. */
@@ -181,6 +186,8 @@ struct session {
 	uint64_t restart_asked_ms;
 	char restart_asked[RESTART_NAME_MAX];
 	uint32_t restart_watch;        /* the PC's id of a stream whose reply may ask */
+	int stale_told;                /* ops->host_stale called */
+	int stale_close;               /* ... and the session ends for it */
 	char restart_watch_name[RESTART_NAME_MAX];
 	/* frame being read from the guest, held until whole */
 	struct frame_hold g2h;

@@ -47,7 +47,7 @@ trap 'finish $?' EXIT
 trap 'exit 130' INT TERM
 
 step "checking the Debian packages it needs (tests/install-deps.sh installs what is missing)"
-tests/install-deps.sh
+tests/install-deps.sh demo
 
 step "building adbd-relay in _build/demo"
 if [ ! -f _build/demo/Makefile ]; then

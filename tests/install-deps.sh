@@ -2,7 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # install-deps.sh - install the Debian 12 packages adbd-relay's build, demo
 # and test suite need (only those missing). Runs apt-get as root or via sudo.
+#
+#   tests/install-deps.sh [suite]   everything tests/suite.sh runs (the default)
+#   tests/install-deps.sh demo      only what tests/demo.sh needs: the build,
+#                                   the VM lab for this machine's architecture
+#                                   and the adb client
 set -euo pipefail
+set_name=${1:-suite}
 
 # The daemon builds with libuv1-dev alone. What the tests need: check (unit
 # tests), libusb-1.0-0-dev (the USB-level probe, usb-gadget.test), adb and
@@ -26,6 +32,22 @@ PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev chec
 for a in $CROSS_ARCHES; do
 	PACKAGES="$PACKAGES crossbuild-essential-$a libuv1-dev:$a check:$a libusb-1.0-0-dev:$a pkgconf:$a"
 done
+
+case $set_name in
+suite) ;;
+demo)
+	# the demo's relay build, its VM lab guest (build-image.sh, lab.sh) and
+	# the real adb client; nothing the suite alone needs (cross toolchains,
+	# sanitizers, lintian, debhelper, the other architecture's QEMU, ...)
+	case $(dpkg --print-architecture) in
+	arm64) qemu=qemu-system-arm ;;
+	*) qemu=qemu-system-x86 ;;
+	esac
+	PACKAGES="gcc make autoconf automake pkg-config libuv1-dev adb python3 $qemu busybox-static
+		kmod cpio xz-utils debian-archive-keyring dpkg-dev"
+	CROSS_ARCHES="" ;;
+*) echo "usage: $0 [suite|demo]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PACKAGES; do

@@ -36,7 +36,7 @@ void usb_log(struct usb_function *f, int warn, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_fn(f, warn, msg);
+	log_fn(f, warn, fmt, msg);
 }
 
 static int sys_io_setup(unsigned n, aio_context_t *ctx)
@@ -230,7 +230,7 @@ static void on_aio(uv_poll_t *p, int status, int events)
 	reap(f);
 }
 
-void usb_cancel_in(struct usb_function *f)
+static void usb_cancel_in(struct usb_function *f)
 {
 	struct io_event ev;
 

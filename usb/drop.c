@@ -12,11 +12,22 @@
  * again: a new transport, a new CNXN on bulk OUT. Nothing clears the halt
  * on the host's side (adb sends no CLEAR_FEATURE), so the function clears
  * it itself once the host's read has failed and before that next scan:
- * DROP_CLEAR_MS after the halt. In between no IN transfer is submitted
- * (usb_in_claim gives none), and a UDC refuses to halt an endpoint with
- * transfers queued, so the IN transfers in flight are cancelled first.
+ * DROP_CLEAR_MS after the halt. Every transfer in flight is cancelled
+ * first, and the halt waits until all have come back: a UDC refuses to
+ * halt an endpoint with transfers queued, and an OUT read left queued
+ * would take the CNXN of the host's next transport into the session that
+ * is ending, where it would be lost (the host then waits for an answer
+ * for ever). Until the halt is cleared no transfer starts (usb_in_claim
+ * gives none; the owner waits for usb_dropping() to be 0 before it reads
+ * again).
  * Other functions of the gadget are not touched: no reset, no
  * reconfiguration, no DISABLE or ENABLE.
+ *
+ * A drop ends with the connection it was for: DISABLE, UNBIND or a new
+ * ENABLE cancel it (usb_drop_cancel), so a halt never lands on the host's
+ * next connection. f_fs reports EBADMSG for the halting read whether or not
+ * the UDC took the halt: a host that keeps its transport anyway sends its
+ * next frames without a CNXN, and the owner drops it again then.
  *
  * Measured in the VM lab (dummy_hcd, adb 29 and 34, usbfs backend): the
  * transport gone within 50-170 ms, a new one registered within 0.6 s.
@@ -70,12 +81,25 @@ static void on_drop_timer(uv_timer_t *t)
 {
 	struct usb_function *f = t->data;
 
+	if (f->state != USB_ONLINE) {
+		/* the host disabled the function meanwhile: its transport is gone */
+		if (f->drop == USB_DROP_HALTED)
+			ioctl(f->ep_in, FUNCTIONFS_CLEAR_HALT);
+		drop_done(f);
+		return;
+	}
 	if (f->drop == USB_DROP_DRAINING) {
-		if (f->in_inflight > 0 && ++f->drop_tries < DROP_TRIES) {
+		if (usb_idle(f)) {
+			halt_in(f);
+		} else if (++f->drop_tries < DROP_TRIES) {
 			uv_timer_start(&f->drop_timer, on_drop_timer, DROP_RETRY_MS, 0);
-			return;
+		} else {
+			/* never halt under a transfer: it would go to the host's
+			 * next transport */
+			usb_log(f, 1, "transfers did not come back within %d ms: the host "
+				"keeps its transport", DROP_RETRY_MS * DROP_TRIES);
+			drop_done(f);
 		}
-		halt_in(f);
 		return;
 	}
 	if (f->drop == USB_DROP_HALTED) {
@@ -93,9 +117,24 @@ int usb_drop_host(struct usb_function *f)
 		return 0;
 	f->drop = USB_DROP_DRAINING;
 	f->drop_tries = 0;
-	usb_cancel_in(f);
+	usb_cancel_all(f);
 	uv_timer_start(&f->drop_timer, on_drop_timer, 0, 0);
 	return 0;
+}
+
+void usb_drop_cancel(struct usb_function *f)
+{
+	if (f->drop == USB_DROP_NONE)
+		return;
+	uv_timer_stop(&f->drop_timer);
+	if (f->drop == USB_DROP_HALTED)
+		ioctl(f->ep_in, FUNCTIONFS_CLEAR_HALT);
+	f->drop = USB_DROP_NONE;
+}
+
+int usb_dropping(const struct usb_function *f)
+{
+	return f->drop != USB_DROP_NONE;
 }
 
 void usb_drop_init(struct usb_function *f)

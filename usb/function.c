@@ -48,6 +48,7 @@ static void report_bound(struct usb_function *f, const char *why)
 
 static void go_offline(struct usb_function *f, const char *why)
 {
+	usb_drop_cancel(f);
 	if (f->state != USB_ONLINE)
 		return;
 	usb_cancel_all(f);

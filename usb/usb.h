@@ -122,10 +122,12 @@ void usb_read_stop(struct usb_function *f);
 void usb_cancel_all(struct usb_function *f);
 /* Make the host drop its transport on this function, as it does when a
  * device's adbd closes FunctionFS, without letting go of ep0 (which would
- * unbind the whole gadget): drop.c. Its IN transfers are cancelled and no
- * new one starts until the host's has failed. 0 (under way), or -ENOTCONN
+ * unbind the whole gadget): drop.c. Every transfer in flight is
+ * cancelled and no new one starts until the host's read has failed. 0 (under way), or -ENOTCONN
  * when the host has not enabled the function. */
 int usb_drop_host(struct usb_function *f);
+/* Is a drop under way? The owner starts no reads until it is done. */
+int usb_dropping(const struct usb_function *f);
 int usb_idle(const struct usb_function *f);
 
 /* IN: set the completion callback, claim the next free bounce buffer
@@ -138,8 +140,9 @@ int usb_in_commit(struct usb_function *f, size_t len);
 const char *usb_state_name(enum usb_state s);
 
 /* Where usb/ sends its log lines (none by default); warn: a problem, else
- * an event worth a line. */
-typedef void (*usb_log_fn)(struct usb_function *f, int warn, const char *msg);
+ * an event worth a line; cause: the line's format, the same for every line
+ * of one kind (a USB host can repeat some at will: rate-limit by it). */
+typedef void (*usb_log_fn)(struct usb_function *f, int warn, const void *cause, const char *msg);
 void usb_set_log(usb_log_fn fn);
 
 #endif

@@ -12,9 +12,9 @@ int usb_bulk_init(struct usb_function *f);
 void usb_bulk_destroy(struct usb_function *f);
 void usb_log(struct usb_function *f, int warn, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Cancel the IN transfers in flight (drop.c, usb_cancel_all). */
-void usb_cancel_in(struct usb_function *f);
-/* drop.c's timer, made with the function (one more handle to close). */
+/* drop.c's timer, made with the function (one more handle to close); a
+ * drop under way ends with the host's connection (DISABLE, UNBIND, ENABLE). */
 void usb_drop_init(struct usb_function *f);
+void usb_drop_cancel(struct usb_function *f);
 
 #endif

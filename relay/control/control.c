@@ -3,10 +3,10 @@
  * control.c - the control socket server. Each client sends one request
  * line of at most CONTROL_LINE_MAX bytes and gets one reply within
  * CONTROL_TIMEOUT_MS, or is dropped. At most CONTROL_CLIENTS are served at
- * once; one more makes a client that has said nothing go (of the process
- * that holds the most, the oldest; the new one itself if every other has
- * spoken), so clients that connect and say nothing cannot lock the others
- * out. A `trace` client instead stays and
+ * once; one more makes a client without a complete request line go (of the
+ * process that holds the most, the oldest; the new one itself if every
+ * other is being answered), so clients that connect and say nothing, or
+ * part of a line, cannot lock the others out. A `trace` client instead stays and
  * gets trace lines, a `capture` client a pcap stream (obs.h),
  * until it hangs up or the relay stops; at most CONTROL_SUBSCRIBERS of
  * them, each with a bounded queue, and one that takes nothing of its queue
@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,6 +58,7 @@ struct ctl_client {
 	pid_t pid;                    /* the peer's, -1 when unknown */
 	char line[CONTROL_LINE_MAX];
 	size_t len;
+	int complete;                 /* its request line is in: being answered */
 	struct strbuf reply;
 	int handles;
 	struct tap_sub *sub;          /* a trace client's subscription */
@@ -68,7 +68,7 @@ struct ctl_client {
 };
 
 /* log_limited() keys: the lines a local client can repeat at will */
-static const char too_many_cause, timeout_cause, long_line_cause, stall_cause;
+static const char too_many_cause, timeout_cause, long_line_cause, stall_cause, subscribe_cause;
 
 static void control_free_if_done(struct control *ctl)
 {
@@ -235,8 +235,8 @@ static int subscribe(struct ctl_client *c, const char *req)
 	c->stalled_since = uv_now(c->deadline.loop);
 	uv_timer_start(&c->deadline, on_stall_check, CONTROL_STALL_CHECK_MS,
 		       CONTROL_STALL_CHECK_MS);
-	log_info("control: %s client for %s (%s)", trace ? "trace" : "capture",
-		 route ? route : "every route", c->peer);
+	log_limited(LOG_LVL_INFO, "control", &subscribe_cause, "control: %s client for %s (%s)",
+		    trace ? "trace" : "capture", route ? route : "every route", c->peer);
 	return 1;
 }
 
@@ -278,6 +278,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	nl = memchr(c->line, '\n', c->len);
 	if (nl != NULL) {
 		c->len = (size_t)(nl - c->line);
+		c->complete = 1;
 		answer(c);
 	} else if (c->len == CONTROL_LINE_MAX - 1) {
 		log_limited(LOG_LVL_WARN, "control", &long_line_cause,
@@ -297,18 +298,22 @@ static void on_deadline(uv_timer_t *t)
 	client_close(c);
 }
 
-/* Has c sent anything yet, read or still in its socket? (A client that
- * sent its line right after connecting is not silent, even before the
- * loop has read it.) */
-static int said_something(struct ctl_client *c)
+/* Has c sent its whole request line, read or still in its socket? (A
+ * client that sent its line right after connecting has, even before the
+ * loop has read it.) One byte or a line without its end is not a request:
+ * such clients go first when the limit is reached. */
+static int has_request(struct ctl_client *c)
 {
+	char peek[CONTROL_LINE_MAX];
 	uv_os_fd_t fd;
-	int pending = 0;
+	ssize_t n;
 
-	if (c->len > 0)
+	if (c->complete)
 		return 1;
-	return uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
-	       ioctl(fd, FIONREAD, &pending) == 0 && pending > 0;
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+		return 0;
+	n = recv(fd, peek, CONTROL_LINE_MAX - 1 - c->len, MSG_PEEK | MSG_DONTWAIT);
+	return n > 0 && memchr(peek, '\n', (size_t)n) != NULL;
 }
 
 static int in_service(struct ctl_client *c)
@@ -325,10 +330,11 @@ static unsigned clients_of(struct control *ctl, pid_t pid)
 	return n;
 }
 
-/* The client to go for a new one: one that has said nothing, of the
- * process that holds the most clients (a flood of silent connections
- * loses its own), the oldest of those; NULL when every client has spoken. */
-static struct ctl_client *silent_victim(struct control *ctl)
+/* The client to go for a new one: one without a complete request line,
+ * of the process that holds the most clients (a flood of connections that
+ * say nothing or part of a line loses its own), the oldest of those; NULL
+ * when every client is being answered. */
+static struct ctl_client *unready_victim(struct control *ctl)
 {
 	struct ctl_client *victim = NULL;
 	unsigned most = 0;
@@ -336,7 +342,7 @@ static struct ctl_client *silent_victim(struct control *ctl)
 	for (struct ctl_client *c = ctl->list; c; c = c->next) {   /* newest first */
 		unsigned n;
 
-		if (!in_service(c) || said_something(c))
+		if (!in_service(c) || has_request(c))
 			continue;
 		n = clients_of(ctl, c->pid);
 		if (n >= most) {
@@ -391,10 +397,10 @@ static void on_control_connection(uv_stream_t *l, int status)
 	}
 	peer_name(c);
 	if (ctl->requests > CONTROL_CLIENTS) {
-		old = silent_victim(ctl);
+		old = unready_victim(ctl);
 		log_limited(LOG_LVL_WARN, "control", &too_many_cause,
-			    "control: %d clients at once: a silent one (%s) closed for a new one (%s)",
-			    CONTROL_CLIENTS, old ? old->peer : "none: the new one", c->peer);
+			    "control: %d clients at once: one without a request (%s) closed for a new "
+			    "one (%s)", CONTROL_CLIENTS, old ? old->peer : "none: the new one", c->peer);
 		if (old == NULL || old == c) {
 			client_close(c);
 			return;

@@ -107,8 +107,10 @@ void capture_unsubscribe(struct capture_sub *sub)
 			*pp = sub->next;
 			break;
 		}
-	log_info("control: capture of route %s ended: %llu bytes sent, %llu lost to a slow reader",
-		 sub->route, (unsigned long long)sub->sent, (unsigned long long)sub->counts.lost);
+	/* a local user can subscribe and hang up at will */
+	log_limited(LOG_LVL_INFO, "control", "capture ended",
+		    "control: capture of route %s ended: %llu bytes sent, %llu lost to a slow reader",
+		    sub->route, (unsigned long long)sub->sent, (unsigned long long)sub->counts.lost);
 	while (sub->flows != NULL) {
 		struct capture_flow *f = sub->flows;
 

@@ -14,6 +14,7 @@ bounded by SECONDS.
       auth-flood       send AUTH tokens (no CNXN), as fast as the relay takes them
       banner TEXT      answer CNXN with banner TEXT ("\\n" and "\\x.." decoded)
       mute             accept, never read, never send
+      deaf             answer CNXN, then read everything and answer nothing
       serve-cut FILE   serve FILE to shell:/exec: (cat) and sync: (pull) as
                        fast as it can, without waiting for OKAYs, and die
                        (close mid-frame) at a random byte of each transfer
@@ -21,6 +22,11 @@ bounded by SECONDS.
       auth-flood       send CNXN, then AUTH signatures, never read
       idle N           open N connections, send nothing, report when closed
       mute             send CNXN and OPEN shell:, then never read
+      open-flood N     send CNXN, then N OPENs of shell:, reading what comes
+      refused N        N connections one after another, each sending nothing
+                       and waiting (up to 2 s) for the relay to close it
+      churn N          N connections one after another, each sending CNXN
+                       and hanging up at once
 """
 import os
 import socket
@@ -182,6 +188,14 @@ def guest_mute(c, end, arg):
         time.sleep(0.05)
 
 
+def guest_deaf(c, end, arg):
+    rd = wait_cnxn(c, end)
+    c.sendall(device_cnxn())
+    c.settimeout(0.1)
+    while time.time() < end:
+        rd.frames()       # EOFError once the relay closes the link
+
+
 def sync_reply(cmd, payload=b"", arg=None):
     n = len(payload) if arg is None else arg
     return cmd + struct.pack("<I", n) + payload
@@ -249,7 +263,8 @@ def guest_serve_cut(c, end, path):
 
 GUEST = {"serve-cut": guest_serve_cut, "okay-flood": guest_okay_flood, "open-flood": guest_open_flood,
          "open-reversed": guest_open_reversed, "payload": guest_payload,
-         "auth-flood": guest_auth_flood, "banner": guest_banner, "mute": guest_mute}
+         "auth-flood": guest_auth_flood, "banner": guest_banner, "mute": guest_mute,
+         "deaf": guest_deaf}
 
 
 def run_guest(path, mode, secs, arg):
@@ -302,7 +317,68 @@ def pc_mute(port, end, arg):
         time.sleep(0.05)
 
 
-PC = {"auth-flood": pc_auth_flood, "idle": pc_idle, "mute": pc_mute}
+def pc_open_flood(port, end, arg):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(frame(CNXN, 0x01000001, 1024 * 1024, b"host::features=shell_v2"))
+    s.settimeout(0.1)
+    rd = wait_cnxn(s, end)
+    s.settimeout(0.001)      # frames() returns [] once nothing is waiting
+    sent, clse = 0, 0
+
+    def drain():
+        n = 0
+        for _ in range(10000):
+            got = rd.frames()
+            if not got:
+                break
+            n += sum(1 for f in got if f[0] == CLSE)
+        return n
+    for i in range(int(arg)):
+        if not send_all_until(s, frame(OPEN, 1 + i, 0, b"shell:\0"), end):
+            break
+        sent += 1
+        if i % 32 == 31:
+            clse += drain()   # the relay's CLSEs: it must not stop reading us
+    while clse < sent - 64 and time.time() < end:
+        clse += drain()
+    print("pc: %d OPENs sent, %d refused with CLSE" % (sent, clse), flush=True)
+
+
+def pc_refused(port, end, arg):
+    closed = 0
+    for _ in range(int(arg)):
+        if time.time() > end:
+            break
+        s = socket.create_connection(("127.0.0.1", port))
+        s.settimeout(2)
+        try:
+            if s.recv(1) == b"":
+                closed += 1
+        except socket.timeout:
+            pass
+        except OSError:
+            closed += 1
+        s.close()
+    print("pc: %d of %s connections refused" % (closed, arg), flush=True)
+
+
+def pc_churn(port, end, arg):
+    done = 0
+    for _ in range(int(arg)):
+        if time.time() > end:
+            break
+        s = socket.create_connection(("127.0.0.1", port))
+        try:
+            s.sendall(frame(CNXN, 0x01000001, 1024 * 1024, b"host::features=shell_v2"))
+        except OSError:
+            pass
+        s.close()
+        done += 1
+    print("pc: %d connections made and dropped" % done, flush=True)
+
+
+PC = {"auth-flood": pc_auth_flood, "idle": pc_idle, "mute": pc_mute, "open-flood": pc_open_flood,
+      "refused": pc_refused, "churn": pc_churn}
 
 
 def main(argv):

@@ -13,6 +13,11 @@
  *                                     credit field: 4 GiB of room, bytes
  *                                     read that never came, data far beyond
  *                                     the credit given
+ *   evil-guest SOCK half-close        accept, keep what comes, and answer
+ *                                     only once the host says it will send
+ *                                     no more (SHUTDOWN with SEND): "got "
+ *                                     and the bytes, then SHUTDOWN; each
+ *                                     answer held until SIGUSR1
  *
  * It prints READY once the device runs, then a line of counts as they
  * change (request-flood) or once its attack is done (DONE ...), and goes
@@ -195,6 +200,118 @@ static int credit_lie(struct vdrv *v)
 	}
 }
 
+/* half-close: a connection the host opened, what it sent (the first 200
+ * bytes), and whether the answer went */
+struct hc_conn {
+	uint32_t host_port, guest_port, got;
+	int state;                       /* 0 free, 1 open, 2 answer owed, 3 answered */
+	char data[200];
+};
+
+static struct hc_conn *hc_find(struct hc_conn *t, size_t n, uint32_t host_port, uint32_t guest_port)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].state != 0 && t[i].host_port == host_port && t[i].guest_port == guest_port)
+			return &t[i];
+	return NULL;
+}
+
+/* "got " and what came, then SHUTDOWN: the guest is done too */
+static int hc_answer(struct vdrv *v, struct hc_conn *k)
+{
+	struct vvs_hdr to = { .src_port = k->host_port, .dst_port = k->guest_port };
+	struct vvs_hdr bye = { .src_cid = v->guest_cid, .dst_cid = VVS_HOST_CID,
+			       .src_port = k->guest_port, .dst_port = k->host_port,
+			       .type = VVS_TYPE_STREAM, .op = VVS_OP_SHUTDOWN,
+			       .flags = VVS_SHUTDOWN_RCV | VVS_SHUTDOWN_SEND,
+			       .buf_alloc = VVS_BUF, .fwd_cnt = k->got };
+	char msg[sizeof(k->data) + 4];
+	size_t len = k->got < sizeof(k->data) ? k->got : sizeof(k->data);
+
+	memcpy(msg, "got ", 4);
+	memcpy(msg + 4, k->data, len);
+	k->state = 3;
+	if (answer(v, &to, VVS_OP_RW, VVS_BUF, k->got, msg, 4 + len) != 0)
+		return -1;
+	return vdrv_send(v, &bye, NULL, 0);
+}
+
+static int half_close(struct vdrv *v)
+{
+	static struct hc_conn t[256];
+	unsigned answered = 0, owed = 0;
+	struct vvs_hdr h;
+
+	for (;;) {
+		int rc = vdrv_recv(v, &h, buf, sizeof(buf), 100), fail = 0;
+		struct hc_conn *k;
+
+		if (rc < 0)
+			return 1;
+		if (answering && owed > 0) {     /* SIGUSR1: the held answers go */
+			for (size_t i = 0; i < 256 && !fail; i++)
+				if (t[i].state == 2) {
+					fail = hc_answer(v, &t[i]) != 0;
+					owed--;
+					answered++;
+				}
+			printf("answered=%u owed=%u\n", answered, owed);
+		}
+		if (rc == 0 || fail) {
+			fflush(stdout);
+			if (fail)
+				return 1;
+			continue;
+		}
+		k = hc_find(t, 256, h.src_port, h.dst_port);
+		switch (h.op) {
+		case VVS_OP_REQUEST:
+			k = NULL;
+			for (size_t i = 0; i < 256 && k == NULL; i++)
+				if (t[i].state == 0)
+					k = &t[i];
+			if (k == NULL) {
+				fail = answer(v, &h, VVS_OP_RST, 0, 0, NULL, 0);
+				break;
+			}
+			memset(k, 0, sizeof(*k));
+			k->host_port = h.src_port;
+			k->guest_port = h.dst_port;
+			k->state = 1;
+			fail = answer(v, &h, VVS_OP_RESPONSE, VVS_BUF, 0, NULL, 0);
+			break;
+		case VVS_OP_RW:
+			if (k == NULL)
+				break;
+			for (uint32_t i = 0; i < h.len && k->got + i < sizeof(k->data); i++)
+				k->data[k->got + i] = (char)buf[i];
+			k->got += h.len;
+			break;
+		case VVS_OP_SHUTDOWN:
+			if (k == NULL)
+				break;
+			if (k->state == 3) {         /* after our answer: done */
+				fail = answer(v, &h, VVS_OP_RST, 0, 0, NULL, 0);
+				k->state = 0;
+			} else if (k->state == 1 && (h.flags & VVS_SHUTDOWN_SEND)) {
+				k->state = 2;
+				owed++;
+				printf("answered=%u owed=%u\n", answered, owed);
+			}
+			break;
+		case VVS_OP_RST:
+			if (k != NULL && k->state == 2)
+				owed--;
+			if (k != NULL)
+				k->state = 0;
+			break;
+		}
+		fflush(stdout);
+		if (fail)
+			return 1;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 2 ? argv[2] : "";
@@ -204,7 +321,7 @@ int main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: evil-guest SOCK request-flood | bad-tx-chains N | "
-				"bad-rx-buffers SECONDS | credit-lie\n");
+				"bad-rx-buffers SECONDS | credit-lie | half-close\n");
 		return 2;
 	}
 	sigaction(SIGUSR1, &sa, NULL);
@@ -222,6 +339,8 @@ int main(int argc, char **argv)
 		return bad_rx_buffers(&v, (double)n);
 	if (strcmp(mode, "credit-lie") == 0)
 		return credit_lie(&v);
+	if (strcmp(mode, "half-close") == 0)
+		return half_close(&v);
 	fprintf(stderr, "evil-guest: no mode %s\n", mode);
 	return 2;
 }

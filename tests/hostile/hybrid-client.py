@@ -12,6 +12,11 @@
 #                                last was closed
 #   push PATH PORT N SECONDS     N clients connect and write without reading;
 #                                a closed one connects again; counts at the end
+#   halfclose PATH PORT N        N clients each send "CONNECT PORT", wait for
+#                                OK, send "hello I" and shut down their sending
+#                                side (as socat does); "HALF-CLOSED N", then
+#                                each reads to EOF (20 s at most): how many got
+#                                "got hello I"
 import socket
 import sys
 import time
@@ -47,7 +52,12 @@ def reply_line(s):
 
 
 def connect(path, port):
-    print(reply_line(client(path, int(port))))
+    try:
+        s = client(path, int(port))
+    except (BrokenPipeError, ConnectionResetError):
+        print("closed")           # refused before the CONNECT line was out
+        return
+    print(reply_line(s))
 
 
 def hangup(path, port, n, hold):
@@ -104,7 +114,37 @@ def push(path, port, n, secs):
     print("opened=%d closed=%d" % (opened, closed))
 
 
-MODES = {"connect": connect, "hangup": hangup, "wait": wait, "silent": silent, "push": push}
+def halfclose(path, port, n):
+    socks = []
+    for i in range(int(n)):
+        s = client(path, int(port))
+        line = reply_line(s)
+        if not line.startswith("OK "):
+            print("client %d: %s" % (i, line))
+            return
+        s.sendall(b"hello %d" % i)
+        s.shutdown(socket.SHUT_WR)
+        socks.append(s)
+    print("HALF-CLOSED %d" % len(socks), flush=True)
+    answered, end = 0, time.monotonic() + 20
+    for i, s in enumerate(socks):
+        data = b""
+        try:
+            while time.monotonic() < end:
+                s.settimeout(max(0.01, end - time.monotonic()))
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        answered += data == b"got hello %d" % i
+        s.close()
+    print("answered=%d of %d" % (answered, len(socks)))
+
+
+MODES = {"connect": connect, "hangup": hangup, "wait": wait, "silent": silent, "push": push,
+         "halfclose": halfclose}
 
 if __name__ == "__main__":
     MODES[sys.argv[1]](*sys.argv[2:])

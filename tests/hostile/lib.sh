@@ -14,6 +14,7 @@
 #   bounds_begin            start a measured period (peak RSS reset, log mark)
 #   check_live              the first three bounds, now
 #   check_bounds KB LINES   all five, over the period since bounds_begin
+#   live_during PID WHAT    check_live every 0.3 s while PID runs (60 s at most)
 #   RSS_SCALE               what memory bounds are multiplied by (sanitizers)
 #   pc_attach SERIAL        the real adb client as the attacked route's PC
 #   pc_check SERIAL WHAT    its server is the same process and lists SERIAL
@@ -119,6 +120,17 @@ check_bounds() {
 		"cpu_ticks=$(cpu_ticks)"
 	[ "$peak" -le "$rss_max" ] || fail "relay peak RSS $peak KiB over the bound of $rss_max KiB ($what)"
 	[ "$grown" -le "$lines_max" ] || fail "relay log grew $grown lines, bound $lines_max ($what)"
+}
+
+live_during() {
+	local pid=$1 what=$2 i=0 end=$(( $(date +%s) + 60 ))
+	while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 200 ]; do
+		[ "$(date +%s)" -lt "$end" ] || fail "$what: ran past 60 s"
+		check_live "during $what"
+		i=$((i + 1))
+		sleep 0.3
+	done
+	log "$what: $i live checks during the attack"
 }
 
 # The relay lets LOG_BURST lines of one cause through per LOG_WINDOW_S

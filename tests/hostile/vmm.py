@@ -15,8 +15,26 @@ Modes:
                connected for --hold s
   badsize      --count connections, each sending SET_VRING_ADDR with 8 bytes of
                its 40 (and then waiting, at most 2 s, to be dropped)
+  call-block   the tx ring's call eventfd made blocking (O_NONBLOCK cleared on
+               the file it shares with the relay) and its counter filled to the
+               maximum, then a tx packet kicked: the relay's call would wait
+               until someone reads the counter; nobody does for --hold s
+  remap        a guest on running rings (Guest below) opens a stream to the
+               client of the hybrid socket --hybrid and sends it numbered
+               packets, with SET_MEM_TABLE (the same memory again, as QEMU does
+               on memory hotplug) between batches, one of them longer than
+               the tx ring; prints what the client received
+  same-fd      one eventfd as the tx ring's kick and call, kicked once; the
+               VMM stays idle for --hold s
+  long-chains  a tx ring of 32768 entries whose one chain is 32767 zero-length
+               descriptors and an indirect table of 32768 more, made available
+               again as fast as the relay returns it, for --duration s
+  holes        --size MiB of sealed memfd guest memory (a file of the right
+               size, holes everywhere but the rings) and --count tx packets,
+               each a descriptor into a page of a hole (--indirect: an
+               indirect table there); the VMM stays --hold s
 """
-import argparse, fcntl, mmap, os, socket, struct, sys, time
+import argparse, fcntl, mmap, os, re, socket, struct, sys, time
 
 GET_FEATURES, SET_FEATURES, SET_OWNER, SET_MEM_TABLE = 1, 2, 3, 5
 SET_VRING_NUM, SET_VRING_ADDR, SET_VRING_BASE = 8, 9, 10
@@ -104,17 +122,17 @@ class Vmm:
         return None
 
 
-def guest_memory(sealed):
+def guest_memory(sealed, size=MEMSIZE):
     fd = os.memfd_create("hostile-vmm", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    os.ftruncate(fd, MEMSIZE)
+    os.ftruncate(fd, size)
     if sealed:
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
                     fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
     return fd
 
 
-def mem_table(v, memfd):
-    table = struct.pack("<II", 1, 0) + struct.pack("<QQQQ", GPA, MEMSIZE, UADDR, 0)
+def mem_table(v, memfd, size=MEMSIZE):
+    table = struct.pack("<II", 1, 0) + struct.pack("<QQQQ", GPA, size, UADDR, 0)
     return v.acked(SET_MEM_TABLE, table, [memfd])
 
 
@@ -149,6 +167,316 @@ def post_tx(memfd):
     m[base + 0x1000 + 4:base + 0x1000 + 6] = struct.pack("<H", 0)          # avail ring[0]
     m[base + 0x1000 + 2:base + 0x1000 + 4] = struct.pack("<H", 1)          # avail idx
     m.close()
+
+
+# ---- a guest on running rings, for the ring attacks ----
+
+F_INDIRECT_DESC, F_EVENT_IDX = 1 << 28, 1 << 29
+D_NEXT, D_WRITE, D_INDIRECT = 1, 2, 4
+OP_REQUEST, OP_RESPONSE, OP_RST, OP_SHUTDOWN, OP_RW = 1, 2, 3, 4, 5
+GUEST_CID = 3
+BUF = 4096                               # rx buffer, tx slot
+TX_SLOTS = 8                             # tx packets in flight, 2 descriptors each
+
+
+def page_up(n):
+    return (n + 4095) & ~4095
+
+
+def vvs_hdr(src_port, dst_port, op, length=0, src_cid=GUEST_CID):
+    return struct.pack("<QQIIIHHIII", src_cid, 2, src_port, dst_port, length, 1, op, 0,
+                       262144, 0)
+
+
+class Guest:
+    """Sealed memfd memory of SIZE bytes, mapped here too; from offset 0 the
+    rx ring (num[0] entries) and the tx ring (num[1]), then rx buffers and
+    tx slots of BUF bytes, then room for alloc(). Indices as a driver keeps
+    them; the relay's side is seen only in the used rings."""
+
+    def __init__(self, v, size=MEMSIZE, num=(NUM, NUM)):
+        self.v, self.size, self.num = v, size, num
+        self.memfd = guest_memory(True, size)
+        self.m = mmap.mmap(self.memfd, size)
+        self.rings, off = [], 0
+        for n in num:
+            avail = off + 16 * n
+            used = page_up(avail + 6 + 2 * n)
+            self.rings.append((off, avail, used))
+            off = page_up(used + 6 + 8 * n)
+        self.rx_off = off
+        self.tx_off = off + num[0] * BUF
+        self.free = self.tx_off + TX_SLOTS * BUF
+        self.avail_idx, self.last_used = [0, 0], [0, 0]
+        self.sent = 0
+
+    def alloc(self, n):
+        off, self.free = self.free, page_up(self.free + n)
+        assert self.free <= self.size
+        return off
+
+    def u16(self, off):
+        return struct.unpack_from("<H", self.m, off)[0]
+
+    def desc(self, ring, i, off, length, flags=0, nxt=0):
+        struct.pack_into("<QIHH", self.m, self.rings[ring][0] + 16 * i, GPA + off, length,
+                         flags, nxt)
+
+    def publish(self, ring, head):
+        n, avail = self.num[ring], self.rings[ring][1]
+        struct.pack_into("<H", self.m, avail + 4 + 2 * (self.avail_idx[ring] % n), head)
+        self.avail_idx[ring] = (self.avail_idx[ring] + 1) & 0xffff
+        struct.pack_into("<H", self.m, avail + 2, self.avail_idx[ring])
+
+    def used_idx(self, ring):
+        return self.u16(self.rings[ring][2] + 2)
+
+    def start(self, kicks, calls, features=F_VERSION_1 | F_PROTOCOL_FEATURES):
+        """SET_FEATURES again with FEATURES, the memory, both rings; 0 or
+        the first refusal."""
+        self.kicks = kicks
+        self.v.send(SET_FEATURES, struct.pack("<Q", features))
+        if mem_table(self.v, self.memfd, self.size) != 0:
+            return 1
+        for i in range(2):
+            desc, avail, used = self.rings[i]
+            for req, payload, fds in (
+                    (SET_VRING_NUM, struct.pack("<II", i, self.num[i]), ()),
+                    (SET_VRING_BASE, struct.pack("<II", i, 0), ()),
+                    (SET_VRING_ADDR, struct.pack("<IIQQQQ", i, 0, UADDR + desc, UADDR + used,
+                                                 UADDR + avail, 0), ()),
+                    (SET_VRING_KICK, struct.pack("<Q", i), [kicks[i]]),
+                    (SET_VRING_CALL, struct.pack("<Q", i), [calls[i]]),
+                    (SET_VRING_ENABLE, struct.pack("<II", i, 1), ())):
+                status = self.v.acked(req, payload, fds)
+                if status != 0:
+                    return status
+        return 0
+
+    def kick(self, ring):
+        os.eventfd_write(self.kicks[ring], 1)
+
+    def post_rx(self):
+        for j in range(self.num[0]):
+            self.desc(0, j, self.rx_off + j * BUF, BUF, D_WRITE)
+            self.publish(0, j)
+        self.kick(0)
+
+    def recv(self, timeout):
+        """The next packet the device put in an rx buffer, as (header fields,
+        payload), the buffer posted again; None after TIMEOUT s."""
+        n, used = self.num[0], self.rings[0][2]
+        end = time.monotonic() + timeout
+        while self.used_idx(0) == self.last_used[0]:
+            if time.monotonic() > end:
+                return None
+            time.sleep(0.001)
+        head, length = struct.unpack_from("<II", self.m, used + 4 + 8 * (self.last_used[0] % n))
+        self.last_used[0] = (self.last_used[0] + 1) & 0xffff
+        off = self.rx_off + (head % n) * BUF
+        h = struct.unpack_from("<QQIIIHHIII", self.m, off)
+        payload = bytes(self.m[off + 44:off + min(length, BUF)])
+        self.publish(0, head % n)
+        self.kick(0)
+        return h, payload
+
+    def tx_returned(self):
+        return (self.used_idx(1) - self.last_used[1]) & 0xffff
+
+    def in_flight(self):
+        return (self.sent - self.tx_returned()) & 0xffff
+
+    def send(self, hdr, payload=b"", timeout=5):
+        """One tx packet, header and payload descriptors as Linux queues them;
+        False if the device returned no slot within TIMEOUT s."""
+        end = time.monotonic() + timeout
+        while self.in_flight() >= TX_SLOTS:
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.001)
+        slot = self.sent % TX_SLOTS
+        off = self.tx_off + slot * BUF
+        self.m[off:off + len(hdr)] = hdr
+        self.m[off + 64:off + 64 + len(payload)] = payload
+        if payload:
+            self.desc(1, 2 * slot, off, len(hdr), D_NEXT, 2 * slot + 1)
+            self.desc(1, 2 * slot + 1, off + 64, len(payload))
+        else:
+            self.desc(1, 2 * slot, off, len(hdr))
+        self.publish(1, 2 * slot)
+        self.sent += 1
+        self.kick(1)
+        return True
+
+    def drained(self, timeout=5):
+        """Has the device returned every tx packet within TIMEOUT s?"""
+        end = time.monotonic() + timeout
+        while self.in_flight() != 0:
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.001)
+        return True
+
+
+def running_guest(path, size=MEMSIZE, num=(NUM, NUM), same_fd=False):
+    """A VMM with a guest on started rings; its kick and call eventfds. With
+    SAME_FD the tx ring's kick is its call."""
+    v = Vmm(path)
+    v.handshake()
+    g = Guest(v, size, num)
+    kicks = [os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK) for _ in range(2)]
+    calls = [os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK) for _ in range(2)]
+    if same_fd:
+        calls[1] = kicks[1]
+    if g.start(kicks, calls) != 0:
+        raise SystemExit("vmm: the relay refused the guest's rings")
+    return v, g
+
+
+def remap(path, args):
+    v, g = running_guest(path)
+    g.post_rx()
+    client = socket.socket(socket.AF_UNIX)
+    client.settimeout(5)
+    client.connect(args.hybrid)
+    client.sendall(b"CONNECT 5555\n")
+    p = g.recv(5)
+    if p is None or p[0][6] != OP_REQUEST:
+        raise SystemExit("vmm: no REQUEST from the device: %r" % (p,))
+    host_port = p[0][2]
+    g.send(vvs_hdr(5555, host_port, OP_RESPONSE))
+    line = b""
+    while not line.endswith(b"\n") and len(line) < 64:
+        ch = client.recv(1)
+        if not ch:
+            break
+        line += ch
+    print("remap: hybrid client connected: %s" % line.decode(errors="replace").strip(),
+          flush=True)
+    # batches of packets, SET_MEM_TABLE after each: 3, 3, then more than
+    # the ring holds (NUM), then 4
+    seq = 0
+    for batch in (3, 3, NUM + 4, 4):
+        for _ in range(batch):
+            data = b"<packet %d>" % seq
+            if not g.send(vvs_hdr(5555, host_port, OP_RW, len(data)), data, timeout=2):
+                print("remap: the tx ring stalled at packet %d" % seq, flush=True)
+                break
+            seq += 1
+        if not g.drained(2):
+            print("remap: the device did not return packet %d" % seq, flush=True)
+        status = mem_table(v, g.memfd, g.size)
+        print("remap: SET_MEM_TABLE after %d packets %s" %
+              (seq, "refused" if status else "taken"), flush=True)
+    # what the client received, until the expected bytes or 3 s of silence
+    want = b"".join(b"<packet %d>" % i for i in range(seq))
+    got = b""
+    client.settimeout(3)
+    while len(got) < 2 * len(want):
+        try:
+            chunk = client.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        got += chunk
+        if got == want:
+            break
+    numbers = [int(x) for x in re.findall(rb"<packet (\d+)>", got)]
+    print("remap: the client received %d packets: %s" %
+          (len(numbers), " ".join(str(n) for n in numbers)), flush=True)
+    print("remap: %s" % ("all %d in order, none twice" % seq if got == want else
+                         "not the %d packets sent, in order, once each" % seq), flush=True)
+    client.close()
+    v.close()
+
+
+def same_fd(path, args):
+    v, g = running_guest(path, same_fd=True)
+    g.kick(1)
+    print("same-fd: the tx ring's kick and call are one eventfd, kicked once", flush=True)
+    left = v.wait_dropped(args.hold)
+    print("same-fd: %s" % ("held %.0f s" % args.hold if left is None else
+                           "dropped after %.1f s" % left), flush=True)
+    v.close()
+
+
+def long_chains(path, args):
+    n = 32768
+    v, g = running_guest(path, size=4 << 20, num=(NUM, n))
+    g.post_rx()
+    table, hdr = g.alloc(16 * n), g.alloc(BUF)
+    # a packet nobody answers: an RST for no connection
+    g.m[hdr:hdr + 44] = vvs_hdr(1, 1, OP_RST)
+    link = struct.Struct("<QIHH")
+    ring = bytearray()
+    for i in range(n - 1):
+        ring += link.pack(GPA + hdr, 0, D_NEXT, i + 1)
+    ring += link.pack(GPA + table, 16 * n, D_INDIRECT, 0)
+    ind = bytearray()
+    for i in range(n - 1):
+        ind += link.pack(GPA + hdr, 0, D_NEXT, i + 1)
+    ind += link.pack(GPA + hdr, 44, 0, 0)
+    g.m[g.rings[1][0]:g.rings[1][0] + 16 * n] = bytes(ring)
+    g.m[table:table + 16 * n] = bytes(ind)
+    # every avail entry is head 0 (zeroed memory): keep the ring full
+    avail = g.rings[1][1]
+    t0 = time.monotonic()
+    first = g.used_idx(1)
+    returned = 0
+    print("long-chains: chains of %d descriptors queued" % (2 * n), flush=True)
+    while time.monotonic() - t0 < args.duration:
+        used = g.used_idx(1)
+        returned += (used - first) & 0xffff
+        first = used
+        struct.pack_into("<H", g.m, avail + 2, (used + n) & 0xffff)
+        g.kick(1)
+        time.sleep(0.002)
+        if v.wait_dropped(0.001) is not None:
+            print("long-chains: dropped", flush=True)
+            break
+    print("long-chains: %d chains returned in %.1f s" % (returned, time.monotonic() - t0),
+          flush=True)
+    v.close()
+
+
+def holes(path, args):
+    size = args.size << 20
+    v, g = running_guest(path, size=size)
+    g.post_rx()
+    base = page_up(g.free)
+    pages = (size - base) // 4096
+    sent = 0
+    for i in range(args.count):
+        slot = i % TX_SLOTS
+        end = time.monotonic() + 5
+        while g.in_flight() >= TX_SLOTS and time.monotonic() < end:
+            time.sleep(0.0002)
+        if g.in_flight() >= TX_SLOTS:
+            print("holes: the tx ring stalled after %d packets" % sent, flush=True)
+            break
+        # a 44-byte header in a page nobody wrote: a hole of the memfd;
+        # --indirect: an indirect table there, naming a header there
+        page = base + (i % pages) * 4096
+        if args.indirect:
+            g.desc(1, 2 * slot, page, 16, D_INDIRECT)
+        else:
+            g.desc(1, 2 * slot, page, 44)
+        g.publish(1, 2 * slot)
+        g.sent += 1
+        sent += 1
+        if i % TX_SLOTS == TX_SLOTS - 1:
+            g.kick(1)
+    g.kick(1)
+    g.drained(5)
+    print("holes: %d packets%s into holes of %d MiB, %d returned" %
+          (sent, " (indirect tables)" if args.indirect else "", args.size,
+           sent - g.in_flight()), flush=True)
+    print("holes: READY", flush=True)
+    left = v.wait_dropped(args.hold)
+    print("holes: %s" % ("held %.0f s" % args.hold if left is None else
+                         "dropped after %.1f s" % left), flush=True)
+    v.close()
 
 
 def dribble(path, args):
@@ -264,18 +592,50 @@ def badsize(path, args):
     print("badsize: %d dropped, %d not dropped" % (dropped, answered), flush=True)
 
 
+def call_block(path, args):
+    v = Vmm(path)
+    v.handshake()
+    memfd = guest_memory(True)
+    mem_table(v, memfd)
+    kicks = [os.eventfd(0, os.EFD_CLOEXEC) for _ in range(2)]
+    status, calls = rings(v, kicks)
+    if status != 0:
+        print("call-block: rings refused", flush=True)
+        return
+    call = calls[1]
+    fcntl.fcntl(call, fcntl.F_SETFL, fcntl.fcntl(call, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    os.eventfd_write(call, 0xFFFFFFFFFFFFFFFE)        # the most it holds
+    post_tx(memfd)
+    t0 = time.monotonic()
+    os.eventfd_write(kicks[1], 1)
+    print("call-block: tx kicked with the call eventfd blocking and full", flush=True)
+    left = v.wait_dropped(args.hold)
+    print("call-block: %s" % ("connection held %.0f s" % args.hold if left is None else
+                              "dropped after %.1f s" % left), flush=True)
+    # the counter as the relay left it: it never added to a full one
+    fcntl.fcntl(call, fcntl.F_SETFL, fcntl.fcntl(call, fcntl.F_GETFL) | os.O_NONBLOCK)
+    print("call-block: call counter %#x after %.1f s" % (os.eventfd_read(call), time.monotonic() - t0),
+          flush=True)
+    v.close()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("socket")
-    p.add_argument("mode", choices=["dribble", "shrink", "kick-socket", "badsize"])
+    p.add_argument("mode", choices=["dribble", "shrink", "kick-socket", "badsize", "call-block",
+                                    "remap", "same-fd", "long-chains", "holes"])
     p.add_argument("--pause", type=float, default=0.9)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--hold", type=float, default=5)
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--unsealed-kick", action="store_true")
+    p.add_argument("--hybrid")
+    p.add_argument("--indirect", action="store_true")
+    p.add_argument("--size", type=int, default=1024)
     args = p.parse_args()
     {"dribble": dribble, "shrink": shrink, "kick-socket": kick_socket,
-     "badsize": badsize}[args.mode](args.socket, args)
+     "badsize": badsize, "call-block": call_block, "remap": remap, "same-fd": same_fd,
+     "long-chains": long_chains, "holes": holes}[args.mode](args.socket, args)
 
 
 if __name__ == "__main__":

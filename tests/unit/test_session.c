@@ -614,6 +614,21 @@ START_TEST(hide_hides_asked_restarts)
 }
 END_TEST
 
+/* adbd on its wireless-debugging port answers CNXN with STLS, and TLS
+ * records follow: refused on purpose, one reason the status shows */
+START_TEST(guest_stls_refused)
+{
+	pc_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, HOST_BANNER);
+	SPIN_UNTIL(route.links == 1 && count(&guest_view, ADB_CMD_CNXN) == 1);
+	guest_send(ADB_CMD_STLS, 0x01000000, 0, NULL);
+	SPIN_UNTIL(route.session_gone);
+	ck_assert_int_eq(route.guest, GUEST_DOWN);
+	ck_assert_ptr_nonnull(strstr(route.last_error, "the guest asked for TLS (wireless debugging port?)"));
+	ck_assert_ptr_nonnull(strstr(route.last_error, "tcp:5555 or vsock:5555"));
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_STLS), 0);
+}
+END_TEST
+
 /* ---- OPENs while the guest is down (open-wait) ---- */
 
 /* The guest went down under a kept transport; the next link is held. */
@@ -701,6 +716,46 @@ START_TEST(held_open_dropped_for_a_changed_guest)
 }
 END_TEST
 
+/* the held OPEN goes (its time runs out, or the guest comes back changed)
+ * while its service is still arriving: the rest of it is dropped, the
+ * session goes on (the relay crashed here once) */
+static void open_split_around(int changed_guest)
+{
+	uint8_t buf[ADB_HEADER_SIZE + 64];
+	size_t len = frame(buf, ADB_CMD_OPEN, 40, 0, "shell:split in two");
+
+	route.owner.open_wait_ms = changed_guest ? 2000 : 50;
+	guest_down_link_held();
+	ck_assert_uint_eq(harness_pc_send(buf, ADB_HEADER_SIZE + 5), ADB_HEADER_SIZE + 5);
+	turn();
+	if (changed_guest) {
+		guest_back(BANNER_B);
+	} else {
+		SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_CLSE, 0, 40));
+	}
+	ck_assert_uint_eq(sess()->held.n, 0);
+	ck_assert_uint_eq(harness_pc_send(buf + ADB_HEADER_SIZE + 5, len - ADB_HEADER_SIZE - 5),
+			  len - ADB_HEADER_SIZE - 5);
+	settle();
+	ck_assert(!pc.closed);
+	if (!changed_guest)
+		guest_back(BANNER_A);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 0);
+	ck_assert(guest_gets_open());
+}
+
+START_TEST(held_open_expires_mid_payload)
+{
+	open_split_around(0);
+}
+END_TEST
+
+START_TEST(held_open_cleared_mid_payload)
+{
+	open_split_around(1);
+}
+END_TEST
+
 /* bounded: OPENHOLD_MAX wait, the next is refused at once; so is an OPEN
  * whose service is longer than OPENHOLD_PAYLOAD_MAX */
 START_TEST(open_wait_is_bounded)
@@ -760,12 +815,16 @@ END_TEST
 static unsigned cut_then_next_link(void)
 {
 	unsigned links = route.links;
-	uint64_t cut;
+	uint64_t cut = 0;
 
-	for (int i = 0; i < 1100 && route.guest == GUEST_UP; i++)
+	/* timed from before the frame that gets the link cut: the relay's
+	 * backoff counts from its loop's time, which may be older than the
+	 * moment the cut is seen here */
+	for (int i = 0; i < 1100 && route.guest == GUEST_UP; i++) {
+		cut = uv_hrtime();
 		guest_send(ADB_CMD_AUTH, 1, 0, "token");
+	}
 	ck_assert_int_ne(route.guest, GUEST_UP);
-	cut = uv_hrtime();
 	guest_hang_up();   /* our end of the link the relay cut */
 	SPIN_UNTIL(route.links == links + 1);
 	return (unsigned)((uv_hrtime() - cut) / 1000000);
@@ -933,6 +992,7 @@ static Suite *suite(void)
 	tcase_add_test(restarts, lookalike_services_ask_nothing);
 	tcase_add_test(restarts, show_shows_every_restart);
 	tcase_add_test(restarts, hide_hides_asked_restarts);
+	tcase_add_test(restarts, guest_stls_refused);
 	suite_add_tcase(s, restarts);
 
 	tcase_add_checked_fixture(wait, setup, teardown);
@@ -941,6 +1001,8 @@ static Suite *suite(void)
 	tcase_add_test(wait, held_open_closed_by_the_pc);
 	tcase_add_test(wait, held_open_dropped_for_a_changed_guest);
 	tcase_add_test(wait, open_wait_is_bounded);
+	tcase_add_test(wait, held_open_expires_mid_payload);
+	tcase_add_test(wait, held_open_cleared_mid_payload);
 	suite_add_tcase(s, wait);
 
 	tcase_add_checked_fixture(replay, setup, teardown);

@@ -378,6 +378,42 @@ START_TEST(shutdown_both_ways)
 }
 END_TEST
 
+/* The owner's peer half-closed (issue 23): "will not send" goes after the
+ * queued data, nothing more is taken from the owner, and the guest's
+ * answer still comes until the guest too is done. */
+START_TEST(half_close_keeps_receiving)
+{
+	struct vvs_conn *c = connect_ok(VVS_BUF);
+	struct vvs_hdr h;
+	char buf[16];
+
+	ck_assert_uint_eq(vvs_write(c, "ask", 3), 3);
+	vvs_shutdown_send(c);
+	ck_assert_uint_eq(vvs_write_room(c), 0);
+	ck_assert_uint_eq(vvs_write(c, "more", 4), 0);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE + 3);   /* data first */
+	ck_assert_uint_eq(h.op, VVS_OP_RW);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_SHUTDOWN);
+	ck_assert_uint_eq(h.flags, VVS_SHUTDOWN_SEND);
+	ck_assert_uint_eq(pull(4096, &h, NULL), 0);
+	ck_assert_int_eq(c->state, VVS_CONNECTED);
+	guest_send(GUEST_CID, c->guest_port, c->host_port, VVS_OP_RW, 0, "answer", 6, VVS_BUF, 3);
+	ck_assert_int_eq(ev.readable, 1);
+	ck_assert_uint_eq(vvs_read(c, buf, sizeof(buf)), 6);
+	ck_assert(memcmp(buf, "answer", 6) == 0);
+	send_op(c, VVS_OP_SHUTDOWN, VVS_SHUTDOWN_RCV | VVS_SHUTDOWN_SEND, VVS_BUF, 3);
+	ck_assert(vvs_eof(c));
+	ck_assert_int_eq(ev.closed, 0);
+	vvs_release(c);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_SHUTDOWN);
+	ck_assert_uint_eq(h.flags, VVS_SHUTDOWN_RCV | VVS_SHUTDOWN_SEND);
+	send_op(c, VVS_OP_RST, 0, VVS_BUF, 3);
+	ck_assert_uint_eq(dev.nconns, 0);
+}
+END_TEST
+
 START_TEST(unanswered_shutdown_times_out)
 {
 	struct vvs_conn *c = connect_ok(VVS_BUF);
@@ -609,6 +645,7 @@ int main(void)
 	tcase_add_test(tc, credit_overrun_resets);
 	tcase_add_test(tc, credit_request_answered_and_dup_request_dropped);
 	tcase_add_test(tc, shutdown_both_ways);
+	tcase_add_test(tc, half_close_keeps_receiving);
 	tcase_add_test(tc, unanswered_shutdown_times_out);
 	tcase_add_test(tc, malformed_length_resets);
 	tcase_add_test(tc, device_reset_closes_everything);

@@ -171,6 +171,36 @@ START_TEST(malformed_chains)
 }
 END_TEST
 
+/* Every descriptor counts towards the chain's bound, zero-length and
+ * indirect ones too: 127 zero-length ones and a header make a chain of
+ * VRING_MAX_CHAIN with the indirect descriptor, one more is too long. */
+START_TEST(chain_bound_counts_every_descriptor)
+{
+	struct vring_desc *table = (struct vring_desc *)(mem + DATA_OFF);
+	unsigned n = VRING_MAX_CHAIN - 1;
+	struct vring_chain ch;
+
+	for (unsigned i = 0; i + 1 < n; i++)
+		table[i] = (struct vring_desc){ GPA + DATA_OFF + 0x8000, 0, VRING_DESC_F_NEXT,
+						(uint16_t)(i + 1) };
+	table[n - 1] = (struct vring_desc){ GPA + DATA_OFF + 0x8000, 44, 0, 0 };
+	set_desc(0, GPA + DATA_OFF, n * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	make_avail(0);
+	ck_assert_int_eq(vring_pop(&vr, &gm, &ch), VRING_OK);
+	ck_assert_uint_eq(ch.steps, VRING_MAX_CHAIN);
+	ck_assert_uint_eq(ch.nout, 1);
+
+	table[n - 1] = (struct vring_desc){ GPA + DATA_OFF + 0x8000, 0, VRING_DESC_F_NEXT,
+					    (uint16_t)n };
+	table[n] = (struct vring_desc){ GPA + DATA_OFF + 0x8000, 44, 0, 0 };
+	set_desc(0, GPA + DATA_OFF, (n + 1) * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	make_avail(0);
+	ck_assert_int_eq(vring_pop(&vr, &gm, &ch), VRING_EBADCHAIN);
+	ck_assert_str_eq(ch.error, "descriptor chain longer than 128 descriptors");
+	ck_assert_uint_eq(ch.steps, VRING_MAX_CHAIN + 1);
+}
+END_TEST
+
 START_TEST(broken_ring)
 {
 	struct vring_chain ch;
@@ -211,6 +241,7 @@ int main(void)
 	tcase_add_test(tc, chain_readable_then_writable);
 	tcase_add_test(tc, indirect_table);
 	tcase_add_test(tc, malformed_chains);
+	tcase_add_test(tc, chain_bound_counts_every_descriptor);
 	tcase_add_test(tc, broken_ring);
 	tcase_add_test(tc, event_idx_suppresses_interrupts);
 	suite_add_tcase(s, tc);

@@ -43,7 +43,7 @@ static int has_output(const struct vvs_conn *c)
 		return 1;
 	if (c->state == VVS_CONNECTED && c->tx.len > 0 && peer_credit(c) > 0)
 		return 1;
-	return c->need_shutdown && c->tx.len == 0;
+	return (c->need_shutdown || c->need_shutdown_send) && c->tx.len == 0;
 }
 
 static void enqueue(struct vvs_conn *c)
@@ -136,6 +136,7 @@ static void close_with_rst(struct vvs_conn *c)
 {
 	c->state = VVS_CLOSED;
 	c->need_request = c->need_shutdown = c->need_credit_update = 0;
+	c->need_shutdown_send = 0;
 	c->need_rst = 1;
 	c->since = now(c->dev);
 	vvs_queue_free(&c->tx);
@@ -187,6 +188,7 @@ void vvs_device_reset(struct vvs_device *d, const char *why)
 		all[i]->state = VVS_CLOSED;
 		all[i]->need_request = all[i]->need_shutdown = 0;
 		all[i]->need_credit_update = all[i]->need_rst = 0;
+		all[i]->need_shutdown_send = 0;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		if (all[i]->released)
@@ -261,7 +263,7 @@ size_t vvs_write(struct vvs_conn *c, const void *p, size_t len)
 {
 	size_t room, n;
 
-	if (c->released || c->state == VVS_CLOSED || c->state == VVS_CLOSING)
+	if (c->released || c->send_done || c->state == VVS_CLOSED || c->state == VVS_CLOSING)
 		return 0;
 	room = write_room(c);
 	if (room < len) {
@@ -296,7 +298,7 @@ size_t vvs_write_room(struct vvs_conn *c)
 {
 	size_t room;
 
-	if (c->released || c->state == VVS_CLOSED || c->state == VVS_CLOSING)
+	if (c->released || c->send_done || c->state == VVS_CLOSED || c->state == VVS_CLOSING)
 		return 0;
 	room = write_room(c);
 	if (room == 0)
@@ -334,6 +336,15 @@ int vvs_eof(const struct vvs_conn *c)
 	return c->rx.len == 0 && (c->state == VVS_CLOSED || (c->peer_shutdown & VVS_SHUTDOWN_SEND));
 }
 
+void vvs_shutdown_send(struct vvs_conn *c)
+{
+	if (c->send_done || c->released || c->state != VVS_CONNECTED)
+		return;
+	c->send_done = 1;
+	c->need_shutdown_send = 1;
+	schedule(c);
+}
+
 void vvs_release(struct vvs_conn *c)
 {
 	c->released = 1;
@@ -350,7 +361,8 @@ void vvs_release(struct vvs_conn *c)
 		conn_reset(c, "released while connecting");
 		break;
 	case VVS_CONNECTED:
-		c->need_shutdown = 1;
+		c->need_shutdown = 1;        /* says "will not send" too */
+		c->need_shutdown_send = 0;
 		c->since = now(c->dev);
 		schedule(c);
 		break;
@@ -448,6 +460,7 @@ static void on_rst(struct vvs_conn *c)
 
 	c->state = VVS_CLOSED;
 	c->need_request = c->need_shutdown = c->need_credit_update = c->need_rst = 0;
+	c->need_shutdown_send = 0;
 	unlink_out(c);
 	vvs_queue_free(&c->tx);
 	if (c->released)
@@ -642,6 +655,10 @@ static size_t emit(struct vvs_conn *c, uint8_t *buf, size_t cap, int *gone)
 		c->need_shutdown = 0;
 		c->state = VVS_CLOSING;
 		c->since = now(d);
+	} else if (c->need_shutdown_send && c->tx.len == 0) {
+		base_hdr(c, &h, VVS_OP_SHUTDOWN);
+		h.flags = VVS_SHUTDOWN_SEND;   /* we still receive */
+		c->need_shutdown_send = 0;
 	} else if (c->need_credit_update) {
 		base_hdr(c, &h, VVS_OP_CREDIT_UPDATE);
 		d->st.credit_updates_sent++;

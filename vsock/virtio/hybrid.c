@@ -18,7 +18,11 @@
  * watched for a hang-up: a client gone while connecting is forgotten at
  * once (RST to the guest), one gone while the guest gives no room for its
  * last bytes is closed VVS_CLOSE_TIMEOUT_MS later. A client that only
- * shuts down its sending side is served as before (it reads the rest).
+ * shuts down its sending side (socat, one-shot tools) is half-closed: the
+ * guest gets SHUTDOWN "will not send" once what the client sent is out,
+ * and the client everything the guest sends, until the guest closes or it
+ * too has shut its sending side; it counts against the device's clients
+ * (VHU_HYBRID_MAX_CLIENTS) until then.
  */
 #include "vsock/virtio/hybrid.h"
 
@@ -46,6 +50,7 @@ struct vhu_stream {
 	int handles;                /* poll and timer, until both are closed */
 	int client;                 /* came through the hybrid socket */
 	int hup;                    /* its hang-up was seen: no longer watched */
+	int half_closed;            /* the client sends no more; the guest is told */
 	enum hs_state state;
 	struct vvs_conn *c;
 	char cmd[CMD_MAX];
@@ -214,16 +219,22 @@ static void on_fd(uv_poll_t *p, int status, int events)
 			command_done(s);
 			if (s->closing)
 				return;
-		} else if (s->state == HS_OPEN) {
+		} else if (s->state == HS_OPEN && !s->half_closed) {
 			size_t room = vvs_write_room(s->c);
 			ssize_t n;
 
 			if (room > sizeof(scratch))
 				room = sizeof(scratch);
 			n = room ? read(s->fd, scratch, room) : 0;
-			if (room > 0 && n == 0) {
+			if (room > 0 && n == 0 && peer_gone(s->fd)) {
 				stream_close(s);   /* SHUTDOWN goes to the guest once tx drains */
 				return;
+			}
+			if (room > 0 && n == 0) {
+				/* half-closed: the guest's answer still goes to the client */
+				s->half_closed = 1;
+				s->hup = 1;        /* its hang-up is seen: watch it no more */
+				vvs_shutdown_send(s->c);
 			}
 			if (n < 0 && errno != EAGAIN) {
 				stream_close(s);
@@ -250,7 +261,8 @@ static void update(struct vhu_stream *s)
 
 	if (s->closing)
 		return;
-	if (s->state == HS_COMMAND || (s->state == HS_OPEN && vvs_write_room(s->c) > 0))
+	if (s->state == HS_COMMAND ||
+	    (s->state == HS_OPEN && !s->half_closed && vvs_write_room(s->c) > 0))
 		ev |= UV_READABLE;
 	else if (!s->hup)
 		ev |= UV_DISCONNECT;

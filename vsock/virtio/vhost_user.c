@@ -4,7 +4,8 @@
  * device: the listening socket, the VMM's messages (a dispatch table with
  * each request's payload size; each handler owns the descriptors it
  * adopts, every other received descriptor is closed after the message),
- * guest memory mappings (sealed memfds only), and the two virtqueues
+ * guest memory mappings (sealed memfds only, their holes never faulted in
+ * on a guest's say: see "holes" below), and the two virtqueues
  * moving packets between the guest and the protocol core. Reading and
  * writing the VMM's socket is vhu_conn.c's.
  */
@@ -46,7 +47,10 @@ enum {
 #define PF_CONFIG (1ull << 9)
 #define OFFERED_PROTOCOL (PF_REPLY_ACK | PF_CONFIG)
 
+#define HOLE_BUDGET_PAGES 4096 /* RX pages in holes filled per VMM connection (16 MiB) */
 #define TX_BUDGET 256          /* packets per kick before yielding */
+#define STEP_BUDGET 16384      /* descriptors walked per pass over a ring before
+				* yielding (a chain takes up to VRING_MAX_CHAIN) */
 #define SOCKET_MODE 0600       /* only the VMM's user may connect */
 
 void vhu_log(struct vhu_device *d, int warn, const char *fmt, ...)
@@ -77,6 +81,123 @@ void vhu_close_fds(struct vhu_msg *m)
 	m->nfds = 0;
 }
 
+/* ---- holes: guest memory the VMM never allocated ----
+ *
+ * A memfd of the right size may be sparse (QEMU's guest memory is, until
+ * the guest writes it; a VMM can punch holes later with fallocate, the file
+ * being shared). Touching a hole through our mapping allocates a page,
+ * charged to the relay, not the VMM. So, for each chain, mincore() (which
+ * looks at the file's pages and faults nothing in) says which pages exist:
+ * - tx data with pages missing is read with pread() from the file: holes
+ *   read as zeros and nothing is allocated (a page swapped out by the host
+ *   comes back charged to its owner);
+ * - an indirect table with pages missing is refused (vring.c's hook): a
+ *   guest writes its tables just before it queues them;
+ * - an RX buffer is written where the guest put it (a guest may post
+ *   buffers in memory it never wrote), but the pages the write filled count
+ *   against HOLE_BUDGET_PAGES per VMM connection; once it is spent, buffers
+ *   with pages missing are refused (the last write may pass it by at most
+ *   one packet's pages).
+ * Limit: a VMM that punches a hole between the check and the access still
+ * makes us allocate that page (a race per page, not a rate). */
+
+static size_t page_size(void)
+{
+	static size_t pg;
+
+	if (pg == 0)
+		pg = (size_t)sysconf(_SC_PAGESIZE);
+	return pg;
+}
+
+/* Pages of [p, p+len) that are not in guest memory's file: all of them if
+ * mincore() fails. */
+static size_t absent_pages(const void *p, size_t len)
+{
+	size_t pg = page_size(), absent = 0;
+	uintptr_t a = (uintptr_t)p & ~(pg - 1), end = ((uintptr_t)p + len + pg - 1) & ~(pg - 1);
+	unsigned char vec[64];
+
+	while (a < end) {          /* at most len / 64 pages rounds */
+		size_t n = (end - a) / pg < sizeof(vec) ? (end - a) / pg : sizeof(vec);
+
+		if (mincore((void *)a, n * pg, vec) != 0)
+			return (end - a) / pg + absent;
+		for (size_t i = 0; i < n; i++)
+			absent += !(vec[i] & 1);
+		a += n * pg;
+	}
+	return absent;
+}
+
+static int pages_present(const void *p, size_t len)
+{
+	return absent_pages(p, len) == 0;
+}
+
+static int tx_present(const struct vring_chain *ch)
+{
+	for (unsigned i = 0; i < ch->nout; i++)
+		if (absent_pages(ch->out[i].iov_base, ch->out[i].iov_len) != 0)
+			return 0;
+	return 1;
+}
+
+/* Copy a chain's readable part into d->pkt from guest memory's files:
+ * bytes, or 0 if a read failed. */
+static size_t tx_read_files(struct vhu_device *d, const struct vring_chain *ch)
+{
+	size_t len = 0;
+
+	for (unsigned i = 0; i < ch->nout; i++) {
+		const uint8_t *p = ch->out[i].iov_base;
+		size_t want = ch->out[i].iov_len, got = 0;
+		unsigned r = 0;
+
+		while (r < d->mem.n && !(p >= (uint8_t *)d->maps[r] &&
+					 p < (uint8_t *)d->maps[r] + d->map_len[r]))
+			r++;
+		if (r == d->mem.n)
+			return 0;
+		for (int tries = 0; got < want && tries < 8; tries++) {
+			ssize_t n = pread(d->map_fd[r], d->pkt + len + got, want - got,
+					  (off_t)(p - (uint8_t *)d->maps[r]) + (off_t)got);
+
+			if (n <= 0 && !(n < 0 && errno == EINTR))
+				return 0;
+			if (n > 0)
+				got += (size_t)n;
+		}
+		if (got < want)
+			return 0;
+		len += want;
+	}
+	return len;
+}
+
+/* After writing an RX buffer: the pages it filled (ABSENT missing before,
+ * fewer now) come off the budget. */
+static void charge_holes(struct vhu_device *d, size_t absent, size_t now)
+{
+	size_t filled = absent > now ? absent - now : 0;
+
+	d->hole_pages -= filled < d->hole_pages ? filled : d->hole_pages;
+}
+
+/* Missing pages in the CAP bytes of an RX buffer the device would write. */
+static size_t rx_absent(const struct vring_chain *ch, size_t cap)
+{
+	size_t absent = 0;
+
+	for (unsigned i = 0; i < ch->nin && cap > 0; i++) {
+		size_t k = ch->in[i].iov_len < cap ? ch->in[i].iov_len : cap;
+
+		absent += absent_pages(ch->in[i].iov_base, k);
+		cap -= k;
+	}
+	return absent;
+}
+
 /* ---- queues ---- */
 
 static void on_flush_idle(uv_idle_t *h);
@@ -92,10 +213,23 @@ static void schedule_flush(struct vhu_device *d)
 
 static void notify(struct vhu_queue *q, struct vhu_device *d)
 {
-	if (q->call_fd >= 0 && vring_need_notify(&q->vr)) {
-		eventfd_write(q->call_fd, 1);
+	char why[96];
+	int rc;
+
+	if (q->call_fd < 0 || !vring_need_notify(&q->vr))
+		return;
+	rc = vmmfd_signal(q->call_fd);
+	if (rc == 0 || rc == -EAGAIN) {
 		d->st.calls++;
+		return;
 	}
+	/* never again: the VMM made this call eventfd wait (or broke it) */
+	close(q->call_fd);
+	q->call_fd = -1;
+	snprintf(why, sizeof(why), "call of ring %d %s", q->index,
+		 rc == -ETIMEDOUT ? "would block (the VMM cleared O_NONBLOCK and filled it)"
+				  : strerror(-rc));
+	fail_device(d, why);
 }
 
 static int queue_ready(const struct vhu_queue *q)
@@ -113,6 +247,7 @@ void vhu_process_tx(struct vhu_device *d)
 {
 	struct vhu_queue *q = &d->q[1];
 	struct vring_chain ch;
+	unsigned steps = 0;
 	int n = 0;
 
 	if (!queue_ready(q) || d->failed[0] != '\0')
@@ -120,6 +255,7 @@ void vhu_process_tx(struct vhu_device *d)
 	for (;;) {
 		enum vring_status st = vring_pop(&q->vr, &d->mem, &ch);
 		size_t len = 0;
+		int present;
 
 		if (st == VRING_EMPTY) {
 			/* re-arm kicks, then look once more: the guest may have
@@ -137,13 +273,20 @@ void vhu_process_tx(struct vhu_device *d)
 			st = VRING_EBADCHAIN;
 			ch.error = "tx packet of a bad size";
 		}
-		if (st == VRING_OK && ch.nout <= 2 && ch.out[0].iov_len == VVS_HDR_SIZE) {
+		present = st == VRING_OK && tx_present(&ch);
+		if (st == VRING_OK && !present && (len = tx_read_files(d, &ch)) == 0) {
+			st = VRING_EBADCHAIN;
+			ch.error = "tx packet unreadable from guest memory's file";
+		}
+		if (st == VRING_OK && present && ch.nout <= 2 &&
+		    ch.out[0].iov_len == VVS_HDR_SIZE) {
 			/* the usual split, header then payload: use guest memory as is */
 			vvs_input(&d->vvs, ch.out[0].iov_base,
 				  ch.nout == 2 ? ch.out[1].iov_base : NULL, ch.out_len - VVS_HDR_SIZE);
 		} else if (st == VRING_OK) {
-			/* gather header and payload, whatever the descriptor split */
-			for (unsigned i = 0; i < ch.nout; i++) {
+			/* gather header and payload, whatever the descriptor split
+			 * (pages missing: read from the file above) */
+			for (unsigned i = 0; present && i < ch.nout; i++) {
 				memcpy(d->pkt + len, ch.out[i].iov_base, ch.out[i].iov_len);
 				len += ch.out[i].iov_len;
 			}
@@ -155,14 +298,19 @@ void vhu_process_tx(struct vhu_device *d)
 		vring_push(&q->vr, ch.head, 0);
 		if (d->failed[0] != '\0')
 			return;
-		if (++n == TX_BUDGET) {
+		steps += ch.steps;
+		if (++n == TX_BUDGET || steps >= STEP_BUDGET) {
 			/* let other work run; come back on the next loop turn */
 			d->tx_pending = 1;
 			schedule_flush(d);
 			break;
 		}
 	}
-	notify(q, d);
+	/* a call only for chains returned: a kick that yields nothing costs
+	 * one read (with one eventfd as kick and call, a call for nothing
+	 * would be the next kick, forever) */
+	if (n > 0)
+		notify(q, d);
 }
 
 void vhu_flush(struct vhu_device *d)
@@ -170,12 +318,13 @@ void vhu_flush(struct vhu_device *d)
 	struct vhu_queue *q = &d->q[0];
 	struct vring_chain ch;
 	int pushed = 0, bad = 0;
+	unsigned steps = 0;
 
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return;
 	while (d->failed[0] == '\0') {
 		enum vring_status st = vring_pop(&q->vr, &d->mem, &ch);
-		size_t n, cap, done = 0;
+		size_t n, cap, done = 0, absent = 0;
 
 		if (st == VRING_EMPTY) {
 			if (!vring_enable_kicks(&q->vr))
@@ -186,16 +335,23 @@ void vhu_flush(struct vhu_device *d)
 			fail_device(d, "rx ring: driver made more available than the ring holds");
 			return;
 		}
+		steps += ch.steps;
 		if (st == VRING_OK && (ch.nout > 0 || ch.in_len < VVS_HDR_SIZE)) {
 			st = VRING_EBADCHAIN;
 			ch.error = "rx buffer not writable or shorter than a header";
+		}
+		if (st == VRING_OK &&
+		    (absent = rx_absent(&ch, ch.in_len < VVS_MAX_PKT ? ch.in_len : VVS_MAX_PKT)) > 0 &&
+		    d->hole_pages == 0) {
+			st = VRING_EBADCHAIN;
+			ch.error = "rx buffer in holes of guest memory, beyond the budget (16 MiB)";
 		}
 		if (st != VRING_OK) {
 			d->st.bad_chains++;
 			vhu_log(d, 1, "rx chain %u dropped: %s", ch.head, ch.error);
 			vring_push(&q->vr, ch.head, 0);
 			pushed++;
-			if (++bad == TX_BUDGET) {
+			if (++bad == TX_BUDGET || steps >= STEP_BUDGET) {
 				schedule_flush(d);   /* a guest reposting garbage: yield */
 				break;
 			}
@@ -219,6 +375,12 @@ void vhu_flush(struct vhu_device *d)
 		}
 		vring_push(&q->vr, ch.head, (uint32_t)n);
 		pushed++;
+		if (absent > 0)
+			charge_holes(d, absent, rx_absent(&ch, cap));
+		if (steps >= STEP_BUDGET) {
+			schedule_flush(d);   /* the rest on the next loop turn */
+			break;
+		}
 	}
 	if (pushed || d->rx_unsignalled)
 		notify(q, d);
@@ -234,16 +396,21 @@ static uint8_t *core_rx_buffer(struct vvs_device *v, size_t *cap)
 	struct vhu_queue *q = &d->q[0];
 	struct vring_chain ch;
 	uint16_t next = q->vr.last_avail;
+	size_t absent;
 
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return NULL;
 	if (vring_pop(&q->vr, &d->mem, &ch) != VRING_OK ||
-	    ch.nin != 1 || ch.nout > 0 || ch.in_len <= VVS_HDR_SIZE) {
+	    ch.nin != 1 || ch.nout > 0 || ch.in_len <= VVS_HDR_SIZE ||
+	    ((absent = rx_absent(&ch, ch.in_len < VVS_MAX_PKT ? ch.in_len : VVS_MAX_PKT)) > 0 &&
+	     d->hole_pages == 0)) {
 		q->vr.last_avail = next;   /* a bad chain is vhu_flush's to return */
 		return NULL;
 	}
 	d->rx_head = ch.head;
 	*cap = ch.in_len < VVS_MAX_PKT ? ch.in_len : VVS_MAX_PKT;
+	d->rx_absent = absent;     /* what it filled is charged when used */
+	d->rx_buf = (struct iovec){ ch.in[0].iov_base, *cap };
 	return ch.in[0].iov_base;
 }
 
@@ -254,6 +421,8 @@ static void core_rx_commit(struct vvs_device *v, size_t len)
 	struct vhu_device *d = v->data;
 
 	vring_push(&d->q[0].vr, d->rx_head, (uint32_t)len);
+	if (d->rx_absent > 0)
+		charge_holes(d, d->rx_absent, absent_pages(d->rx_buf.iov_base, d->rx_buf.iov_len));
 	d->rx_unsignalled = 1;
 	schedule_flush(d);
 }
@@ -309,28 +478,11 @@ static void stop_kicks(struct vhu_queue *q)
 	watch_stop(&q->kick_watch);
 }
 
-/* Take a kick without ever waiting: RWF_NOWAIT holds even if the VMM has
- * cleared O_NONBLOCK on the file we share with it (eventfds before Linux
- * 5.11 refuse it: then a plain read, non-blocking as set_vring_fd left the
- * file). 0, also for a kick someone else took first, or -errno. */
-static int take_kick(int fd)
-{
-	uint64_t v;
-	struct iovec iov = { &v, sizeof(v) };
-	ssize_t n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
-
-	if (n < 0 && errno == EOPNOTSUPP)
-		n = read(fd, &v, sizeof(v));
-	if (n == (ssize_t)sizeof(v) || (n < 0 && (errno == EAGAIN || errno == EINTR)))
-		return 0;
-	return n < 0 ? -errno : -EIO;
-}
-
 static void on_kick(uv_poll_t *p, int status, int events)
 {
 	struct vhu_queue *q = p->data;
 	struct vhu_device *d = q->dev;
-	int rc = status < 0 ? status : take_kick(q->kick_fd);
+	int rc = status < 0 ? status : vmmfd_take(q->kick_fd);
 	char why[64];
 
 	(void)events;
@@ -356,7 +508,10 @@ static void start_kicks(struct vhu_queue *q)
 		q->kick_watch = watch_start(q->dev, q->kick_fd, on_kick, q);
 }
 
-static int setup_ring(struct vhu_device *d, struct vhu_queue *q)
+/* Translate a ring's addresses. A ring set up afresh starts at its base;
+ * one that ran (OLD, when the memory table changes under running rings)
+ * keeps where it was: only its pointers are new. */
+static int setup_ring(struct vhu_device *d, struct vhu_queue *q, const struct vring *old)
 {
 	if (q->num == 0 || q->desc_ua == 0)
 		return 0;      /* not all known yet */
@@ -364,6 +519,12 @@ static int setup_ring(struct vhu_device *d, struct vhu_queue *q)
 			(d->features & F_EVENT_IDX) != 0) != 0)
 		return -1;
 	q->vr.last_avail = q->base;
+	if (old != NULL && old->num == q->vr.num) {
+		q->vr.last_avail = old->last_avail;
+		q->vr.used_idx = old->used_idx;
+		q->vr.signalled_used = old->signalled_used;
+		q->vr.signalled_valid = old->signalled_valid;
+	}
 	return 0;
 }
 
@@ -384,8 +545,10 @@ static void reset_queue(struct vhu_queue *q)
 
 static void unmap_memory(struct vhu_device *d)
 {
-	for (unsigned i = 0; i < d->mem.n; i++)
+	for (unsigned i = 0; i < d->mem.n; i++) {
 		munmap(d->maps[i], d->map_len[i]);
+		close(d->map_fd[i]);
+	}
 	memset(&d->mem, 0, sizeof(d->mem));
 	memset(d->maps, 0, sizeof(d->maps));
 }
@@ -401,6 +564,7 @@ static void reset_device(struct vhu_device *d, const char *why)
 	d->features = d->protocol_features = 0;
 	d->owner = 0;
 	d->rx_unsignalled = 0;
+	d->hole_pages = HOLE_BUDGET_PAGES;
 	d->failed[0] = '\0';
 }
 
@@ -529,14 +693,23 @@ static int mappable(uint64_t len)
 static int set_mem_table(struct vhu_device *d, struct vhu_msg *m)
 {
 	uint32_t n = m->p.mem.nregions;
+	struct vring old[VHU_NQUEUES];
 	int rc = 0;
 
 	if (m->size < 8 || n > GM_MAX_REGIONS || m->size != 8 + n * 32u)
 		return refuse(d, m, -EPROTO, "%u bytes for %u regions", m->size, n);
 	if (n == 0 || (int)n != m->nfds)
 		return refuse(d, m, -EINVAL, "%u regions with %d descriptors", n, m->nfds);
-	for (int i = 0; i < VHU_NQUEUES; i++)
+	/* QEMU sends a new table to running rings (memory hotplug): their
+	 * state (indices, notification) stays, only addresses are redone; a
+	 * ring that cannot be stays stopped, to resume where it was once the
+	 * VMM gives it addresses that map */
+	for (int i = 0; i < VHU_NQUEUES; i++) {
+		old[i] = d->q[i].vr;
+		if (old[i].num != 0)
+			d->q[i].base = old[i].last_avail;
 		memset(&d->q[i].vr, 0, sizeof(d->q[i].vr));   /* re-translated below */
+	}
 	unmap_memory(d);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t size = m->p.mem.r[i].size, off = m->p.mem.r[i].offset;
@@ -560,18 +733,20 @@ static int set_mem_table(struct vhu_device *d, struct vhu_msg *m)
 		}
 		d->maps[i] = p;
 		d->map_len[i] = size + off;
+		d->map_fd[i] = m->fds[i];   /* kept for pread() of holes */
+		m->fds[i] = -1;
 		d->mem.r[i] = (struct gm_region){ m->p.mem.r[i].gpa, size, m->p.mem.r[i].uaddr,
 						  (uint8_t *)p + off };
 		d->mem.n = i + 1;
+		d->mem.present = pages_present;
 	}
 	if (rc != 0) {
 		unmap_memory(d);
 		return rc;
 	}
-	vhu_close_fds(m);       /* the mappings keep the memory */
 	for (int i = 0; i < VHU_NQUEUES; i++)
-		if (setup_ring(d, &d->q[i]) != 0)
-			return refuse(d, m, -EINVAL, "ring %d is not in the new memory", i);
+		if (setup_ring(d, &d->q[i], &old[i]) != 0)
+			vhu_log(d, 1, "ring %d stopped: its addresses are not in the new memory", i);
 	return 0;
 }
 
@@ -610,7 +785,7 @@ static int set_vring_addr(struct vhu_device *d, struct vhu_msg *m)
 	q->desc_ua = m->p.addr.desc;
 	q->avail_ua = m->p.addr.avail;
 	q->used_ua = m->p.addr.used;
-	if (setup_ring(d, q) != 0)
+	if (setup_ring(d, q, NULL) != 0)
 		return refuse(d, m, -EINVAL, "ring %u is not in guest memory", m->p.addr.index);
 	return 0;
 }
@@ -926,6 +1101,7 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 		d->q[i].index = i;
 		d->q[i].kick_fd = d->q[i].call_fd = -1;
 	}
+	d->hole_pages = HOLE_BUDGET_PAGES;
 	d->pkt = malloc(VVS_MAX_PKT);
 	if (d->pkt == NULL) {
 		snprintf(err, errlen, "out of memory");

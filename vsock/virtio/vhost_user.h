@@ -24,6 +24,7 @@
 #define VSOCK_VHOST_USER_H
 
 #include <stdint.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <uv.h>
 
@@ -66,6 +67,8 @@ struct vhu_device {
 	struct guestmem mem;
 	void *maps[GM_MAX_REGIONS];
 	size_t map_len[GM_MAX_REGIONS];
+	int map_fd[GM_MAX_REGIONS];        /* the file of each mapping, for pread() */
+	size_t hole_pages;                 /* RX pages the relay may still fill in holes */
 	struct vhu_queue q[VHU_NQUEUES];
 
 	struct vvs_device vvs;
@@ -77,6 +80,8 @@ struct vhu_device {
 	int flush_pending;
 	int tx_pending;                    /* tx work left after a budgeted pass */
 	uint16_t rx_head;                  /* the RX buffer the core is filling */
+	struct iovec rx_buf;               /* its bytes the core may write */
+	size_t rx_absent;                  /* its pages in holes (hole_pages) */
 	int rx_unsignalled;                /* RX buffers used, no call yet */
 	const struct vvs_ops *user_ops;    /* the owner's vsock callbacks */
 	void *data_owner;                  /* the owner's, given to vhu_start */

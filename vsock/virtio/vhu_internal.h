@@ -36,6 +36,15 @@ struct vhu_msg {
 	int nfds;
 };
 
+/* vmmfd.c: the eventfds a VMM handed over, never waited for. Add 1 to
+ * a call eventfd: 0; -EAGAIN when its counter is full (the guest has its
+ * interrupt pending anyway); -ETIMEDOUT when the write would have waited
+ * (the VMM cleared O_NONBLOCK and filled the counter: stop using it).
+ * Take a kick eventfd's count: 0 (taken, or none there), -ETIMEDOUT as
+ * above, or -errno. */
+int vmmfd_signal(int fd);
+int vmmfd_take(int fd);
+
 /* Act on one message: 0 done (acked if asked), 1 replied, <0 rejected
  * (-EPROTO: malformed, the VMM goes). Descriptors the handler adopts are
  * set to -1 in m->fds. */

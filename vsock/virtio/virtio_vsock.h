@@ -106,7 +106,9 @@ struct vvs_conn {
 
 	/* control packets owed to the guest, and bookkeeping */
 	unsigned need_credit_update : 1, need_request : 1, need_shutdown : 1, need_rst : 1;
+	unsigned need_shutdown_send : 1;   /* SHUTDOWN "will not send" owed, after tx */
 	unsigned queued : 1, released : 1, tx_full : 1;
+	unsigned send_done : 1;            /* the owner will write no more */
 	struct vvs_conn *next_out;         /* in the device's output list */
 };
 
@@ -189,6 +191,9 @@ void vvs_consume(struct vvs_conn *c, size_t n);
 size_t vvs_readable(const struct vvs_conn *c);
 /* The guest will send no more and nothing is left to read. */
 int vvs_eof(const struct vvs_conn *c);
+/* The owner will write no more (its peer half-closed): SHUTDOWN with
+ * "will not send" once queued data is out; the guest's data still comes. */
+void vvs_shutdown_send(struct vvs_conn *c);
 /* The owner is done: SHUTDOWN once queued data is out, then forgotten;
  * no callbacks after this. */
 void vvs_release(struct vvs_conn *c);

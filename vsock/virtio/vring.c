@@ -110,7 +110,10 @@ static enum vring_status add_segment(const struct guestmem *m, struct vring_chai
 	return VRING_OK;
 }
 
-/* Walk a table of `count` descriptors from `first`; at most `count` steps. */
+_Static_assert(VRING_MAX_CHAIN == 128, "the message below says 128");
+
+/* Walk a table of `count` descriptors from `first`; at most `count` steps
+ * in it, and VRING_MAX_CHAIN in the whole chain. */
 static enum vring_status walk(const struct guestmem *m, const struct vring_desc *table,
 			      unsigned count, unsigned first, int indirect, struct vring_chain *ch)
 {
@@ -124,6 +127,8 @@ static enum vring_status walk(const struct guestmem *m, const struct vring_desc 
 			return bad(ch, "descriptor index out of range");
 		if (++steps > count)
 			return bad(ch, "descriptor chain loops");
+		if (++ch->steps > VRING_MAX_CHAIN)
+			return bad(ch, "descriptor chain longer than 128 descriptors");
 		memcpy(&d, &table[i], sizeof(d));
 		if (d.flags & VRING_DESC_F_INDIRECT) {
 			const struct vring_desc *it;
@@ -138,6 +143,8 @@ static enum vring_status walk(const struct guestmem *m, const struct vring_desc 
 			it = gm_from_gpa(m, d.addr, d.len);
 			if (it == NULL)
 				return bad(ch, "indirect table outside guest memory");
+			if (m->present != NULL && !m->present(it, d.len))
+				return bad(ch, "indirect table in a hole of guest memory");
 			return walk(m, it, d.len / sizeof(struct vring_desc), 0, 1, ch);
 		}
 		if ((st = add_segment(m, ch, &d)) != VRING_OK)
@@ -163,6 +170,7 @@ enum vring_status vring_pop(struct vring *vr, const struct guestmem *m, struct v
 	vr->last_avail++;
 	ch->nout = ch->nin = 0;
 	ch->out_len = ch->in_len = 0;
+	ch->steps = 0;
 	ch->error = NULL;
 	ch->head = head;
 	if (head >= vr->num)

@@ -4,9 +4,11 @@
  * virtqueues read from it (virtio 1.x, split ring layout): descriptor
  * chains with indirect tables, the used ring, EVENT_IDX notification
  * suppression. Every guest address is checked over its whole extent
- * against one memory region; chains are bounded by the ring size; nested
- * indirect tables and writable-before-readable orders are rejected. Pure:
- * no I/O, no allocation.
+ * against one memory region; chains are bounded by the ring size and by
+ * VRING_MAX_CHAIN descriptors, every descriptor walked counting (zero-length
+ * and indirect ones too); nested indirect tables and writable-before-readable
+ * orders are rejected. Pure: no I/O, no allocation (whether an indirect
+ * table's pages exist is the caller's hook).
  */
 #ifndef VSOCK_VRING_H
 #define VSOCK_VRING_H
@@ -27,6 +29,10 @@ struct gm_region {
 struct guestmem {
 	struct gm_region r[GM_MAX_REGIONS];
 	unsigned n;
+	/* Optional: are the pages of [p, p+len) in the memory now? An
+	 * indirect table is read only then: reading a hole of the VMM's file
+	 * through the mapping would allocate a page, charged to us. */
+	int (*present)(const void *p, size_t len);
 };
 
 /* Our pointer to [gpa, gpa+len), or NULL unless it lies in one region. */
@@ -38,6 +44,9 @@ void *gm_from_uaddr(const struct guestmem *m, uint64_t uaddr, uint64_t len);
 #define VRING_DESC_F_WRITE 2
 #define VRING_DESC_F_INDIRECT 4
 #define VRING_MAX_IOV 64
+/* Descriptors one chain may take, whatever their length: the work of a
+ * chain is bounded, and a caller can bound a pass by its steps. */
+#define VRING_MAX_CHAIN (2 * VRING_MAX_IOV)
 
 struct vring_desc {
 	uint64_t addr;
@@ -78,6 +87,7 @@ struct vring_chain {
 	struct iovec in[VRING_MAX_IOV];     /* device-writable */
 	unsigned nin;
 	size_t in_len;
+	unsigned steps;                     /* descriptors walked, at most VRING_MAX_CHAIN + 1 */
 	const char *error;                  /* why a chain was rejected */
 };
 
