@@ -835,12 +835,18 @@ static int set_vring_addr(struct vhu_device *d, struct vhu_msg *m)
 {
 	struct vhu_queue *q = queue_of(d, m->p.addr.index);
 
+	struct vring running;
+
 	if (q == NULL)
 		return no_ring(d, m, m->p.addr.index);
+	/* new addresses for a ring that runs (QEMU sends them only with dirty
+	 * logging, which we do not offer; a hostile VMM at will): its position
+	 * stays, or the guest's packets would be taken again */
+	running = q->vr;
 	q->desc_ua = m->p.addr.desc;
 	q->avail_ua = m->p.addr.avail;
 	q->used_ua = m->p.addr.used;
-	if (setup_ring(d, q, NULL) != 0)
+	if (setup_ring(d, q, q->enabled && running.num != 0 ? &running : NULL) != 0)
 		return refuse(d, m, -EINVAL, "ring %u is not in guest memory", m->p.addr.index);
 	return 0;
 }
