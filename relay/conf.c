@@ -561,6 +561,13 @@ int config_load(struct relay_config *cfg, const char *path, char *err, size_t er
 		return -1;
 	}
 	n = fread(text, 1, CONFIG_FILE_MAX + 1, f);
+	if (ferror(f)) {           /* a directory, an I/O error: not an empty file */
+		rc = errno;
+		fclose(f);
+		free(text);
+		snprintf(err, errlen, "%s: %s", path, strerror(rc));
+		return -1;
+	}
 	fclose(f);
 	if (n > CONFIG_FILE_MAX) {
 		free(text);

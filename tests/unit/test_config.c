@@ -2,12 +2,14 @@
 /*
  * test_config.c - adbd-relay.conf parsing: a full file, defaults, every
  * rejected form with its file:line message, the virtio-hybrid directive,
- * probe-mode (global and per route), tcp targets and the spec parsers.
+ * probe-mode (global and per route), tcp targets and the spec parsers;
+ * the file itself: its size, NUL bytes, a read error.
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "relay/conf.h"
 #include "tests/unit/unit.h"
@@ -364,6 +366,90 @@ START_TEST(probe_modes)
 }
 END_TEST
 
+/* Write LEN bytes of a configuration to a file: a route, then comment
+ * lines to fill it; NUL_AT (if not 0) is made a NUL byte. Its path. */
+static const char *conf_file(size_t len, size_t nul_at)
+{
+	static char path[64];
+	static const char head[] = "route a {\n    front tcp:127.0.0.1:7001\n"
+				   "    target tcp:127.0.0.1:5555\n}\n";
+	char *text = malloc(len);
+	size_t off = sizeof(head) - 1;
+	FILE *f;
+	int fd;
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_ge(len, off + 2);
+	memcpy(text, head, off);
+	while (off < len) {        /* "#xxx...\n" lines of at most 100 bytes */
+		size_t n = len - off < 100 ? len - off : 100;
+
+		memset(text + off, 'x', n);
+		text[off] = '#';
+		text[off + n - 1] = '\n';
+		off += n;
+	}
+	if (nul_at != 0)
+		text[nul_at] = '\0';
+	snprintf(path, sizeof(path), "/tmp/test-config.XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	fclose(f);
+	free(text);
+	return path;
+}
+
+static int load(const char *path)
+{
+	config_init(&cfg);
+	err[0] = '\0';
+	return config_load(&cfg, path, err, sizeof(err));
+}
+
+/* The file itself: at most CONFIG_FILE_MAX (64 KiB) bytes, no NUL byte
+ * anywhere, a file that can be read; each refusal says why. */
+START_TEST(file_size_and_nul_bytes)
+{
+	const char *p;
+	char want[128];
+
+	p = conf_file(CONFIG_FILE_MAX, 0);
+	ck_assert_msg(load(p) == 0, "%s", err);
+	ck_assert_uint_eq(cfg.nroutes, 1);
+	config_free(&cfg);
+	unlink(p);
+
+	p = conf_file(CONFIG_FILE_MAX + 1, 0);
+	ck_assert_int_eq(load(p), -1);
+	snprintf(want, sizeof(want), "%s: larger than 65536 bytes", p);
+	ck_assert_str_eq(err, want);
+	config_free(&cfg);
+	unlink(p);
+
+	p = conf_file(1 << 20, 0);
+	ck_assert_int_eq(load(p), -1);
+	ck_assert_ptr_nonnull(strstr(err, "larger than 65536 bytes"));
+	config_free(&cfg);
+	unlink(p);
+
+	for (size_t at = 10; at < CONFIG_FILE_MAX; at += CONFIG_FILE_MAX / 3) {
+		p = conf_file(CONFIG_FILE_MAX, at);      /* in the route, in a comment */
+		ck_assert_int_eq(load(p), -1);
+		snprintf(want, sizeof(want), "%s: NUL byte in configuration", p);
+		ck_assert_str_eq(err, want);
+		ck_assert_uint_eq(cfg.nroutes, 0);
+		config_free(&cfg);
+		unlink(p);
+	}
+
+	ck_assert_int_eq(load("/"), -1);              /* a directory: a read error */
+	ck_assert_msg(strstr(err, "/: ") == err, "%s", err);
+	ck_assert_uint_eq(cfg.nroutes, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -374,6 +460,7 @@ int main(void)
 	tcase_add_test(tc, defaults_apply);
 	tcase_add_loop_test(tc, rejects, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, long_line_rejected);
+	tcase_add_test(tc, file_size_and_nul_bytes);
 	tcase_add_test(tc, virtio_hybrid_accepted);
 	tcase_add_test(tc, virtio_hybrid_path_too_long);
 	tcase_add_test(tc, sizes_and_durations);

@@ -19,6 +19,12 @@
  * unsealed memory and kick or call descriptors that are no eventfds are
  * refused; a kick that cannot be read fails the device once; the socket
  * path takes only a socket, made 0600 whatever the umask.
+ * The message layer: a second VMM is refused; a bad version or a size over
+ * 512 drops the VMM at the header; a flood of messages is taken 32 a loop
+ * turn; more than 8 descriptors, or descriptors the relay cannot take
+ * (MSG_CTRUNC), drop the VMM; descriptors no request adopts are closed;
+ * overlapping regions keep every extent inside one region; a memfd grown
+ * after SET_MEM_TABLE leaves the mapping as it was.
  */
 #include <check.h>
 #include <errno.h>
@@ -28,6 +34,7 @@
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1167,6 +1174,311 @@ START_TEST(socket_path_is_checked)
 }
 END_TEST
 
+/* ---- the message layer: connections, headers, descriptors ---- */
+
+#define REQ_SET_VRING_BASE 10
+#define REQ_SET_VRING_ERR 14
+
+/* Send LEN bytes with NFDS (up to 16) descriptors. */
+static void vmm_write_many(int fd, const void *buf, size_t len, const int *fds, int nfds)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(16 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	ck_assert_int_le(nfds, 16);
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+	CMSG_FIRSTHDR(&mh)->cmsg_level = SOL_SOCKET;
+	CMSG_FIRSTHDR(&mh)->cmsg_type = SCM_RIGHTS;
+	CMSG_FIRSTHDR(&mh)->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), fds, nfds * sizeof(int));
+	ck_assert_int_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+static void eventfds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+		ck_assert_int_ge(fds[i], 0);
+	}
+}
+
+static void close_all(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* A second VMM is closed at once while one is attached; the first one
+ * keeps the device and is served. */
+START_TEST(second_vmm_connection_is_refused)
+{
+	int fd = vmm_ready(), fd2;
+
+	ck_assert_uint_eq(dev.st.connects, 1);
+	for (int i = 0; i < 3; i++) {
+		fd2 = client_open(path);
+		expect_closed(fd2, "second VMM");
+	}
+	ck_assert_ptr_nonnull(strstr(logbuf, "second VMM connection refused"));
+	ck_assert_uint_eq(dev.st.connects, 1);
+	ck_assert_ptr_nonnull(dev.conn);
+	vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	close(fd);
+}
+END_TEST
+
+/* A header whose version bits are not 1, or whose size is over the largest
+ * payload (512), drops the VMM as soon as the header is in: the payload is
+ * never waited for. 512 bytes are read whole (an unknown request: ignored). */
+START_TEST(bad_headers_drop_the_vmm)
+{
+	static const struct { uint32_t flags, size; const char *why; } bad[] = {
+		{ 0, 0, "VMM disconnected: bad version" },
+		{ 2, 0, "VMM disconnected: bad version" },
+		{ 3 | NEED_REPLY, 8, "VMM disconnected: bad version" },
+		{ 1, 513, "VMM disconnected: message too large" },
+		{ 1, 0xffffffffu, "VMM disconnected: message too large" },
+	};
+	static uint8_t big[12 + 512];
+	uint32_t *hdr = (uint32_t *)big;
+	int fd;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		double took;
+
+		fd = vmm_ready();
+		hdr[0] = REQ_GET_FEATURES;
+		hdr[1] = bad[i].flags;
+		hdr[2] = bad[i].size;
+		vmm_write(fd, big, 12, NULL, 0);          /* the header alone */
+		took = until_dropped(1);
+		ck_assert_msg(took < 0.5, "dropped after %.2f s", took);
+		ck_assert_msg(strstr(logbuf, bad[i].why) != NULL, "log: %s", logbuf);
+		expect_closed(fd, "VMM with a bad header");
+	}
+	fd = vmm_ready();
+	hdr[0] = 99;                                  /* no such request */
+	hdr[1] = 1;
+	hdr[2] = 512;
+	memset(big + 12, 0xa5, 512);
+	vmm_write(fd, big, sizeof(big), NULL, 0);
+	vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	ck_assert_ptr_nonnull(strstr(logbuf, "unsupported vhost-user request 99"));
+	ck_assert_ptr_nonnull(dev.conn);
+	close(fd);
+}
+END_TEST
+
+/* A socket full of whole messages is taken MSGS_PER_PASS (32) at a time:
+ * each turn of the loop handles at most 32 (then the loop's other handles
+ * run), and 2000 of them take at least 2000 / 32 turns. */
+START_TEST(message_flood_is_served_in_passes)
+{
+	struct { uint32_t index, num; } st = { 0, 0 };
+	static uint8_t buf[2000 * 20];
+	size_t len = 0, off = 0;
+	uint64_t m0, before, most = 0;
+	int fd = vmm_ready(), turns = 0;
+	double gap;
+
+	for (int i = 0; i < 2000; i++)
+		len += vmm_msg(buf + len, REQ_SET_VRING_BASE, 0, &st, sizeof(st));
+	m0 = dev.st.messages;
+	ticker_start();
+	for (double end = now_s() + 20; dev.st.messages - m0 < 2000; turns++) {
+		ck_assert_msg(now_s() < end, "flood not served: %llu of 2000",
+			      (unsigned long long)(dev.st.messages - m0));
+		if (off < len) {
+			ssize_t n = send(fd, buf + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+			if (n > 0)
+				off += (size_t)n;
+		}
+		before = dev.st.messages;
+		uv_run(&loop, UV_RUN_NOWAIT);
+		if (dev.st.messages - before > most)
+			most = dev.st.messages - before;
+	}
+	gap = ticker_stop();
+	fprintf(stderr, "vhost-user: 2000 messages in %d loop turns, at most %llu a turn, "
+		"loop stalled %.1f ms at most\n", turns, (unsigned long long)most, gap);
+	ck_assert_uint_eq(most, 32);
+	ck_assert_int_ge(turns, 2000 / 32);
+	ck_assert_msg(gap < MAX_GAP_MS, "the loop stalled %.0f ms", gap);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(fd);
+}
+END_TEST
+
+/* More than 8 descriptors in one message drop the VMM, and none is kept:
+ * 12 at once overflow the control buffer (MSG_CTRUNC); 5 with each of the
+ * first two bytes make 10 for one message. */
+START_TEST(too_many_descriptors_drop_the_vmm)
+{
+	uint8_t buf[64];
+	size_t len;
+	int efd[12], fd, fds0;
+
+	for (int round = 0; round < 2; round++) {
+		fd = vmm_ready();
+		fds0 = procstat_open_fds();
+		eventfds(efd, 12);
+		len = vmm_msg(buf, REQ_GET_FEATURES, 0, NULL, 0);
+		if (round == 0) {
+			vmm_write_many(fd, buf, len, efd, 12);
+		} else {
+			vmm_write_many(fd, buf, 1, efd, 5);
+			vmm_write_many(fd, buf + 1, 1, efd + 5, 5);
+		}
+		close_all(efd, 12);
+		until_dropped(2);
+		ck_assert_msg(strstr(logbuf, round == 0 ? "descriptors truncated (MSG_CTRUNC)"
+					 : "more descriptors than a message may carry") != NULL,
+			      "log: %s", logbuf);
+		expect_closed(fd, "VMM with too many descriptors");
+		run_for(0.05);
+		ck_assert_int_eq(procstat_open_fds(), fds0 - 2);   /* and both ends of the socket */
+	}
+}
+END_TEST
+
+/* Descriptors the relay cannot take (it is out of descriptors: the kernel
+ * sets MSG_CTRUNC) drop the VMM; nothing of that message is acted on. */
+START_TEST(truncated_descriptors_drop_the_vmm)
+{
+	struct rlimit old, low;
+	uint64_t idx = 1;
+	uint8_t buf[64];
+	int fd = vmm_ready(), efd = eventfd(0, EFD_CLOEXEC), probe;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	probe = dup(0);             /* the lowest free number: no new one below the limit */
+	ck_assert_int_ge(probe, 0);
+	close(probe);
+	low = old;
+	low.rlim_cur = (rlim_t)probe;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	vmm_write(fd, buf, vmm_msg(buf, REQ_SET_VRING_KICK, NEED_REPLY, &idx, 8), &efd, 1);
+	for (double end = now_s() + 2; dev.conn != NULL && now_s() < end; ) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_ptr_null(dev.conn);
+	ck_assert_ptr_nonnull(strstr(logbuf, "descriptors truncated (MSG_CTRUNC)"));
+	ck_assert_int_eq(dev.q[1].kick_fd, -1);      /* the request was not handled */
+	close(efd);
+	close(fd);
+}
+END_TEST
+
+/* Descriptors sent with requests that take none (GET_FEATURES), with
+ * SET_VRING_ERR (never used) or more than a request takes (SET_MEM_TABLE
+ * of one region with three) are closed after the message: the relay holds
+ * none of them, and the VMM is kept where the request is fine. */
+START_TEST(unwanted_descriptors_are_closed)
+{
+	uint64_t idx = 0;
+	struct { uint32_t n, pad; uint64_t gpa, size, uaddr, off; } mt = {
+		1, 0, 0x100000, 1 << 20, 0x7f0000000000ull, 0 };
+	int fd = vmm_ready(), efd[8], fds0 = procstat_open_fds(), mem[3];
+	uint8_t buf[64];
+
+	eventfds(efd, 8);
+	vmm_write_many(fd, buf, vmm_msg(buf, REQ_GET_FEATURES, 0, NULL, 0), efd, 8);
+	ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ERR, &idx, 8, efd, 1), 0);
+	idx = 1;
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ERR, &idx, 8, efd + 1, 1), 0);
+	close_all(efd, 8);
+	run_for(0.05);
+	ck_assert_int_eq(procstat_open_fds(), fds0);
+	for (int i = 0; i < 3; i++)
+		mem[i] = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_MEM_TABLE, &mt, sizeof(mt), mem, 3), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_MEM_TABLE refused: 1 regions with 3 descriptors"));
+	ck_assert_uint_eq(dev.mem.n, 0);
+	close_all(mem, 3);
+	run_for(0.05);
+	ck_assert_int_eq(procstat_open_fds(), fds0);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(fd);
+}
+END_TEST
+
+/* Regions may overlap (in guest physical and VMM addresses alike): taken,
+ * and every extent the device translates lies whole inside one region's
+ * mapping, whichever region it comes from. */
+START_TEST(overlapping_regions_keep_extents_whole)
+{
+	struct {
+		uint32_t n, pad;
+		struct { uint64_t gpa, size, uaddr, off; } r[2];
+	} mt = { 2, 0, { { 0x100000, 64 << 10, 0x7f0000000000ull, 0 },
+			 { 0x100000, 1 << 20, 0x7f0000000000ull, 0 } } };
+	static const struct { uint64_t off, len; } ext[] = {
+		{ 0, 16 }, { (64 << 10) - 8, 8 }, { (64 << 10) - 8, 16 }, { 0x8000, 0x10000 },
+		{ 0, 1 << 20 }, { (1 << 20) - 1, 1 }, { (1 << 20) - 1, 2 }, { 1 << 20, 1 },
+	};
+	int fd = vmm_ready(), mem[2];
+
+	mem[0] = guest_memfd(64 << 10, F_SEAL_SHRINK | F_SEAL_GROW);
+	mem[1] = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_MEM_TABLE, &mt, sizeof(mt), mem, 2), 0);
+	ck_assert_uint_eq(dev.mem.n, 2);
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		uint8_t *p[2] = { gm_from_gpa(&dev.mem, 0x100000 + ext[i].off, ext[i].len),
+				  gm_from_uaddr(&dev.mem, 0x7f0000000000ull + ext[i].off,
+						ext[i].len) };
+		int inside = ext[i].off + ext[i].len <= (1u << 20);
+
+		for (int k = 0; k < 2; k++) {
+			int whole = 0;
+
+			ck_assert_msg((p[k] != NULL) == inside, "extent %zu: %p", i, (void *)p[k]);
+			for (unsigned r = 0; p[k] != NULL && r < dev.mem.n; r++)
+				whole |= p[k] >= dev.mem.r[r].host &&
+					 p[k] + ext[i].len <= dev.mem.r[r].host + dev.mem.r[r].size;
+			ck_assert_msg(p[k] == NULL || whole, "extent %zu spans regions", i);
+		}
+	}
+	close_all(mem, 2);
+	close(fd);
+}
+END_TEST
+
+/* A region's memfd that the VMM grows after SET_MEM_TABLE changes nothing:
+ * the region and its mapping keep their length, rings past it are refused. */
+START_TEST(grown_memory_keeps_its_length)
+{
+	struct { uint32_t index, flags; uint64_t desc, used, avail, log; } addr = {
+		0, 0, 0x7f0000000000ull + (1 << 20) + 0x10000, 0x7f0000000000ull + (1 << 20) + 0x12000,
+		0x7f0000000000ull + (1 << 20) + 0x11000, 0 };
+	struct { uint32_t index, num; } num = { 0, 16 };
+	int fd = vmm_ready(), mem = guest_memfd(1 << 20, F_SEAL_SHRINK);
+
+	ck_assert_int_eq(set_mem_table(fd, mem, 1 << 20), 0);
+	ck_assert_int_eq(ftruncate(mem, 4 << 20), 0);       /* grown under the relay */
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &num, sizeof(num), NULL, 0), 0);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, sizeof(addr), NULL, 0), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "ring 0 is not in guest memory"));
+	ck_assert_uint_eq(dev.mem.r[0].size, 1 << 20);
+	ck_assert_uint_eq(dev.map_len[0], 1 << 20);
+	ck_assert_ptr_null(gm_from_gpa(&dev.mem, 0x100000 + (1 << 20), 1));
+	ck_assert_ptr_nonnull(dev.conn);
+	close(mem);
+	close(fd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -1200,6 +1512,14 @@ int main(void)
 	tcase_add_test(tc, kick_fd_must_be_an_eventfd);
 	tcase_add_test(tc, kick_read_error_fails_the_device);
 	tcase_add_test(tc, socket_path_is_checked);
+	tcase_add_test(tc, second_vmm_connection_is_refused);
+	tcase_add_test(tc, bad_headers_drop_the_vmm);
+	tcase_add_test(tc, message_flood_is_served_in_passes);
+	tcase_add_test(tc, too_many_descriptors_drop_the_vmm);
+	tcase_add_test(tc, truncated_descriptors_drop_the_vmm);
+	tcase_add_test(tc, unwanted_descriptors_are_closed);
+	tcase_add_test(tc, overlapping_regions_keep_extents_whole);
+	tcase_add_test(tc, grown_memory_keeps_its_length);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

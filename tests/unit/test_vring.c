@@ -5,7 +5,8 @@
  * chains with readable and writable parts, indirect tables, and every
  * malformed shape rejected: loops, nested indirect, bad indirect sizes,
  * out-of-range indices, writable before readable, a driver claiming more
- * than the ring holds. Used ring contents and EVENT_IDX suppression.
+ * than the ring holds. Used ring contents and EVENT_IDX suppression; a
+ * used ring the guest scribbles on is not read.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -231,6 +232,45 @@ START_TEST(event_idx_suppresses_interrupts)
 }
 END_TEST
 
+/* The guest scribbles over the used ring (its index and elements) between
+ * the device's pushes: the device goes on from its own used index, read
+ * once at set-up, and writes each element where that index says. */
+START_TEST(scribbled_used_ring_is_ignored)
+{
+	uint16_t *used = (uint16_t *)(mem + USED_OFF);
+	struct vring_used_elem *elem = (struct vring_used_elem *)(used + 2);
+	struct vring_chain ch;
+
+	vring_push(&vr, 3, 100);
+	ck_assert_uint_eq(used[1], 1);
+	for (int round = 0; round < 3; round++) {
+		used[1] = (uint16_t)(0x7777 + round);          /* the index */
+		memset(elem, 0xff, NUM * sizeof(*elem));        /* every element */
+		vring_push(&vr, (uint16_t)(4 + round), 200);
+		ck_assert_uint_eq(used[1], 2 + round);
+		ck_assert_uint_eq(elem[1 + round].id, 4 + round);
+		ck_assert_uint_eq(elem[1 + round].len, 200);
+		ck_assert_uint_eq(elem[2 + round].id, 0xffffffffu);   /* nothing else written */
+	}
+	/* and taking chains never reads the used ring */
+	set_desc(0, GPA + DATA_OFF, 44, 0, 0);
+	make_avail(0);
+	used[1] = 0;
+	ck_assert_int_eq(vring_pop(&vr, &gm, &ch), VRING_OK);
+	vring_push(&vr, ch.head, 0);
+	ck_assert_uint_eq(used[1], 5);
+	/* set up again (the VMM's SET_VRING_ADDR, a new memory table): the
+	 * index is read once, there */
+	used[1] = 9;
+	ck_assert_int_eq(vring_setup(&vr, &gm, NUM, UADDR + DESC_OFF, UADDR + AVAIL_OFF,
+				     UADDR + USED_OFF, 1), 0);
+	used[1] = 0x4000;
+	vring_push(&vr, 1, 0);
+	ck_assert_uint_eq(used[1], 10);
+	ck_assert_uint_eq(elem[9 % NUM].id, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vring");
@@ -238,6 +278,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, memory_extents);
+	tcase_add_test(tc, scribbled_used_ring_is_ignored);
 	tcase_add_test(tc, chain_readable_then_writable);
 	tcase_add_test(tc, indirect_table);
 	tcase_add_test(tc, malformed_chains);
