@@ -33,8 +33,17 @@ Modes:
                size, holes everywhere but the rings) and --count tx packets,
                each a descriptor into a page of a hole (--indirect: an
                indirect table there); the VMM stays --hold s
+  second       a VMM set up (handshake), then --count more connections one
+               after the other, each waiting (at most 2 s) to be closed; then
+               the first one asked GET_FEATURES
+  msg-flood    a VMM set up, then whole messages (SET_VRING_BASE, no reply
+               asked) written as fast as the socket takes them for
+               --duration s; then GET_FEATURES
+  kick-flood   a tx ring of 4096 entries kept full of 44-byte RST packets
+               (for no connection: the device answers nothing) and its kick
+               eventfd written without pause, for --duration s
 """
-import argparse, fcntl, mmap, os, re, socket, struct, sys, time
+import argparse, ctypes, fcntl, mmap, os, re, socket, struct, sys, time
 
 GET_FEATURES, SET_FEATURES, SET_OWNER, SET_MEM_TABLE = 1, 2, 3, 5
 SET_VRING_NUM, SET_VRING_ADDR, SET_VRING_BASE = 8, 9, 10
@@ -619,11 +628,103 @@ def call_block(path, args):
     v.close()
 
 
+def second(path, args):
+    v = Vmm(path)
+    v.handshake()
+    closed = kept = 0
+    end = time.monotonic() + 60
+    for _ in range(args.count):
+        if time.monotonic() > end:
+            break
+        w = Vmm(path)
+        if w.wait_dropped(2) is None:
+            kept += 1
+        else:
+            closed += 1
+        w.close()
+    print("second: %d more connections, %d closed by the relay, %d kept" %
+          (closed + kept, closed, kept), flush=True)
+    try:
+        v.send(GET_FEATURES)
+        v.reply_u64(GET_FEATURES)
+        print("second: the first VMM is answered", flush=True)
+    except (Dropped, socket.timeout):
+        print("second: the first VMM is not answered", flush=True)
+    v.close()
+
+
+def msg_flood(path, args):
+    v = Vmm(path)
+    v.handshake()
+    batch = msg(SET_VRING_BASE, struct.pack("<II", 0, 0)) * 1024
+    sent = 0
+    v.s.settimeout(0.2)
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < args.duration:
+            try:
+                sent += v.s.send(batch)
+            except socket.timeout:
+                continue
+    except (BrokenPipeError, ConnectionResetError):
+        print("msg-flood: dropped after %.1f s" % (time.monotonic() - t0), flush=True)
+        return
+    one = msg(SET_VRING_BASE, struct.pack("<II", 0, 0))
+    if sent % len(one):                # the rest of a message the socket took in part
+        v.s.settimeout(5)
+        v.s.sendall(one[sent % len(one):])
+        sent += len(one) - sent % len(one)
+    print("msg-flood: %d messages in %.1f s" % (sent // len(one), time.monotonic() - t0),
+          flush=True)
+    # the reply comes after everything queued before it
+    v.s.settimeout(30)
+    try:
+        v.send(GET_FEATURES)
+        v.reply_u64(GET_FEATURES)
+        print("msg-flood: answered after the flood", flush=True)
+    except (Dropped, socket.timeout):
+        print("msg-flood: not answered after the flood", flush=True)
+    v.close()
+
+
+def kick_flood(path, args):
+    n = 4096
+    v, g = running_guest(path, size=4 << 20, num=(NUM, n))
+    g.post_rx()
+    hdr = g.alloc(BUF)
+    g.m[hdr:hdr + 44] = vvs_hdr(1, 1, OP_RST)
+    g.desc(1, 0, hdr, 44)          # every avail entry is head 0 (zeroed memory)
+    # the indices in one 16-bit load and store each (torn, a moving index
+    # would make more available than the ring holds: the device fails)
+    avail_idx = ctypes.c_uint16.from_buffer(g.m, g.rings[1][1] + 2)
+    used_idx = ctypes.c_uint16.from_buffer(g.m, g.rings[1][2] + 2)
+    t0 = time.monotonic()
+    first = used_idx.value
+    returned = kicks = 0
+    print("kick-flood: %d RST packets queued" % n, flush=True)
+    while time.monotonic() - t0 < args.duration:
+        used = used_idx.value
+        returned += (used - first) & 0xffff
+        first = used
+        avail_idx.value = (used + n) & 0xffff
+        for _ in range(64):
+            g.kick(1)
+        kicks += 64
+        if v.wait_dropped(0.0005) is not None:
+            print("kick-flood: dropped", flush=True)
+            break
+    print("kick-flood: %d kicks, %d packets returned in %.1f s" %
+          (kicks, returned, time.monotonic() - t0), flush=True)
+    del avail_idx, used_idx
+    v.close()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("socket")
     p.add_argument("mode", choices=["dribble", "shrink", "kick-socket", "badsize", "call-block",
-                                    "remap", "same-fd", "long-chains", "holes"])
+                                    "remap", "same-fd", "long-chains", "holes", "second",
+                                    "msg-flood", "kick-flood"])
     p.add_argument("--pause", type=float, default=0.9)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--hold", type=float, default=5)
@@ -635,7 +736,8 @@ def main():
     args = p.parse_args()
     {"dribble": dribble, "shrink": shrink, "kick-socket": kick_socket,
      "badsize": badsize, "call-block": call_block, "remap": remap, "same-fd": same_fd,
-     "long-chains": long_chains, "holes": holes}[args.mode](args.socket, args)
+     "long-chains": long_chains, "holes": holes, "second": second, "msg-flood": msg_flood,
+     "kick-flood": kick_flood}[args.mode](args.socket, args)
 
 
 if __name__ == "__main__":
