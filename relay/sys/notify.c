@@ -56,8 +56,9 @@ uint64_t notify_watchdog_start(uv_loop_t *loop, uv_timer_t *timer)
 	uv_timer_init(loop, timer);
 	if (usec == NULL || getenv("NOTIFY_SOCKET") == NULL)
 		return 0;
-	if (pid != NULL && strtoumax(pid, NULL, 10) != (uintmax_t)getpid())
-		return 0;          /* meant for another process of the service */
+	if (pid != NULL && (strtoumax(pid, &end, 10) != (uintmax_t)getpid() || end == pid ||
+			    *end != '\0'))
+		return 0;          /* meant for another process of the service, or garbage */
 	ms = strtoumax(usec, &end, 10) / 1000;
 	if (*end != '\0' || ms < 2)
 		return 0;
