@@ -7,7 +7,8 @@
  * (CLSE for every open stream, OPENs refused while down, the PC's
  * connection kept), CNXN replay and which new-link CNXNs reach the PC,
  * guest OPENs refused unless to a reverse forward's local end, and stream
- * tracking (stale frames dropped and counted).
+ * tracking (stale frames dropped and counted; delayed_ack windows, lies
+ * included, passed on uninterpreted).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -968,6 +969,40 @@ START_TEST(stale_guest_frames_dropped)
 }
 END_TEST
 
+/* delayed_ack: the PC's OPEN names its window in arg1, the guest's OKAY
+ * carries its window as a 4-byte payload. The relay interprets neither: a
+ * guest that lies (a window of 2^32 - 1, then 0, then more data than it
+ * said) has its frames passed on as they came, each one a frame like any
+ * other, and the relay's reading stays bounded by `buffer`. */
+START_TEST(delayed_ack_windows_are_not_interpreted)
+{
+	const struct seen *f;
+
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	pc_send(ADB_CMD_OPEN, HOST_ID, 0x7fffffff, "shell:cat");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OPEN) == 1);
+	f = last(&guest_view, ADB_CMD_OPEN);
+	ck_assert_uint_eq(f->arg1, 0x7fffffff);                /* the PC's window, as sent */
+	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, "\xff\xff\xff\xff");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 1);
+	f = last(&pc_view, ADB_CMD_OKAY);
+	ck_assert_uint_eq(f->len, 4);
+	ck_assert_int_eq(memcmp(f->payload, "\xff\xff\xff\xff", 4), 0);
+	/* a window of 1 byte, then 3 frames of data past it: all passed on */
+	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, "\x01\x01\x01\x01");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 2);
+	for (int i = 0; i < 3; i++)
+		guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "more than the window");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_WRTE) == 3);
+	/* and an OKAY with a payload longer than a window: a frame, passed on */
+	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, "not a window at all");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 3);
+	ck_assert_uint_eq(last(&pc_view, ADB_CMD_OKAY)->len, strlen("not a window at all"));
+	ck_assert_uint_eq(sess()->streams.n, 1);
+	ck_assert_uint_eq(route.st.stale_dropped, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("session");
@@ -1025,6 +1060,7 @@ static Suite *suite(void)
 
 	tcase_add_checked_fixture(streams, setup, teardown);
 	tcase_add_test(streams, stream_pairs_tracked);
+	tcase_add_test(streams, delayed_ack_windows_are_not_interpreted);
 	tcase_add_test(streams, stale_guest_frames_dropped);
 	suite_add_tcase(s, streams);
 	return s;
