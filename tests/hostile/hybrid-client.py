@@ -4,6 +4,9 @@
 # hostile-guest tests; every wait is bounded. Each mode prints one line.
 #
 #   connect PATH PORT            "CONNECT PORT": the reply line ("closed" if none)
+#   vanish PATH PORT N GO        N clients answered OK send, shut down their
+#                                sending side, and once the file GO exists all
+#                                close altogether
 #   hangup PATH PORT N HOLD_S    N clients, at most 50 at once, each sends
 #                                "CONNECT PORT" and hangs up HOLD_S later
 #   wait PATH PORT N             N clients at once send "CONNECT PORT" and wait
@@ -17,6 +20,7 @@
 #                                side (as socat does); "HALF-CLOSED N", then
 #                                each reads to EOF (20 s at most): how many got
 #                                "got hello I"
+import os
 import socket
 import sys
 import time
@@ -143,8 +147,30 @@ def halfclose(path, port, n):
     print("answered=%d of %d" % (answered, len(socks)))
 
 
+def vanish(path, port, n, go):
+    """n clients, each answered OK, send and shut down their sending side;
+    once the file go exists (at most 20 s), all close altogether"""
+    socks = []
+    for i in range(int(n)):
+        s = client(path, int(port))
+        line = reply_line(s)
+        if not line.startswith("OK "):
+            print("client %d: %s" % (i, line))
+            return
+        s.sendall(b"hello %d" % i)
+        s.shutdown(socket.SHUT_WR)
+        socks.append(s)
+    print("HALF-CLOSED %d" % len(socks), flush=True)
+    end = time.monotonic() + 20
+    while not os.path.exists(go) and time.monotonic() < end:
+        time.sleep(0.05)
+    for s in socks:
+        s.close()
+    print("VANISHED %d" % len(socks), flush=True)
+
+
 MODES = {"connect": connect, "hangup": hangup, "wait": wait, "silent": silent, "push": push,
-         "halfclose": halfclose}
+         "halfclose": halfclose, "vanish": vanish}
 
 if __name__ == "__main__":
     MODES[sys.argv[1]](*sys.argv[2:])

@@ -1414,6 +1414,28 @@ START_TEST(unwanted_descriptors_are_closed)
 }
 END_TEST
 
+/* An eventfd in semaphore mode gives 1 a read and stays readable: as a
+ * kick it would fire every loop turn for 2^64 of them. Refused as kick and
+ * as call (the kernel says so in fdinfo from Linux 6.5 on). */
+START_TEST(semaphore_eventfds_are_refused)
+{
+	uint64_t idx = 1;
+	int fd = vmm_ready(), sem = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+	int fds0 = procstat_open_fds();
+
+	ck_assert_int_ne(vmm_acked(fd, REQ_SET_VRING_KICK, &idx, 8, &sem, 1), 0);
+	ck_assert_ptr_nonnull(strstr(logbuf, "ring 1: a semaphore eventfd"));
+	ck_assert_int_lt(dev.q[1].kick_fd, 0);
+	ck_assert_int_ne(vmm_acked(fd, REQ_SET_VRING_CALL, &idx, 8, &sem, 1), 0);
+	ck_assert_int_lt(dev.q[1].call_fd, 0);
+	close(sem);
+	run_for(0.05);
+	ck_assert_int_eq(procstat_open_fds(), fds0 - 1);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(fd);
+}
+END_TEST
+
 /* Regions may overlap (in guest physical and VMM addresses alike): taken,
  * and every extent the device translates lies whole inside one region's
  * mapping, whichever region it comes from. */
@@ -1518,6 +1540,7 @@ int main(void)
 	tcase_add_test(tc, too_many_descriptors_drop_the_vmm);
 	tcase_add_test(tc, truncated_descriptors_drop_the_vmm);
 	tcase_add_test(tc, unwanted_descriptors_are_closed);
+	tcase_add_test(tc, semaphore_eventfds_are_refused);
 	tcase_add_test(tc, overlapping_regions_keep_extents_whole);
 	tcase_add_test(tc, grown_memory_keeps_its_length);
 	suite_add_tcase(s, tc);

@@ -199,6 +199,12 @@ static void on_fd(uv_poll_t *p, int status, int events)
 		if (s->closing)
 			return;
 	}
+	/* a half-closed client that now hangs up altogether: its answer has
+	 * nowhere to go, and its slot is free again */
+	if ((events & UV_PRIORITIZED) && s->half_closed && peer_gone(s->fd)) {
+		stream_close(s);
+		return;
+	}
 	if (events & UV_READABLE) {
 		if (s->state == HS_COMMAND) {
 			char ch;
@@ -266,6 +272,8 @@ static void update(struct vhu_stream *s)
 		ev |= UV_READABLE;
 	else if (!s->hup)
 		ev |= UV_DISCONNECT;
+	else if (s->half_closed)
+		ev |= UV_PRIORITIZED;   /* wakes on the full hang-up (POLLHUP), not on the half-close */
 	if (s->ok_sent < s->ok_len || (s->c != NULL && vvs_readable(s->c) > 0))
 		ev |= UV_WRITABLE;
 	if (ev != s->events) {

@@ -12,6 +12,7 @@
 #include "vsock/virtio/vhost_user.h"
 #include "vsock/virtio/vhu_internal.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -47,7 +48,9 @@ enum {
 #define PF_CONFIG (1ull << 9)
 #define OFFERED_PROTOCOL (PF_REPLY_ACK | PF_CONFIG)
 
-#define HOLE_BUDGET_PAGES 4096 /* RX pages in holes filled per VMM connection (16 MiB) */
+#define HOLE_BUDGET_PAGES 4096 /* RX pages in holes the relay may fill (16 MiB), */
+#define HOLE_REFILL_MS (3600 * 1000 / HOLE_BUDGET_PAGES) /* a page back this often */
+#define EMPTY_KICKS_MAX 1024   /* kicks in a row with nothing new available */
 #define TX_BUDGET 256          /* packets per kick before yielding */
 #define STEP_BUDGET 16384      /* descriptors walked per pass over a ring before
 				* yielding (a chain takes up to VRING_MAX_CHAIN) */
@@ -227,6 +230,19 @@ static size_t tx_read_files(struct vhu_device *d, const struct vring_chain *ch)
 	return len;
 }
 
+/* The hole budget is the device's, across VMM connections: it comes back
+ * at a page every HOLE_REFILL_MS (16 MiB an hour), whatever the VMM does. */
+static void holes_refill(struct vhu_device *d)
+{
+	uint64_t now = uv_now(d->loop), pages = (now - d->hole_refill_at) / HOLE_REFILL_MS;
+
+	if (pages == 0)
+		return;
+	d->hole_refill_at += pages * HOLE_REFILL_MS;
+	d->hole_pages = d->hole_pages + pages < HOLE_BUDGET_PAGES ? d->hole_pages + pages
+								   : HOLE_BUDGET_PAGES;
+}
+
 /* After writing an RX buffer: the pages it filled (ABSENT missing before,
  * fewer now) come off the budget. */
 static void charge_holes(struct vhu_device *d, size_t absent, size_t now)
@@ -376,6 +392,7 @@ void vhu_flush(struct vhu_device *d)
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return;
 	holes_forget();
+	holes_refill(d);
 	while (d->failed[0] == '\0') {
 		enum vring_status st = vring_pop(&q->vr, &d->mem, &ch);
 		size_t n, cap, done = 0, absent = 0;
@@ -452,6 +469,8 @@ static uint8_t *core_rx_buffer(struct vvs_device *v, size_t *cap)
 	uint16_t next = q->vr.last_avail;
 	size_t absent;
 
+	holes_forget();     /* outside any pass: nothing cached may be used */
+	holes_refill(d);
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return NULL;
 	if (vring_pop(&q->vr, &d->mem, &ch) != VRING_OK ||
@@ -551,6 +570,25 @@ static void on_kick(uv_poll_t *p, int status, int events)
 		return;
 	}
 	d->st.kicks++;
+	/* a kick that keeps firing with nothing new in the ring (a semaphore
+	 * eventfd on a kernel that does not say so, a VMM writing kicks in a
+	 * loop) would cost a pass every loop turn */
+	if (q->vr.num != 0) {
+		uint16_t idx = le16toh(__atomic_load_n(&q->vr.avail[1], __ATOMIC_ACQUIRE));
+
+		if (idx != q->kick_idx) {
+			q->kick_idx = idx;
+			q->empty_kicks = 0;
+		} else if (++q->empty_kicks >= EMPTY_KICKS_MAX) {
+			stop_kicks(q);
+			close(q->kick_fd);
+			q->kick_fd = -1;
+			snprintf(why, sizeof(why), "kick of ring %d fired %d times with nothing new",
+				 q->index, EMPTY_KICKS_MAX);
+			fail_device(d, why);
+			return;
+		}
+	}
 	if (q->index == 1)
 		vhu_process_tx(d);
 	vhu_flush(d);
@@ -595,10 +633,13 @@ static void reset_queue(struct vhu_queue *q)
 	q->base = 0;
 	q->desc_ua = q->avail_ua = q->used_ua = 0;
 	q->enabled = 0;
+	q->kick_idx = 0;
+	q->empty_kicks = 0;
 }
 
 static void unmap_memory(struct vhu_device *d)
 {
+	holes_forget();
 	for (unsigned i = 0; i < d->mem.n; i++) {
 		munmap(d->maps[i], d->map_len[i]);
 		close(d->map_fd[i]);
@@ -618,7 +659,8 @@ static void reset_device(struct vhu_device *d, const char *why)
 	d->features = d->protocol_features = 0;
 	d->owner = 0;
 	d->rx_unsignalled = 0;
-	d->hole_pages = HOLE_BUDGET_PAGES;
+	/* the hole budget stays: a VMM that resets or reconnects does not
+	 * get another 16 MiB of the relay's memory (holes_refill) */
 	d->failed[0] = '\0';
 }
 
@@ -875,6 +917,28 @@ static int get_vring_base(struct vhu_device *d, struct vhu_msg *m)
  * whose peer has gone reads end of file at once, forever) would keep the
  * loop busy. The kernel names an eventfd's file "anon_inode:[eventfd]", a
  * name no path, pipe or socket can have. Its name goes to KIND. */
+/* An eventfd in semaphore mode gives 1 a read and stays readable: a kick
+ * that fires again every loop turn, for as long as its counter lasts
+ * (2^64). Linux 6.5 and later say so in fdinfo; the kick watch below
+ * catches it on older kernels too. */
+static int is_semaphore(int fd)
+{
+	char path[40], buf[512];
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return 0;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strstr(buf, "eventfd-semaphore: 1") != NULL;
+}
+
 static int is_eventfd(int fd, char *kind, size_t len)
 {
 	char link[32];
@@ -904,6 +968,8 @@ static int set_vring_fd(struct vhu_device *d, struct vhu_msg *m, int kick)
 			return refuse(d, m, -EINVAL, "%d descriptors, not 1", m->nfds);
 		if (!is_eventfd(m->fds[0], kind, sizeof(kind)))
 			return refuse(d, m, -EINVAL, "ring %u: not an eventfd (%s)", index, kind);
+		if (is_semaphore(m->fds[0]))
+			return refuse(d, m, -EINVAL, "ring %u: a semaphore eventfd", index);
 		fd = m->fds[0];
 		m->fds[0] = -1;     /* adopted */
 		/* a kick read or a call never waits, whatever the VMM asked */
@@ -1163,6 +1229,7 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 		d->q[i].kick_fd = d->q[i].call_fd = -1;
 	}
 	d->hole_pages = HOLE_BUDGET_PAGES;
+	d->hole_refill_at = uv_now(loop);
 	d->pkt = malloc(VVS_MAX_PKT);
 	if (d->pkt == NULL) {
 		snprintf(err, errlen, "out of memory");

@@ -48,6 +48,8 @@ struct vhu_queue {
 	int kick_fd, call_fd;
 	uv_poll_t *kick_watch;             /* NULL when not watched */
 	int enabled;
+	uint16_t kick_idx;                 /* the avail idx at the last kick */
+	unsigned empty_kicks;              /* kicks since, with nothing new */
 };
 
 struct vhu_stats {
@@ -69,6 +71,7 @@ struct vhu_device {
 	size_t map_len[GM_MAX_REGIONS];
 	int map_fd[GM_MAX_REGIONS];        /* the file of each mapping, for pread() */
 	size_t hole_pages;                 /* RX pages the relay may still fill in holes */
+	uint64_t hole_refill_at;           /* ms (the loop's clock): the budget's last refill */
 	struct vhu_queue q[VHU_NQUEUES];
 
 	struct vvs_device vvs;

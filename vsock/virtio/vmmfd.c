@@ -12,7 +12,9 @@
  * eventfds take no RWF_NOWAIT for writes, and an eventfd cannot be opened
  * anew through /proc (ENXIO). So the calls that can wait are guarded: a
  * per-thread timer interrupts them after VMMFD_GUARD_MS (a signal without
- * SA_RESTART: EINTR), and the caller treats that as the VMM's doing:
+ * SA_RESTART: EINTR; it repeats every VMMFD_GUARD_MS until disarmed, so an
+ * expiry spent before the call began is not the last), and the caller
+ * treats that as the VMM's doing:
  * -ETIMEDOUT, the device fails and stops using that descriptor. The loop
  * loses at most VMMFD_GUARD_MS once per such descriptor. Reads first try
  * RWF_NOWAIT (Linux 5.11 and later), which never waits, then the guarded
@@ -64,9 +66,12 @@ static int guard_make(void)
 	return guard_state;
 }
 
+/* Armed, the timer fires every MS: an expiry that came before the call
+ * began (the thread was off the CPU in between) is followed by another
+ * within the call. */
 static void guard_arm(long ms)
 {
-	struct itimerspec t = { .it_value = { 0, ms * 1000000L } };
+	struct itimerspec t = { .it_interval = { 0, ms * 1000000L }, .it_value = { 0, ms * 1000000L } };
 
 	timer_settime(guard, 0, &t, NULL);
 }
