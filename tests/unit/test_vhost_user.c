@@ -1327,6 +1327,11 @@ START_TEST(too_many_descriptors_drop_the_vmm)
 	size_t len;
 	int efd[12], fd, fds0;
 
+	/* qemu-user (UNIT_EMULATED) translates SCM_RIGHTS itself, with room
+	 * for more descriptors than the relay's control buffer: the kernel's
+	 * MSG_CTRUNC never reaches the relay there */
+	if (getenv("UNIT_EMULATED") != NULL)
+		return;
 	for (int round = 0; round < 2; round++) {
 		fd = vmm_ready();
 		fds0 = procstat_open_fds();
