@@ -118,18 +118,27 @@ def push(path, port, n, secs):
     print("opened=%d closed=%d" % (opened, closed))
 
 
-def halfclose(path, port, n):
+def half_closed(path, port, n):
+    """n clients answered OK, each sent "hello I" and shut down its sending
+    side: their sockets, or None (what went wrong is printed)"""
     socks = []
     for i in range(int(n)):
         s = client(path, int(port))
         line = reply_line(s)
         if not line.startswith("OK "):
             print("client %d: %s" % (i, line))
-            return
+            return None
         s.sendall(b"hello %d" % i)
         s.shutdown(socket.SHUT_WR)
         socks.append(s)
     print("HALF-CLOSED %d" % len(socks), flush=True)
+    return socks
+
+
+def halfclose(path, port, n):
+    socks = half_closed(path, port, n)
+    if socks is None:
+        return
     answered, end = 0, time.monotonic() + 20
     for i, s in enumerate(socks):
         data = b""
@@ -150,17 +159,9 @@ def halfclose(path, port, n):
 def vanish(path, port, n, go):
     """n clients, each answered OK, send and shut down their sending side;
     once the file go exists (at most 20 s), all close altogether"""
-    socks = []
-    for i in range(int(n)):
-        s = client(path, int(port))
-        line = reply_line(s)
-        if not line.startswith("OK "):
-            print("client %d: %s" % (i, line))
-            return
-        s.sendall(b"hello %d" % i)
-        s.shutdown(socket.SHUT_WR)
-        socks.append(s)
-    print("HALF-CLOSED %d" % len(socks), flush=True)
+    socks = half_closed(path, port, n)
+    if socks is None:
+        return
     end = time.monotonic() + 20
     while not os.path.exists(go) and time.monotonic() < end:
         time.sleep(0.05)
