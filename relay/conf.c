@@ -54,6 +54,7 @@ void config_init(struct relay_config *cfg)
 	cfg->defaults.probe_mode = PROBE_CONNECT;
 	cfg->defaults.guest_restart = GUEST_RESTART_REQUESTED;
 	cfg->defaults.open_wait_ms = 30000;
+	cfg->defaults.pipeline = 1;
 }
 
 void config_free(struct relay_config *cfg)
@@ -217,7 +218,8 @@ int route_config_equal(const struct route_config *a, const struct route_config *
 	       a->connect_timeout_ms == b->connect_timeout_ms &&
 	       a->max_clients == b->max_clients && a->max_streams == b->max_streams &&
 	       a->probe_interval_ms == b->probe_interval_ms && a->probe_mode == b->probe_mode &&
-	       a->guest_restart == b->guest_restart && a->open_wait_ms == b->open_wait_ms;
+	       a->guest_restart == b->guest_restart && a->open_wait_ms == b->open_wait_ms &&
+	       a->pipeline == b->pipeline;
 }
 
 static int valid_name(const char *s)
@@ -319,6 +321,10 @@ static int route_option(struct parser *p, struct route_config *rc, char **w, int
 	} else if (strcmp(w[0], "guest-restart") == 0) {
 		if (n != 2 || guest_restart_parse(w[1], &rc->guest_restart) != 0)
 			return perr(p, "guest-restart takes one of requested, show, hide");
+	} else if (strcmp(w[0], "pipeline") == 0) {
+		if (n != 2 || (strcmp(w[1], "on") != 0 && strcmp(w[1], "off") != 0))
+			return perr(p, "pipeline takes on or off");
+		rc->pipeline = strcmp(w[1], "on") == 0;
 	} else if (strcmp(w[0], "open-wait") == 0) {
 		if (n != 2 || config_parse_duration(w[1], &ms) != 0 || ms > 600000)
 			return perr(p, "open-wait takes 0 (refuse at once) or a duration up to 600s");

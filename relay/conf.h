@@ -45,6 +45,7 @@ struct route_config {
 	enum probe_mode probe_mode; /* what that probe checks */
 	enum guest_restart guest_restart; /* what the PC sees of a guest restart */
 	unsigned open_wait_ms;     /* how long a PC's OPEN waits for a guest that is down */
+	int pipeline;              /* stop-and-wait streams pipelined (relay/pipeline.h) */
 };
 
 struct relay_config {

@@ -639,6 +639,7 @@ struct route *route_start(uv_loop_t *loop, const struct route_config *cfg)
 		.cnxn_deadline = r->cfg.front.kind == FRONT_TCP,
 		.guest_restart = r->cfg.guest_restart,
 		.open_wait_ms = r->cfg.open_wait_ms,
+		.pipeline = r->cfg.pipeline,
 		.st = &r->st,
 	};
 	r->guest = GUEST_UNKNOWN;

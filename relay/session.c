@@ -38,6 +38,7 @@
  * it: a guest that floods refused frames costs CPU, not only memory. */
 #define GUEST_REFUSED_MAX 1000
 #define G2H_STALE (-1)
+#define G2H_BEHIND (-2)   /* a CLSE that waits behind a held frame */
 
 static void guest_connect(struct session *s);
 static void on_cnxn_deadline(uv_timer_t *t);
@@ -81,11 +82,11 @@ static uint64_t now(const struct session *s)
 
 /* ---- frames the relay makes up ---- */
 
-static void send_clse_to_host(struct session *s, uint32_t guest_id, uint32_t host_id)
+void session_synth_to_host(struct session *s, uint32_t cmd, uint32_t arg0, uint32_t arg1)
 {
 	struct adb_header h;
 
-	adb_header_init(&h, ADB_CMD_CLSE, guest_id, host_id, 0, 0);
+	adb_header_init(&h, cmd, arg0, arg1, 0, 0);
 	output_frame(&s->to_host, &h, 1);
 	trace_frame(s, "relay->host", &h, "(synthesized)");
 	if (capture_wanted(s->owner->name)) {
@@ -96,11 +97,16 @@ static void send_clse_to_host(struct session *s, uint32_t guest_id, uint32_t hos
 	}
 }
 
-static void emit_clse_to_guest(struct session *s, uint32_t guest_id)
+static void send_clse_to_host(struct session *s, uint32_t guest_id, uint32_t host_id)
+{
+	session_synth_to_host(s, ADB_CMD_CLSE, guest_id, host_id);
+}
+
+static void emit_to_guest(struct session *s, uint32_t cmd, uint32_t arg0, uint32_t arg1)
 {
 	struct adb_header h;
 
-	adb_header_init(&h, ADB_CMD_CLSE, 0, guest_id, 0, 0);
+	adb_header_init(&h, cmd, arg0, arg1, 0, 0);
 	output_frame(&s->to_guest, &h, 1);
 	trace_frame(s, "relay->guest", &h, "(synthesized)");
 }
@@ -111,22 +117,74 @@ static int host_frame_open(const struct session *s)
 	return s->h2g_forward && s->h2g_gen == s->link_gen && !adb_reader_at_boundary(&s->host_rd);
 }
 
-/* CLSE towards the guest, after the host frame being forwarded, if any. */
-static void send_clse_to_guest(struct session *s, uint32_t guest_id)
+int session_host_frame_open(const struct session *s)
 {
-	if (!host_frame_open(s)) {
-		emit_clse_to_guest(s, guest_id);
-		return;
-	}
-	if (s->nguest_clse < GUEST_CLSE_QUEUE)
-		s->guest_clse[s->nguest_clse++] = guest_id;
+	return host_frame_open(s);
 }
 
-static void flush_guest_clse(struct session *s)
+int session_synth_to_guest_room(const struct session *s)
 {
-	for (unsigned i = 0; i < s->nguest_clse; i++)
-		emit_clse_to_guest(s, s->guest_clse[i]);
-	s->nguest_clse = 0;
+	return !host_frame_open(s) || s->nguest_synth < GUEST_SYNTH_QUEUE;
+}
+
+/* A frame the relay makes up goes to the guest after the host frame
+ * being forwarded, if any. */
+int session_synth_to_guest(struct session *s, uint32_t cmd, uint32_t arg0, uint32_t arg1)
+{
+	if (!host_frame_open(s)) {
+		emit_to_guest(s, cmd, arg0, arg1);
+		return 0;
+	}
+	if (s->nguest_synth == GUEST_SYNTH_QUEUE)
+		return -1;
+	s->guest_synth[s->nguest_synth].cmd = cmd;
+	s->guest_synth[s->nguest_synth].arg0 = arg0;
+	s->guest_synth[s->nguest_synth].arg1 = arg1;
+	s->nguest_synth++;
+	return 0;
+}
+
+/* CLSE towards the guest, for an OPEN of its own that is refused. */
+static void send_clse_to_guest(struct session *s, uint32_t guest_id)
+{
+	session_synth_to_guest(s, ADB_CMD_CLSE, 0, guest_id);
+}
+
+static void flush_guest_synth(struct session *s)
+{
+	for (unsigned i = 0; i < s->nguest_synth; i++)
+		emit_to_guest(s, s->guest_synth[i].cmd, s->guest_synth[i].arg0,
+			      s->guest_synth[i].arg1);
+	s->nguest_synth = 0;
+}
+
+/* A whole frame the pipeline held (header and payload in one heap block,
+ * which the output frees) goes to the PC, or to the guest. */
+void session_frame_to_host(struct session *s, uint8_t *frame, size_t len)
+{
+	struct adb_header h;
+
+	adb_header_decode(frame, &h);
+	trace_frame(s, "guest->host", &h, "(held, pipelined)");
+	if (capture_wanted(s->owner->name)) {
+		capture_header(s->owner->name, s->id, 1, frame);
+		capture_payload(s->owner->name, s->id, 1, frame + ADB_HEADER_SIZE,
+				len - ADB_HEADER_SIZE);
+	}
+	s->owner->st->frames[DIR_TO_HOST]++;
+	s->owner->st->bytes[DIR_TO_HOST] += len - ADB_HEADER_SIZE;
+	output_owned(&s->to_host, frame, len, 0);
+}
+
+void session_frame_to_guest(struct session *s, uint8_t *frame, size_t len)
+{
+	struct adb_header h;
+
+	adb_header_decode(frame, &h);
+	trace_frame(s, "host->guest", &h, "(held, pipelined)");
+	s->owner->st->frames[DIR_TO_GUEST]++;
+	s->owner->st->bytes[DIR_TO_GUEST] += len - ADB_HEADER_SIZE;
+	output_owned(&s->to_guest, frame, len, 0);
 }
 
 /* A header's max payload (arg1) replaced. */
@@ -150,7 +208,7 @@ static void replay_cnxn(struct session *s)
 		return;
 	}
 	memcpy(copy, s->cnxn, s->cnxn_len);
-	if (output_owned(&s->to_guest, copy, s->cnxn_len) != 0 ||
+	if (output_owned(&s->to_guest, copy, s->cnxn_len, 1) != 0 ||
 	    output_flush(&s->to_guest) != 0) {
 		guest_lost(s, "cannot write to guest");
 		return;
@@ -292,16 +350,20 @@ static void release_held_opens(struct session *s)
 	if (s->held.n == 0 || !guest_ready(s) || host_frame_open(s))
 		return;
 	while (openhold_take(&s->held, &frame, &len, &id)) {
+		struct adb_header oh;
+
 		if (streams_add(&s->streams, id, 0) != 0) {
 			free(frame);
 			s->owner->st->refused_opens++;
 			send_clse_to_host(s, 0, id);
 			continue;
 		}
+		adb_header_decode(frame, &oh);
+		pipeline_opened(s, s->streams.n - 1, oh.arg1);
 		host_open_forwarded(s, id, frame + ADB_HEADER_SIZE, len - ADB_HEADER_SIZE);
 		s->owner->st->frames[DIR_TO_GUEST]++;
 		s->owner->st->bytes[DIR_TO_GUEST] += len - ADB_HEADER_SIZE;
-		if (output_owned(&s->to_guest, frame, len) != 0) {
+		if (output_owned(&s->to_guest, frame, len, 1) != 0) {
 			guest_lost(s, "out of memory releasing a held OPEN");
 			return;
 		}
@@ -359,6 +421,7 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 			send_clse_to_host(s, 0, h->arg0);
 			return 0;
 		}
+		pipeline_opened(s, s->streams.n - 1, h->arg1);
 		return 1;
 	case ADB_CMD_OKAY:
 	case ADB_CMD_WRTE:
@@ -379,10 +442,16 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 			break;
 		if (s->streams.v[i].host_id == 0)
 			shield_open_answered(&s->shield);
-		if (h->command == ADB_CMD_CLSE)
+		if (h->command == ADB_CMD_CLSE) {
+			if (pipeline_host_clse(s, (size_t)i))
+				return 0;       /* it follows the held frame */
+			pipeline_forget(s, (size_t)i);
 			streams_remove_at(&s->streams, (size_t)i);
-		else if (s->streams.v[i].host_id == 0)
+		} else if (s->streams.v[i].host_id == 0) {
 			s->streams.v[i].host_id = h->arg0;
+		} else if (h->command == ADB_CMD_OKAY && pipeline_host_okay(s, (size_t)i, h)) {
+			return 0;               /* the relay answered the guest already */
+		}
 		return 1;
 	}
 	st->stale_dropped++;
@@ -416,6 +485,12 @@ static void host_header(struct session *s, const struct adb_frame_event *fe)
 	fwd = host_frame_verdict(s, h);
 	if (s->h2g_hold)
 		hold_open(s, h, fe->header_raw);
+	if (fwd && h->command == ADB_CMD_WRTE) {
+		long i = streams_find_host(&s->streams, h->arg0);
+
+		if (i >= 0 && pipeline_host_wrte(s, (size_t)i, fe->header_raw, h))
+			fwd = 0;
+	}
 	memcpy(raw, fe->header_raw, ADB_HEADER_SIZE);
 	s->h2g_forward = fwd;
 	s->h2g_gen = s->link_gen;
@@ -430,7 +505,9 @@ static void host_header(struct session *s, const struct adb_frame_event *fe)
 			s->cnxn_sent_gen = s->link_gen;
 	}
 	trace_frame(s, "host->guest", h,
-		    fwd ? NULL : s->h2g_hold ? "(held: the guest is down)" : "(not forwarded)");
+		    fwd ? NULL : s->h2g_hold ? "(held: the guest is down)" :
+		    s->h2g_pipe ? "(held: the guest has not taken the previous one)" :
+		    "(not forwarded)");
 	if (capture_wanted(s->owner->name))
 		capture_header(s->owner->name, s->id, 0, fe->header_raw);
 	if (!fwd)
@@ -451,6 +528,10 @@ static void host_payload(struct session *s, struct poolbuf *b, const struct adb_
 		openhold_add(&s->held, fe->header.arg0, fe->data, fe->len);
 		return;
 	}
+	if (s->h2g_pipe) {
+		pipeline_host_payload(s, fe->data, fe->len);
+		return;
+	}
 	if (!s->h2g_forward || s->h2g_gen != s->link_gen || s->link != LINK_UP)
 		return;
 	if (fe->header.command == ADB_CMD_OPEN && s->h2g_open_len < sizeof(s->h2g_open)) {
@@ -467,7 +548,10 @@ static void host_payload(struct session *s, struct poolbuf *b, const struct adb_
 static void host_frame_end(struct session *s, const struct adb_header *h)
 {
 	if (s->h2g_gen == s->link_gen)
-		flush_guest_clse(s);
+		flush_guest_synth(s);
+	if (h->command == ADB_CMD_WRTE)
+		pipeline_host_wrte_end(s, h);
+	pipeline_host_release(s);
 	if (h->command == ADB_CMD_OPEN && s->h2g_hold) {
 		const struct held_open *o = s->held.n > 0 ? &s->held.v[s->held.n - 1] : NULL;
 
@@ -566,6 +650,9 @@ static int guest_header_pass(struct session *s, const struct adb_header *h)
 			    : streams_find_guest(&s->streams, h->arg0);
 		if (i < 0)
 			return G2H_STALE;
+		if (pipeline_guest_clse(s, (size_t)i))
+			return G2H_BEHIND;
+		pipeline_forget(s, (size_t)i);
 		streams_remove_at(&s->streams, (size_t)i);
 		return 1;
 	}
@@ -584,6 +671,8 @@ static int guest_open_pass(struct session *s, const struct adb_header *h)
 	if (v == SHIELD_PASS && streams_add(&s->streams, 0, h->arg0) != 0) {
 		shield_open_answered(&s->shield);
 		v = SHIELD_TOO_MANY;
+	} else if (v == SHIELD_PASS) {
+		pipeline_opened(s, s->streams.n - 1, h->arg1);
 	}
 	if (v == SHIELD_PASS)
 		return 1;
@@ -694,6 +783,16 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 		framehold_drop(&s->g2h);
 		return;
 	}
+	if (pass == G2H_BEHIND) {
+		trace_frame(s, "guest->host", h, "(follows the held frame)");
+		framehold_drop(&s->g2h);
+		return;
+	}
+	if (pass && h->command == ADB_CMD_OKAY && pipeline_guest_okay(s, h)) {
+		trace_frame(s, "guest->host", h, "(absorbed: the relay answered the PC already)");
+		framehold_drop(&s->g2h);
+		return;
+	}
 	if (pass && h->command == ADB_CMD_OPEN)
 		pass = guest_open_pass(s, h);
 	if (pass && h->command == ADB_CMD_CNXN && !guest_cnxn_pass(s)) {
@@ -703,8 +802,13 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 	}
 	if (pass && h->command == ADB_CMD_AUTH)
 		s->link_auth_sent = 1;
-	if (pass && h->command == ADB_CMD_WRTE)
+	if (pass && h->command == ADB_CMD_WRTE) {
 		watch_restart_reply(s, h);
+		if (pipeline_guest_hold(s, h)) {
+			trace_frame(s, "guest->host", h, "(held: the PC has not taken the previous one)");
+			return;
+		}
+	}
 	trace_frame(s, "guest->host", h, pass ? NULL : "(refused)");
 	if (!pass) {
 		if (h->command != ADB_CMD_OPEN) {
@@ -729,6 +833,8 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 	o->st->frames[DIR_TO_HOST]++;
 	o->st->bytes[DIR_TO_HOST] += s->g2h.len;
 	framehold_release(&s->g2h, &s->to_host);
+	if (h->command == ADB_CMD_WRTE)
+		pipeline_guest_sent(s, h);
 }
 
 /* adbd asks for TLS only on its wireless-debugging port; what follows STLS
@@ -749,9 +855,14 @@ static void guest_header(struct session *s, const struct adb_frame_event *fe)
 	}
 
 	memcpy(raw, fe->header_raw, ADB_HEADER_SIZE);
-	/* adb aborts on a device max payload it cannot work with */
-	if (fe->header.command == ADB_CMD_CNXN)
-		set_arg1(raw, shield_max_payload(fe->header.arg1));
+	/* adb aborts on a device max payload it cannot work with; and the PC
+	 * may send no frame larger than the relay holds (pipeline.h), as the
+	 * guest may not */
+	if (fe->header.command == ADB_CMD_CNXN) {
+		uint32_t mp = shield_max_payload(fe->header.arg1);
+
+		set_arg1(raw, mp < s->guest_max_payload ? mp : s->guest_max_payload);
+	}
 	s->g2h_pass = guest_header_pass(s, &fe->header);
 	framehold_begin(&s->g2h, raw);
 }
@@ -892,7 +1003,7 @@ static void update_reading(struct session *s)
 		set_guest_reading(s, pool_reader_has_room(&s->guest_reader) &&
 				     output_has_room(&s->to_host, budget) &&
 				     s->to_guest.synth_pending < SYNTH_PENDING_MAX &&
-				     s->nguest_clse < GUEST_CLSE_QUEUE);
+				     s->nguest_synth < GUEST_SYNTH_QUEUE);
 }
 
 static void on_output_done(struct output *o, int status, size_t bytes, int synth)
@@ -970,6 +1081,8 @@ static void on_guest_closed(uv_handle_t *h)
  * on a dead guest. */
 static void close_streams_towards_host(struct session *s)
 {
+	unsigned lost;
+
 	if (s->g2h.active) {
 		struct adb_header h;
 		size_t held;
@@ -981,6 +1094,14 @@ static void close_streams_towards_host(struct session *s)
 			    "route %s: peer %s: guest cut a %s frame short at %zu of %u payload bytes: "
 			    "dropped, not forwarded", s->owner->name, s->peer,
 			    adb_command_name(h.command), held, h.data_length);
+	}
+	lost = pipeline_guest_lost(s);
+	if (lost > 0) {
+		s->owner->st->acked_lost += lost;
+		log_limited(LOG_LVL_WARN, s->owner->name, "acknowledged frames lost",
+			    "route %s: peer %s: %u frame%s the relay acknowledged to the PC "
+			    "never reached the guest: lost with the link", s->owner->name, s->peer,
+			    lost, lost == 1 ? "" : "s");
 	}
 	for (size_t i = 0; i < s->streams.n; i++)
 		if (s->streams.v[i].host_id != 0)
@@ -1070,7 +1191,7 @@ static void on_guest_connected(void *data, int fd, int status)
 	s->guest_online = 0;
 	s->link_auth_sent = 0;
 	s->link_refused = 0;
-	s->nguest_clse = 0;
+	s->nguest_synth = 0;
 	adb_reader_init(&s->guest_rd, s->guest_max_payload);
 	output_attach_stream(&s->to_guest, (uv_stream_t *)&s->guest);
 	log_limited(LOG_LVL_INFO, o->name, "guest link connected",
@@ -1098,6 +1219,8 @@ static void session_free(struct session *s)
 {
 	openhold_clear(&s->held);
 	framehold_drop(&s->g2h);
+	for (size_t i = 0; i < s->streams.n; i++)
+		pipeline_forget(s, i);
 	pool_reader_reset(&s->guest_reader);
 	output_destroy(&s->to_host);
 	output_destroy(&s->to_guest);

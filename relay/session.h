@@ -44,7 +44,9 @@
  * that caused them. So a connection holds at most 2 x buffer of data plus
  * 2 x (OUTPUT_MAX_BATCHES + 43) batches of about 2.8 KiB (43: the
  * header-only frames one 64 KiB read can carry beyond the limit), plus
- * OPENHOLD_MAX held OPENs of at most OPENHOLD_PAYLOAD_MAX bytes each.
+ * OPENHOLD_MAX held OPENs of at most OPENHOLD_PAYLOAD_MAX bytes each, plus
+ * the frames pipelined streams hold: at most buffer bytes each way
+ * (pipeline.h).
  */
 #ifndef RELAY_SESSION_H
 #define RELAY_SESSION_H
@@ -58,6 +60,7 @@
 #include "relay/framehold.h"
 #include "relay/front/front.h"
 #include "relay/openhold.h"
+#include "relay/pipeline.h"
 #include "relay/restart.h"
 #include "relay/shield.h"
 #include "relay/streams.h"
@@ -85,6 +88,8 @@ struct session_stats {
 	uint64_t guest_refused;   /* guest frames the shield kept from the PC */
 	uint64_t opens_held;      /* OPENs that waited for a guest that was down */
 	uint64_t restarts_shown;  /* guest restarts the PC saw (its connection ended) */
+	uint64_t acked_early;     /* WRTEs the relay acknowledged itself (pipeline.h) */
+	uint64_t acked_lost;      /* ... to the PC, and lost with the guest link */
 };
 
 /* What a session asks of its owner. Each gets the owner's `data`. */
@@ -127,12 +132,13 @@ struct session_owner {
 	int cnxn_deadline;             /* the PC has HOST_CNXN_TIMEOUT_MS to send CNXN */
 	enum guest_restart guest_restart; /* what the PC sees of a guest restart */
 	unsigned open_wait_ms;         /* an OPEN waits this long for a guest that is down */
+	int pipeline;                  /* stop-and-wait streams pipelined (pipeline.h) */
 	struct session_stats *st;
 };
 
 #define HOST_CNXN_TIMEOUT_MS 10000   /* a TCP PC's CNXN, as adb waits for a device's */
 #define HOST_OPEN_KEEP 256            /* bytes of a host OPEN's service kept */
-#define GUEST_CLSE_QUEUE 64           /* refusals that may wait for a host frame */
+#define GUEST_SYNTH_QUEUE 64          /* frames made up that may wait for a host frame */
 
 enum link_state {
 	LINK_IDLE,        /* no guest link until the host's CNXN */
@@ -193,10 +199,19 @@ struct session {
 	struct frame_hold g2h;
 	int g2h_pass;                  /* its header passed; OPENs decided at the end */
 	unsigned link_refused;         /* guest frames refused on this link */
-	/* CLSEs for refused guest OPENs, held while a host frame is half
-	 * forwarded to the guest */
-	uint32_t guest_clse[GUEST_CLSE_QUEUE];
-	unsigned nguest_clse;
+	/* frames the relay made up for the guest (CLSEs of refused guest
+	 * OPENs, OKAYs of pipelined streams), held while a host frame is half
+	 * forwarded to it */
+	struct {
+		uint32_t cmd, arg0, arg1;
+	} guest_synth[GUEST_SYNTH_QUEUE];
+	unsigned nguest_synth;
+	/* pipelined streams (pipeline.h): slots held per direction, the PC's
+	 * id of the stream whose host frame is being held, and held PC frames
+	 * that may go once no host frame is half forwarded */
+	unsigned pipe_slots[2];
+	uint32_t h2g_pipe;
+	int pipe_pending;
 	struct shield shield;
 
 	/* the host's CNXN, replayed to each new guest link */

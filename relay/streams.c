@@ -7,6 +7,7 @@
 #include "relay/streams.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void streams_init(struct stream_table *t, size_t max)
 {
@@ -36,6 +37,7 @@ int streams_add(struct stream_table *t, uint32_t host_id, uint32_t guest_id)
 		t->v = v;
 		t->cap = cap;
 	}
+	memset(&t->v[t->n], 0, sizeof(t->v[t->n]));
 	t->v[t->n].host_id = host_id;
 	t->v[t->n].guest_id = guest_id;
 	t->n++;

@@ -10,9 +10,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One direction of a pipelined stream (relay/pipeline.h): the sender's
+ * frames as the relay passes them on to the receiver. */
+struct stream_pipe {
+	uint8_t inflight;   /* a frame went to the receiver, its OKAY not yet in */
+	uint8_t absorb;     /* receiver OKAYs the relay already gave the sender */
+	uint8_t clse;       /* the sender's CLSE waits behind the held frame */
+	uint8_t slot;       /* the stream holds one of the direction's slots */
+	uint8_t off;        /* the sender did not wait: passed through */
+	uint8_t *held;      /* a frame the sender sent beyond the inflight one */
+	size_t held_len, held_want;
+};
+
 struct stream_pair {
 	uint32_t host_id;   /* 0 until known (guest-opened, not yet OKAYed) */
 	uint32_t guest_id;  /* 0 until known (host-opened, not yet OKAYed) */
+	int pipelined;      /* stop-and-wait, acknowledged by the relay */
+	struct stream_pipe dir[2];   /* by enum dir (session.h) */
 };
 
 struct stream_table {
@@ -22,11 +36,13 @@ struct stream_table {
 
 void streams_init(struct stream_table *t, size_t max);
 void streams_free(struct stream_table *t);
-/* 0, or -1 when the table is full (or out of memory). */
+/* 0, or -1 when the table is full (or out of memory). The pair starts
+ * not pipelined, with nothing held. */
 int streams_add(struct stream_table *t, uint32_t host_id, uint32_t guest_id);
 /* Index of the pair whose host id (or guest id) matches, or -1. */
 long streams_find_host(const struct stream_table *t, uint32_t host_id);
 long streams_find_guest(const struct stream_table *t, uint32_t guest_id);
+/* Forget a pair (or all): the caller has released what it held. */
 void streams_remove_at(struct stream_table *t, size_t i);
 void streams_clear(struct stream_table *t);
 

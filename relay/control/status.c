@@ -106,6 +106,10 @@ void status_text(const struct relay *rl, struct strbuf *out)
 			      (unsigned long long)r->st.restarts_shown,
 			      guest_restart_name(r->cfg.guest_restart),
 			      (unsigned long long)r->st.opens_held, r->cfg.open_wait_ms);
+		strbuf_printf(out, "  pipeline %s: WRTEs acknowledged by the relay %llu, of them lost with a guest link %llu\n",
+			      r->cfg.pipeline ? "on" : "off",
+			      (unsigned long long)r->st.acked_early,
+			      (unsigned long long)r->st.acked_lost);
 		if (r->last_error[0])
 			strbuf_printf(out, "  last error %.0f s ago: %s\n", ago_s(r->last_error_at),
 				      r->last_error);
@@ -187,6 +191,9 @@ static void json_route(const struct route *r, struct strbuf *out)
 	json_u64(out, "guest_refused", r->st.guest_refused);
 	json_u64(out, "opens_held", r->st.opens_held);
 	json_u64(out, "restarts_shown", r->st.restarts_shown);
+	strbuf_printf(out, ",\"pipeline\":%s", r->cfg.pipeline ? "true" : "false");
+	json_u64(out, "acked_early", r->st.acked_early);
+	json_u64(out, "acked_lost", r->st.acked_lost);
 	strbuf_printf(out, ",\"guest_restart\":");
 	strbuf_json_str(out, guest_restart_name(r->cfg.guest_restart));
 	json_u64(out, "open_wait_ms", r->cfg.open_wait_ms);

@@ -136,8 +136,9 @@ int output_header(struct output *o, const uint8_t hdr[ADB_HEADER_SIZE], int synt
 int output_frame(struct output *o, const struct adb_header *h, int synth);
 /* Queue a slice of a pooled buffer (referenced until written). */
 int output_slice(struct output *o, struct poolbuf *b, const uint8_t *p, size_t len);
-/* Queue bytes the batch takes ownership of (freed after the write). */
-int output_owned(struct output *o, void *p, size_t len);
+/* Queue bytes the batch takes ownership of (freed after the write, or at
+ * once when it cannot be queued); synth as for output_header. */
+int output_owned(struct output *o, void *p, size_t len, int synth);
 /* Submit what is queued. Returns 0 or a uv error (the socket failed). */
 int output_flush(struct output *o);
 /* May the side that feeds o be read on: fewer than budget bytes and fewer

@@ -207,7 +207,7 @@ int output_slice(struct output *o, struct poolbuf *pb, const uint8_t *p, size_t 
 	return 0;
 }
 
-int output_owned(struct output *o, void *p, size_t len)
+int output_owned(struct output *o, void *p, size_t len, int synth)
 {
 	struct output_batch *b = room(o, 2, NULL);
 
@@ -216,7 +216,7 @@ int output_owned(struct output *o, void *p, size_t len)
 		return -1;
 	}
 	b->owned = p;
-	b->synth = 1;
+	b->synth |= synth;
 	add_iov(b, p, len);
 	return 0;
 }

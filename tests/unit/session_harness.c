@@ -253,6 +253,7 @@ int harness_start(const struct harness_config *c)
 		.reconnect_max_ms = 1,
 		.max_streams = 64,
 		.cnxn_deadline = 1,       /* a TCP front */
+		.pipeline = c->pipeline,
 		.st = &route.st,
 	};
 	memset(&pc, 0, sizeof(pc));

@@ -28,6 +28,7 @@ _Noreturn void harness_failed(const char *what, const char *file, int line);
 struct harness_config {
 	const char *name;     /* the route's name; the PC is "<name>-pc" */
 	size_t buffer;        /* the route's budget */
+	int pipeline;         /* stop-and-wait streams pipelined (relay/pipeline.h) */
 	/* bytes the relay sent to the PC, and on the current guest link */
 	void (*to_pc)(const uint8_t *p, size_t len);
 	void (*to_guest)(const uint8_t *p, size_t len);

@@ -153,7 +153,7 @@ START_TEST(output_keeps_order_and_returns_buffers)
 		rig_frame(&r, b, (uint32_t)f, (size_t)f * 10, 10);
 	char *owned = malloc(3);
 	memcpy(owned, "abc", 3);
-	ck_assert_int_eq(output_owned(&r.o, owned, 3), 0);
+	ck_assert_int_eq(output_owned(&r.o, owned, 3, 1), 0);
 	memcpy(r.expect + r.elen, "abc", 3);
 	r.elen += 3;
 	ck_assert_int_eq(output_flush(&r.o), 0);

@@ -8,7 +8,10 @@
  * connection kept), CNXN replay and which new-link CNXNs reach the PC,
  * guest OPENs refused unless to a reverse forward's local end, and stream
  * tracking (stale frames dropped and counted; delayed_ack windows, lies
- * included, passed on uninterpreted).
+ * included, passed on uninterpreted), and pipelined stop-and-wait streams
+ * (one frame beyond the receiver's OKAY, CLSE after the held frame, guest
+ * loss with frames held, delayed_ack and `pipeline off` untouched, senders
+ * that do not wait, the slots that bound what is held).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -293,9 +296,9 @@ START_TEST(max_payload_compared_after_clamp)
 	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CNXN), 1);
 	open_stream();
 	restart();
-	guest_send(ADB_CMD_CNXN, ADB_VERSION, 256 * 1024, BANNER_A);
+	guest_send(ADB_CMD_CNXN, ADB_VERSION, 16 * 1024, BANNER_A);
 	SPIN_UNTIL(count(&pc_view, ADB_CMD_CNXN) == 2);
-	ck_assert_uint_eq(last(&pc_view, ADB_CMD_CNXN)->arg1, 256 * 1024);
+	ck_assert_uint_eq(last(&pc_view, ADB_CMD_CNXN)->arg1, 16 * 1024);
 }
 END_TEST
 
@@ -1003,6 +1006,257 @@ START_TEST(delayed_ack_windows_are_not_interpreted)
 }
 END_TEST
 
+/* ---- pipelined stop-and-wait streams (relay/pipeline.h) ---- */
+
+static const struct harness_config pipelined = {
+	.name = "test",
+	.buffer = 256 * 1024,
+	.pipeline = 1,
+	.to_pc = to_pc,
+	.to_guest = to_guest,
+	.new_link = new_link,
+};
+
+static void setup_pipelined(void)
+{
+	view_init(&pc_view);
+	ck_assert_int_eq(harness_start(&pipelined), 0);
+	ck_assert_uint_eq(route.nsessions, 1);
+}
+
+/* The frames of one command in a view, in order, as "W:a O C" (WRTE with
+ * its payload, OKAY, CLSE) for stream frames with these ids. */
+static void frames_of(const struct view *v, uint32_t arg0, uint32_t arg1, char *out, size_t size)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (unsigned k = 0; k < v->n && n + 1 < size; k++) {
+		const struct seen *f = &v->f[k];
+
+		if (f->arg0 != arg0 || f->arg1 != arg1)
+			continue;
+		if (f->cmd == ADB_CMD_WRTE)
+			n += (size_t)snprintf(out + n, size - n, "%sW:%.*s", n ? " " : "", (int)f->len,
+					      (const char *)f->payload);
+		else
+			n += (size_t)snprintf(out + n, size - n, "%s%c", n ? " " : "",
+					      f->cmd == ADB_CMD_OKAY ? 'O' : f->cmd == ADB_CMD_CLSE ? 'C' : '?');
+	}
+}
+
+#define ASSERT_FRAMES(v, a0, a1, want) do { \
+		char got_[512]; \
+		frames_of((v), (a0), (a1), got_, sizeof(got_)); \
+		ck_assert_str_eq(got_, (want)); \
+	} while (0)
+
+/* PC -> guest: the relay answers a WRTE once the guest has it whole, holds
+ * the next until the guest's OKAY for the previous, and absorbs that OKAY. */
+START_TEST(pc_frames_one_beyond_the_guests_okay)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_pair(HOST_ID, GUEST_ID, "sync:");
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "a");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 2);
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O O");      /* the OPEN's, the relay's */
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "W:a");
+	/* the next waits in the relay: the guest has not taken "a" */
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "b");
+	settle();
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "W:a");
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O O");
+	/* the guest's OKAY for "a": absorbed, "b" goes and is answered */
+	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, NULL);
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_WRTE) == 2);
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "W:a W:b");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 3);
+	/* the OKAY for "b" is absorbed too: the PC got its answer already */
+	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, NULL);
+	settle();
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O O O");
+	ck_assert_uint_eq(route.st.acked_early, 2);
+	ck_assert_uint_eq(route.st.stale_dropped, 0);
+	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_GUEST], 0);
+	/* a stop-and-wait PC goes on as before */
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "c");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 4);
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "W:a W:b W:c");
+}
+END_TEST
+
+/* guest -> PC, the same rules the other way. */
+START_TEST(guest_frames_one_beyond_the_pcs_okay)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_pair(HOST_ID, GUEST_ID, "shell:cat");
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "1");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OKAY) == 1);
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "O");
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O W:1");
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "2");
+	settle();
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O W:1");
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "O");
+	pc_send(ADB_CMD_OKAY, HOST_ID, GUEST_ID, NULL);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_WRTE) == 2);
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O W:1 W:2");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OKAY) == 2);
+	pc_send(ADB_CMD_OKAY, HOST_ID, GUEST_ID, NULL);
+	settle();
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "O O");
+	ck_assert_uint_eq(route.st.acked_early, 2);
+	ck_assert_uint_eq(route.st.frames[DIR_TO_HOST], 1 + 1 + 2);   /* CNXN, OKAY, 2 WRTEs */
+	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_HOST], 0);
+}
+END_TEST
+
+/* A CLSE the sender sent behind a held WRTE reaches the receiver after it. */
+START_TEST(clse_follows_the_held_frame)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_pair(HOST_ID, GUEST_ID, "sync:");
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "a");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 2);
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "b");
+	pc_send(ADB_CMD_CLSE, HOST_ID, GUEST_ID, NULL);
+	settle();
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "W:a");
+	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, NULL);
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_CLSE) == 1);
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "W:a W:b C");
+	ck_assert_uint_eq(sess()->streams.n, 0);
+
+	/* and the guest's, the other way */
+	open_pair(HOST_ID + 1, GUEST_ID + 1, "shell:cat");
+	guest_send(ADB_CMD_WRTE, GUEST_ID + 1, HOST_ID + 1, "x");
+	guest_send(ADB_CMD_WRTE, GUEST_ID + 1, HOST_ID + 1, "y");
+	guest_send(ADB_CMD_CLSE, GUEST_ID + 1, HOST_ID + 1, NULL);
+	settle();
+	ASSERT_FRAMES(&pc_view, GUEST_ID + 1, HOST_ID + 1, "O W:x");
+	pc_send(ADB_CMD_OKAY, HOST_ID + 1, GUEST_ID + 1, NULL);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CLSE) == 1);
+	ASSERT_FRAMES(&pc_view, GUEST_ID + 1, HOST_ID + 1, "O W:x W:y C");
+	ck_assert_uint_eq(sess()->streams.n, 0);
+	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_HOST] + sess()->pipe_slots[DIR_TO_GUEST], 0);
+	ck_assert_uint_eq(route.st.stale_dropped, 0);
+}
+END_TEST
+
+/* The guest link is lost while each way holds a frame: the guest's goes to
+ * the PC before the stream's CLSE; the PC's frame the relay acknowledged
+ * and the guest never did is counted lost. */
+START_TEST(guest_loss_with_frames_held)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_pair(HOST_ID, GUEST_ID, "shell:cat");
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "a");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 2);
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "b");       /* held */
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "1");
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "2");    /* held */
+	settle();
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O O W:1");
+	route.hold_connects = 1;
+	guest_hang_up();
+	SPIN_UNTIL(route.guest == GUEST_DOWN && count(&pc_view, ADB_CMD_CLSE) == 1);
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O O W:1 W:2 C");
+	ck_assert_uint_eq(route.st.acked_lost, 1);
+	ck_assert_uint_eq(sess()->streams.n, 0);
+	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_HOST] + sess()->pipe_slots[DIR_TO_GUEST], 0);
+	ck_assert(!pc.closed);
+}
+END_TEST
+
+/* delayed_ack streams (an OPEN with a window) pass untouched, and with
+ * `pipeline off` every OKAY is the receiver's. */
+START_TEST(okays_pass_without_pipelining)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	pc_send(ADB_CMD_OPEN, HOST_ID, 32 << 20, "sync:");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OPEN) == 1);
+	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, "\x00\x00\x00\x02");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 1);
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "a");
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "b");
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "1");
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "2");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_WRTE) == 2 && count(&pc_view, ADB_CMD_WRTE) == 2);
+	settle();
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O W:1 W:2");
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "W:a W:b");
+	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, "\x02\x00\x00\x00");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 2);
+	ck_assert_uint_eq(route.st.acked_early, 0);
+
+	/* off: a stop-and-wait stream's OKAYs are the receiver's */
+	route.owner.pipeline = 0;
+	open_pair(HOST_ID + 1, GUEST_ID + 1, "shell:cat");
+	pc_send(ADB_CMD_WRTE, HOST_ID + 1, GUEST_ID + 1, "c");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_WRTE) == 3);
+	settle();
+	ASSERT_FRAMES(&pc_view, GUEST_ID + 1, HOST_ID + 1, "O");
+	guest_send(ADB_CMD_OKAY, GUEST_ID + 1, HOST_ID + 1, NULL);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 4);
+	ASSERT_FRAMES(&pc_view, GUEST_ID + 1, HOST_ID + 1, "O O");
+	ck_assert_uint_eq(route.st.acked_early, 0);
+}
+END_TEST
+
+/* A PC that does not wait for the relay's OKAY: its frames reach the guest
+ * in order, the stream passes through, and only the OKAY the relay gave
+ * already is absorbed. */
+START_TEST(a_sender_that_does_not_wait_is_passed_through)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_pair(HOST_ID, GUEST_ID, "sync:");
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "a");
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "b");
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "c");
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "d");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_WRTE) == 4);
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "W:a W:b W:c W:d");
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O O");
+	for (int k = 0; k < 4; k++)
+		guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, NULL);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 5);
+	settle();
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O O O O O");
+	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_GUEST], 0);
+}
+END_TEST
+
+/* What a session holds is bounded: streams beyond its slots run
+ * stop-and-wait, their OKAYs the receiver's. */
+START_TEST(held_frames_are_bounded_by_slots)
+{
+	unsigned n = (unsigned)(pipelined.buffer / 2 / sess()->guest_max_payload);
+
+	if (n == 0)
+		n = 1;          /* one slot, when a frame fits in the buffer */
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	/* the PC may send no frame larger than a slot holds, as the guest */
+	ck_assert_uint_eq(last(&pc_view, ADB_CMD_CNXN)->arg1, sess()->guest_max_payload);
+	for (unsigned k = 0; k <= n; k++) {
+		open_pair(HOST_ID + k, GUEST_ID + k, "shell:cat");
+		guest_send(ADB_CMD_WRTE, GUEST_ID + k, HOST_ID + k, "x");
+	}
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_WRTE) == n + 1);
+	settle();
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OKAY), n);
+	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_HOST], n);
+	/* the last stream's OKAY is the PC's own */
+	pc_send(ADB_CMD_OKAY, HOST_ID + n, GUEST_ID + n, NULL);
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OKAY) == n + 1);
+	ck_assert(has_frame(&guest_view, ADB_CMD_OKAY, HOST_ID + n, GUEST_ID + n));
+	/* a slot comes back when its stream is idle */
+	pc_send(ADB_CMD_OKAY, HOST_ID, GUEST_ID, NULL);
+	settle();
+	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_HOST], n - 1);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OKAY), n + 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("session");
@@ -1012,6 +1266,7 @@ static Suite *suite(void)
 	TCase *wait = tcase_create("open_wait");
 	TCase *shield = tcase_create("guest_opens");
 	TCase *streams = tcase_create("streams");
+	TCase *pipe = tcase_create("pipeline");
 
 	tcase_add_checked_fixture(loss, setup, teardown);
 	tcase_add_test(loss, guest_loss_closes_every_stream);
@@ -1063,6 +1318,16 @@ static Suite *suite(void)
 	tcase_add_test(streams, delayed_ack_windows_are_not_interpreted);
 	tcase_add_test(streams, stale_guest_frames_dropped);
 	suite_add_tcase(s, streams);
+
+	tcase_add_checked_fixture(pipe, setup_pipelined, teardown);
+	tcase_add_test(pipe, pc_frames_one_beyond_the_guests_okay);
+	tcase_add_test(pipe, guest_frames_one_beyond_the_pcs_okay);
+	tcase_add_test(pipe, clse_follows_the_held_frame);
+	tcase_add_test(pipe, guest_loss_with_frames_held);
+	tcase_add_test(pipe, okays_pass_without_pipelining);
+	tcase_add_test(pipe, a_sender_that_does_not_wait_is_passed_through);
+	tcase_add_test(pipe, held_frames_are_bounded_by_slots);
+	suite_add_tcase(s, pipe);
 	return s;
 }
 
