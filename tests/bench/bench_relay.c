@@ -6,7 +6,11 @@
  * bandwidth: throughput per payload size and direction (the median of
  * ROUNDS runs each), and the round-trip time of small frames (a WRTE the
  * guest answers with one of its own), whose percentiles give the latency
- * the relay adds. Prints ratios; never passes or fails on numbers.
+ * the relay adds. The streams send without waiting (their OPEN names a
+ * delayed_ack window larger than the run, so the relay passes them as
+ * they are); the round trips are stop-and-wait as adb without
+ * delayed_ack: each WRTE is OKAYed, and timed to the echo. Prints
+ * ratios; never passes or fails on numbers.
  *
  *   bench_relay [--json FILE] [--dat FILE] [--only h2g|g2h|rtt] [--base RELAY_BINARY]
  *               RELAY_BINARY [MIB_PER_RUN]
@@ -73,7 +77,12 @@ static void *guest_main(void *arg)
 	else
 		for (size_t i = 0; i < r->total; i++) {
 			struct adb_header h = bench_recv_frame(c, buf, ADB_MAX_PAYLOAD);
+
+			/* stop-and-wait, as adbd without delayed_ack: OKAY
+			 * the PC's WRTE, echo it, wait for the PC's OKAY */
+			bench_send_frame(c, ADB_CMD_OKAY, 1, 1, NULL, 0);
 			bench_send_frame(c, ADB_CMD_WRTE, 1, 1, buf, h.data_length);
+			bench_recv_frame(c, buf, ADB_MAX_PAYLOAD);
 		}
 	bench_recv_frame(c, buf, ADB_MAX_PAYLOAD); /* the host's CLSE: all data read */
 	close(c);
@@ -98,7 +107,9 @@ static double measure(struct run *r, int (*connect_fn)(void *), void *arg)
 	fd = connect_fn(arg);
 	bench_send_frame(fd, ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, banner, sizeof(banner));
 	bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);
-	bench_send_frame(fd, ADB_CMD_OPEN, 1, 0, "bench:\0", 7);
+	/* the streams send without waiting for OKAYs, as delayed_ack with a
+	 * window larger than the run; the round trips are stop-and-wait */
+	bench_send_frame(fd, ADB_CMD_OPEN, 1, r->dir == PING_PONG ? 0 : 0x7fffffff, "bench:\0", 7);
 	bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);
 	t0 = bench_now_s();
 	if (r->dir == TO_GUEST)
@@ -108,10 +119,19 @@ static double measure(struct run *r, int (*connect_fn)(void *), void *arg)
 	else
 		for (size_t i = 0; i < r->total; i++) {
 			double s0 = bench_now_s();
+			int okay = 0, echo = 0;
 
 			bench_send_frame(fd, ADB_CMD_WRTE, 1, 1, buf, r->payload);
-			bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);
-			r->rtt_us[i] = (bench_now_s() - s0) * 1e6;
+			while (!okay || !echo) {
+				struct adb_header h = bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);
+
+				okay |= h.command == ADB_CMD_OKAY;
+				if (h.command == ADB_CMD_WRTE && !echo) {
+					echo = 1;
+					r->rtt_us[i] = (bench_now_s() - s0) * 1e6;
+				}
+			}
+			bench_send_frame(fd, ADB_CMD_OKAY, 1, 1, NULL, 0);
 		}
 	bench_send_frame(fd, ADB_CMD_CLSE, 1, 1, NULL, 0);
 	pthread_join(guest, NULL); /* the guest has read everything */
