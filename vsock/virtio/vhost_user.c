@@ -1187,11 +1187,19 @@ static uint64_t core_now(struct vvs_device *v)
 	return uv_now(d->loop);
 }
 
+/* The callbacks of c's owner: its own (vhu_connect) or the device user's. */
+static const struct vvs_ops *owner_ops(const struct vvs_conn *c)
+{
+	const struct vhu_device *d = c->dev->data;
+
+	return c->owner_ops != NULL ? c->owner_ops : d->user_ops;
+}
+
 #define FORWARD(name, ...) \
 	do { \
-		struct vhu_device *d_ = c->dev->data; \
-		if (d_->user_ops->name != NULL) \
-			d_->user_ops->name(__VA_ARGS__); \
+		const struct vvs_ops *o_ = owner_ops(c); \
+		if (o_->name != NULL) \
+			o_->name(__VA_ARGS__); \
 	} while (0)
 
 static void core_connected(struct vvs_conn *c, int status) { FORWARD(connected, c, status); }
@@ -1201,9 +1209,9 @@ static void core_closed(struct vvs_conn *c, const char *why) { FORWARD(closed, c
 
 static size_t core_deliver(struct vvs_conn *c, const uint8_t *p, size_t len)
 {
-	struct vhu_device *d = c->dev->data;
+	const struct vvs_ops *o = owner_ops(c);
 
-	return d->user_ops->deliver != NULL ? d->user_ops->deliver(c, p, len) : 0;
+	return o->deliver != NULL ? o->deliver(c, p, len) : 0;
 }
 
 static const struct vvs_ops core_ops = {
@@ -1252,6 +1260,16 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 	d->vvs.data = d;
 	d->data_owner = data;
 	return 0;
+}
+
+struct vvs_conn *vhu_connect(struct vhu_device *d, uint32_t guest_port, const struct vvs_ops *ops,
+			     void *data)
+{
+	struct vvs_conn *c = vvs_connect(&d->vvs, guest_port, data);
+
+	if (c != NULL)
+		c->owner_ops = ops;
+	return c;
 }
 
 static void idle_closed(uv_handle_t *h)

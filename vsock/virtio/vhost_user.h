@@ -107,6 +107,13 @@ struct vhu_device {
  * set. */
 int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t guest_cid,
 	      const struct vvs_ops *ops, void *data, char *err, size_t errlen);
+/* Open a stream to the guest's port for an owner with callbacks of its
+ * own (connected, readable, writable, closed, deliver of vvs_ops; the
+ * others are the device's), not the ones given to vhu_start: a user of the
+ * device that serves several kinds of connection. NULL if the table is
+ * full. */
+struct vvs_conn *vhu_connect(struct vhu_device *d, uint32_t guest_port, const struct vvs_ops *ops,
+			     void *data);
 /* Let an extension go first (ext_stop), drop the VMM and stop listening;
  * on_closed when every handle is closed. */
 void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d));

@@ -89,6 +89,8 @@ struct vvs_conn {
 	uint32_t host_port, guest_port;
 	enum vvs_state state;
 	void *data;                        /* the owner's */
+	const struct vvs_ops *owner_ops;   /* the owner's own callbacks (vhu_connect),
+					    * NULL: the device user's */
 
 	/* guest -> host */
 	struct vvs_queue rx;               /* received, not yet taken by the owner */
