@@ -317,13 +317,11 @@ static void on_usb_closed(struct usb_function *f)
 
 /* ---- what the sessions ask of their route (struct session_ops) ---- */
 
-static int session_connect(void *owner, vsock_connect_cb cb, void *data,
-			   struct vsock_connect **out)
+static int session_connect(void *owner, vsock_link_cb cb, void *data, struct vsock_connect **out)
 {
 	struct route *r = owner;
 
-	return vsock_connect_start(r->loop, &r->cfg.target, r->cfg.connect_timeout_ms, cb, data,
-				   out);
+	return vsock_link_start(r->loop, &r->cfg.target, r->cfg.connect_timeout_ms, cb, data, out);
 }
 
 static void session_connect_cancel(void *owner, struct vsock_connect *c)

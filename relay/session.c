@@ -917,9 +917,9 @@ static void on_host_alloc(struct front_conn *p, uv_buf_t *buf)
 	*buf = b ? uv_buf_init((char *)b->data, BUFPOOL_CHUNK) : uv_buf_init(NULL, 0);
 }
 
-static void on_guest_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_guest_alloc(struct guest_conn *g, uv_buf_t *buf)
 {
-	struct session *s = h->data;
+	struct session *s = g->data;
 	size_t len;
 	uint8_t *p = pool_reader_alloc(&s->guest_reader, &len);
 
@@ -946,9 +946,9 @@ static void on_host_read(struct front_conn *p, ssize_t nread, const uv_buf_t *bu
 	update_reading(s);
 }
 
-static void on_guest_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+static void on_guest_read(struct guest_conn *g, ssize_t nread, const uv_buf_t *buf)
 {
-	struct session *s = st->data;
+	struct session *s = g->data;
 	struct poolbuf *b = pool_reader_done(&s->guest_reader, (long)nread);
 
 	if (nread > 0 && !s->closing && s->link == LINK_UP)
@@ -960,7 +960,7 @@ static void on_guest_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	else if (nread < 0 && nread != UV_ENOBUFS)
 		guest_lost(s, "guest read failed: %s", uv_strerror((int)nread));
 	if (nread == UV_ENOBUFS && s->link == LINK_UP) {
-		uv_read_stop(st);
+		g->ops->read_stop(g);
 		s->guest_reading = 0;
 	}
 	update_reading(s);
@@ -971,9 +971,9 @@ static void set_guest_reading(struct session *s, int want)
 	if (want == s->guest_reading)
 		return;
 	if (want)
-		uv_read_start((uv_stream_t *)&s->guest, on_guest_alloc, on_guest_read);
+		s->guest->ops->read_start(s->guest);
 	else
-		uv_read_stop((uv_stream_t *)&s->guest);
+		s->guest->ops->read_stop(s->guest);
 	s->guest_reading = want;
 }
 
@@ -1061,15 +1061,15 @@ static void schedule_reconnect(struct session *s)
 	uv_timer_start(&s->backoff, on_backoff, backoff_delay(s), 0);
 }
 
-static void on_handle_closed(uv_handle_t *h);
+static void handle_gone(struct session *s);
 
-static void on_guest_closed(uv_handle_t *h)
+static void on_guest_closed(struct guest_conn *g)
 {
-	struct session *s = h->data;
+	struct session *s = g->data;
 
-	s->guest_handle = 0;
+	s->guest = NULL;
 	if (s->closing) {
-		on_handle_closed(h);
+		handle_gone(s);
 		return;
 	}
 	s->handles_open--;
@@ -1158,10 +1158,11 @@ static void guest_lost(struct session *s, const char *fmt, ...)
 	s->link_gen++;
 	pool_reader_reset(&s->guest_reader);
 	output_detach(&s->to_guest);
-	uv_close((uv_handle_t *)&s->guest, on_guest_closed);
+	s->guest->on_closed = on_guest_closed;
+	s->guest->ops->close(s->guest);
 }
 
-static void on_guest_connected(void *data, int fd, int status)
+static void on_guest_connected(void *data, int fd, struct vsock_vconn *vc, int status)
 {
 	struct session *s = data;
 	const struct session_owner *o = s->owner;
@@ -1176,14 +1177,16 @@ static void on_guest_connected(void *data, int fd, int status)
 		schedule_reconnect(s);
 		return;
 	}
-	if (uv_pipe_init(o->loop, &s->guest, 0) != 0 || uv_pipe_open(&s->guest, fd) != 0) {
-		close(fd);
-		owner_error(s, "peer %s: cannot adopt guest socket", s->peer);
+	if ((vc != NULL ? guest_conn_vconn_open(vc, &s->guest)
+			: guest_conn_stream_open(o->loop, fd, &s->guest)) != 0) {
+		s->guest = NULL;
+		owner_error(s, "peer %s: cannot adopt guest link", s->peer);
 		schedule_reconnect(s);
 		return;
 	}
-	s->guest.data = s;
-	s->guest_handle = 1;
+	s->guest->data = s;
+	s->guest->on_alloc = on_guest_alloc;
+	s->guest->on_read = on_guest_read;
 	s->handles_open++;
 	s->link = LINK_UP;
 	s->link_gen++;
@@ -1193,7 +1196,7 @@ static void on_guest_connected(void *data, int fd, int status)
 	s->link_refused = 0;
 	s->nguest_synth = 0;
 	adb_reader_init(&s->guest_rd, s->guest_max_payload);
-	output_attach_stream(&s->to_guest, (uv_stream_t *)&s->guest);
+	output_attach(&s->to_guest, s->guest->ops->write, s->guest);
 	log_limited(LOG_LVL_INFO, o->name, "guest link connected",
 		    "route %s: peer %s: guest link %u connected", o->name, s->peer,
 		    s->links_made);
@@ -1247,6 +1250,14 @@ static void on_host_closed(struct front_conn *p)
 	handle_gone(p->data);
 }
 
+static void on_guest_closed_last(struct guest_conn *g)
+{
+	struct session *s = g->data;
+
+	s->guest = NULL;
+	handle_gone(s);
+}
+
 void session_close(struct session *s, const char *reason)
 {
 	if (s->closing)
@@ -1267,9 +1278,11 @@ void session_close(struct session *s, const char *reason)
 	uv_close((uv_handle_t *)&s->open_wait, on_handle_closed);
 	s->host->on_closed = on_host_closed;
 	s->host->ops->close(s->host);
-	if (s->guest_handle && s->link != LINK_CLOSING)
-		uv_close((uv_handle_t *)&s->guest, on_handle_closed);
-	/* a guest handle already closing reaches on_handle_closed through
+	if (s->guest != NULL && s->link != LINK_CLOSING) {
+		s->guest->on_closed = on_guest_closed_last;
+		s->guest->ops->close(s->guest);
+	}
+	/* a guest link already closing reaches handle_gone through
 	 * on_guest_closed */
 }
 

@@ -59,6 +59,7 @@
 #include "relay/datapath/datapath.h"
 #include "relay/framehold.h"
 #include "relay/front/front.h"
+#include "relay/guest_conn.h"
 #include "relay/openhold.h"
 #include "relay/pipeline.h"
 #include "relay/restart.h"
@@ -94,9 +95,10 @@ struct session_stats {
 
 /* What a session asks of its owner. Each gets the owner's `data`. */
 struct session_ops {
-	/* Connect to the guest, as vsock_connect_start() to the owner's
-	 * target: 0 and cb later (once, unless cancelled), or < 0. */
-	int (*connect)(void *owner, vsock_connect_cb cb, void *data, struct vsock_connect **out);
+	/* Connect to the guest, as vsock_link_start() to the owner's
+	 * target (a socket, or the virtio device's own connection): 0 and cb
+	 * later (once, unless cancelled), or < 0. */
+	int (*connect)(void *owner, vsock_link_cb cb, void *data, struct vsock_connect **out);
 	/* A connect in flight is given up: its cb is never called. */
 	void (*connect_cancel)(void *owner, struct vsock_connect *c);
 	/* The guest link changed (or says again) how the guest is. */
@@ -160,8 +162,7 @@ struct session {
 	struct output to_host;
 	int host_reading;
 
-	uv_pipe_t guest;
-	int guest_handle;              /* guest is initialised, not yet closed */
+	struct guest_conn *guest;      /* the guest link, NULL once closed */
 	enum link_state link;
 	unsigned link_gen;             /* bumped on every new guest link */
 	unsigned links_made;

@@ -3,10 +3,12 @@
  * connect.c - one asynchronous connection attempt to a target: non-blocking
  * connect, the transport's optional check of the connected socket and its
  * optional line handshake (read one byte at a time so no stream byte is
- * consumed), a deadline, cancellation.
- * The attempt owns its socket until it hands it to the callback.
+ * consumed), a deadline, cancellation; or, for a caller that takes them
+ * and a virtio target, a device connection (vconn.c) the guest accepts.
+ * The attempt owns its socket or device connection until it hands it to
+ * the callback.
  */
-#include "vsock/vsock.h"
+#include "vsock/vsock_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -24,8 +26,10 @@ struct vsock_connect {
 	const struct vsock_transport *tp;
 	struct vsock_target target;
 	vsock_connect_cb cb;
+	vsock_link_cb lcb;        /* instead of cb: the caller takes a vconn too */
 	void *data;
 	int fd;
+	struct vsock_vconn *vc;   /* a device connection being made */
 	int status;       /* result decided at start, reported from the loop */
 	int immediate;
 	int polling;
@@ -62,9 +66,15 @@ static void on_handle_closed(uv_handle_t *h)
 static void finish(struct vsock_connect *c, int status)
 {
 	int fd = c->fd;
+	struct vsock_vconn *vc = c->vc;
 
 	c->phase = PH_DONE;
 	c->fd = -1;
+	c->vc = NULL;
+	if (vc != NULL && (status != 0 || c->cancelled)) {
+		vsock_vconn_close(vc);
+		vc = NULL;
+	}
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 	if (c->polling)
 		uv_close((uv_handle_t *)&c->poll, on_handle_closed);
@@ -74,10 +84,23 @@ static void finish(struct vsock_connect *c, int status)
 		close(fd);
 		fd = -1;
 	}
-	if (!c->cancelled)
+	if (c->cancelled) {
+		if (fd >= 0)
+			close(fd);
+	} else if (c->lcb != NULL) {
+		c->lcb(c->data, status == 0 ? fd : -1, vc, status);
+	} else {
 		c->cb(c->data, status == 0 ? fd : -1, status);
-	else if (fd >= 0)
-		close(fd);
+	}
+}
+
+/* The guest answered the device connection's REQUEST (or not). */
+static void on_vconn_done(void *data, int status)
+{
+	struct vsock_connect *c = data;
+
+	if (c->phase != PH_DONE)
+		finish(c, status);
 }
 
 static int poll_for(struct vsock_connect *c, int events);
@@ -196,7 +219,11 @@ static void on_timer(uv_timer_t *t)
 
 static int begin(struct vsock_connect *c)
 {
-	int rc = c->tp->open(&c->target, &c->fd);
+	int rc;
+
+	if (c->lcb != NULL && c->target.kind == VSOCK_VIRTIO)
+		return vsock_vconn_open(c->timer.loop, &c->target, on_vconn_done, c, &c->vc);
+	rc = c->tp->open(&c->target, &c->fd);
 
 	if (rc == -EINPROGRESS)
 		return poll_for(c, UV_WRITABLE);
@@ -212,9 +239,8 @@ static int begin(struct vsock_connect *c)
 	return rc;
 }
 
-int vsock_connect_start(uv_loop_t *loop, const struct vsock_target *t,
-			unsigned timeout_ms, vsock_connect_cb cb, void *data,
-			struct vsock_connect **out)
+static int start(uv_loop_t *loop, const struct vsock_target *t, unsigned timeout_ms,
+		 vsock_connect_cb cb, vsock_link_cb lcb, void *data, struct vsock_connect **out)
 {
 	struct vsock_connect *c = calloc(1, sizeof(*c));
 
@@ -223,6 +249,7 @@ int vsock_connect_start(uv_loop_t *loop, const struct vsock_target *t,
 	c->tp = vsock_transport_for(t->kind);
 	c->target = *t;
 	c->cb = cb;
+	c->lcb = lcb;
 	c->data = data;
 	c->fd = -1;
 	c->handles_open = 2;
@@ -238,6 +265,19 @@ int vsock_connect_start(uv_loop_t *loop, const struct vsock_target *t,
 	uv_timer_start(&c->timer, on_timer, c->immediate ? 0 : timeout_ms, 0);
 	*out = c;
 	return 0;
+}
+
+int vsock_connect_start(uv_loop_t *loop, const struct vsock_target *t,
+			unsigned timeout_ms, vsock_connect_cb cb, void *data,
+			struct vsock_connect **out)
+{
+	return start(loop, t, timeout_ms, cb, NULL, data, out);
+}
+
+int vsock_link_start(uv_loop_t *loop, const struct vsock_target *t, unsigned timeout_ms,
+		     vsock_link_cb cb, void *data, struct vsock_connect **out)
+{
+	return start(loop, t, timeout_ms, NULL, cb, data, out);
 }
 
 void vsock_connect_cancel(struct vsock_connect *c)

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * transport_virtio.c - the relay's own virtio-vsock device as a transport:
- * a connection is a socketpair whose far end the device serves with the
+ * transport_virtio.c - the relay's own virtio-vsock device as a transport
+ * for callers that want a socket (the guest probe, vsock_connect_start): a
+ * connection is a socketpair whose far end the device serves with the
  * hybrid protocol, so the connect state machine is the hybrid one (send
- * "CONNECT <port>", expect "OK <n>") and the session sees a plain stream.
- * Also the registry of devices: one per vhost-user socket, shared by every
+ * "CONNECT <port>", expect "OK <n>") and the caller sees a plain stream.
+ * A session takes the device's connection itself instead (vconn.c,
+ * vsock_link_start), without the socketpair. Also the registry of devices: one per vhost-user socket, shared by every
  * route that names it, and which of them open a hybrid socket to other
  * host programs (vsock/virtio/virtio.h).
  */
@@ -69,6 +71,13 @@ static struct virtio_entry *find(const char *path)
 	return NULL;
 }
 
+struct vhu_device *vsock_virtio_device(const char *path)
+{
+	struct virtio_entry *e = find(path);
+
+	return e != NULL ? &e->dev : NULL;
+}
+
 int vsock_virtio_acquire(uv_loop_t *loop, const struct vsock_target *t, char *err, size_t errlen)
 {
 	struct virtio_entry *e = find(t->path);
@@ -116,6 +125,7 @@ void vsock_virtio_release(const struct vsock_target *t)
 			*pp = e->next;
 			break;
 		}
+	vsock_vconn_detach_all(&e->dev);
 	vhu_stop(&e->dev, on_device_closed);
 }
 

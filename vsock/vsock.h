@@ -17,7 +17,11 @@
  *           reload) nor connecting ever waits for a resolver.
  *
  * A connection attempt runs on a libuv loop, never blocks, and ends in one
- * callback that receives a connected, non-blocking stream fd it then owns.
+ * callback that receives a connected, non-blocking stream fd it then owns,
+ * or, for a caller that takes them (vsock_link_start) and a virtio target,
+ * a connection of the device itself (struct vsock_vconn): the caller's
+ * bytes then go straight between its buffers and the guest's rings, with
+ * no socket in between.
  */
 #ifndef VSOCK_H
 #define VSOCK_H
@@ -115,6 +119,41 @@ struct vsock_virtio_hybrid {
 int vsock_virtio_set_hybrid(const struct vsock_virtio_hybrid *h, size_t n);
 
 /*
+ * A vsock connection of the relay's own virtio device, owned by the caller
+ * of vsock_link_start in place of a socket, read and written like one:
+ *
+ * - read_start / read_stop: while reading, the guest's data goes straight
+ *   from its packets into buffers the caller lends (alloc, then read with
+ *   the bytes: one copy), as the guest sends them; while not, the device
+ *   keeps what the guest sends within the credit it gives (VVS_BUF), and
+ *   the guest waits. alloc giving no room: read with UV_ENOBUFS (stop
+ *   reading then). Once the guest has sent everything (SHUTDOWN, RST, the
+ *   VMM or the device gone), read with UV_EOF after the last byte, once.
+ *   read may come from inside the device's work on the guest's rings: it
+ *   may then write (the bytes wait for `writable`), stop reading or close,
+ *   nothing else of the device.
+ * - write: the bytes the guest's credit and the device's queue take now
+ *   (copied once, into the guest's RX buffers when they are free), 0 to
+ *   wait for `writable`, or UV_EPIPE once the guest reset the connection
+ *   (`writable` follows an error too, from the loop).
+ * - close: the device says SHUTDOWN once what it took is out (RST while
+ *   connecting, as a closed socket makes the hybrid protocol do), then
+ *   closed(ctx) from the loop; no other callback after close.
+ */
+struct vsock_vconn;
+struct vsock_vconn_cbs {
+	void (*alloc)(void *ctx, uv_buf_t *buf);
+	void (*read)(void *ctx, ssize_t nread, const uv_buf_t *buf);
+	void (*writable)(void *ctx);
+	void (*closed)(void *ctx);
+};
+void vsock_vconn_attach(struct vsock_vconn *vc, const struct vsock_vconn_cbs *cbs, void *ctx);
+void vsock_vconn_read_start(struct vsock_vconn *vc);
+void vsock_vconn_read_stop(struct vsock_vconn *vc);
+ssize_t vsock_vconn_write(struct vsock_vconn *vc, const void *p, size_t len);
+void vsock_vconn_close(struct vsock_vconn *vc);
+
+/*
  * Asynchronous connect. cb is called exactly once, unless the attempt is
  * cancelled first: with fd >= 0 (connected; the callee owns fd) and
  * status 0, or with fd -1 and a negative errno. The attempt frees itself.
@@ -125,8 +164,14 @@ typedef void (*vsock_connect_cb)(void *data, int fd, int status);
 int vsock_connect_start(uv_loop_t *loop, const struct vsock_target *t,
 			unsigned timeout_ms, vsock_connect_cb cb, void *data,
 			struct vsock_connect **out);
+/* The same for a caller that also takes device connections: for a virtio
+ * target cb gets fd -1 and a connection it then owns (the device's answer
+ * to its REQUEST is the connect), for the others an fd and NULL. */
+typedef void (*vsock_link_cb)(void *data, int fd, struct vsock_vconn *vc, int status);
+int vsock_link_start(uv_loop_t *loop, const struct vsock_target *t, unsigned timeout_ms,
+		     vsock_link_cb cb, void *data, struct vsock_connect **out);
 /* Abandon an attempt whose callback has not run yet: cb will not be
- * called; its socket is closed. */
+ * called; its socket or device connection is closed. */
 void vsock_connect_cancel(struct vsock_connect *c);
 
 #endif /* VSOCK_H */

@@ -68,7 +68,7 @@ static void route_detach(void *owner, struct session *s)
 
 struct harness_connect {
 	uv_timer_t timer;
-	vsock_connect_cb cb;
+	vsock_link_cb cb;
 	void *data;
 };
 
@@ -90,10 +90,10 @@ static void on_connect_timer(uv_timer_t *t)
 	guest_fd = sv[0];
 	route.links++;
 	uv_close((uv_handle_t *)&c->timer, connect_closed);
-	c->cb(c->data, sv[1], 0);
+	c->cb(c->data, sv[1], NULL, 0);
 }
 
-static int route_connect(void *owner, vsock_connect_cb cb, void *data, struct vsock_connect **out)
+static int route_connect(void *owner, vsock_link_cb cb, void *data, struct vsock_connect **out)
 {
 	struct harness_connect *c = calloc(1, sizeof(*c));
 
