@@ -10,9 +10,21 @@
  * measurement, and the medians are printed.
  *
  *   bench_virtio [--json FILE] [MIB [h2g|g2h [4k|64k]]]
+ *   bench_virtio [--json FILE] --relay RELAY_BINARY [--base RELAY_BINARY]
+ *                [--guest VHOST_ADBGUEST] [MIB]
  *
  * (default: 256 MiB per flow, all four flows; a direction and a write size
  * pick one, for profiling; --json writes the figures for scripts)
+ *
+ * --relay measures the relay itself through a virtio: target instead: adb
+ * WRTE streams of 64 KiB from a TCP front through the relay and its device
+ * to the synthetic adb guest (tests/vhost/adbguest.c; RX buffers of 4 KiB
+ * as Linux posts them, and of a whole 64 KiB packet), both ways, each run
+ * a relay process of its own; the
+ * relay's CPU time (user and system) per MiB moved, and the throughput.
+ * --base runs another relay binary (an earlier build) alike, interleaved
+ * round by round, for a before-and-after ratio. Prints figures; never
+ * passes or fails on them.
  *
  * The device and the guest are pinned to two different CPUs, as a VMM's
  * vCPU thread and the relay run: left to the scheduler, the two busy
@@ -28,6 +40,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "tests/bench/bench.h"
 #include "tests/vhost/flow.h"
 
 #define GUEST_CID 3
@@ -147,15 +160,170 @@ static double one_flow(const char *path, int to_guest, size_t wsize, uint64_t to
 	return rate;
 }
 
+/* ---- the relay through a virtio: target (--relay) ---- */
+
+#define RELAY_PAYLOAD (64 * 1024)
+
+/* One transfer of `total` bytes through relay binary `relay`, the guest
+ * adbguest behind its device; the relay's CPU seconds in *cpu_s. MB/s. */
+static double relay_run(const char *relay, const char *guest, const char *dir, int to_guest,
+			size_t rxbuf, uint64_t total, double *cpu_s)
+{
+	char conf[160], control[160], vhost[160], port_s[16], rxbuf_s[16], service[64];
+	uint8_t *buf = malloc(ADB_MAX_PAYLOAD);
+	static const char banner[] = "host::features=";
+	int front = bench_free_port(), fd;
+	double t0, t1;
+	pid_t rpid, gpid;
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/relay.conf", dir);
+	snprintf(control, sizeof(control), "%s/control.sock", dir);
+	snprintf(vhost, sizeof(vhost), "%s/vhost.sock", dir);
+	f = fopen(conf, "w");
+	if (f == NULL || buf == NULL)
+		bench_die("relay.conf");
+	fprintf(f, "probe-interval 0\nroute bench {\n front tcp:127.0.0.1:%d\n"
+		" target virtio:%s:%d:%d\n}\n", front, vhost, GUEST_CID, PORT);
+	fclose(f);
+	char *rargv[] = { (char *)relay, "-c", conf, "-s", control, "-l", "error", NULL };
+	rpid = bench_spawn(rargv);
+	for (int i = 0; i < 400 && access(vhost, F_OK) != 0; i++)
+		usleep(10000);
+	snprintf(port_s, sizeof(port_s), "%d", PORT);
+	snprintf(rxbuf_s, sizeof(rxbuf_s), "%zu", rxbuf);
+	char *gargv[] = { (char *)guest, vhost, port_s, rxbuf_s, "quiet", NULL };
+	gpid = bench_spawn(gargv);
+
+	memset(buf, 0x5a, ADB_MAX_PAYLOAD);
+	fd = bench_connect_tcp(front);
+	bench_send_frame(fd, ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, banner, sizeof(banner));
+	bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);
+	/* a delayed_ack window larger than the run: the relay passes the
+	 * stream as it is (bench_relay's streams do the same) */
+	if (to_guest)
+		snprintf(service, sizeof(service), "sink:%llu", (unsigned long long)total);
+	else
+		snprintf(service, sizeof(service), "source:%llu:%d", (unsigned long long)total,
+			 RELAY_PAYLOAD);
+	bench_send_frame(fd, ADB_CMD_OPEN, 1, 0x7fffffff, service, strlen(service) + 1);
+	bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);   /* OKAY */
+	t0 = bench_now_s();
+	if (to_guest) {
+		/* the pattern the guest checks, as it goes */
+		for (uint64_t sent = 0; sent < total; sent += RELAY_PAYLOAD) {
+			for (size_t i = 0; i < RELAY_PAYLOAD; i++)
+				buf[i] = vflow_pattern(sent + i);
+			bench_send_frame(fd, ADB_CMD_WRTE, 1, 1, buf, RELAY_PAYLOAD);
+		}
+		bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);   /* the guest's CLSE: all in */
+	} else {
+		bench_sink_frames(fd, total, buf, ADB_MAX_PAYLOAD);
+	}
+	t1 = bench_now_s();
+	bench_send_frame(fd, ADB_CMD_CLSE, 1, 1, NULL, 0);
+	close(fd);
+	*cpu_s = bench_stop(rpid);
+	bench_stop(gpid);
+	unlink(conf);
+	free(buf);
+	return (double)total / (t1 - t0) / 1e6;
+}
+
+static int relay_bench(const char *relay, const char *base, const char *guest, uint64_t total,
+		       FILE *json)
+{
+	const char *bin[2] = { relay, base };
+	int nbin = base != NULL ? 2 : 1;
+	char dir[] = "/tmp/bench-virtio.XXXXXX";
+	double mib = (double)(total >> 20);
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	bench_name = "bench_virtio";
+	printf("relay through a virtio: target (TCP front, synthetic adb guest), %llu MiB per run,"
+	       " %d KiB WRTEs, median of %d rounds\n", (unsigned long long)(total >> 20),
+	       RELAY_PAYLOAD / 1024, ROUNDS);
+	printf("%-12s %-9s %10s %13s%s\n", "direction", "RX bufs", "relay MB/s", "relay us/MiB",
+	       base ? "  base MB/s  base us/MiB  relay/base CPU" : "");
+	if (json)
+		fprintf(json, "{\"bench\":\"virtio-relay\",\"mib_per_run\":%llu,\"rounds\":%d,"
+			"\"rows\":[", (unsigned long long)(total >> 20), ROUNDS);
+	for (int row = 0; row < 4; row++) {
+		int to_guest = row < 2;
+		/* as Linux posts them, and large enough for a whole 64 KiB packet */
+		size_t rxbuf = row % 2 ? VVS_MAX_PKT : 4096;
+		double mbps[2][ROUNDS], cpu[2][ROUNDS], ratio[ROUNDS], m[2], c[2], r = 0;
+
+		for (int k = 0; k < ROUNDS; k++) {
+			for (int b = 0; b < nbin; b++) {
+				double cpu_s;
+
+				mbps[b][k] = relay_run(bin[b], guest, dir, to_guest, rxbuf, total,
+						       &cpu_s);
+				cpu[b][k] = cpu_s * 1e6 / mib;
+			}
+			ratio[k] = base ? cpu[0][k] / cpu[1][k] : 0;
+		}
+		for (int b = 0; b < nbin; b++) {
+			m[b] = median(mbps[b], ROUNDS);
+			c[b] = median(cpu[b], ROUNDS);
+		}
+		if (base)
+			r = median(ratio, ROUNDS);
+		printf("%-12s %-9s %10.0f %13.0f", to_guest ? "host->guest" : "guest->host",
+		       rxbuf == 4096 ? "4 KiB" : "64 KiB+44", m[0], c[0]);
+		if (base)
+			printf(" %10.0f %12.0f %15.2f", m[1], c[1], r);
+		printf("\n");
+		if (json) {
+			fprintf(json, "%s{\"direction\":\"%s\",\"rx_buffer\":%zu,\"relay_mbps\":%.0f,"
+				"\"relay_cpu_us_per_mib\":%.0f", row ? "," : "",
+				to_guest ? "host->guest" : "guest->host", rxbuf, m[0], c[0]);
+			if (base)
+				fprintf(json, ",\"base_mbps\":%.0f,\"base_cpu_us_per_mib\":%.0f,"
+					"\"relay_per_base_cpu\":%.3f", m[1], c[1], r);
+			fprintf(json, "}");
+		}
+	}
+	if (json)
+		fprintf(json, "]}\n");
+	rmdir(dir);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	const char *json_path = NULL;
+	const char *json_path = NULL, *relay = NULL, *base = NULL;
+	const char *guest = "./tests/vhost/vhost-adbguest";
 	FILE *json = NULL;
 
-	if (argc > 2 && strcmp(argv[1], "--json") == 0) {
-		json_path = argv[2];
+	while (argc > 2 && strncmp(argv[1], "--", 2) == 0) {
+		if (strcmp(argv[1], "--json") == 0)
+			json_path = argv[2];
+		else if (strcmp(argv[1], "--relay") == 0)
+			relay = argv[2];
+		else if (strcmp(argv[1], "--base") == 0)
+			base = argv[2];
+		else if (strcmp(argv[1], "--guest") == 0)
+			guest = argv[2];
+		else
+			break;
 		argc -= 2;
 		argv += 2;
+	}
+	if (relay != NULL) {
+		int rc;
+
+		if (json_path != NULL && (json = fopen(json_path, "w")) == NULL) {
+			perror(json_path);
+			return 1;
+		}
+		rc = relay_bench(relay, base, guest,
+				 (uint64_t)(argc > 1 ? atoi(argv[1]) : 256) << 20, json);
+		if (json)
+			fclose(json);
+		return rc;
 	}
 	uint64_t total = (uint64_t)(argc > 1 ? atoi(argv[1]) : 256) << 20;
 	const char *only_dir = argc > 2 ? argv[2] : NULL, *only_size = argc > 3 ? argv[3] : NULL;
