@@ -5,7 +5,8 @@
  * (vhost_user.h), which knows nothing of it. On a stream socket:
  * "CONNECT <port>\n", "OK <n>\n", then the bytes of a vsock connection to
  * the guest (hybrid.c). A stream is the relay's own (transport_virtio.c
- * hands it one end of a socketpair) or a client of the device's door for
+ * hands it one end of a socketpair, for the guest probe; sessions use
+ * the device's connection itself, vsock/vconn.c) or a client of the device's door for
  * other host programs: a Unix socket (mode 0660) on which any program
  * reaches the guest as it would with Firecracker's socket
  * (hybrid_listen.c).

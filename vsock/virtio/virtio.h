@@ -19,8 +19,10 @@
  * vhu_internal.h (the vhost-user message layer).
  *
  * A user starts a device with vhu_start() and &vhu_hybrid_ops, serves
- * each connection of its own with vhu_hybrid_serve() (one end of a
- * socketpair), opens the door for other programs with vhu_hybrid_listen(),
+ * connections of its own either with vhu_hybrid_serve() (one end of a
+ * socketpair) or with callbacks of their own (vhu_connect: vsock/vconn.c
+ * hands sessions the device's connection, with no socket in between),
+ * opens the door for other programs with vhu_hybrid_listen(),
  * traces packets with vvs_set_trace(), and ends with vhu_stop().
  */
 #ifndef VSOCK_VIRTIO_H
