@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pipeline.c - stop-and-wait streams pipelined across the relay's two
- * hops (the rules are in pipeline.h): per stream and direction, the
- * receiver's OKAYs the relay already gave the sender, the one frame held
- * beyond them, and the slots that bound what a session holds.
+ * hops (the rules are in pipeline.h): per stream and direction, whether
+ * the receiver is busy with a frame, whether the sender waits for the
+ * relay's OKAY, the one frame held between them, and the slots that bound
+ * what a session holds.
  */
 #include "relay/pipeline.h"
 
@@ -24,7 +25,7 @@ static size_t frame_max(const struct session *s)
 	return s->guest_max_payload;
 }
 
-static unsigned slots_max(const struct session *s, enum dir d)
+static unsigned slots_max(const struct session *s)
 {
 	size_t budget = s->owner->buffer, f = frame_max(s);
 	size_t n = budget / 2 / f;
@@ -38,7 +39,7 @@ static int take_slot(struct session *s, struct stream_pipe *p, enum dir d)
 {
 	if (p->slot)
 		return 1;
-	if (s->pipe_slots[d] >= slots_max(s, d))
+	if (s->pipe_slots[d] >= slots_max(s))
 		return 0;
 	s->pipe_slots[d]++;
 	p->slot = 1;
@@ -60,23 +61,31 @@ static void free_held(struct stream_pipe *p)
 	p->held_len = p->held_want = 0;
 }
 
-/* The sender of the frame just passed on is told it may send the next,
- * when the stream has (or gets) a slot; else the receiver's OKAY will. */
-static void ack_sender(struct session *s, size_t i, enum dir d)
+/* The sender is told it may send its next frame. */
+static void okay_sender(struct session *s, size_t i, enum dir d)
 {
 	struct stream_pair *sp = pair(s, i);
-	struct stream_pipe *p = &sp->dir[d];
 
-	if (d == DIR_TO_HOST && !session_synth_to_guest_room(s))
-		return;
-	if (!take_slot(s, p, d))
-		return;
-	p->absorb++;
-	s->owner->st->acked_early++;
+	sp->dir[d].owed = 0;
 	if (d == DIR_TO_GUEST)
 		session_synth_to_host(s, ADB_CMD_OKAY, sp->guest_id, sp->host_id);
 	else
 		session_synth_to_guest(s, ADB_CMD_OKAY, sp->host_id, sp->guest_id);
+}
+
+/* The sender's frame went on whole: it is told to send the next one now,
+ * when the stream has (or gets) a slot to hold that one in; else it is
+ * told when the receiver is ready. */
+static void ack_early(struct session *s, size_t i, enum dir d)
+{
+	struct stream_pipe *p = &pair(s, i)->dir[d];
+
+	if (!p->owed || (d == DIR_TO_HOST && !session_synth_to_guest_room(s)) ||
+	    !take_slot(s, p, d))
+		return;
+	p->early = p->rbusy;
+	s->owner->st->acked_early++;
+	okay_sender(s, i, d);
 }
 
 /* The held frame goes to the receiver, whole. */
@@ -94,9 +103,9 @@ static void send_held(struct session *s, size_t i, enum dir d)
 		session_frame_to_guest(s, f, len);
 }
 
-/* The sender did not wait for the relay's OKAY: what is held goes on,
- * and this direction of the stream is passed through from now on (the
- * receiver's OKAYs still owed are absorbed). */
+/* The sender did not wait for the relay's OKAY: what is held goes on, and
+ * this direction of the stream is passed through from now on, OKAYs
+ * included. */
 static void pass_through(struct session *s, size_t i, enum dir d, const char *why)
 {
 	struct stream_pipe *p = &pair(s, i)->dir[d];
@@ -104,51 +113,84 @@ static void pass_through(struct session *s, size_t i, enum dir d, const char *wh
 	if (p->held != NULL)
 		send_held(s, i, d);
 	p->off = 1;
-	p->inflight = 0;
+	give_slot(s, p, d);
 	log_limited(LOG_LVL_DEBUG, s->owner->name, "pipeline off",
 		    "route %s: peer %s: stream %u: the %s %s: passed through from now on",
 		    s->owner->name, s->peer, pair(s, i)->host_id,
 		    d == DIR_TO_GUEST ? "PC" : "guest", why);
 }
 
-/* A receiver's OKAY on a pipelined stream: 1 when the relay had answered
- * for it (then it goes no further). */
-static int receiver_okay(struct session *s, size_t i, enum dir d, const struct adb_header *h)
+static int pipelined(const struct stream_pair *sp, enum dir d)
 {
-	struct stream_pair *sp = pair(s, i);
-	struct stream_pipe *p = &sp->dir[d];
+	return sp->pipelined && sp->live && !sp->dir[d].off;
+}
 
-	if (!sp->pipelined || h->data_length != 0)
+/* A sender's WRTE on stream i: 1 to hold it, 0 to send it on (and then
+ * sent() follows), after passing through a sender that did not wait; -1
+ * to drop it (the sender closed the stream already). */
+static int arrives(struct session *s, size_t i, enum dir d, const struct adb_header *h)
+{
+	struct stream_pipe *p = &pair(s, i)->dir[d];
+
+	if (!pipelined(pair(s, i), d))
 		return 0;
-	p->inflight = 0;
-	if (p->absorb == 0)
+	if (p->clse)
+		return -1;              /* after its own CLSE: stale */
+	if (p->held != NULL || p->owed)
+		pass_through(s, i, d, "sent before the relay's OKAY");
+	else if (p->rbusy && h->data_length > frame_max(s))
+		pass_through(s, i, d, "sent a frame larger than the relay holds");
+	if (p->off || !p->rbusy)
 		return 0;
-	p->absorb--;
-	if (p->absorb == 0 && p->held == NULL)
-		give_slot(s, p, d);
+	p->owed = 1;
 	return 1;
 }
 
-/* Is frame h from the sender one the pipeline takes part in? */
-static int tracked(struct session *s, size_t i, enum dir d, const struct adb_header *h)
+/* The sender's frame is on its way to the receiver. */
+static void sent(struct session *s, size_t i, enum dir d)
 {
-	struct stream_pair *sp = pair(s, i);
-	struct stream_pipe *p = &sp->dir[d];
+	struct stream_pipe *p = &pair(s, i)->dir[d];
 
-	if (!sp->pipelined || sp->host_id == 0 || sp->guest_id == 0 || p->off)
+	if (!pipelined(pair(s, i), d))
+		return;
+	p->rbusy = 1;
+	p->owed = 1;
+}
+
+/* The receiver's OKAY on stream i: 1 when the relay takes it (it tells
+ * the sender itself), 0 to pass it on. */
+static int receiver_ready(struct session *s, size_t i, enum dir d, const struct adb_header *h)
+{
+	struct stream_pipe *p = &pair(s, i)->dir[d];
+
+	if (!pipelined(pair(s, i), d))
 		return 0;
-	if (p->held != NULL)
-		pass_through(s, i, d, "sent a second frame before the relay's OKAY");
-	else if (p->inflight && p->absorb == 0)
-		pass_through(s, i, d, "sent before the receiver's OKAY");
-	else if (p->inflight && h->data_length > frame_max(s))
-		pass_through(s, i, d, "sent a frame larger than the holding allows");
-	return !p->off;
+	(void)h;                /* a payload (a window) means nothing here */
+	p->rbusy = 0;
+	p->early = 0;
+	return 1;
+}
+
+/* The receiver is ready and nothing is held: a sender the relay has not
+ * told yet is told now; an idle stream gives its slot back. */
+static void idle(struct session *s, size_t i, enum dir d)
+{
+	struct stream_pipe *p = &pair(s, i)->dir[d];
+
+	if (p->owed && !(d == DIR_TO_GUEST && s->h2g_forward_id == pair(s, i)->host_id))
+		okay_sender(s, i, d);
+	if (!p->owed)
+		give_slot(s, p, d);
 }
 
 void pipeline_opened(struct session *s, size_t i, uint32_t open_arg1)
 {
 	pair(s, i)->pipelined = s->owner->pipeline && open_arg1 == 0;
+}
+
+void pipeline_established(struct session *s, size_t i)
+{
+	pair(s, i)->live = 1;
 }
 
 /* ---- PC -> guest ---- */
@@ -157,11 +199,19 @@ int pipeline_host_wrte(struct session *s, size_t i, const uint8_t raw[ADB_HEADER
 		       const struct adb_header *h)
 {
 	struct stream_pipe *p = &pair(s, i)->dir[DIR_TO_GUEST];
+	int v = arrives(s, i, DIR_TO_GUEST, h);
 
-	if (!tracked(s, i, DIR_TO_GUEST, h) || !p->inflight)
+	if (v < 0)
+		return -1;
+	if (v == 0) {
+		sent(s, i, DIR_TO_GUEST);
+		if (pipelined(pair(s, i), DIR_TO_GUEST))
+			s->h2g_forward_id = pair(s, i)->host_id;
 		return 0;
+	}
 	p->held = malloc(ADB_HEADER_SIZE + (size_t)h->data_length);
 	if (p->held == NULL) {
+		p->owed = 0;
 		pass_through(s, i, DIR_TO_GUEST, "frame could not be held (out of memory)");
 		return 0;
 	}
@@ -190,46 +240,51 @@ void pipeline_host_wrte_end(struct session *s, const struct adb_header *h)
 {
 	long i;
 
-	if (s->h2g_pipe != 0) {
-		s->h2g_pipe = 0;        /* held whole: it goes at the guest's OKAY */
+	s->h2g_pipe = 0;        /* a frame held whole goes at the guest's OKAY */
+	if (s->h2g_forward_id == 0)
 		return;
-	}
-	if (!s->h2g_forward || s->h2g_gen != s->link_gen)
+	i = streams_find_host(&s->streams, s->h2g_forward_id);
+	s->h2g_forward_id = 0;
+	if (i < 0 || !s->h2g_forward || s->h2g_gen != s->link_gen)
 		return;
-	i = streams_find_host(&s->streams, h->arg0);
-	if (i < 0 || !pair(s, (size_t)i)->pipelined || pair(s, (size_t)i)->guest_id == 0 ||
-	    pair(s, (size_t)i)->dir[DIR_TO_GUEST].off)
-		return;
-	pair(s, (size_t)i)->dir[DIR_TO_GUEST].inflight = 1;
-	ack_sender(s, (size_t)i, DIR_TO_GUEST);
+	if (pair(s, (size_t)i)->dir[DIR_TO_GUEST].rbusy)
+		ack_early(s, (size_t)i, DIR_TO_GUEST);
+	else
+		idle(s, (size_t)i, DIR_TO_GUEST);   /* the guest was ready before it ended */
 }
 
-/* The guest took the previous frame: the held one goes (whole; or, when
- * it is the host frame still arriving, what is in, and the rest follows
- * cut-through). */
+/* The guest is ready: the held frame goes (whole; or, when it is the host
+ * frame still arriving, what is in, and the rest follows cut-through). */
 static void host_next(struct session *s, size_t i)
 {
 	struct stream_pair *sp = pair(s, i);
 	struct stream_pipe *p = &sp->dir[DIR_TO_GUEST];
-	int partial;
 
-	if (p->held == NULL)
+	if (p->held == NULL) {
+		idle(s, i, DIR_TO_GUEST);
 		return;
+	}
 	if (session_host_frame_open(s)) {
 		s->pipe_pending = 1;
 		return;
 	}
-	partial = p->held_len < p->held_want;
-	send_held(s, i, DIR_TO_GUEST);
-	p->inflight = 1;
-	if (partial) {
+	if (p->held_len < p->held_want && s->h2g_pipe != sp->host_id) {
+		free_held(p);           /* its rest was dropped: nothing to send */
+		idle(s, i, DIR_TO_GUEST);
+		return;
+	}
+	p->rbusy = 1;
+	if (p->held_len < p->held_want) {
+		send_held(s, i, DIR_TO_GUEST);
 		s->h2g_pipe = 0;
 		s->h2g_forward = 1;
 		s->h2g_gen = s->link_gen;
+		s->h2g_forward_id = sp->host_id;
 		return;                 /* answered at its end */
 	}
+	send_held(s, i, DIR_TO_GUEST);
 	if (!p->clse) {
-		ack_sender(s, i, DIR_TO_GUEST);
+		ack_early(s, i, DIR_TO_GUEST);
 		return;
 	}
 	session_synth_to_guest(s, ADB_CMD_CLSE, sp->host_id, sp->guest_id);
@@ -245,7 +300,7 @@ void pipeline_host_release(struct session *s)
 	for (size_t i = s->streams.n; i-- > 0;) {
 		struct stream_pipe *p = &pair(s, i)->dir[DIR_TO_GUEST];
 
-		if (p->held != NULL && !p->inflight)
+		if (p->held != NULL && !p->rbusy)
 			host_next(s, i);
 	}
 }
@@ -254,7 +309,13 @@ int pipeline_guest_okay(struct session *s, const struct adb_header *h)
 {
 	long i = streams_find_host(&s->streams, h->arg1);
 
-	if (i < 0 || !receiver_okay(s, (size_t)i, DIR_TO_GUEST, h))
+	if (i < 0)
+		return 0;
+	if (!pair(s, (size_t)i)->live) {
+		pair(s, (size_t)i)->live = 1;   /* the answer to the PC's OPEN */
+		return 0;
+	}
+	if (!receiver_ready(s, (size_t)i, DIR_TO_GUEST, h))
 		return 0;
 	host_next(s, (size_t)i);
 	return 1;
@@ -278,14 +339,21 @@ int pipeline_guest_hold(struct session *s, const struct adb_header *h)
 	struct stream_pipe *p;
 	size_t len;
 
-	if (i < 0 || !tracked(s, (size_t)i, DIR_TO_HOST, h))
+	if (i < 0)
 		return 0;
+	switch (arrives(s, (size_t)i, DIR_TO_HOST, h)) {
+	case -1:
+		framehold_drop(&s->g2h);
+		s->owner->st->stale_dropped++;
+		return 1;
+	case 0:
+		return 0;
+	}
 	p = &pair(s, (size_t)i)->dir[DIR_TO_HOST];
-	if (!p->inflight)
-		return 0;
 	len = ADB_HEADER_SIZE + s->g2h.len;
 	p->held = malloc(len);
 	if (p->held == NULL) {
+		p->owed = 0;
 		pass_through(s, (size_t)i, DIR_TO_HOST, "frame could not be held (out of memory)");
 		return 0;
 	}
@@ -300,10 +368,10 @@ void pipeline_guest_sent(struct session *s, const struct adb_header *h)
 {
 	long i = streams_find_host(&s->streams, h->arg1);
 
-	if (i < 0 || !pair(s, (size_t)i)->pipelined || pair(s, (size_t)i)->dir[DIR_TO_HOST].off)
+	if (i < 0 || !pipelined(pair(s, (size_t)i), DIR_TO_HOST))
 		return;
-	pair(s, (size_t)i)->dir[DIR_TO_HOST].inflight = 1;
-	ack_sender(s, (size_t)i, DIR_TO_HOST);
+	sent(s, (size_t)i, DIR_TO_HOST);
+	ack_early(s, (size_t)i, DIR_TO_HOST);
 }
 
 int pipeline_host_okay(struct session *s, size_t i, const struct adb_header *h)
@@ -311,14 +379,16 @@ int pipeline_host_okay(struct session *s, size_t i, const struct adb_header *h)
 	struct stream_pair *sp = pair(s, i);
 	struct stream_pipe *p = &sp->dir[DIR_TO_HOST];
 
-	if (!receiver_okay(s, i, DIR_TO_HOST, h))
+	if (!receiver_ready(s, i, DIR_TO_HOST, h))
 		return 0;
-	if (p->held == NULL)
+	if (p->held == NULL) {
+		idle(s, i, DIR_TO_HOST);
 		return 1;
+	}
 	send_held(s, i, DIR_TO_HOST);
-	p->inflight = 1;
+	p->rbusy = 1;
 	if (!p->clse) {
-		ack_sender(s, i, DIR_TO_HOST);
+		ack_early(s, i, DIR_TO_HOST);
 		return 1;
 	}
 	session_synth_to_host(s, ADB_CMD_CLSE, sp->guest_id, sp->host_id);
@@ -349,6 +419,8 @@ void pipeline_forget(struct session *s, size_t i)
 	}
 	if (s->h2g_pipe != 0 && s->h2g_pipe == sp->host_id)
 		s->h2g_pipe = 0;        /* the rest of that frame is dropped */
+	if (s->h2g_forward_id != 0 && s->h2g_forward_id == sp->host_id)
+		s->h2g_forward_id = 0;
 }
 
 unsigned pipeline_guest_lost(struct session *s)
@@ -360,7 +432,7 @@ unsigned pipeline_guest_lost(struct session *s)
 
 		if (sp->dir[DIR_TO_HOST].held != NULL && sp->host_id != 0)
 			send_held(s, i, DIR_TO_HOST);
-		lost += sp->dir[DIR_TO_GUEST].absorb;
+		lost += sp->dir[DIR_TO_GUEST].early;
 		pipeline_forget(s, i);
 	}
 	return lost;

@@ -352,7 +352,8 @@ static void release_held_opens(struct session *s)
 	while (openhold_take(&s->held, &frame, &len, &id)) {
 		struct adb_header oh;
 
-		if (streams_add(&s->streams, id, 0) != 0) {
+		if (streams_find_host(&s->streams, id) >= 0 ||
+		    streams_add(&s->streams, id, 0) != 0) {
 			free(frame);
 			s->owner->st->refused_opens++;
 			send_clse_to_host(s, 0, id);
@@ -376,6 +377,14 @@ static void release_held_opens(struct session *s)
 
 /* ---- host -> guest ---- */
 
+static void forget_streams(struct session *s)
+{
+	for (size_t i = 0; i < s->streams.n; i++)
+		pipeline_forget(s, i);
+	streams_clear(&s->streams);
+	shield_streams_gone(&s->shield);
+}
+
 /* Decide what happens to a host frame; returns 1 to forward it. */
 static int host_frame_verdict(struct session *s, const struct adb_header *h)
 {
@@ -394,9 +403,11 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 		s->cnxn_complete = 0;
 		s->restart_watch = 0;
 		/* the PC starts over: it is owed the guest's CNXN, and has
-		 * forgotten the streams it was waiting for */
+		 * forgotten its streams, those it was waiting for too (adbd
+		 * closes its own on the CNXN); what the relay held for them goes */
 		s->pc_cnxn_len = 0;
 		openhold_clear(&s->held);
+		forget_streams(s);
 		return s->link == LINK_UP;
 	case ADB_CMD_AUTH:
 	case ADB_CMD_STLS:
@@ -410,6 +421,15 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 				return 0;
 			}
 			st->refused_opens++;
+			send_clse_to_host(s, 0, h->arg0);
+			return 0;
+		}
+		if (h->arg0 == 0 || streams_find_host(&s->streams, h->arg0) >= 0) {
+			/* a PC's ids are its own and unique while open */
+			st->refused_opens++;
+			log_limited(LOG_LVL_WARN, s->owner->name, "OPEN id in use",
+				    "route %s: peer %s: OPEN refused: stream id %u is 0 or in use",
+				    s->owner->name, s->peer, h->arg0);
 			send_clse_to_host(s, 0, h->arg0);
 			return 0;
 		}
@@ -448,7 +468,10 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 			pipeline_forget(s, (size_t)i);
 			streams_remove_at(&s->streams, (size_t)i);
 		} else if (s->streams.v[i].host_id == 0) {
+			if (h->arg0 == 0 || streams_find_host(&s->streams, h->arg0) >= 0)
+				break;  /* an id the PC uses already */
 			s->streams.v[i].host_id = h->arg0;
+			pipeline_established(s, (size_t)i);
 		} else if (h->command == ADB_CMD_OKAY && pipeline_host_okay(s, (size_t)i, h)) {
 			return 0;               /* the relay answered the guest already */
 		}
@@ -488,8 +511,12 @@ static void host_header(struct session *s, const struct adb_frame_event *fe)
 	if (fwd && h->command == ADB_CMD_WRTE) {
 		long i = streams_find_host(&s->streams, h->arg0);
 
-		if (i >= 0 && pipeline_host_wrte(s, (size_t)i, fe->header_raw, h))
+		int v = i >= 0 ? pipeline_host_wrte(s, (size_t)i, fe->header_raw, h) : 0;
+
+		if (v != 0)
 			fwd = 0;
+		if (v < 0)
+			s->owner->st->stale_dropped++;
 	}
 	memcpy(raw, fe->header_raw, ADB_HEADER_SIZE);
 	s->h2g_forward = fwd;
@@ -1100,7 +1127,8 @@ static void close_streams_towards_host(struct session *s)
 		s->owner->st->acked_lost += lost;
 		log_limited(LOG_LVL_WARN, s->owner->name, "acknowledged frames lost",
 			    "route %s: peer %s: %u frame%s the relay acknowledged to the PC "
-			    "never reached the guest: lost with the link", s->owner->name, s->peer,
+			    "had no OKAY from the guest when the link was lost: lost with it",
+			    s->owner->name, s->peer,
 			    lost, lost == 1 ? "" : "s");
 	}
 	for (size_t i = 0; i < s->streams.n; i++)

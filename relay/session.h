@@ -208,10 +208,11 @@ struct session {
 	} guest_synth[GUEST_SYNTH_QUEUE];
 	unsigned nguest_synth;
 	/* pipelined streams (pipeline.h): slots held per direction, the PC's
-	 * id of the stream whose host frame is being held, and held PC frames
-	 * that may go once no host frame is half forwarded */
+	 * id of the stream whose host frame is being held (or forwarded), and
+	 * held PC frames that may go once no host frame is half forwarded */
 	unsigned pipe_slots[2];
 	uint32_t h2g_pipe;
+	uint32_t h2g_forward_id;       /* ... and of the one forwarded as it arrives */
 	int pipe_pending;
 	struct shield shield;
 

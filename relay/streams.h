@@ -11,21 +11,25 @@
 #include <stdint.h>
 
 /* One direction of a pipelined stream (relay/pipeline.h): the sender's
- * frames as the relay passes them on to the receiver. */
+ * frames as the relay passes them on to the receiver. An OKAY says
+ * "ready for the next" (adb treats it so: several may merge into one, and
+ * a spare one may come), so these are states, not counts. */
 struct stream_pipe {
-	uint8_t inflight;   /* a frame went to the receiver, its OKAY not yet in */
-	uint8_t absorb;     /* receiver OKAYs the relay already gave the sender */
+	uint8_t rbusy;      /* the receiver has a frame it has not OKAYed */
+	uint8_t owed;       /* the sender has a frame the relay has not OKAYed */
+	uint8_t early;      /* the relay OKAYed one the receiver has not */
 	uint8_t clse;       /* the sender's CLSE waits behind the held frame */
 	uint8_t slot;       /* the stream holds one of the direction's slots */
 	uint8_t off;        /* the sender did not wait: passed through */
-	uint8_t *held;      /* a frame the sender sent beyond the inflight one */
+	uint8_t *held;      /* a frame the sender sent while the receiver was busy */
 	size_t held_len, held_want;
 };
 
 struct stream_pair {
 	uint32_t host_id;   /* 0 until known (guest-opened, not yet OKAYed) */
 	uint32_t guest_id;  /* 0 until known (host-opened, not yet OKAYed) */
-	int pipelined;      /* stop-and-wait, acknowledged by the relay */
+	uint8_t pipelined;  /* stop-and-wait, acknowledged by the relay */
+	uint8_t live;       /* the OPEN's answer has passed: both ids are known */
 	struct stream_pipe dir[2];   /* by enum dir (session.h) */
 };
 

@@ -1204,8 +1204,7 @@ START_TEST(okays_pass_without_pipelining)
 END_TEST
 
 /* A PC that does not wait for the relay's OKAY: its frames reach the guest
- * in order, the stream passes through, and only the OKAY the relay gave
- * already is absorbed. */
+ * in order, and that way of the stream passes through, OKAYs included. */
 START_TEST(a_sender_that_does_not_wait_is_passed_through)
 {
 	first_link(BANNER_A, ADB_MAX_PAYLOAD);
@@ -1219,10 +1218,127 @@ START_TEST(a_sender_that_does_not_wait_is_passed_through)
 	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O O");
 	for (int k = 0; k < 4; k++)
 		guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, NULL);
-	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 5);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 6);
 	settle();
-	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O O O O O");
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O O O O O O");
 	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_GUEST], 0);
+}
+END_TEST
+
+/* An OKAY says "ready", as adb treats it: a PC whose socket was full
+ * answers several WRTEs with one OKAY, and may send a spare one. Neither
+ * reaches the guest, which gets one OKAY per frame, from the relay; a
+ * spare one only tells the relay the PC is ready. */
+START_TEST(okays_are_readiness_not_counts)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_pair(HOST_ID, GUEST_ID, "shell:cat");
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "1");
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "2");      /* held */
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OKAY) == 1);
+	/* the PC's OKAY and a spare one */
+	pc_send(ADB_CMD_OKAY, HOST_ID, GUEST_ID, NULL);
+	pc_send(ADB_CMD_OKAY, HOST_ID, GUEST_ID, NULL);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_WRTE) == 2);
+	settle();
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "O O");   /* one per frame */
+	/* the PC said it is ready: the next frame goes at once */
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "3");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_WRTE) == 3);
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OKAY) == 3);
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "4");      /* held */
+	settle();
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O W:1 W:2 W:3");
+	/* one OKAY for the PC's whole backlog lets the held frame go */
+	pc_send(ADB_CMD_OKAY, HOST_ID, GUEST_ID, NULL);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_WRTE) == 4);
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OKAY) == 4);
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O W:1 W:2 W:3 W:4");
+	/* the PC's OKAY for "4", and a spare one: the guest hears neither */
+	pc_send(ADB_CMD_OKAY, HOST_ID, GUEST_ID, NULL);
+	pc_send(ADB_CMD_OKAY, HOST_ID, GUEST_ID, NULL);
+	settle();
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "O O O O");
+	ck_assert_uint_eq(sess()->streams.v[0].dir[DIR_TO_HOST].off, 0);
+	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_HOST], 0);
+	ck_assert_uint_eq(route.st.stale_dropped, 0);
+}
+END_TEST
+
+/* A PC that sends CNXN again has forgotten its streams (and adbd closes
+ * its own): what the relay held for them goes, their slots come back, and
+ * the PC's ids are free for new streams, whose OKAYs carry the new guest
+ * ids. */
+START_TEST(pc_cnxn_forgets_what_streams_held)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_pair(HOST_ID, GUEST_ID, "shell:logcat");
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "1");
+	guest_send(ADB_CMD_WRTE, GUEST_ID, HOST_ID, "2");      /* held */
+	settle();
+	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_HOST], 1);
+	pc_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, HOST_BANNER);
+	settle();
+	ck_assert_uint_eq(sess()->streams.n, 0);
+	ck_assert_uint_eq(sess()->pipe_slots[DIR_TO_HOST], 0);
+	guest_send(ADB_CMD_CLSE, GUEST_ID, HOST_ID, NULL);      /* adbd closes it */
+	guest_send(ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, BANNER_A);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CNXN) == 2);
+	/* the same id again, a new guest stream */
+	open_pair(HOST_ID, GUEST_ID + 5, "sync:");
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID + 5, "a");
+	SPIN_UNTIL(has_frame(&pc_view, ADB_CMD_OKAY, GUEST_ID + 5, HOST_ID) &&
+		   count(&pc_view, ADB_CMD_OKAY) == 3);
+	ASSERT_FRAMES(&pc_view, GUEST_ID, HOST_ID, "O W:1");   /* "2" never came */
+	ck_assert_uint_eq(count(&pc_view, ADB_CMD_CLSE), 0);
+}
+END_TEST
+
+/* A sender's frames after its own CLSE (which waits behind a held frame)
+ * are stale: the receiver gets the held frame and the CLSE, nothing after. */
+START_TEST(frames_after_the_senders_clse_are_dropped)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_pair(HOST_ID, GUEST_ID, "sync:");
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "a");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_OKAY) == 2);
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "b");          /* held */
+	pc_send(ADB_CMD_CLSE, HOST_ID, GUEST_ID, NULL);
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "c");
+	guest_send(ADB_CMD_OKAY, GUEST_ID, HOST_ID, NULL);
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_CLSE) == 1);
+	settle();
+	ASSERT_FRAMES(&guest_view, HOST_ID, GUEST_ID, "W:a W:b C");
+	ck_assert_uint_eq(route.st.stale_dropped, 1);
+
+	/* the guest's, the other way */
+	open_pair(HOST_ID + 1, GUEST_ID + 1, "shell:cat");
+	guest_send(ADB_CMD_WRTE, GUEST_ID + 1, HOST_ID + 1, "x");
+	guest_send(ADB_CMD_WRTE, GUEST_ID + 1, HOST_ID + 1, "y");
+	guest_send(ADB_CMD_CLSE, GUEST_ID + 1, HOST_ID + 1, NULL);
+	guest_send(ADB_CMD_WRTE, GUEST_ID + 1, HOST_ID + 1, "z");
+	pc_send(ADB_CMD_OKAY, HOST_ID + 1, GUEST_ID + 1, NULL);
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CLSE) == 1);
+	settle();
+	ASSERT_FRAMES(&pc_view, GUEST_ID + 1, HOST_ID + 1, "O W:x W:y C");
+	ck_assert_uint_eq(sess()->streams.n, 0);
+}
+END_TEST
+
+/* A PC's stream ids are unique while open: an OPEN with an id in use (or
+ * 0) is refused, and the stream that has it goes on. */
+START_TEST(open_with_an_id_in_use_is_refused)
+{
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_pair(HOST_ID, GUEST_ID, "shell:cat");
+	pc_send(ADB_CMD_OPEN, HOST_ID, 0, "shell:other");
+	pc_send(ADB_CMD_OPEN, 0, 0, "shell:zero");
+	SPIN_UNTIL(count(&pc_view, ADB_CMD_CLSE) == 2);
+	ck_assert(has_frame(&pc_view, ADB_CMD_CLSE, 0, HOST_ID));
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 1);
+	ck_assert_uint_eq(sess()->streams.n, 1);
+	pc_send(ADB_CMD_WRTE, HOST_ID, GUEST_ID, "still");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_WRTE) == 1);
 }
 END_TEST
 
@@ -1326,6 +1442,10 @@ static Suite *suite(void)
 	tcase_add_test(pipe, guest_loss_with_frames_held);
 	tcase_add_test(pipe, okays_pass_without_pipelining);
 	tcase_add_test(pipe, a_sender_that_does_not_wait_is_passed_through);
+	tcase_add_test(pipe, okays_are_readiness_not_counts);
+	tcase_add_test(pipe, pc_cnxn_forgets_what_streams_held);
+	tcase_add_test(pipe, frames_after_the_senders_clse_are_dropped);
+	tcase_add_test(pipe, open_with_an_id_in_use_is_refused);
 	tcase_add_test(pipe, held_frames_are_bounded_by_slots);
 	suite_add_tcase(s, pipe);
 	return s;
