@@ -681,14 +681,19 @@ END_TEST
 #define REQ_GET_FEATURES 1
 #define REQ_SET_FEATURES 2
 #define REQ_SET_OWNER 3
+#define REQ_RESET_OWNER 4
 #define REQ_SET_MEM_TABLE 5
 #define REQ_SET_VRING_NUM 8
 #define REQ_SET_VRING_ADDR 9
+#define REQ_SET_VRING_BASE 10
+#define REQ_GET_VRING_BASE 11
 #define REQ_SET_VRING_KICK 12
 #define REQ_SET_VRING_CALL 13
 #define REQ_GET_PROTOCOL_FEATURES 15
 #define REQ_SET_PROTOCOL_FEATURES 16
+#define REQ_SET_VRING_ENABLE 18
 #define REQ_GET_CONFIG 24
+#define REQ_SET_CONFIG 25
 #define NEED_REPLY 0x8u
 #define PF_REPLY_ACK (1ull << 3)
 #define MAX_GAP_MS 500        /* the loop may not stall longer (a busy machine included) */
@@ -1506,6 +1511,263 @@ START_TEST(grown_memory_keeps_its_length)
 }
 END_TEST
 
+/* ---- each request's own rule ---- */
+
+/* A request the device does not know is nacked when a reply is asked,
+ * otherwise ignored: no reply, the VMM stays, the next request is served. */
+START_TEST(unknown_requests_are_nacked_or_ignored)
+{
+	static const uint32_t unknown[] = { 0, 6, 7, 19, 23, 26, 40, 1000, UINT32_MAX };
+	uint64_t v = 7;
+	int fd = vmm_ready();
+
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		ck_assert_int_eq(vmm_acked(fd, unknown[i], &v, 8, NULL, 0), 1);
+		vmm_send(fd, unknown[i], 0, &v, 8, NULL, 0);
+		vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+		/* the next reply is GET_FEATURES's: nothing came for the other */
+		ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	}
+	ck_assert_ptr_nonnull(strstr(logbuf, "unsupported vhost-user request 1000"));
+	ck_assert_ptr_nonnull(dev.conn);
+	ck_assert_uint_eq(dev.st.bad_messages, 2 * sizeof(unknown) / sizeof(unknown[0]));
+	close(fd);
+}
+END_TEST
+
+/* SET_FEATURES with a bit never offered is refused and changes nothing;
+ * the offered ones are taken. SET_PROTOCOL_FEATURES keeps REPLY_ACK and
+ * CONFIG of whatever it is given. */
+START_TEST(features_only_as_offered)
+{
+	int fd = vmm_ready();
+	uint64_t offered, v, all = ~0ull;
+
+	vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	offered = (uint64_t)vmm_u64(fd, REQ_GET_FEATURES);
+	ck_assert_uint_eq(offered, (1ull << 28) | (1ull << 29) | (1ull << 30) | (1ull << 32));
+	for (int bit = 0; bit < 64; bit++) {
+		v = 1ull << bit;
+		if (offered & v)
+			continue;
+		v |= 1ull << 32;
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_FEATURES, &v, 8, NULL, 0), 1);
+		ck_assert_uint_eq(dev.features, 0);
+	}
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_FEATURES refused: features 0x1 were not offered"));
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_FEATURES, &offered, 8, NULL, 0), 0);
+	ck_assert_uint_eq(dev.features, offered);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_PROTOCOL_FEATURES, &all, 8, NULL, 0), 0);
+	ck_assert_uint_eq(dev.protocol_features, (1ull << 3) | (1ull << 9));
+	v = (1ull << 3) | (1ull << 0) | (1ull << 5);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_PROTOCOL_FEATURES, &v, 8, NULL, 0), 0);
+	ck_assert_uint_eq(dev.protocol_features, 1ull << 3);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(fd);
+}
+END_TEST
+
+static void on_host_connected(struct vvs_conn *c, int status)
+{
+	(void)c;
+	(void)status;
+}
+
+/* RESET_OWNER at any time drops rings, eventfds, mappings and every vsock
+ * connection; the VMM stays connected and may set the device up again. */
+START_TEST(reset_owner_drops_everything)
+{
+	static const struct vvs_ops host_ops = { .connected = on_host_connected,
+						 .closed = on_closed };
+	struct { uint32_t index, num; } num = { 0, 16 };
+	struct { uint32_t index, flags; uint64_t desc, used, avail, log; } addr = {
+		0, 0, 0x7f0000000000ull + 0x10000, 0x7f0000000000ull + 0x12000,
+		0x7f0000000000ull + 0x11000, 0 };
+	uint64_t features = 1ull << 32, idx;
+	int fd, mem, kick, call, fds0;
+
+	fds0 = procstat_open_fds();
+	fd = vmm_ready();
+	mem = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+	kick = eventfd(0, EFD_CLOEXEC);
+	call = eventfd(0, EFD_CLOEXEC);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_FEATURES, &features, 8, NULL, 0), 0);
+	ck_assert_int_eq(set_mem_table(fd, mem, 1 << 20), 0);
+	for (uint32_t q = 0; q < 2; q++) {
+		num.index = addr.index = q;
+		idx = q;
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &num, 8, NULL, 0), 0);
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 0);
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_KICK, &idx, 8, &kick, 1), 0);
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_CALL, &idx, 8, &call, 1), 0);
+		addr.desc += 0x4000;
+		addr.avail += 0x4000;
+		addr.used += 0x4000;
+	}
+	ck_assert_ptr_nonnull(vhu_connect(&dev, PORT, &host_ops, NULL));
+	ck_assert_ptr_nonnull(vhu_connect(&dev, PORT + 1, &host_ops, NULL));
+	ck_assert_uint_eq(dev.vvs.nconns, 2);
+	close(mem);
+	close(kick);
+	close(call);
+	/* REPLY_ACK goes with the reset: GET_FEATURES's reply says it is done */
+	vmm_send(fd, REQ_RESET_OWNER, NEED_REPLY, NULL, 0, NULL, 0);
+	vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	ck_assert_uint_eq(dev.mem.n, 0);
+	ck_assert_ptr_null(dev.maps[0]);
+	for (int q = 0; q < 2; q++) {
+		ck_assert_int_eq(dev.q[q].kick_fd, -1);
+		ck_assert_int_eq(dev.q[q].call_fd, -1);
+		ck_assert_ptr_null(dev.q[q].kick_watch);
+		ck_assert_uint_eq(dev.q[q].vr.num, 0);
+		ck_assert_uint_eq(dev.q[q].num, 0);
+	}
+	ck_assert_uint_eq(dev.features, 0);
+	ck_assert_uint_eq(dev.protocol_features, 0);
+	ck_assert_int_eq(dev.owner, 0);
+	ck_assert_uint_eq(dev.vvs.nconns, 0);
+	ck_assert_int_eq(ev.closed, 2);
+	run_for(0.05);
+	/* every descriptor the VMM gave is closed: only the socket's ends */
+	ck_assert_int_eq(procstat_open_fds(), fds0 + 2);
+	ck_assert_ptr_nonnull(dev.conn);
+	/* and the VMM may set it up again */
+	vmm_send(fd, REQ_SET_OWNER, 0, NULL, 0, NULL, 0);
+	vmm_send(fd, REQ_SET_FEATURES, 0, &features, 8, NULL, 0);
+	vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	ck_assert_uint_eq(dev.features, features);
+	close(fd);
+}
+END_TEST
+
+/* SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ENABLE and SET_VRING_ADDR take
+ * ring 0 or 1 only; a size a power of two up to 32768; a base up to
+ * 65535; any non-zero enable; addresses whole in guest memory. */
+START_TEST(ring_requests_check_their_values)
+{
+	struct { uint32_t index, num; } st;
+	struct { uint32_t index, flags; uint64_t desc, used, avail, log; } addr = {
+		0, 0xffffffffu, 0x7f0000000000ull + 0x10000, 0x7f0000000000ull + 0x12000,
+		0x7f0000000000ull + 0x11000, 0x1234 };
+	static const uint32_t bad_num[] = { 0, 3, 12, 65536, 32769, 0x80000000u };
+	static const uint32_t good_num[] = { 1, 2, 256, 32768 };
+	int fd = vmm_ready(), mem = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+	uint32_t reqs[] = { REQ_SET_VRING_NUM, REQ_SET_VRING_BASE, REQ_SET_VRING_ENABLE,
+			    REQ_GET_VRING_BASE };
+
+	for (size_t r = 0; r < sizeof(reqs) / sizeof(reqs[0]); r++)
+		for (uint32_t index = 2; index < 5; index += 2) {
+			st = (typeof(st)){ index == 4 ? UINT32_MAX : index, 1 };
+			ck_assert_int_eq(vmm_acked(fd, reqs[r], &st, 8, NULL, 0), 1);
+		}
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_NUM refused: no ring 2"));
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_ENABLE refused: no ring 4294967295"));
+	for (size_t i = 0; i < sizeof(bad_num) / sizeof(bad_num[0]); i++) {
+		st = (typeof(st)){ 1, bad_num[i] };
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &st, 8, NULL, 0), 1);
+		ck_assert_uint_eq(dev.q[1].num, 0);
+	}
+	for (size_t i = 0; i < sizeof(good_num) / sizeof(good_num[0]); i++) {
+		st = (typeof(st)){ 1, good_num[i] };
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &st, 8, NULL, 0), 0);
+		ck_assert_uint_eq(dev.q[1].num, good_num[i]);
+	}
+	st = (typeof(st)){ 1, 65536 };
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_BASE, &st, 8, NULL, 0), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_BASE refused: ring base 65536"));
+	ck_assert_uint_eq(dev.q[1].base, 0);
+	st = (typeof(st)){ 1, 65535 };
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_BASE, &st, 8, NULL, 0), 0);
+	ck_assert_uint_eq(dev.q[1].base, 65535);
+	st = (typeof(st)){ 1, 0x80000000u };
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ENABLE, &st, 8, NULL, 0), 0);
+	ck_assert_int_eq(dev.q[1].enabled, 1);
+	st = (typeof(st)){ 1, 0 };
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ENABLE, &st, 8, NULL, 0), 0);
+	ck_assert_int_eq(dev.q[1].enabled, 0);
+	/* addresses: the handler refuses rings not whole in memory, takes the
+	 * rest whatever flags and log address say */
+	st = (typeof(st)){ 0, 16 };
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &st, 8, NULL, 0), 0);
+	ck_assert_int_eq(set_mem_table(fd, mem, 1 << 20), 0);
+	addr.index = 2;
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_ADDR refused: no ring 2"));
+	addr.index = 0;
+	addr.used = 0x7f0000000000ull + (1 << 20) - 8;          /* straddles the end */
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 1);
+	addr.used = 0x7f0000000000ull + 0x12001;                /* misaligned */
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 1);
+	addr.used = 0x100000 + 0x12000;                         /* a guest address */
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_ADDR refused: ring 0 is not in guest "
+				     "memory"));
+	ck_assert_uint_eq(dev.q[0].vr.num, 0);
+	addr.used = 0x7f0000000000ull + 0x12000;
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 0);
+	ck_assert_uint_eq(dev.q[0].vr.num, 16);
+	ck_assert_ptr_eq(dev.q[0].vr.desc, (void *)(dev.mem.r[0].host + 0x10000));
+	ck_assert_ptr_nonnull(dev.conn);
+	close(mem);
+	close(fd);
+}
+END_TEST
+
+/* GET_CONFIG: what came back, 0 and the bytes, or 1 refused. */
+static int get_config(int fd, uint32_t off, uint32_t size, uint8_t *out)
+{
+	struct { uint32_t off, size, flags; uint8_t data[256]; } cfg = { off, size, 0, { 0 } };
+	struct { uint32_t req, flags, size; } h;
+	uint8_t body[12 + 256];
+
+	vmm_send(fd, REQ_GET_CONFIG, NEED_REPLY, &cfg, 12 + size, NULL, 0);
+	ck_assert_int_eq(vmm_read(fd, &h, sizeof(h)), 0);
+	ck_assert_uint_eq(h.req, REQ_GET_CONFIG);
+	ck_assert_uint_le(h.size, sizeof(body));
+	ck_assert_int_eq(vmm_read(fd, body, h.size), 0);
+	if (h.size == 8)
+		return body[0] != 0;        /* the ack: refused */
+	ck_assert_uint_eq(h.size, 12 + size);
+	memcpy(out, body + 12, size);
+	return 0;
+}
+
+/* GET_CONFIG reads within the 8 bytes of the config space (the guest's
+ * CID), whatever offset and size ask; SET_CONFIG changes nothing. */
+START_TEST(config_offsets_stay_in_the_space)
+{
+	static const struct { uint32_t off, size; } bad[] = {
+		{ 0, 9 }, { 4, 5 }, { 8, 1 }, { 9, 0 }, { 0xffffffffu, 1 }, { 0xfffffff9u, 8 },
+		{ 1, 255 },
+	};
+	uint8_t got[256];
+	struct { uint32_t off, size, flags; uint8_t data[8]; } set = { 0, 8, 0, { 9, 9, 9, 9 } };
+	int fd = vmm_ready();
+
+	ck_assert_int_eq(get_config(fd, 0, 8, got), 0);
+	ck_assert_uint_eq(got[0], GUEST_CID);
+	for (int i = 1; i < 8; i++)
+		ck_assert_uint_eq(got[i], 0);
+	ck_assert_int_eq(get_config(fd, 0, 1, got), 0);
+	ck_assert_uint_eq(got[0], GUEST_CID);
+	ck_assert_int_eq(get_config(fd, 4, 4, got), 0);
+	ck_assert_int_eq(get_config(fd, 8, 0, got), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(get_config(fd, bad[i].off, bad[i].size, got) == 1,
+			      "%u bytes at %u answered", bad[i].size, bad[i].off);
+	ck_assert_ptr_nonnull(strstr(logbuf, "GET_CONFIG refused: 1 bytes at 4294967295: the "
+				     "config space has 8"));
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_CONFIG, &set, sizeof(set), NULL, 0), 0);
+	ck_assert_int_eq(get_config(fd, 0, 8, got), 0);
+	ck_assert_uint_eq(got[0], GUEST_CID);
+	ck_assert_uint_eq(dev.vvs.guest_cid, GUEST_CID);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(fd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -1548,6 +1810,11 @@ int main(void)
 	tcase_add_test(tc, semaphore_eventfds_are_refused);
 	tcase_add_test(tc, overlapping_regions_keep_extents_whole);
 	tcase_add_test(tc, grown_memory_keeps_its_length);
+	tcase_add_test(tc, unknown_requests_are_nacked_or_ignored);
+	tcase_add_test(tc, features_only_as_offered);
+	tcase_add_test(tc, reset_owner_drops_everything);
+	tcase_add_test(tc, ring_requests_check_their_values);
+	tcase_add_test(tc, config_offsets_stay_in_the_space);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
