@@ -26,7 +26,11 @@
  * overlapping regions keep every extent inside one region; a memfd grown
  * after SET_MEM_TABLE leaves the mapping as it was.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +41,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1573,17 +1578,40 @@ static void on_host_connected(struct vvs_conn *c, int status)
 	(void)status;
 }
 
+#define RING_AT(q, off) (0x10000u + 0x4000u * (q) + (off))   /* in guest memory */
+#define VMM_UA 0x7f0000000000ull
+
+/* Both rings of 16 set up in 1 MiB of MEM (desc, avail, used at RING_AT
+ * 0, 0x1000, 0x2000), KICK[q] and CALL; the rings start with their kicks
+ * (no PROTOCOL_FEATURES among the features). */
+static void rings_up(int fd, int mem, const int *kick, int call)
+{
+	struct { uint32_t index, num; } num = { 0, 16 };
+	struct { uint32_t index, flags; uint64_t desc, used, avail, log; } addr;
+	uint64_t features = 1ull << 32, idx;
+
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_FEATURES, &features, 8, NULL, 0), 0);
+	ck_assert_int_eq(set_mem_table(fd, mem, 1 << 20), 0);
+	for (uint32_t q = 0; q < 2; q++) {
+		num.index = q;
+		addr = (typeof(addr)){ q, 0, VMM_UA + RING_AT(q, 0), VMM_UA + RING_AT(q, 0x2000),
+				       VMM_UA + RING_AT(q, 0x1000), 0 };
+		idx = q;
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &num, 8, NULL, 0), 0);
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 0);
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_KICK, &idx, 8, &kick[q], 1), 0);
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_CALL, &idx, 8, &call, 1), 0);
+		ck_assert_int_eq(dev.q[q].enabled, 1);
+	}
+}
+
 /* RESET_OWNER at any time drops rings, eventfds, mappings and every vsock
  * connection; the VMM stays connected and may set the device up again. */
 START_TEST(reset_owner_drops_everything)
 {
 	static const struct vvs_ops host_ops = { .connected = on_host_connected,
 						 .closed = on_closed };
-	struct { uint32_t index, num; } num = { 0, 16 };
-	struct { uint32_t index, flags; uint64_t desc, used, avail, log; } addr = {
-		0, 0, 0x7f0000000000ull + 0x10000, 0x7f0000000000ull + 0x12000,
-		0x7f0000000000ull + 0x11000, 0 };
-	uint64_t features = 1ull << 32, idx;
+	uint64_t features = 1ull << 32;
 	int fd, mem, kick, call, fds0;
 
 	fds0 = procstat_open_fds();
@@ -1591,19 +1619,7 @@ START_TEST(reset_owner_drops_everything)
 	mem = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
 	kick = eventfd(0, EFD_CLOEXEC);
 	call = eventfd(0, EFD_CLOEXEC);
-	ck_assert_int_eq(vmm_acked(fd, REQ_SET_FEATURES, &features, 8, NULL, 0), 0);
-	ck_assert_int_eq(set_mem_table(fd, mem, 1 << 20), 0);
-	for (uint32_t q = 0; q < 2; q++) {
-		num.index = addr.index = q;
-		idx = q;
-		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &num, 8, NULL, 0), 0);
-		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 0);
-		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_KICK, &idx, 8, &kick, 1), 0);
-		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_CALL, &idx, 8, &call, 1), 0);
-		addr.desc += 0x4000;
-		addr.avail += 0x4000;
-		addr.used += 0x4000;
-	}
+	rings_up(fd, mem, (int[]){ kick, kick }, call);
 	ck_assert_ptr_nonnull(vhu_connect(&dev, PORT, &host_ops, NULL));
 	ck_assert_ptr_nonnull(vhu_connect(&dev, PORT + 1, &host_ops, NULL));
 	ck_assert_uint_eq(dev.vvs.nconns, 2);
@@ -1768,6 +1784,227 @@ START_TEST(config_offsets_stay_in_the_space)
 }
 END_TEST
 
+/* ---- kicks that keep firing, the hole budget, the eventfd guard ---- */
+
+/* Write one kick and run the loop until the device took it. */
+static void kick_once(int kick)
+{
+	uint64_t before = dev.st.kicks;
+
+	ck_assert_int_eq(eventfd_write(kick, 1), 0);
+	for (double end = now_s() + 5; dev.st.kicks == before && dev.failed[0] == '\0'; ) {
+		ck_assert_msg(now_s() < end, "kick not taken");
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+}
+
+/* A kick that fires EMPTY_KICKS_MAX (1024) times in a row with nothing new
+ * in its ring (a semaphore eventfd the kernel does not name, a VMM writing
+ * kicks in a loop) fails the device and is no longer watched; one with
+ * new buffers in between starts the count again. */
+START_TEST(empty_kicks_fail_the_device)
+{
+	int fd = vmm_ready(), mem = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	int rx_kick = eventfd(0, EFD_CLOEXEC);
+	uint8_t *g = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, mem, 0);
+	uint16_t *tx_avail = (uint16_t *)(g + RING_AT(1, 0x1000));
+
+	ck_assert_ptr_ne(g, MAP_FAILED);
+	rings_up(fd, mem, (int[]){ rx_kick, kick }, call);
+	for (int i = 0; i < 1000; i++)
+		kick_once(kick);
+	/* a buffer (a bad chain: the device returns it and goes on) */
+	__atomic_store_n(&tx_avail[1], 1, __ATOMIC_RELEASE);
+	kick_once(kick);
+	ck_assert_uint_eq(dev.st.bad_chains, 1);
+	for (int i = 0; i < 1023; i++)
+		kick_once(kick);
+	ck_assert_str_eq(dev.failed, "");
+	ck_assert_ptr_nonnull(dev.q[1].kick_watch);
+	kick_once(kick);
+	ck_assert_str_eq(dev.failed, "kick of ring 1 fired 1024 times with nothing new");
+	ck_assert_ptr_null(dev.q[1].kick_watch);
+	ck_assert_int_eq(dev.q[1].kick_fd, -1);
+	ck_assert_uint_eq(dev.st.kicks, 1000 + 1 + 1024);
+	ck_assert_ptr_nonnull(dev.conn);
+	munmap(g, 1 << 20);
+	close(mem);
+	close(kick);
+	close(rx_kick);
+	close(call);
+	close(fd);
+}
+END_TEST
+
+#define HOLE_PAGES 4096                          /* vhost_user.c's budget */
+#define REFILL_MS (3600 * 1000 / HOLE_PAGES)     /* a page back this often */
+
+/* The budget after a refill from AT with PAGES left, as holes_refill
+ * computes it on the loop's clock. */
+static size_t refilled(size_t pages, uint64_t at)
+{
+	uint64_t back = (uv_now(&loop) - at) / REFILL_MS;
+
+	return pages + back < HOLE_PAGES ? pages + back : HOLE_PAGES;
+}
+
+/* The RX hole budget is the device's: RESET_OWNER and a new VMM
+ * connection leave it where it was; it comes back at a page every
+ * REFILL_MS (16 MiB an hour), up to 16 MiB. The test moves the budget's
+ * last refill back in time instead of waiting. */
+START_TEST(hole_budget_survives_reset_and_reconnect)
+{
+	int mem = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	int fd = vmm_ready(), kicks[2] = { kick, kick };
+	uint64_t at, pf = PF_REPLY_ACK;
+
+	ck_assert_uint_eq(dev.hole_pages, HOLE_PAGES);
+	rings_up(fd, mem, kicks, call);
+	dev.hole_pages = 5;                      /* spent by a guest */
+	at = dev.hole_refill_at = uv_now(&loop);
+	vmm_send(fd, REQ_RESET_OWNER, 0, NULL, 0, NULL, 0);
+	vmm_send(fd, REQ_SET_OWNER, 0, NULL, 0, NULL, 0);
+	vmm_send(fd, REQ_SET_PROTOCOL_FEATURES, 0, &pf, 8, NULL, 0);
+	vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	ck_assert_uint_eq(dev.mem.n, 0);
+	ck_assert_uint_eq(dev.hole_pages, 5);
+	rings_up(fd, mem, kicks, call);
+	vhu_flush(&dev);
+	ck_assert_uint_eq(dev.hole_pages, refilled(5, at));
+	ck_assert_uint_lt(dev.hole_pages, 100);
+	/* a new VMM connection */
+	close(fd);
+	until_dropped(5);
+	ck_assert_uint_lt(dev.hole_pages, 100);
+	fd = vmm_ready();
+	rings_up(fd, mem, kicks, call);
+	vhu_flush(&dev);
+	ck_assert_uint_eq(dev.hole_pages, refilled(5, at));
+	ck_assert_uint_lt(dev.hole_pages, 100);
+	/* half an hour: half the budget back; two hours: all of it, no more */
+	dev.hole_pages = 0;
+	dev.hole_refill_at = uv_now(&loop) - 1800 * 1000;
+	vhu_flush(&dev);
+	ck_assert_uint_eq(dev.hole_pages, 1800 * 1000 / REFILL_MS);
+	ck_assert_uint_eq(dev.hole_refill_at, uv_now(&loop) - 1800 * 1000 +
+			  (1800 * 1000 / REFILL_MS) * REFILL_MS);
+	dev.hole_refill_at = uv_now(&loop) - 7200 * 1000;
+	vhu_flush(&dev);
+	ck_assert_uint_eq(dev.hole_pages, HOLE_PAGES);
+	close(mem);
+	close(kick);
+	close(call);
+	close(fd);
+}
+END_TEST
+
+/* The test stands between the device and two libc calls:
+ * - preadv2 (the kick read with RWF_NOWAIT): made to fail as on a kernel
+ *   before 5.11 (EOPNOTSUPP), after draining the counter as a VMM racing
+ *   the relay would, so that the guarded read finds nothing;
+ * - timer_settime (the guard's): arming it, the thread is then kept off
+ *   the CPU past the first expiry, as a busy machine may do. */
+static int no_rwf_nowait, late_after_arming;
+
+ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)
+{
+	static ssize_t (*real)(int, const struct iovec *, int, off_t, int);
+	uint64_t v;
+
+	if (no_rwf_nowait && (flags & RWF_NOWAIT)) {
+		if (read(fd, &v, sizeof(v)) < 0)    /* the VMM drains it first */
+			return -1;
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (real == NULL)
+		real = (ssize_t (*)(int, const struct iovec *, int, off_t, int))dlsym(RTLD_NEXT, "preadv2");
+	return real(fd, iov, iovcnt, offset, flags);
+}
+
+int timer_settime(timer_t t, int flags, const struct itimerspec *new, struct itimerspec *old)
+{
+	static int (*real)(timer_t, int, const struct itimerspec *, struct itimerspec *);
+	int rc;
+
+	if (real == NULL)
+		real = (int (*)(timer_t, int, const struct itimerspec *, struct itimerspec *))
+		       dlsym(RTLD_NEXT, "timer_settime");
+	rc = real(t, flags, new, old);
+	if (rc == 0 && late_after_arming && (new->it_value.tv_sec || new->it_value.tv_nsec)) {
+		struct timespec off_cpu = { 0, 5 * 1000000L }, left;
+
+		/* the expiry comes, its signal is handled, here */
+		while (nanosleep(&off_cpu, &left) != 0)
+			off_cpu = left;
+	}
+	return rc;
+}
+
+/* Without RWF_NOWAIT (Linux before 5.11) the kick is read under the
+ * guard: the VMM cleared O_NONBLOCK and drained the counter between the
+ * poll and the read, so the read would wait for ever; it ends within the
+ * guard, the device fails and stops watching the kick. */
+START_TEST(guarded_kick_read_fails_the_device)
+{
+	int fd = vmm_ready(), efd = eventfd(0, EFD_CLOEXEC);
+	uint64_t idx = 1;
+	double t0, took;
+
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_KICK, &idx, 8, &efd, 1), 0);
+	ck_assert_int_ne(fcntl(dev.q[1].kick_fd, F_GETFL) & O_NONBLOCK, 0);
+	ck_assert_int_eq(fcntl(efd, F_SETFL, fcntl(efd, F_GETFL) & ~O_NONBLOCK), 0);
+	ck_assert_int_eq(fcntl(dev.q[1].kick_fd, F_GETFL) & O_NONBLOCK, 0);
+	ck_assert_int_eq(eventfd_write(efd, 1), 0);
+	no_rwf_nowait = 1;
+	t0 = now_s();
+	for (double end = t0 + 5; dev.failed[0] == '\0'; ) {
+		ck_assert_msg(now_s() < end, "device not failed");
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	took = now_s() - t0;
+	no_rwf_nowait = 0;
+	fprintf(stderr, "vhost-user: guarded kick read failed the device after %.1f ms\n",
+		took * 1e3);
+	ck_assert_str_eq(dev.failed, "kick of ring 1 unreadable: Connection timed out");
+	ck_assert_ptr_null(dev.q[1].kick_watch);
+	ck_assert_int_eq(dev.q[1].kick_fd, -1);
+	ck_assert_msg(took * 1e3 < MAX_GAP_MS, "the loop waited %.0f ms", took * 1e3);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(efd);
+	close(fd);
+}
+END_TEST
+
+/* The guard's timer repeats until disarmed: a thread kept off the CPU
+ * between arming it and the call (its first expiry spent before the call
+ * began) is still interrupted. A write to a blocking eventfd whose counter
+ * is full would wait for ever; it ends with -ETIMEDOUT. */
+START_TEST(guard_expiry_before_the_call_is_not_the_last)
+{
+	int efd = eventfd(0, EFD_CLOEXEC);
+	uint64_t full = 0xfffffffffffffffeull;
+	double t0, took;
+	int rc;
+
+	ck_assert_int_eq(write(efd, &full, sizeof(full)), (ssize_t)sizeof(full));
+	ck_assert_int_eq(vmmfd_signal(efd), -ETIMEDOUT);      /* guard made, as usual */
+	late_after_arming = 1;
+	t0 = now_s();
+	rc = vmmfd_signal(efd);
+	took = now_s() - t0;
+	late_after_arming = 0;
+	fprintf(stderr, "vhost-user: guarded write, first expiry missed: %d after %.1f ms\n", rc,
+		took * 1e3);
+	ck_assert_int_eq(rc, -ETIMEDOUT);
+	ck_assert_msg(took * 1e3 < MAX_GAP_MS, "the write waited %.0f ms", took * 1e3);
+	close(efd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -1815,6 +2052,10 @@ int main(void)
 	tcase_add_test(tc, reset_owner_drops_everything);
 	tcase_add_test(tc, ring_requests_check_their_values);
 	tcase_add_test(tc, config_offsets_stay_in_the_space);
+	tcase_add_test(tc, empty_kicks_fail_the_device);
+	tcase_add_test(tc, hole_budget_survives_reset_and_reconnect);
+	tcase_add_test(tc, guarded_kick_read_fails_the_device);
+	tcase_add_test(tc, guard_expiry_before_the_call_is_not_the_last);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
