@@ -633,6 +633,61 @@ START_TEST(guest_stls_refused)
 }
 END_TEST
 
+/* STLS from the PC is out of protocol (adb's host sends it only in answer
+ * to a device's, and the relay passes none): the session ends with the
+ * reason, nothing of it or the TLS after it reaches the guest. */
+START_TEST(pc_stls_closes_the_session)
+{
+	static const uint8_t tls_hello[] = { 0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00 };
+	unsigned errors;
+
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	errors = route.errors;
+	pc_send(ADB_CMD_STLS, 0x01000000, 0, NULL);
+	harness_pc_send(tls_hello, sizeof(tls_hello));
+	SPIN_UNTIL(route.session_gone);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_STLS), 0);
+	ck_assert_uint_eq(route.errors, errors + 1);
+	ck_assert_uint_eq(route.st.errors, 1);
+	ck_assert_ptr_nonnull(strstr(route.last_error, "the PC asked for TLS, which the relay does "
+				     "not pass"));
+	ck_assert(pc.closed);
+}
+END_TEST
+
+/* A first PC frame that is not CNXN (a USB host that kept its transport
+ * from an ended session): the front is asked once to make the PC drop it;
+ * when it does (USB), the session ends at that frame's end, nothing goes
+ * to the guest. */
+START_TEST(stale_first_frame_ends_the_session)
+{
+	route.stale_drop = 1;
+	pc_send(ADB_CMD_OPEN, 7, 0, "shell:");
+	SPIN_UNTIL(route.session_gone);
+	ck_assert_uint_eq(route.stale_asked, 1);
+	ck_assert_uint_eq(route.links, 0);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 0);
+	ck_assert(pc.closed);
+}
+END_TEST
+
+/* When the front cannot make the PC drop it (TCP), the stale frames are
+ * dropped and the session waits for a CNXN; the front is asked once. */
+START_TEST(stale_first_frames_dropped_until_cnxn)
+{
+	route.stale_drop = 0;
+	pc_send(ADB_CMD_WRTE, 7, 9, "data");
+	pc_send(ADB_CMD_OKAY, 7, 9, NULL);
+	ck_assert_uint_eq(route.stale_asked, 1);
+	ck_assert_uint_eq(route.st.stale_dropped, 2);
+	ck_assert(!route.session_gone);
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_WRTE), 0);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OKAY), 0);
+	ck_assert_uint_eq(route.stale_asked, 1);
+}
+END_TEST
+
 /* ---- OPENs while the guest is down (open-wait) ---- */
 
 /* The guest went down under a kept transport; the next link is held. */
@@ -1283,6 +1338,9 @@ static Suite *suite(void)
 	tcase_add_test(restarts, show_shows_every_restart);
 	tcase_add_test(restarts, hide_hides_asked_restarts);
 	tcase_add_test(restarts, guest_stls_refused);
+	tcase_add_test(restarts, pc_stls_closes_the_session);
+	tcase_add_test(restarts, stale_first_frame_ends_the_session);
+	tcase_add_test(restarts, stale_first_frames_dropped_until_cnxn);
 	suite_add_tcase(s, restarts);
 
 	tcase_add_checked_fixture(wait, setup, teardown);
