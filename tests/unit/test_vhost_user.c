@@ -41,6 +41,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -630,6 +631,129 @@ START_TEST(hybrid_socket_for_other_programs)
 	ck_assert_int_eq(fds1, fds0);
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
 	unlink(plain);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* ---- a relay out of descriptors and a flood of hybrid clients ---- */
+
+#define SHED_CLIENTS 40
+
+/* A flood of clients, one at a time (a connect waits while the backlog
+ * is full): each must be closed without a byte. 0 when all were. */
+static int hybrid_flood(const char *p)
+{
+	for (int i = 0; i < SHED_CLIENTS; i++) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		struct timeval tv = { 5, 0 };
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		char ch;
+
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", p);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+			return 10;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (send(fd, "CONNECT 5555\n", 13, MSG_NOSIGNAL) != 13 && errno != EPIPE &&
+		    errno != ECONNRESET)
+			return 11;
+		if (read(fd, &ch, 1) != 0 && errno != ECONNRESET)
+			return 12;           /* a byte, or not closed within 5 s */
+		close(fd);
+	}
+	return 0;
+}
+
+static unsigned shed_ticks;
+
+static void on_shed_tick(uv_timer_t *t)
+{
+	(void)t;
+	shed_ticks++;
+}
+
+/* The relay at its descriptor limit: each waiting hybrid client is taken
+ * with the spare descriptor and closed, so the listener does not stay
+ * readable (a loop turn for each client or tick, no spinning); once
+ * descriptors are free again, clients are served. */
+START_TEST(hybrid_clients_shed_when_out_of_descriptors)
+{
+	char err[128], hpath[100];
+	struct rlimit old, low;
+	struct rusage ru0, ru1;
+	uv_timer_t tick;
+	int status = -1, flood_status = -1, fd, probe;
+	unsigned turns = 0;
+	pid_t guest, flood;
+	double t0, cpu;
+
+	logbuf[0] = '\0';
+	snprintf(dir, sizeof(dir), "/tmp/test-vhu.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/vhost.sock", dir);
+	snprintf(hpath, sizeof(hpath), "%s/hybrid.sock", dir);
+	uv_loop_init(&loop);
+	ck_assert_int_eq(vhu_start(&dev, &loop, path, GUEST_CID, &vhu_hybrid_ops, NULL, err,
+				   sizeof(err)), 0);
+	dev.log = capture_log;
+	ck_assert_int_eq(vhu_hybrid_listen(&dev, hpath, err, sizeof(err)), 0);
+	guest = fork();
+	if (guest == 0)
+		_exit(guest_hybrid(1));
+	for (double end = now_s() + 10; !vhu_ready(&dev); ) {
+		ck_assert(now_s() < end);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+	uv_timer_init(&loop, &tick);
+	uv_timer_start(&tick, on_shed_tick, 10, 10);
+
+	/* no descriptor left below the limit but the listener's spare */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	probe = dup(0);
+	ck_assert_int_ge(probe, 0);
+	close(probe);
+	low = old;
+	low.rlim_cur = (rlim_t)probe;
+	flood = fork();
+	if (flood == 0)
+		_exit(hybrid_flood(hpath));
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	getrusage(RUSAGE_SELF, &ru0);
+	t0 = now_s();
+	shed_ticks = 0;
+	while (waitpid(flood, &flood_status, WNOHANG) != flood) {
+		ck_assert_msg(now_s() < t0 + 30, "flood not over");
+		uv_run(&loop, UV_RUN_ONCE);
+		turns++;
+	}
+	getrusage(RUSAGE_SELF, &ru1);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+		       ru0.ru_stime.tv_sec) +
+	      (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+	       ru0.ru_stime.tv_usec) / 1e6;
+	fprintf(stderr, "vhost-user: %d clients shed in %.2f s: %u loop turns, %u ticks, "
+		"%.0f%% of a CPU\n", SHED_CLIENTS, now_s() - t0, turns, shed_ticks,
+		100 * cpu / (now_s() - t0));
+	/* a turn takes a client or a tick (or the flood's exit): no spinning */
+	ck_assert_uint_le(turns, 2 * SHED_CLIENTS + shed_ticks + 20);
+	ck_assert(WIFEXITED(flood_status));
+	ck_assert_int_eq(WEXITSTATUS(flood_status), 0);
+	ck_assert_ptr_nonnull(strstr(logbuf, "hybrid client refused: Too many open files"));
+	ck_assert_uint_eq(vhu_hybrid_clients(&dev), 0);
+
+	/* descriptors free again: served */
+	fd = client_connect(hpath);
+	client_echo(fd, 10000);
+	close(fd);
+	ck_assert_int_eq(run_until(NULL, guest, &status, 20), 0);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	uv_close((uv_handle_t *)&tick, NULL);
+	stopped = 0;
+	vhu_stop(&dev, on_stopped);
+	ck_assert_int_eq(run_until(&stopped, 0, NULL, 10), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
 	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
@@ -2024,6 +2148,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, hybrid_socket_for_other_programs);
 	tcase_add_test(tc, hybrid_socket_follows_configuration);
+	tcase_add_test(tc, hybrid_clients_shed_when_out_of_descriptors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("hostile");
 	tcase_add_checked_fixture(tc, setup, teardown);
