@@ -99,7 +99,15 @@ static const struct seen *last(const struct view *v, uint32_t cmd)
 static struct view pc_view;     /* what the relay sent to the PC */
 static struct view guest_view;  /* what the relay sent on the current link */
 
-static void to_pc(const uint8_t *p, size_t len) { view_feed(&pc_view, p, len); }
+static size_t pc_bytes;          /* all the relay sent to the PC */
+static int pc_bytes_only;        /* more frames than a view keeps: count them */
+
+static void to_pc(const uint8_t *p, size_t len)
+{
+	pc_bytes += len;
+	if (!pc_bytes_only)
+		view_feed(&pc_view, p, len);
+}
 static void to_guest(const uint8_t *p, size_t len) { view_feed(&guest_view, p, len); }
 
 /* A new link comes only after the test hung up the old one. */
@@ -685,6 +693,62 @@ START_TEST(stale_first_frames_dropped_until_cnxn)
 	ck_assert_uint_eq(count(&guest_view, ADB_CMD_WRTE), 0);
 	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OKAY), 0);
 	ck_assert_uint_eq(route.stale_asked, 1);
+}
+END_TEST
+
+/* ---- a PC that does not read ---- */
+
+/* A PC whose writes never complete (a USB host that never reads IN, a TCP
+ * peer with a full window): once `buffer` bytes wait for it, the relay
+ * stops reading the guest, whose socket fills; when the PC reads again,
+ * the rest follows, every byte. */
+START_TEST(pc_that_never_reads_stops_guest_reading)
+{
+	static uint8_t buf[ADB_HEADER_SIZE + 4096];
+	static char payload[4097];
+	size_t len, off = 0, written = 0, start;
+	unsigned again = 0;
+
+	memset(payload, 'd', 4096);
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_stream();
+	pc.holding = 1;
+	pc_bytes_only = 1;
+	start = pc_bytes;
+	len = frame(buf, ADB_CMD_WRTE, GUEST_ID, HOST_ID, payload);
+	while (again < 50 && written < (64u << 20)) {
+		ssize_t n = harness_guest_write(buf + off, len - off);
+
+		if (n <= 0) {          /* the guest's socket is full: the relay stopped reading */
+			again++;
+			turn();
+			continue;
+		}
+		again = 0;
+		written += (size_t)n;
+		off = (off + (size_t)n) % len;
+	}
+	fprintf(stderr, "session: a PC that does not read: the guest wrote %zu bytes, %zu wait "
+		"for the PC\n", written, pc.held_bytes);
+	ck_assert_uint_lt(written, 64u << 20);
+	ck_assert_uint_le(pc.held_bytes, harness.buffer + 2 * len);
+	ck_assert_uint_le(sess()->to_host.bytes_pending, harness.buffer + 2 * len);
+	ck_assert(!pc.closed);
+	/* the PC reads again */
+	pc.holding = 0;
+	harness_pc_release(0);
+	for (unsigned i = 0; i < 1000 && pc_bytes - start < written - off; i++) {
+		ssize_t n = off > 0 ? harness_guest_write(buf + off, len - off) : 0;
+
+		if (n > 0) {
+			written += (size_t)n;
+			off = (off + (size_t)n) % len;
+		}
+		turn();
+	}
+	pc_bytes_only = 0;
+	ck_assert_uint_eq(off, 0);
+	ck_assert_uint_eq(pc_bytes - start, written);
 }
 END_TEST
 
@@ -1341,6 +1405,7 @@ static Suite *suite(void)
 	tcase_add_test(restarts, pc_stls_closes_the_session);
 	tcase_add_test(restarts, stale_first_frame_ends_the_session);
 	tcase_add_test(restarts, stale_first_frames_dropped_until_cnxn);
+	tcase_add_test(restarts, pc_that_never_reads_stops_guest_reading);
 	suite_add_tcase(s, restarts);
 
 	tcase_add_checked_fixture(wait, setup, teardown);
