@@ -752,6 +752,33 @@ START_TEST(pc_that_never_reads_stops_guest_reading)
 }
 END_TEST
 
+/* OPENs past max-streams are answered with CLSE at once and never reach
+ * the guest; their log line goes through the limiter (5 a window). */
+START_TEST(opens_past_max_streams_refused)
+{
+	unsigned long long suppressed;
+
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	sess()->streams.max = 8;
+	log_set_level(LOG_LVL_WARN);
+	suppressed = log_suppressed_total();
+	for (uint32_t i = 0; i < 40; i++)
+		pc_send(ADB_CMD_OPEN, 1000 + i, 0, "shell:x");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OPEN) == 8 && count(&pc_view, ADB_CMD_CLSE) == 32);
+	settle();
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 8);
+	for (uint32_t i = 0; i < 40; i++) {
+		ck_assert(has_frame(&guest_view, ADB_CMD_OPEN, 1000 + i, 0) == (i < 8));
+		ck_assert(has_frame(&pc_view, ADB_CMD_CLSE, 0, 1000 + i) == (i >= 8));
+	}
+	ck_assert_uint_eq(route.st.refused_opens, 32);
+	ck_assert_uint_eq(sess()->streams.n, 8);
+	ck_assert_uint_ge(log_suppressed_total() - suppressed, 32 - 5);
+	log_set_level(LOG_LVL_ERROR);
+	ck_assert(!pc.closed);
+}
+END_TEST
+
 /* ---- OPENs while the guest is down (open-wait) ---- */
 
 /* The guest went down under a kept transport; the next link is held. */
@@ -1406,6 +1433,7 @@ static Suite *suite(void)
 	tcase_add_test(restarts, stale_first_frame_ends_the_session);
 	tcase_add_test(restarts, stale_first_frames_dropped_until_cnxn);
 	tcase_add_test(restarts, pc_that_never_reads_stops_guest_reading);
+	tcase_add_test(restarts, opens_past_max_streams_refused);
 	suite_add_tcase(s, restarts);
 
 	tcase_add_checked_fixture(wait, setup, teardown);
