@@ -11,7 +11,11 @@
  * included, passed on uninterpreted), and pipelined stop-and-wait streams
  * (one frame beyond the receiver's OKAY, CLSE after the held frame, guest
  * loss with frames held, delayed_ack and `pipeline off` untouched, senders
- * that do not wait, the slots that bound what is held).
+ * that do not wait, the slots that bound what is held). STLS from either
+ * side ends the session; a first PC frame that is not CNXN is dropped, or
+ * ends the session when the front makes the PC drop its transport; OPENs
+ * past max-streams get CLSE; a PC that never reads stops the relay
+ * reading the guest at `buffer`.
  */
 #include <stdint.h>
 #include <stdio.h>

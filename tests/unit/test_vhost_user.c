@@ -25,6 +25,14 @@
  * (MSG_CTRUNC), drop the VMM; descriptors no request adopts are closed;
  * overlapping regions keep every extent inside one region; a memfd grown
  * after SET_MEM_TABLE leaves the mapping as it was.
+ * Each request's own rule: unknown requests nacked or ignored, features
+ * only as offered, RESET_OWNER dropping everything, ring indices, sizes,
+ * bases, enables and addresses, config offsets. Kicks that fire 1024 times
+ * with nothing new fail the device; the RX hole budget outlives resets and
+ * VMM connections and comes back at 16 MiB an hour; the eventfd guard (the
+ * test stands in for preadv2 and timer_settime) ends a kick read without
+ * RWF_NOWAIT and a call write whose first expiry came before the call. A
+ * relay out of descriptors sheds hybrid clients without spinning.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
