@@ -410,7 +410,6 @@ static int host_frame_verdict(struct session *s, const struct adb_header *h)
 		forget_streams(s);
 		return s->link == LINK_UP;
 	case ADB_CMD_AUTH:
-	case ADB_CMD_STLS:
 		return s->link == LINK_UP;
 	case ADB_CMD_OPEN:
 		if (!guest_ready(s)) {
@@ -498,12 +497,23 @@ static void hold_open(struct session *s, const struct adb_header *h, const uint8
 		uv_timer_start(&s->open_wait, on_open_wait, o->open_wait_ms, 0);
 }
 
+/* adb's host sends STLS only in answer to a device's, and the relay passes
+ * none of the guest's (guest_header): from the PC it is out of protocol,
+ * and what follows it is TLS records, not adb frames */
+#define PC_STLS_REASON "the PC asked for TLS, which the relay does not pass"
+
 static void host_header(struct session *s, const struct adb_frame_event *fe)
 {
 	const struct adb_header *h = &fe->header;
 	int fwd;
 	uint8_t raw[ADB_HEADER_SIZE];
 
+	if (h->command == ADB_CMD_STLS) {
+		s->owner->st->errors++;
+		owner_error(s, "peer %s: " PC_STLS_REASON, s->peer);
+		session_close(s, PC_STLS_REASON);
+		return;
+	}
 	s->h2g_hold = 0;
 	fwd = host_frame_verdict(s, h);
 	if (s->h2g_hold)

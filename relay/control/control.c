@@ -144,8 +144,7 @@ static void execute(struct ctl_client *c, const char *req)
 		health_check(rl, req + 7, &c->reply);
 	else
 		strbuf_printf(&c->reply, "error: unknown request\n");
-	if (c->reply.truncated)
-		strbuf_printf(&c->reply, "\n(truncated)\n");
+	strbuf_end(&c->reply, "\n(truncated)\n");
 }
 
 static int route_exists(const struct relay *rl, const char *name)

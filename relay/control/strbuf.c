@@ -63,6 +63,24 @@ void strbuf_printf(struct strbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+void strbuf_end(struct strbuf *b, const char *mark)
+{
+	size_t n = strlen(mark);
+
+	if (!b->truncated || n + 1 > b->max)
+		return;
+	if (b->len + n + 1 > b->max) {
+		/* back to the end of the last line that leaves room */
+		b->len = b->max - n - 1;
+		while (b->len > 0 && b->s[b->len - 1] != '\n')
+			b->len--;
+	}
+	if (reserve(b, n) != 0)
+		return;
+	memcpy(b->s + b->len, mark, n + 1);
+	b->len += n;
+}
+
 void strbuf_json_str(struct strbuf *b, const char *s)
 {
 	strbuf_printf(b, "\"");

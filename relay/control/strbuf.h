@@ -17,6 +17,9 @@ struct strbuf {
 void strbuf_init(struct strbuf *b, size_t max);
 void strbuf_free(struct strbuf *b);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Finish B: when output was dropped, MARK ends it, within the cap (lines
+ * at the end give way to it, whole). */
+void strbuf_end(struct strbuf *b, const char *mark);
 /* Append s as a quoted JSON string. */
 void strbuf_json_str(struct strbuf *b, const char *s);
 

@@ -128,6 +128,16 @@ void harness_release_connect(void)
 	}
 }
 
+/* A first PC frame that is not CNXN: the route's front may make the PC
+ * drop its transport (USB) or not (TCP), as the program says. */
+static int route_host_stale(void *owner, struct session *s)
+{
+	(void)owner;
+	(void)s;
+	route.stale_asked++;
+	return route.stale_drop;
+}
+
 static const struct session_ops route_ops = {
 	.connect = route_connect,
 	.connect_cancel = route_connect_cancel,
@@ -135,6 +145,7 @@ static const struct session_ops route_ops = {
 	.error = route_error,
 	.attach = route_attach,
 	.detach = route_detach,
+	.host_stale = route_host_stale,
 };
 
 /* ---- the PC ---- */

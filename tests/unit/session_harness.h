@@ -51,6 +51,8 @@ struct harness_route {
 	unsigned errors;
 	unsigned connects, links;        /* connects asked for, links made */
 	int hold_connects;               /* connects wait until released */
+	unsigned stale_asked;            /* host_stale calls */
+	int stale_drop;                  /* host_stale's answer: the front drops it */
 	struct harness_connect *held;    /* the connect that waits */
 };
 

@@ -11,7 +11,11 @@
  * included, passed on uninterpreted), and pipelined stop-and-wait streams
  * (one frame beyond the receiver's OKAY, CLSE after the held frame, guest
  * loss with frames held, delayed_ack and `pipeline off` untouched, senders
- * that do not wait, the slots that bound what is held).
+ * that do not wait, the slots that bound what is held). STLS from either
+ * side ends the session; a first PC frame that is not CNXN is dropped, or
+ * ends the session when the front makes the PC drop its transport; OPENs
+ * past max-streams get CLSE; a PC that never reads stops the relay
+ * reading the guest at `buffer`.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -99,7 +103,15 @@ static const struct seen *last(const struct view *v, uint32_t cmd)
 static struct view pc_view;     /* what the relay sent to the PC */
 static struct view guest_view;  /* what the relay sent on the current link */
 
-static void to_pc(const uint8_t *p, size_t len) { view_feed(&pc_view, p, len); }
+static size_t pc_bytes;          /* all the relay sent to the PC */
+static int pc_bytes_only;        /* more frames than a view keeps: count them */
+
+static void to_pc(const uint8_t *p, size_t len)
+{
+	pc_bytes += len;
+	if (!pc_bytes_only)
+		view_feed(&pc_view, p, len);
+}
 static void to_guest(const uint8_t *p, size_t len) { view_feed(&guest_view, p, len); }
 
 /* A new link comes only after the test hung up the old one. */
@@ -630,6 +642,144 @@ START_TEST(guest_stls_refused)
 	ck_assert_ptr_nonnull(strstr(route.last_error, "the guest asked for TLS (wireless debugging port?)"));
 	ck_assert_ptr_nonnull(strstr(route.last_error, "tcp:5555 or vsock:5555"));
 	ck_assert_uint_eq(count(&pc_view, ADB_CMD_STLS), 0);
+}
+END_TEST
+
+/* STLS from the PC is out of protocol (adb's host sends it only in answer
+ * to a device's, and the relay passes none): the session ends with the
+ * reason, nothing of it or the TLS after it reaches the guest. */
+START_TEST(pc_stls_closes_the_session)
+{
+	static const uint8_t tls_hello[] = { 0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00 };
+	unsigned errors;
+
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	errors = route.errors;
+	pc_send(ADB_CMD_STLS, 0x01000000, 0, NULL);
+	harness_pc_send(tls_hello, sizeof(tls_hello));
+	SPIN_UNTIL(route.session_gone);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_STLS), 0);
+	ck_assert_uint_eq(route.errors, errors + 1);
+	ck_assert_uint_eq(route.st.errors, 1);
+	ck_assert_ptr_nonnull(strstr(route.last_error, "the PC asked for TLS, which the relay does "
+				     "not pass"));
+	ck_assert(pc.closed);
+}
+END_TEST
+
+/* A first PC frame that is not CNXN (a USB host that kept its transport
+ * from an ended session): the front is asked once to make the PC drop it;
+ * when it does (USB), the session ends at that frame's end, nothing goes
+ * to the guest. */
+START_TEST(stale_first_frame_ends_the_session)
+{
+	route.stale_drop = 1;
+	pc_send(ADB_CMD_OPEN, 7, 0, "shell:");
+	SPIN_UNTIL(route.session_gone);
+	ck_assert_uint_eq(route.stale_asked, 1);
+	ck_assert_uint_eq(route.links, 0);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 0);
+	ck_assert(pc.closed);
+}
+END_TEST
+
+/* When the front cannot make the PC drop it (TCP), the stale frames are
+ * dropped and the session waits for a CNXN; the front is asked once. */
+START_TEST(stale_first_frames_dropped_until_cnxn)
+{
+	route.stale_drop = 0;
+	pc_send(ADB_CMD_WRTE, 7, 9, "data");
+	pc_send(ADB_CMD_OKAY, 7, 9, NULL);
+	ck_assert_uint_eq(route.stale_asked, 1);
+	ck_assert_uint_eq(route.st.stale_dropped, 2);
+	ck_assert(!route.session_gone);
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_WRTE), 0);
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OKAY), 0);
+	ck_assert_uint_eq(route.stale_asked, 1);
+}
+END_TEST
+
+/* ---- a PC that does not read ---- */
+
+/* A PC whose writes never complete (a USB host that never reads IN, a TCP
+ * peer with a full window): once `buffer` bytes wait for it, the relay
+ * stops reading the guest, whose socket fills; when the PC reads again,
+ * the rest follows, every byte. */
+START_TEST(pc_that_never_reads_stops_guest_reading)
+{
+	static uint8_t buf[ADB_HEADER_SIZE + 4096];
+	static char payload[4097];
+	size_t len, off = 0, written = 0, start;
+	unsigned again = 0;
+
+	memset(payload, 'd', 4096);
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	open_stream();
+	pc.holding = 1;
+	pc_bytes_only = 1;
+	start = pc_bytes;
+	len = frame(buf, ADB_CMD_WRTE, GUEST_ID, HOST_ID, payload);
+	while (again < 50 && written < (64u << 20)) {
+		ssize_t n = harness_guest_write(buf + off, len - off);
+
+		if (n <= 0) {          /* the guest's socket is full: the relay stopped reading */
+			again++;
+			turn();
+			continue;
+		}
+		again = 0;
+		written += (size_t)n;
+		off = (off + (size_t)n) % len;
+	}
+	fprintf(stderr, "session: a PC that does not read: the guest wrote %zu bytes, %zu wait "
+		"for the PC\n", written, pc.held_bytes);
+	ck_assert_uint_lt(written, 64u << 20);
+	ck_assert_uint_le(pc.held_bytes, harness.buffer + 2 * len);
+	ck_assert_uint_le(sess()->to_host.bytes_pending, harness.buffer + 2 * len);
+	ck_assert(!pc.closed);
+	/* the PC reads again */
+	pc.holding = 0;
+	harness_pc_release(0);
+	for (unsigned i = 0; i < 1000 && pc_bytes - start < written - off; i++) {
+		ssize_t n = off > 0 ? harness_guest_write(buf + off, len - off) : 0;
+
+		if (n > 0) {
+			written += (size_t)n;
+			off = (off + (size_t)n) % len;
+		}
+		turn();
+	}
+	pc_bytes_only = 0;
+	ck_assert_uint_eq(off, 0);
+	ck_assert_uint_eq(pc_bytes - start, written);
+}
+END_TEST
+
+/* OPENs past max-streams are answered with CLSE at once and never reach
+ * the guest; their log line goes through the limiter (5 a window). */
+START_TEST(opens_past_max_streams_refused)
+{
+	unsigned long long suppressed;
+
+	first_link(BANNER_A, ADB_MAX_PAYLOAD);
+	sess()->streams.max = 8;
+	log_set_level(LOG_LVL_WARN);
+	suppressed = log_suppressed_total();
+	for (uint32_t i = 0; i < 40; i++)
+		pc_send(ADB_CMD_OPEN, 1000 + i, 0, "shell:x");
+	SPIN_UNTIL(count(&guest_view, ADB_CMD_OPEN) == 8 && count(&pc_view, ADB_CMD_CLSE) == 32);
+	settle();
+	ck_assert_uint_eq(count(&guest_view, ADB_CMD_OPEN), 8);
+	for (uint32_t i = 0; i < 40; i++) {
+		ck_assert(has_frame(&guest_view, ADB_CMD_OPEN, 1000 + i, 0) == (i < 8));
+		ck_assert(has_frame(&pc_view, ADB_CMD_CLSE, 0, 1000 + i) == (i >= 8));
+	}
+	ck_assert_uint_eq(route.st.refused_opens, 32);
+	ck_assert_uint_eq(sess()->streams.n, 8);
+	ck_assert_uint_ge(log_suppressed_total() - suppressed, 32 - 5);
+	log_set_level(LOG_LVL_ERROR);
+	ck_assert(!pc.closed);
 }
 END_TEST
 
@@ -1399,6 +1549,11 @@ static Suite *suite(void)
 	tcase_add_test(restarts, show_shows_every_restart);
 	tcase_add_test(restarts, hide_hides_asked_restarts);
 	tcase_add_test(restarts, guest_stls_refused);
+	tcase_add_test(restarts, pc_stls_closes_the_session);
+	tcase_add_test(restarts, stale_first_frame_ends_the_session);
+	tcase_add_test(restarts, stale_first_frames_dropped_until_cnxn);
+	tcase_add_test(restarts, pc_that_never_reads_stops_guest_reading);
+	tcase_add_test(restarts, opens_past_max_streams_refused);
 	suite_add_tcase(s, restarts);
 
 	tcase_add_checked_fixture(wait, setup, teardown);

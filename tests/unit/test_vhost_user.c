@@ -25,8 +25,20 @@
  * (MSG_CTRUNC), drop the VMM; descriptors no request adopts are closed;
  * overlapping regions keep every extent inside one region; a memfd grown
  * after SET_MEM_TABLE leaves the mapping as it was.
+ * Each request's own rule: unknown requests nacked or ignored, features
+ * only as offered, RESET_OWNER dropping everything, ring indices, sizes,
+ * bases, enables and addresses, config offsets. Kicks that fire 1024 times
+ * with nothing new fail the device; the RX hole budget outlives resets and
+ * VMM connections and comes back at 16 MiB an hour; the eventfd guard (the
+ * test stands in for preadv2 and timer_settime) ends a kick read without
+ * RWF_NOWAIT and a call write whose first expiry came before the call. A
+ * relay out of descriptors sheds hybrid clients without spinning.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +49,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -629,6 +643,129 @@ START_TEST(hybrid_socket_for_other_programs)
 }
 END_TEST
 
+/* ---- a relay out of descriptors and a flood of hybrid clients ---- */
+
+#define SHED_CLIENTS 40
+
+/* A flood of clients, one at a time (a connect waits while the backlog
+ * is full): each must be closed without a byte. 0 when all were. */
+static int hybrid_flood(const char *p)
+{
+	for (int i = 0; i < SHED_CLIENTS; i++) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		struct timeval tv = { 5, 0 };
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		char ch;
+
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", p);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+			return 10;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (send(fd, "CONNECT 5555\n", 13, MSG_NOSIGNAL) != 13 && errno != EPIPE &&
+		    errno != ECONNRESET)
+			return 11;
+		if (read(fd, &ch, 1) != 0 && errno != ECONNRESET)
+			return 12;           /* a byte, or not closed within 5 s */
+		close(fd);
+	}
+	return 0;
+}
+
+static unsigned shed_ticks;
+
+static void on_shed_tick(uv_timer_t *t)
+{
+	(void)t;
+	shed_ticks++;
+}
+
+/* The relay at its descriptor limit: each waiting hybrid client is taken
+ * with the spare descriptor and closed, so the listener does not stay
+ * readable (a loop turn for each client or tick, no spinning); once
+ * descriptors are free again, clients are served. */
+START_TEST(hybrid_clients_shed_when_out_of_descriptors)
+{
+	char err[128], hpath[100];
+	struct rlimit old, low;
+	struct rusage ru0, ru1;
+	uv_timer_t tick;
+	int status = -1, flood_status = -1, fd, probe;
+	unsigned turns = 0;
+	pid_t guest, flood;
+	double t0, cpu;
+
+	logbuf[0] = '\0';
+	snprintf(dir, sizeof(dir), "/tmp/test-vhu.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/vhost.sock", dir);
+	snprintf(hpath, sizeof(hpath), "%s/hybrid.sock", dir);
+	uv_loop_init(&loop);
+	ck_assert_int_eq(vhu_start(&dev, &loop, path, GUEST_CID, &vhu_hybrid_ops, NULL, err,
+				   sizeof(err)), 0);
+	dev.log = capture_log;
+	ck_assert_int_eq(vhu_hybrid_listen(&dev, hpath, err, sizeof(err)), 0);
+	guest = fork();
+	if (guest == 0)
+		_exit(guest_hybrid(1));
+	for (double end = now_s() + 10; !vhu_ready(&dev); ) {
+		ck_assert(now_s() < end);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+	uv_timer_init(&loop, &tick);
+	uv_timer_start(&tick, on_shed_tick, 10, 10);
+
+	/* no descriptor left below the limit but the listener's spare */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	probe = dup(0);
+	ck_assert_int_ge(probe, 0);
+	close(probe);
+	low = old;
+	low.rlim_cur = (rlim_t)probe;
+	flood = fork();
+	if (flood == 0)
+		_exit(hybrid_flood(hpath));
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	getrusage(RUSAGE_SELF, &ru0);
+	t0 = now_s();
+	shed_ticks = 0;
+	while (waitpid(flood, &flood_status, WNOHANG) != flood) {
+		ck_assert_msg(now_s() < t0 + 30, "flood not over");
+		uv_run(&loop, UV_RUN_ONCE);
+		turns++;
+	}
+	getrusage(RUSAGE_SELF, &ru1);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+		       ru0.ru_stime.tv_sec) +
+	      (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+	       ru0.ru_stime.tv_usec) / 1e6;
+	fprintf(stderr, "vhost-user: %d clients shed in %.2f s: %u loop turns, %u ticks, "
+		"%.0f%% of a CPU\n", SHED_CLIENTS, now_s() - t0, turns, shed_ticks,
+		100 * cpu / (now_s() - t0));
+	/* a turn takes a client or a tick (or the flood's exit): no spinning */
+	ck_assert_uint_le(turns, 2 * SHED_CLIENTS + shed_ticks + 20);
+	ck_assert(WIFEXITED(flood_status));
+	ck_assert_int_eq(WEXITSTATUS(flood_status), 0);
+	ck_assert_ptr_nonnull(strstr(logbuf, "hybrid client refused: Too many open files"));
+	ck_assert_uint_eq(vhu_hybrid_clients(&dev), 0);
+
+	/* descriptors free again: served */
+	fd = client_connect(hpath);
+	client_echo(fd, 10000);
+	close(fd);
+	ck_assert_int_eq(run_until(NULL, guest, &status, 20), 0);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	uv_close((uv_handle_t *)&tick, NULL);
+	stopped = 0;
+	vhu_stop(&dev, on_stopped);
+	ck_assert_int_eq(run_until(&stopped, 0, NULL, 10), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* The registry (transport_virtio.c) opens, moves and closes a device's
  * hybrid socket as the configuration says, and release removes it. */
 START_TEST(hybrid_socket_follows_configuration)
@@ -681,14 +818,19 @@ END_TEST
 #define REQ_GET_FEATURES 1
 #define REQ_SET_FEATURES 2
 #define REQ_SET_OWNER 3
+#define REQ_RESET_OWNER 4
 #define REQ_SET_MEM_TABLE 5
 #define REQ_SET_VRING_NUM 8
 #define REQ_SET_VRING_ADDR 9
+#define REQ_SET_VRING_BASE 10
+#define REQ_GET_VRING_BASE 11
 #define REQ_SET_VRING_KICK 12
 #define REQ_SET_VRING_CALL 13
 #define REQ_GET_PROTOCOL_FEATURES 15
 #define REQ_SET_PROTOCOL_FEATURES 16
+#define REQ_SET_VRING_ENABLE 18
 #define REQ_GET_CONFIG 24
+#define REQ_SET_CONFIG 25
 #define NEED_REPLY 0x8u
 #define PF_REPLY_ACK (1ull << 3)
 #define MAX_GAP_MS 500        /* the loop may not stall longer (a busy machine included) */
@@ -1506,6 +1648,495 @@ START_TEST(grown_memory_keeps_its_length)
 }
 END_TEST
 
+/* ---- each request's own rule ---- */
+
+/* A request the device does not know is nacked when a reply is asked,
+ * otherwise ignored: no reply, the VMM stays, the next request is served. */
+START_TEST(unknown_requests_are_nacked_or_ignored)
+{
+	static const uint32_t unknown[] = { 0, 6, 7, 19, 23, 26, 40, 1000, UINT32_MAX };
+	uint64_t v = 7;
+	int fd = vmm_ready();
+
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		ck_assert_int_eq(vmm_acked(fd, unknown[i], &v, 8, NULL, 0), 1);
+		vmm_send(fd, unknown[i], 0, &v, 8, NULL, 0);
+		vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+		/* the next reply is GET_FEATURES's: nothing came for the other */
+		ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	}
+	ck_assert_ptr_nonnull(strstr(logbuf, "unsupported vhost-user request 1000"));
+	ck_assert_ptr_nonnull(dev.conn);
+	ck_assert_uint_eq(dev.st.bad_messages, 2 * sizeof(unknown) / sizeof(unknown[0]));
+	close(fd);
+}
+END_TEST
+
+/* SET_FEATURES with a bit never offered is refused and changes nothing;
+ * the offered ones are taken. SET_PROTOCOL_FEATURES keeps REPLY_ACK and
+ * CONFIG of whatever it is given. */
+START_TEST(features_only_as_offered)
+{
+	int fd = vmm_ready();
+	uint64_t offered, v, all = ~0ull;
+
+	vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	offered = (uint64_t)vmm_u64(fd, REQ_GET_FEATURES);
+	ck_assert_uint_eq(offered, (1ull << 28) | (1ull << 29) | (1ull << 30) | (1ull << 32));
+	for (int bit = 0; bit < 64; bit++) {
+		v = 1ull << bit;
+		if (offered & v)
+			continue;
+		v |= 1ull << 32;
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_FEATURES, &v, 8, NULL, 0), 1);
+		ck_assert_uint_eq(dev.features, 0);
+	}
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_FEATURES refused: features 0x1 were not offered"));
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_FEATURES, &offered, 8, NULL, 0), 0);
+	ck_assert_uint_eq(dev.features, offered);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_PROTOCOL_FEATURES, &all, 8, NULL, 0), 0);
+	ck_assert_uint_eq(dev.protocol_features, (1ull << 3) | (1ull << 9));
+	v = (1ull << 3) | (1ull << 0) | (1ull << 5);
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_PROTOCOL_FEATURES, &v, 8, NULL, 0), 0);
+	ck_assert_uint_eq(dev.protocol_features, 1ull << 3);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(fd);
+}
+END_TEST
+
+static void on_host_connected(struct vvs_conn *c, int status)
+{
+	(void)c;
+	(void)status;
+}
+
+#define RING_AT(q, off) (0x10000u + 0x4000u * (q) + (off))   /* in guest memory */
+#define VMM_UA 0x7f0000000000ull
+
+/* Both rings of 16 set up in 1 MiB of MEM (desc, avail, used at RING_AT
+ * 0, 0x1000, 0x2000), KICK[q] and CALL; the rings start with their kicks
+ * (no PROTOCOL_FEATURES among the features). */
+static void rings_up(int fd, int mem, const int *kick, int call)
+{
+	struct { uint32_t index, num; } num = { 0, 16 };
+	struct { uint32_t index, flags; uint64_t desc, used, avail, log; } addr;
+	uint64_t features = 1ull << 32, idx;
+
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_FEATURES, &features, 8, NULL, 0), 0);
+	ck_assert_int_eq(set_mem_table(fd, mem, 1 << 20), 0);
+	for (uint32_t q = 0; q < 2; q++) {
+		num.index = q;
+		addr = (typeof(addr)){ q, 0, VMM_UA + RING_AT(q, 0), VMM_UA + RING_AT(q, 0x2000),
+				       VMM_UA + RING_AT(q, 0x1000), 0 };
+		idx = q;
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &num, 8, NULL, 0), 0);
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 0);
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_KICK, &idx, 8, &kick[q], 1), 0);
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_CALL, &idx, 8, &call, 1), 0);
+		ck_assert_int_eq(dev.q[q].enabled, 1);
+	}
+}
+
+/* RESET_OWNER at any time drops rings, eventfds, mappings and every vsock
+ * connection; the VMM stays connected and may set the device up again. */
+START_TEST(reset_owner_drops_everything)
+{
+	static const struct vvs_ops host_ops = { .connected = on_host_connected,
+						 .closed = on_closed };
+	uint64_t features = 1ull << 32;
+	int fd, mem, kick, call, fds0;
+
+	fds0 = procstat_open_fds();
+	fd = vmm_ready();
+	mem = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+	kick = eventfd(0, EFD_CLOEXEC);
+	call = eventfd(0, EFD_CLOEXEC);
+	rings_up(fd, mem, (int[]){ kick, kick }, call);
+	ck_assert_ptr_nonnull(vhu_connect(&dev, PORT, &host_ops, NULL));
+	ck_assert_ptr_nonnull(vhu_connect(&dev, PORT + 1, &host_ops, NULL));
+	ck_assert_uint_eq(dev.vvs.nconns, 2);
+	close(mem);
+	close(kick);
+	close(call);
+	/* REPLY_ACK goes with the reset: GET_FEATURES's reply says it is done */
+	vmm_send(fd, REQ_RESET_OWNER, NEED_REPLY, NULL, 0, NULL, 0);
+	vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	ck_assert_uint_eq(dev.mem.n, 0);
+	ck_assert_ptr_null(dev.maps[0]);
+	for (int q = 0; q < 2; q++) {
+		ck_assert_int_eq(dev.q[q].kick_fd, -1);
+		ck_assert_int_eq(dev.q[q].call_fd, -1);
+		ck_assert_ptr_null(dev.q[q].kick_watch);
+		ck_assert_uint_eq(dev.q[q].vr.num, 0);
+		ck_assert_uint_eq(dev.q[q].num, 0);
+	}
+	ck_assert_uint_eq(dev.features, 0);
+	ck_assert_uint_eq(dev.protocol_features, 0);
+	ck_assert_int_eq(dev.owner, 0);
+	ck_assert_uint_eq(dev.vvs.nconns, 0);
+	ck_assert_int_eq(ev.closed, 2);
+	run_for(0.05);
+	/* every descriptor the VMM gave is closed: only the socket's ends */
+	ck_assert_int_eq(procstat_open_fds(), fds0 + 2);
+	ck_assert_ptr_nonnull(dev.conn);
+	/* and the VMM may set it up again */
+	vmm_send(fd, REQ_SET_OWNER, 0, NULL, 0, NULL, 0);
+	vmm_send(fd, REQ_SET_FEATURES, 0, &features, 8, NULL, 0);
+	vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	ck_assert_uint_eq(dev.features, features);
+	close(fd);
+}
+END_TEST
+
+/* SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ENABLE and SET_VRING_ADDR take
+ * ring 0 or 1 only; a size a power of two up to 32768; a base up to
+ * 65535; any non-zero enable; addresses whole in guest memory. */
+START_TEST(ring_requests_check_their_values)
+{
+	struct { uint32_t index, num; } st;
+	struct { uint32_t index, flags; uint64_t desc, used, avail, log; } addr = {
+		0, 0xffffffffu, 0x7f0000000000ull + 0x10000, 0x7f0000000000ull + 0x12000,
+		0x7f0000000000ull + 0x11000, 0x1234 };
+	static const uint32_t bad_num[] = { 0, 3, 12, 65536, 32769, 0x80000000u };
+	static const uint32_t good_num[] = { 1, 2, 256, 32768 };
+	int fd = vmm_ready(), mem = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+	uint32_t reqs[] = { REQ_SET_VRING_NUM, REQ_SET_VRING_BASE, REQ_SET_VRING_ENABLE,
+			    REQ_GET_VRING_BASE };
+
+	for (size_t r = 0; r < sizeof(reqs) / sizeof(reqs[0]); r++)
+		for (uint32_t index = 2; index < 5; index += 2) {
+			st = (typeof(st)){ index == 4 ? UINT32_MAX : index, 1 };
+			ck_assert_int_eq(vmm_acked(fd, reqs[r], &st, 8, NULL, 0), 1);
+		}
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_NUM refused: no ring 2"));
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_ENABLE refused: no ring 4294967295"));
+	for (size_t i = 0; i < sizeof(bad_num) / sizeof(bad_num[0]); i++) {
+		st = (typeof(st)){ 1, bad_num[i] };
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &st, 8, NULL, 0), 1);
+		ck_assert_uint_eq(dev.q[1].num, 0);
+	}
+	for (size_t i = 0; i < sizeof(good_num) / sizeof(good_num[0]); i++) {
+		st = (typeof(st)){ 1, good_num[i] };
+		ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &st, 8, NULL, 0), 0);
+		ck_assert_uint_eq(dev.q[1].num, good_num[i]);
+	}
+	st = (typeof(st)){ 1, 65536 };
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_BASE, &st, 8, NULL, 0), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_BASE refused: ring base 65536"));
+	ck_assert_uint_eq(dev.q[1].base, 0);
+	st = (typeof(st)){ 1, 65535 };
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_BASE, &st, 8, NULL, 0), 0);
+	ck_assert_uint_eq(dev.q[1].base, 65535);
+	st = (typeof(st)){ 1, 0x80000000u };
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ENABLE, &st, 8, NULL, 0), 0);
+	ck_assert_int_eq(dev.q[1].enabled, 1);
+	st = (typeof(st)){ 1, 0 };
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ENABLE, &st, 8, NULL, 0), 0);
+	ck_assert_int_eq(dev.q[1].enabled, 0);
+	/* addresses: the handler refuses rings not whole in memory, takes the
+	 * rest whatever flags and log address say */
+	st = (typeof(st)){ 0, 16 };
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_NUM, &st, 8, NULL, 0), 0);
+	ck_assert_int_eq(set_mem_table(fd, mem, 1 << 20), 0);
+	addr.index = 2;
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_ADDR refused: no ring 2"));
+	addr.index = 0;
+	addr.used = 0x7f0000000000ull + (1 << 20) - 8;          /* straddles the end */
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 1);
+	addr.used = 0x7f0000000000ull + 0x12001;                /* misaligned */
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 1);
+	addr.used = 0x100000 + 0x12000;                         /* a guest address */
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "SET_VRING_ADDR refused: ring 0 is not in guest "
+				     "memory"));
+	ck_assert_uint_eq(dev.q[0].vr.num, 0);
+	addr.used = 0x7f0000000000ull + 0x12000;
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_ADDR, &addr, 40, NULL, 0), 0);
+	ck_assert_uint_eq(dev.q[0].vr.num, 16);
+	ck_assert_ptr_eq(dev.q[0].vr.desc, (void *)(dev.mem.r[0].host + 0x10000));
+	ck_assert_ptr_nonnull(dev.conn);
+	close(mem);
+	close(fd);
+}
+END_TEST
+
+/* GET_CONFIG: what came back, 0 and the bytes, or 1 refused. */
+static int get_config(int fd, uint32_t off, uint32_t size, uint8_t *out)
+{
+	struct { uint32_t off, size, flags; uint8_t data[256]; } cfg = { off, size, 0, { 0 } };
+	struct { uint32_t req, flags, size; } h;
+	uint8_t body[12 + 256];
+
+	vmm_send(fd, REQ_GET_CONFIG, NEED_REPLY, &cfg, 12 + size, NULL, 0);
+	ck_assert_int_eq(vmm_read(fd, &h, sizeof(h)), 0);
+	ck_assert_uint_eq(h.req, REQ_GET_CONFIG);
+	ck_assert_uint_le(h.size, sizeof(body));
+	ck_assert_int_eq(vmm_read(fd, body, h.size), 0);
+	if (h.size == 8)
+		return body[0] != 0;        /* the ack: refused */
+	ck_assert_uint_eq(h.size, 12 + size);
+	memcpy(out, body + 12, size);
+	return 0;
+}
+
+/* GET_CONFIG reads within the 8 bytes of the config space (the guest's
+ * CID), whatever offset and size ask; SET_CONFIG changes nothing. */
+START_TEST(config_offsets_stay_in_the_space)
+{
+	static const struct { uint32_t off, size; } bad[] = {
+		{ 0, 9 }, { 4, 5 }, { 8, 1 }, { 9, 0 }, { 0xffffffffu, 1 }, { 0xfffffff9u, 8 },
+		{ 1, 255 },
+	};
+	uint8_t got[256];
+	struct { uint32_t off, size, flags; uint8_t data[8]; } set = { 0, 8, 0, { 9, 9, 9, 9 } };
+	int fd = vmm_ready();
+
+	ck_assert_int_eq(get_config(fd, 0, 8, got), 0);
+	ck_assert_uint_eq(got[0], GUEST_CID);
+	for (int i = 1; i < 8; i++)
+		ck_assert_uint_eq(got[i], 0);
+	ck_assert_int_eq(get_config(fd, 0, 1, got), 0);
+	ck_assert_uint_eq(got[0], GUEST_CID);
+	ck_assert_int_eq(get_config(fd, 4, 4, got), 0);
+	ck_assert_int_eq(get_config(fd, 8, 0, got), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(get_config(fd, bad[i].off, bad[i].size, got) == 1,
+			      "%u bytes at %u answered", bad[i].size, bad[i].off);
+	ck_assert_ptr_nonnull(strstr(logbuf, "GET_CONFIG refused: 1 bytes at 4294967295: the "
+				     "config space has 8"));
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_CONFIG, &set, sizeof(set), NULL, 0), 0);
+	ck_assert_int_eq(get_config(fd, 0, 8, got), 0);
+	ck_assert_uint_eq(got[0], GUEST_CID);
+	ck_assert_uint_eq(dev.vvs.guest_cid, GUEST_CID);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(fd);
+}
+END_TEST
+
+/* ---- kicks that keep firing, the hole budget, the eventfd guard ---- */
+
+/* Write one kick and run the loop until the device took it. */
+static void kick_once(int kick)
+{
+	uint64_t before = dev.st.kicks;
+
+	ck_assert_int_eq(eventfd_write(kick, 1), 0);
+	for (double end = now_s() + 5; dev.st.kicks == before && dev.failed[0] == '\0'; ) {
+		ck_assert_msg(now_s() < end, "kick not taken");
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+}
+
+/* A kick that fires EMPTY_KICKS_MAX (1024) times in a row with nothing new
+ * in its ring (a semaphore eventfd the kernel does not name, a VMM writing
+ * kicks in a loop) fails the device and is no longer watched; one with
+ * new buffers in between starts the count again. */
+START_TEST(empty_kicks_fail_the_device)
+{
+	int fd = vmm_ready(), mem = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	int rx_kick = eventfd(0, EFD_CLOEXEC);
+	uint8_t *g = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, mem, 0);
+	uint16_t *tx_avail = (uint16_t *)(g + RING_AT(1, 0x1000));
+
+	ck_assert_ptr_ne(g, MAP_FAILED);
+	rings_up(fd, mem, (int[]){ rx_kick, kick }, call);
+	for (int i = 0; i < 1000; i++)
+		kick_once(kick);
+	/* a buffer (a bad chain: the device returns it and goes on) */
+	__atomic_store_n(&tx_avail[1], 1, __ATOMIC_RELEASE);
+	kick_once(kick);
+	ck_assert_uint_eq(dev.st.bad_chains, 1);
+	for (int i = 0; i < 1023; i++)
+		kick_once(kick);
+	ck_assert_str_eq(dev.failed, "");
+	ck_assert_ptr_nonnull(dev.q[1].kick_watch);
+	kick_once(kick);
+	ck_assert_str_eq(dev.failed, "kick of ring 1 fired 1024 times with nothing new");
+	ck_assert_ptr_null(dev.q[1].kick_watch);
+	ck_assert_int_eq(dev.q[1].kick_fd, -1);
+	ck_assert_uint_eq(dev.st.kicks, 1000 + 1 + 1024);
+	ck_assert_ptr_nonnull(dev.conn);
+	munmap(g, 1 << 20);
+	close(mem);
+	close(kick);
+	close(rx_kick);
+	close(call);
+	close(fd);
+}
+END_TEST
+
+#define HOLE_PAGES 4096                          /* vhost_user.c's budget */
+#define REFILL_MS (3600 * 1000 / HOLE_PAGES)     /* a page back this often */
+
+/* The budget after a refill from AT with PAGES left, as holes_refill
+ * computes it on the loop's clock. */
+static size_t refilled(size_t pages, uint64_t at)
+{
+	uint64_t back = (uv_now(&loop) - at) / REFILL_MS;
+
+	return pages + back < HOLE_PAGES ? pages + back : HOLE_PAGES;
+}
+
+/* The RX hole budget is the device's: RESET_OWNER and a new VMM
+ * connection leave it where it was; it comes back at a page every
+ * REFILL_MS (16 MiB an hour), up to 16 MiB. The test moves the budget's
+ * last refill back in time instead of waiting. */
+START_TEST(hole_budget_survives_reset_and_reconnect)
+{
+	int mem = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	int fd = vmm_ready(), kicks[2] = { kick, kick };
+	uint64_t at, pf = PF_REPLY_ACK;
+
+	ck_assert_uint_eq(dev.hole_pages, HOLE_PAGES);
+	rings_up(fd, mem, kicks, call);
+	dev.hole_pages = 5;                      /* spent by a guest */
+	at = dev.hole_refill_at = uv_now(&loop);
+	vmm_send(fd, REQ_RESET_OWNER, 0, NULL, 0, NULL, 0);
+	vmm_send(fd, REQ_SET_OWNER, 0, NULL, 0, NULL, 0);
+	vmm_send(fd, REQ_SET_PROTOCOL_FEATURES, 0, &pf, 8, NULL, 0);
+	vmm_send(fd, REQ_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	ck_assert_int_gt(vmm_u64(fd, REQ_GET_FEATURES), 0);
+	ck_assert_uint_eq(dev.mem.n, 0);
+	ck_assert_uint_eq(dev.hole_pages, 5);
+	rings_up(fd, mem, kicks, call);
+	vhu_flush(&dev);
+	ck_assert_uint_eq(dev.hole_pages, refilled(5, at));
+	ck_assert_uint_lt(dev.hole_pages, 100);
+	/* a new VMM connection */
+	close(fd);
+	until_dropped(5);
+	ck_assert_uint_lt(dev.hole_pages, 100);
+	fd = vmm_ready();
+	rings_up(fd, mem, kicks, call);
+	vhu_flush(&dev);
+	ck_assert_uint_eq(dev.hole_pages, refilled(5, at));
+	ck_assert_uint_lt(dev.hole_pages, 100);
+	/* half an hour: half the budget back; two hours: all of it, no more */
+	dev.hole_pages = 0;
+	dev.hole_refill_at = uv_now(&loop) - 1800 * 1000;
+	vhu_flush(&dev);
+	ck_assert_uint_eq(dev.hole_pages, 1800 * 1000 / REFILL_MS);
+	ck_assert_uint_eq(dev.hole_refill_at, uv_now(&loop) - 1800 * 1000 +
+			  (1800 * 1000 / REFILL_MS) * REFILL_MS);
+	dev.hole_refill_at = uv_now(&loop) - 7200 * 1000;
+	vhu_flush(&dev);
+	ck_assert_uint_eq(dev.hole_pages, HOLE_PAGES);
+	close(mem);
+	close(kick);
+	close(call);
+	close(fd);
+}
+END_TEST
+
+/* The test stands between the device and two libc calls:
+ * - preadv2 (the kick read with RWF_NOWAIT): made to fail as on a kernel
+ *   before 5.11 (EOPNOTSUPP), after draining the counter as a VMM racing
+ *   the relay would, so that the guarded read finds nothing;
+ * - timer_settime (the guard's): arming it, the thread is then kept off
+ *   the CPU past the first expiry, as a busy machine may do. */
+static int no_rwf_nowait, late_after_arming;
+
+ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)
+{
+	static ssize_t (*real)(int, const struct iovec *, int, off_t, int);
+	uint64_t v;
+
+	if (no_rwf_nowait && (flags & RWF_NOWAIT)) {
+		if (read(fd, &v, sizeof(v)) < 0)    /* the VMM drains it first */
+			return -1;
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (real == NULL)
+		real = (ssize_t (*)(int, const struct iovec *, int, off_t, int))dlsym(RTLD_NEXT, "preadv2");
+	return real(fd, iov, iovcnt, offset, flags);
+}
+
+int timer_settime(timer_t t, int flags, const struct itimerspec *new, struct itimerspec *old)
+{
+	static int (*real)(timer_t, int, const struct itimerspec *, struct itimerspec *);
+	int rc;
+
+	if (real == NULL)
+		real = (int (*)(timer_t, int, const struct itimerspec *, struct itimerspec *))
+		       dlsym(RTLD_NEXT, "timer_settime");
+	rc = real(t, flags, new, old);
+	if (rc == 0 && late_after_arming && (new->it_value.tv_sec || new->it_value.tv_nsec)) {
+		struct timespec off_cpu = { 0, 5 * 1000000L }, left;
+
+		/* the expiry comes, its signal is handled, here */
+		while (nanosleep(&off_cpu, &left) != 0)
+			off_cpu = left;
+	}
+	return rc;
+}
+
+/* Without RWF_NOWAIT (Linux before 5.11) the kick is read under the
+ * guard: the VMM cleared O_NONBLOCK and drained the counter between the
+ * poll and the read, so the read would wait for ever; it ends within the
+ * guard, the device fails and stops watching the kick. */
+START_TEST(guarded_kick_read_fails_the_device)
+{
+	int fd = vmm_ready(), efd = eventfd(0, EFD_CLOEXEC);
+	uint64_t idx = 1;
+	double t0, took;
+
+	ck_assert_int_eq(vmm_acked(fd, REQ_SET_VRING_KICK, &idx, 8, &efd, 1), 0);
+	ck_assert_int_ne(fcntl(dev.q[1].kick_fd, F_GETFL) & O_NONBLOCK, 0);
+	ck_assert_int_eq(fcntl(efd, F_SETFL, fcntl(efd, F_GETFL) & ~O_NONBLOCK), 0);
+	ck_assert_int_eq(fcntl(dev.q[1].kick_fd, F_GETFL) & O_NONBLOCK, 0);
+	ck_assert_int_eq(eventfd_write(efd, 1), 0);
+	no_rwf_nowait = 1;
+	t0 = now_s();
+	for (double end = t0 + 5; dev.failed[0] == '\0'; ) {
+		ck_assert_msg(now_s() < end, "device not failed");
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	took = now_s() - t0;
+	no_rwf_nowait = 0;
+	fprintf(stderr, "vhost-user: guarded kick read failed the device after %.1f ms\n",
+		took * 1e3);
+	ck_assert_str_eq(dev.failed, "kick of ring 1 unreadable: Connection timed out");
+	ck_assert_ptr_null(dev.q[1].kick_watch);
+	ck_assert_int_eq(dev.q[1].kick_fd, -1);
+	ck_assert_msg(took * 1e3 < MAX_GAP_MS, "the loop waited %.0f ms", took * 1e3);
+	ck_assert_ptr_nonnull(dev.conn);
+	close(efd);
+	close(fd);
+}
+END_TEST
+
+/* The guard's timer repeats until disarmed: a thread kept off the CPU
+ * between arming it and the call (its first expiry spent before the call
+ * began) is still interrupted. A write to a blocking eventfd whose counter
+ * is full would wait for ever; it ends with -ETIMEDOUT. */
+START_TEST(guard_expiry_before_the_call_is_not_the_last)
+{
+	int efd = eventfd(0, EFD_CLOEXEC);
+	uint64_t full = 0xfffffffffffffffeull;
+	double t0, took;
+	int rc;
+
+	ck_assert_int_eq(write(efd, &full, sizeof(full)), (ssize_t)sizeof(full));
+	ck_assert_int_eq(vmmfd_signal(efd), -ETIMEDOUT);      /* guard made, as usual */
+	late_after_arming = 1;
+	t0 = now_s();
+	rc = vmmfd_signal(efd);
+	took = now_s() - t0;
+	late_after_arming = 0;
+	fprintf(stderr, "vhost-user: guarded write, first expiry missed: %d after %.1f ms\n", rc,
+		took * 1e3);
+	ck_assert_int_eq(rc, -ETIMEDOUT);
+	ck_assert_msg(took * 1e3 < MAX_GAP_MS, "the write waited %.0f ms", took * 1e3);
+	close(efd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vhost_user");
@@ -1525,6 +2156,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, hybrid_socket_for_other_programs);
 	tcase_add_test(tc, hybrid_socket_follows_configuration);
+	tcase_add_test(tc, hybrid_clients_shed_when_out_of_descriptors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("hostile");
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -1548,6 +2180,15 @@ int main(void)
 	tcase_add_test(tc, semaphore_eventfds_are_refused);
 	tcase_add_test(tc, overlapping_regions_keep_extents_whole);
 	tcase_add_test(tc, grown_memory_keeps_its_length);
+	tcase_add_test(tc, unknown_requests_are_nacked_or_ignored);
+	tcase_add_test(tc, features_only_as_offered);
+	tcase_add_test(tc, reset_owner_drops_everything);
+	tcase_add_test(tc, ring_requests_check_their_values);
+	tcase_add_test(tc, config_offsets_stay_in_the_space);
+	tcase_add_test(tc, empty_kicks_fail_the_device);
+	tcase_add_test(tc, hole_budget_survives_reset_and_reconnect);
+	tcase_add_test(tc, guarded_kick_read_fails_the_device);
+	tcase_add_test(tc, guard_expiry_before_the_call_is_not_the_last);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

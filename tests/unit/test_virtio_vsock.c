@@ -11,10 +11,14 @@
  * when it takes no packets at all; a released connection it gives no
  * credit is reset after the close timeout; lies in every credit field
  * never make the device hold more than VVS_BUF each way per connection,
- * and a closed connection holds nothing.
+ * and a closed connection holds nothing. A guest thread rewriting a
+ * packet's header (length, type, op) while the device takes it: the header
+ * is decoded once, so no more than the packet's bytes are ever taken.
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +454,76 @@ START_TEST(malformed_length_resets)
 }
 END_TEST
 
+/* A packet whose type is not STREAM, or whose op is none of the seven,
+ * resets its connection: RST to the guest, the owner told, nothing of it
+ * delivered; one for no connection gets an RST alone. */
+START_TEST(bad_type_or_op_resets)
+{
+	static const struct { uint16_t type, op; const char *why; } bad[] = {
+		{ 2, VVS_OP_RW, "malformed packet from the guest" },            /* SEQPACKET */
+		{ 0xffff, VVS_OP_CREDIT_UPDATE, "malformed packet from the guest" },
+		{ VVS_TYPE_STREAM, 0, "invalid op from the guest" },            /* INVALID */
+		{ VVS_TYPE_STREAM, 8, "invalid op from the guest" },
+		{ VVS_TYPE_STREAM, 0xffff, "invalid op from the guest" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct vvs_conn *c;
+		struct vvs_hdr h = { .src_cid = GUEST_CID, .dst_cid = VVS_HOST_CID, .len = 1,
+				     .type = bad[i].type, .op = bad[i].op, .buf_alloc = VVS_BUF };
+		uint8_t raw[VVS_HDR_SIZE];
+
+		memset(&ev, 0, sizeof(ev));
+		c = connect_ok(VVS_BUF);
+		h.src_port = c->guest_port;
+		h.dst_port = c->host_port;
+		vvs_hdr_encode(&h, raw);
+		vvs_input(&dev, raw, (const uint8_t *)"x", 1);
+		ck_assert_int_eq(ev.closed, 1);
+		ck_assert_str_eq(ev.why, bad[i].why);
+		ck_assert_int_eq(ev.readable, 0);
+		ck_assert_uint_eq(vvs_readable(c), 0);
+		ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+		ck_assert_uint_eq(h.op, VVS_OP_RST);
+		ck_assert_uint_eq(h.dst_port, c->guest_port);
+		vvs_release(c);
+		ck_assert_uint_eq(pull(4096, &h, NULL), 0);
+	}
+	ck_assert_uint_eq(dev.st.bad_type, 2);
+	ck_assert_uint_eq(dev.st.bad_op, 3);
+	ck_assert_uint_eq(dev.nconns, 0);
+}
+END_TEST
+
+/* Data on a connection the guest has not accepted (RW before RESPONSE)
+ * resets it: nothing delivered, RST to the guest. */
+START_TEST(rw_before_response_resets)
+{
+	struct vvs_conn *c = vvs_connect(&dev, ADB_PORT, NULL);
+	struct vvs_hdr h;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_REQUEST);
+	guest_send(GUEST_CID, c->guest_port, c->host_port, VVS_OP_RW, 0, "early", 5, VVS_BUF, 0);
+	ck_assert_int_eq(ev.closed, 1);
+	ck_assert_str_eq(ev.why, "data before the connection was established");
+	ck_assert_int_eq(ev.readable, 0);
+	ck_assert_int_eq(ev.connect_status, 0);
+	ck_assert_int_eq(ev.connected, 0);
+	ck_assert_uint_eq(vvs_readable(c), 0);
+	ck_assert_uint_eq(dev.st.early_data, 1);
+	ck_assert_uint_eq(dev.st.rx_bytes, 0);
+	ck_assert_uint_eq(pull(4096, &h, NULL), VVS_HDR_SIZE);
+	ck_assert_uint_eq(h.op, VVS_OP_RST);
+	/* a RESPONSE after that does not bring it back */
+	send_op(c, VVS_OP_RESPONSE, 0, VVS_BUF, 0);
+	ck_assert_int_eq(ev.connected, 0);
+	ck_assert_int_eq(c->state, VVS_CLOSED);
+	vvs_release(c);
+}
+END_TEST
+
 START_TEST(device_reset_closes_everything)
 {
 	struct vvs_conn *a = connect_ok(VVS_BUF);
@@ -628,6 +702,92 @@ START_TEST(credit_lies_hold_no_more_than_the_window)
 }
 END_TEST
 
+/* ---- a guest that rewrites a header while the device reads it ---- */
+
+#define HDR_RACE_PKTS 200000
+
+static uint8_t race_raw[VVS_HDR_SIZE];
+static int race_stop, race_started;
+
+/* Flip the length between the packet's (1) and 65535, the op between RW
+ * and CREDIT_UPDATE, the type between STREAM and 2. */
+static void *header_scribbler(void *arg)
+{
+	uint32_t x = 0x2545f491u;
+
+	(void)arg;
+	__atomic_store_n(&race_started, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&race_stop, __ATOMIC_RELAXED)) {
+		volatile uint8_t *r = race_raw;
+
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		r[24] = (x & 1) ? 1 : 0xff;
+		r[25] = (x & 1) ? 0 : 0xff;
+		r[30] = (x & 2) ? VVS_OP_RW : VVS_OP_CREDIT_UPDATE;
+		r[28] = (x & 12) ? VVS_TYPE_STREAM : 2;
+	}
+	return NULL;
+}
+
+START_TEST(header_rewritten_while_read)
+{
+	static const uint8_t payload[1] = { 'x' };
+	struct vvs_conn *c = connect_ok(VVS_BUF);
+	struct vvs_hdr h = { .src_cid = GUEST_CID, .dst_cid = VVS_HOST_CID, .len = 1,
+			     .type = VVS_TYPE_STREAM, .op = VVS_OP_RW, .buf_alloc = VVS_BUF };
+	uint8_t got[4096];
+	size_t total = 0;
+	unsigned resets = 0;
+	pthread_t t;
+
+	h.src_port = c->guest_port;
+	h.dst_port = c->host_port;
+	vvs_hdr_encode(&h, race_raw);
+	race_stop = race_started = 0;
+	ck_assert_int_eq(pthread_create(&t, NULL, header_scribbler, NULL), 0);
+	while (!__atomic_load_n(&race_started, __ATOMIC_ACQUIRE))
+		sched_yield();
+	for (unsigned i = 0; i < HDR_RACE_PKTS; i++) {
+		size_t n;
+
+		vvs_input(&dev, race_raw, payload, 1);
+		while ((n = vvs_read(c, got, sizeof(got))) > 0) {
+			for (size_t k = 0; k < n; k++)
+				ck_assert_uint_eq(got[k], 'x');
+			total += n;
+		}
+		ck_assert_uint_le(dev.st.rx_bytes, i + 1);
+		if (c->state == VVS_CLOSED) {   /* reset as malformed: a new one */
+			struct vvs_hdr o;
+
+			resets++;
+			vvs_release(c);
+			while (pull(4096, &o, NULL) > 0)
+				;
+			memset(&ev, 0, sizeof(ev));
+			c = connect_ok(VVS_BUF);
+			/* the scribbler keeps the other bytes as they are */
+			for (int k = 0; k < 4; k++) {
+				race_raw[16 + k] = (uint8_t)(c->guest_port >> (8 * k));
+				race_raw[20 + k] = (uint8_t)(c->host_port >> (8 * k));
+			}
+		}
+		while (pull(4096, &h, NULL) > 0)    /* credit updates, RSTs */
+			;
+	}
+	__atomic_store_n(&race_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	fprintf(stderr, "virtio_vsock: rewritten headers: %zu bytes taken, %u resets\n", total,
+		resets);
+	ck_assert_uint_eq(total, dev.st.rx_bytes);
+	ck_assert_uint_gt(total, 0);
+	ck_assert_uint_gt(resets, 0);
+	vvs_release(c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio_vsock");
@@ -649,6 +809,8 @@ int main(void)
 	tcase_add_test(tc, unanswered_shutdown_times_out);
 	tcase_add_test(tc, malformed_length_resets);
 	tcase_add_test(tc, device_reset_closes_everything);
+	tcase_add_test(tc, bad_type_or_op_resets);
+	tcase_add_test(tc, rw_before_response_resets);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("hostile");
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -657,6 +819,7 @@ int main(void)
 	tcase_add_test(tc, slots_free_when_the_guest_takes_nothing);
 	tcase_add_test(tc, released_without_progress_times_out);
 	tcase_add_test(tc, credit_lies_hold_no_more_than_the_window);
+	tcase_add_test(tc, header_rewritten_while_read);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -5,10 +5,16 @@
  * chains with readable and writable parts, indirect tables, and every
  * malformed shape rejected: loops, nested indirect, bad indirect sizes,
  * out-of-range indices, writable before readable, a driver claiming more
- * than the ring holds. Used ring contents and EVENT_IDX suppression; a
- * used ring the guest scribbles on is not read.
+ * than the ring holds, more than 64 segments a direction, an indirect table
+ * too large or outside memory. Used ring contents and EVENT_IDX
+ * suppression; a used ring the guest scribbles on is not read. A guest
+ * thread rewriting descriptors, tables and indices while chains are taken:
+ * every segment inside guest memory, every chain within its bounds.
  */
 #include <check.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,6 +208,167 @@ START_TEST(chain_bound_counts_every_descriptor)
 }
 END_TEST
 
+/* VRING_MAX_IOV (64) segments each way fit, one more is a bad chain,
+ * readable or writable (zero-length descriptors are no segment). */
+START_TEST(segments_bounded_each_way)
+{
+	struct vring_desc *table = (struct vring_desc *)(mem + DATA_OFF);
+	struct vring_chain ch;
+
+	for (int write = 0; write <= 1; write++) {
+		uint16_t flags = write ? VRING_DESC_F_WRITE : 0;
+
+		for (unsigned n = VRING_MAX_IOV; n <= VRING_MAX_IOV + 1; n++) {
+			for (unsigned i = 0; i < n; i++)
+				table[i] = (struct vring_desc){ GPA + DATA_OFF + 0x8000 + i, 1,
+								(uint16_t)(flags | (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
+								(uint16_t)(i + 1) };
+			set_desc(0, GPA + DATA_OFF, n * sizeof(struct vring_desc),
+				 VRING_DESC_F_INDIRECT, 0);
+			make_avail(0);
+			if (n == VRING_MAX_IOV) {
+				ck_assert_int_eq(vring_pop(&vr, &gm, &ch), VRING_OK);
+				ck_assert_uint_eq(write ? ch.nin : ch.nout, VRING_MAX_IOV);
+				ck_assert_uint_eq(write ? ch.in_len : ch.out_len, VRING_MAX_IOV);
+			} else {
+				ck_assert_int_eq(vring_pop(&vr, &gm, &ch), VRING_EBADCHAIN);
+				ck_assert_str_eq(ch.error, "too many segments");
+				ck_assert_uint_le(write ? ch.nin : ch.nout, VRING_MAX_IOV);
+			}
+		}
+	}
+}
+END_TEST
+
+/* An indirect table of more than 32768 entries (its bytes inside memory)
+ * and one that runs past memory's end are bad chains, never walked. */
+START_TEST(indirect_table_too_large_or_outside)
+{
+	struct vring_desc *table = (struct vring_desc *)(mem + DATA_OFF);
+
+	table[0] = (struct vring_desc){ GPA + DATA_OFF + 0x8000, 44, 0, 0 };
+	set_desc(1, GPA + DATA_OFF, 32769 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	expect_bad(1, "indirect table of a bad size");
+	set_desc(2, GPA + MEM - 16, 2 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	expect_bad(2, "indirect table outside guest memory");
+	set_desc(3, GPA + 2 * MEM, sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	expect_bad(3, "indirect table outside guest memory");
+	/* the largest table memory holds (32768 entries, 512 KiB) is walked */
+	set_desc(4, GPA + DATA_OFF, 32768 * sizeof(struct vring_desc), VRING_DESC_F_INDIRECT, 0);
+	make_avail(4);
+	{
+		struct vring_chain ch;
+
+		ck_assert_int_eq(vring_pop(&vr, &gm, &ch), VRING_OK);
+		ck_assert_uint_eq(ch.out_len, 44);
+	}
+}
+END_TEST
+
+/* ---- a guest that rewrites the rings while the device reads them ---- */
+
+#define RACE_POPS 400000
+
+static int race_stop, race_started;
+
+static uint32_t xorshift(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Random descriptors (in memory and not, indirect, looping, any flags)
+ * in the ring and in an indirect table, random heads and indices. */
+static void *scribbler(void *arg)
+{
+	struct vring_desc *table = (struct vring_desc *)(mem + DATA_OFF);
+	volatile uint16_t *av = avail();
+	uint32_t seed = 0x9e3779b9u;
+
+	(void)arg;
+	__atomic_store_n(&race_started, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&race_stop, __ATOMIC_RELAXED)) {
+		uint32_t r = xorshift(&seed), k = xorshift(&seed);
+		uint64_t addr = (r & 1) ? GPA + DATA_OFF + (k % (MEM - DATA_OFF))
+					: (uint64_t)k << (r % 40);
+		uint32_t len = (r & 2) ? xorshift(&seed) : (xorshift(&seed) % 4096);
+		uint16_t flags = (uint16_t)(xorshift(&seed) & 7), next = (uint16_t)(k >> 16);
+		volatile struct vring_desc *d = (r & 4) ? (volatile struct vring_desc *)&table[k % 256]
+							: (volatile struct vring_desc *)desc(k % NUM);
+
+		if ((r >> 8) % 4 == 0) {       /* an indirect table of a plausible size */
+			addr = GPA + DATA_OFF;
+			len = (uint32_t)(16 * (1 + k % 200));
+		}
+		d->addr = addr;
+		d->len = len;
+		d->flags = flags;
+		d->next = (r & 8) ? next : (uint16_t)(next % NUM);
+		av[2 + (r >> 4) % NUM] = (uint16_t)((r & 16) ? k : k % (NUM + 2));
+		if ((r >> 12) % 8 == 0)
+			__atomic_store_n(&av[1], (uint16_t)(av[1] + 1 + k % 3), __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static int inside(const struct iovec *v)
+{
+	const uint8_t *p = v->iov_base;
+
+	return p >= mem && v->iov_len <= MEM && p + v->iov_len <= mem + MEM && v->iov_len > 0;
+}
+
+START_TEST(rings_rewritten_while_read)
+{
+	struct vring_chain ch;
+	pthread_t t;
+	unsigned ok = 0, badc = 0, badr = 0;
+
+	race_stop = race_started = 0;
+	ck_assert_int_eq(pthread_create(&t, NULL, scribbler, NULL), 0);
+	while (!__atomic_load_n(&race_started, __ATOMIC_ACQUIRE))
+		sched_yield();
+	for (unsigned i = 0; i < RACE_POPS; i++) {
+		enum vring_status st = vring_pop(&vr, &gm, &ch);
+
+		if (st == VRING_EMPTY) {       /* the guest publishes more, racing too */
+			__atomic_fetch_add(&avail()[1], 1, __ATOMIC_RELEASE);
+			continue;
+		}
+		if (st == VRING_EBADRING) {
+			/* the device fails here; the test takes the ring up again */
+			vr.last_avail = __atomic_load_n(&avail()[1], __ATOMIC_ACQUIRE);
+			badr++;
+			continue;
+		}
+		ck_assert_uint_lt(ch.head, NUM);
+		ck_assert_uint_le(ch.steps, VRING_MAX_CHAIN + 1);
+		ck_assert_uint_le(ch.nout, VRING_MAX_IOV);
+		ck_assert_uint_le(ch.nin, VRING_MAX_IOV);
+		for (unsigned k = 0; k < ch.nout; k++)
+			ck_assert_msg(inside(&ch.out[k]), "readable segment %u outside memory", k);
+		for (unsigned k = 0; k < ch.nin; k++)
+			ck_assert_msg(inside(&ch.in[k]), "writable segment %u outside memory", k);
+		if (st == VRING_OK) {
+			ck_assert_uint_le(ch.steps, VRING_MAX_CHAIN);
+			ok++;
+		} else {
+			ck_assert_int_eq(st, VRING_EBADCHAIN);
+			ck_assert_ptr_nonnull(ch.error);
+			badc++;
+		}
+		vring_push(&vr, ch.head, (uint32_t)ch.in_len);
+	}
+	__atomic_store_n(&race_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	fprintf(stderr, "vring: rewritten rings: %u chains taken, %u bad chains, %u bad rings\n",
+		ok, badc, badr);
+	ck_assert_uint_gt(ok + badc, 0);
+}
+END_TEST
+
 START_TEST(broken_ring)
 {
 	struct vring_chain ch;
@@ -285,6 +452,9 @@ int main(void)
 	tcase_add_test(tc, chain_bound_counts_every_descriptor);
 	tcase_add_test(tc, broken_ring);
 	tcase_add_test(tc, event_idx_suppresses_interrupts);
+	tcase_add_test(tc, segments_bounded_each_way);
+	tcase_add_test(tc, indirect_table_too_large_or_outside);
+	tcase_add_test(tc, rings_rewritten_while_read);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

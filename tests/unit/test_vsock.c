@@ -176,6 +176,8 @@ static const struct {
 	{ "OK x\n", -ECONNREFUSED },
 	{ "OK 123456789012345678901234567890123\n", -EPROTO }, /* over-long line */
 	{ "OK", -ECONNRESET },                    /* closed before the newline */
+	/* digits without end: refused at 31 bytes, before the peer hangs up */
+	{ "OK 1234567890123456789012345678901234567890123456789012345678901234567890", -EPROTO },
 	{ NULL, -ETIMEDOUT },                     /* never answers */
 };
 

@@ -98,9 +98,9 @@ void vhu_close_fds(struct vhu_msg *m)
  *   guest writes its tables just before it queues them;
  * - an RX buffer is written where the guest put it (a guest may post
  *   buffers in memory it never wrote), but the pages the write filled count
- *   against HOLE_BUDGET_PAGES per VMM connection; once it is spent, buffers
- *   with pages missing are refused (the last write may pass it by at most
- *   one packet's pages).
+ *   against HOLE_BUDGET_PAGES, the device's (holes_refill); once it is
+ *   spent, buffers with pages missing are refused (the last write may pass
+ *   it by at most one packet's pages).
  * Limit: a VMM that punches a hole between the check and the access still
  * makes us allocate that page (a race per page, not a rate). */
 
