@@ -28,6 +28,7 @@
 # LAB_CACHE (default ./vm-lab, the build tree's) holds adb 34; when it
 # cannot be fetched, only adb 29 runs (said so, and in the JSON).
 import argparse
+import glob
 import hashlib
 import json
 import os
@@ -121,10 +122,11 @@ def fetch_adb34(build_dir):
         return None
     root = out.strip().splitlines()[-1]
     adb = os.path.join(root, "usr/lib/android-sdk/platform-tools/adb")
-    libs = os.path.join(root, "usr/lib", subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"],
-                                                        stdout=subprocess.PIPE, text=True).stdout.strip()
-                        or "x86_64-linux-gnu", "android")
-    return adb, libs
+    libs = glob.glob(os.path.join(root, "usr/lib/*/android"))
+    if not os.access(adb, os.X_OK) or len(libs) != 1:
+        say("adb 34 not found in %s: adb 29 only" % root)
+        return None
+    return adb, libs[0]
 
 
 class Client:
