@@ -6,7 +6,10 @@
 # with TCP fronts on 192.168.7.1, which the relay waits for until the
 # gadget is bound. The PC is a network namespace of its own holding the
 # cdc_ncm host driver's interface (found by the MAC the script derived from
-# the serial, moved there, 192.168.7.2) and the real adb 34: it connects B
+# the serial, moved there, its address leased by the DHCP server the
+# script starts on the board: busybox udhcpd, udhcpc on the PC's side,
+# the same address again after the replug, the MAC being the same) and the
+# real adb 34: it connects B
 # and C by address:port, lists A (usb), B and C, runs a shell and pushes and
 # pulls (sha256) through each; guest B restarts without disturbing A or C;
 # the UDC is unbound and bound again (the PC's interface goes and comes back
@@ -20,7 +23,7 @@
 
 CTL="adbd-relayctl -s /tmp/relay.sock"
 SERIAL=LABONECABLE
-BOARD=192.168.7.1 PC=192.168.7.2
+BOARD=192.168.7.1
 export ANDROID_ADB_SERVER_PORT=5037
 
 json_route() { $CTL status --json | sed 's/},{"name"/}\n{"name"/g' | grep "\"name\":\"$1\""; }
@@ -31,7 +34,8 @@ listed() { padb devices | grep -q "^$1[[:space:]]*device"; }
 tid() { padb devices -l | sed -n "s/^$1 .*transport_id:\([0-9]*\).*/\1/p"; }
 
 # pc_link: the PC's end of the NCM link (the interface with the host_addr
-# MAC, wherever it is) in the PC's namespace with its address, up
+# MAC, wherever it is) in the PC's namespace, up, its address from the
+# board's DHCP server ($PC)
 pc_link() {
 	mac=$(cat /sys/kernel/config/usb_gadget/gn/functions/ncm.gn/host_addr)
 	for i in /sys/class/net/*; do
@@ -40,7 +44,10 @@ pc_link() {
 	done
 	pcif=$(pc ip -o link | grep -i "$mac" | sed -n 's/^[0-9]*: \([^:@]*\).*/\1/p' | head -n 1)
 	[ -n "$pcif" ] || return 1
-	pc ip addr replace "$PC/24" dev "$pcif" && pc ip link set dev "$pcif" up
+	pc ip link set dev "$pcif" up || return 1
+	rm -f /tmp/lease
+	pc udhcpc -i "$pcif" -n -q -t 5 -T 1 -s /tmp/udhcpc.sh > /tmp/udhcpc.log 2>&1 || return 1
+	PC=$(cat /tmp/lease)
 }
 
 start_guest() { # start_guest NAME PORT
@@ -84,7 +91,16 @@ start_guest c 5557
 ok
 
 step relay-waits
-adbd-relay-gadget --net "ncm:$BOARD/24" create gn "$SERIAL" /dev/usb-ffs/gn "one cable" || fail "gadget gn"
+adbd-relay-gadget --net "ncm:$BOARD/24" --dhcp 192.168.7.20-192.168.7.29 create gn "$SERIAL" /dev/usb-ffs/gn "one cable" ||
+	fail "gadget gn"
+# the PC's DHCP client's hook: the address it was leased, on its interface
+cat > /tmp/udhcpc.sh <<'HOOK'
+#!/bin/sh
+case $1 in
+bound | renew) ip addr replace "$ip/$mask" dev "$interface" && echo "$ip" > /tmp/lease ;;
+esac
+HOOK
+chmod 755 /tmp/udhcpc.sh
 cat > /tmp/relay.conf <<CONF
 control /tmp/relay.sock
 route a {
@@ -126,9 +142,12 @@ LAB_PIDS="$LAB_PIDS $PC_NS"
 wait_for 5 sh -c "[ \"\$(readlink /proc/$PC_NS/ns/net)\" != \"\$(readlink /proc/self/ns/net)\" ]" ||
 	fail "no network namespace for the PC"
 pc ip link set lo up
-wait_for 10 pc_link || fail "the PC's NCM interface ($(cat /sys/kernel/config/usb_gadget/gn/functions/ncm.gn/host_addr)) never appeared: $(ip -o link | tr '\n' ' ')"
+wait_for 10 pc_link || fail "the PC's NCM interface ($(cat /sys/kernel/config/usb_gadget/gn/functions/ncm.gn/host_addr)) never appeared or got no lease: $(ip -o link | tr '\n' ' '; cat /tmp/udhcpc.log)"
+case $PC in 192.168.7.2[0-9]) ;; *) fail "the PC was leased '$PC', not an address of 192.168.7.20-29" ;; esac
+FIRST_LEASE=$PC
 wait_for 10 pc ping -c 1 -W 1 "$BOARD" || fail "the PC cannot reach $BOARD: $(pc ip -o addr | tr '\n' ' ')"
-ok "$(pc ip -o link | grep -o '^[0-9]*: [^:]*' | tr '\n' ' ')"
+info "the PC at $PC (leased from the board), interfaces $(pc ip -o link | grep -o "^[0-9]*: [^:]*" | tr "\n" " ")"
+ok
 
 step adb-devices
 pc adb34 start-server > /tmp/adb-start.log 2>&1 || fail "adb34 start-server: $(cat /tmp/adb-start.log)"
@@ -191,9 +210,12 @@ adbd-relay-gadget unbind gn || fail "unbind gn"
 wait_for 10 sh -c "! nsenter -t $PC_NS -n timeout 10 adb34 devices | grep -q '^$SERIAL'" ||
 	fail "$SERIAL still listed after the unplug"
 ip -o addr show dev "$ifn" | grep -q "inet $BOARD/" && fail "unbind left $BOARD on $ifn"
+[ -e /run/adbd-relay-gadget/gn.dhcp.pid ] && fail "unbind left the DHCP server's pid file"
+pidof udhcpd > /dev/null && fail "unbind left udhcpd running"
 info "after unbind: $ifn $(ip -o addr show dev "$ifn" 2>&1 | tr '\n' ' ') link $(ip -o link show dev "$ifn" 2>&1)"
 adbd-relay-gadget bind gn dummy_udc.0 || fail "bind gn again"
-wait_for 10 pc_link || fail "the PC's NCM interface did not come back: $(ip -o link | tr '\n' ' ')"
+wait_for 10 pc_link || fail "the PC's NCM interface did not come back with a lease: $(ip -o link | tr '\n' ' '; cat /tmp/udhcpc.log)"
+[ "$PC" = "$FIRST_LEASE" ] || fail "the PC was leased $PC after the replug, $FIRST_LEASE before (its MAC changed?)"
 wait_for 30 listed "$SERIAL" || fail "$SERIAL not back: $(padb devices -l | tr '\n' ' ')"
 for d in "$SERIAL:a" "$BOARD:5556:b" "$BOARD:5557:c"; do
 	g=${d##*:} s=${d%:*}
