@@ -5,7 +5,8 @@
  * probing; the route runs one at a time, keeps the last result and turns it
  * into the guest's state), the route's state transitions (each logged
  * once, with the reason), and starting: a route that cannot start yet is
- * kept, not started, and tries again with backoff.
+ * kept, not started, and tries again with backoff (a TCP front whose
+ * address is on no interface yet: every ROUTE_ADDR_POLL_MS).
  */
 #include "relay/route.h"
 
@@ -488,6 +489,12 @@ static int front_listen(struct route *r, char *err, size_t errlen)
 		rc = uv_tcp_bind(&r->listener, (struct sockaddr *)&ss, 0);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&r->listener, 16, on_connection);
+	if (rc == UV_EADDRNOTAVAIL) {
+		snprintf(err, errlen, "cannot listen on %s: the address is not on any interface",
+			 spec);
+		uv_close((uv_handle_t *)&r->listener, on_listener_closed);
+		return rc;
+	}
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", spec, uv_strerror(rc));
 		uv_close((uv_handle_t *)&r->listener, on_listener_closed);
@@ -548,13 +555,17 @@ static int power_of_two(unsigned n)
 	return n != 0 && (n & (n - 1)) == 0;
 }
 
-/* The attempt failed: log it (the first with its reason, later ones when
- * the reason changes and at attempts 2, 4, 8, ...), try again later. */
-static void start_failed(struct route *r, const char *why)
+/* The attempt failed with rc: log it (the first with its reason, later ones
+ * when the reason changes and at attempts 2, 4, 8, ...), try again later:
+ * with backoff, or, for an address on no interface yet, every
+ * ROUTE_ADDR_POLL_MS (a bind, cheap; the address comes when an interface
+ * is configured, and the front should listen soon after). */
+static void start_failed(struct route *r, int rc, const char *why)
 {
 	uint64_t now = clock_mono_ms();
 	int changed = strcmp(why, r->start_error) != 0;
 
+	r->waiting_for_address = rc == UV_EADDRNOTAVAIL;
 	if (r->start_attempts == 0) {
 		r->start_failed_since = now;
 		r->retry_ms = ROUTE_RETRY_MIN_MS;
@@ -562,6 +573,8 @@ static void start_failed(struct route *r, const char *why)
 		r->retry_ms = r->retry_ms * 2 < ROUTE_RETRY_MAX_MS ? r->retry_ms * 2
 								 : ROUTE_RETRY_MAX_MS;
 	}
+	if (r->waiting_for_address)
+		r->retry_ms = ROUTE_ADDR_POLL_MS;
 	r->start_attempts++;
 	r->state = ROUTE_NOT_STARTED;
 	r->retry_at = now + r->retry_ms;
@@ -569,10 +582,15 @@ static void start_failed(struct route *r, const char *why)
 	route_changed();
 	if (r->start_attempts == 1) {
 		set_front(r, FRONT_DOWN);
-		log_error("route %s: not started: %s; trying again in %u s", r->cfg.name, why,
-			  r->retry_ms / 1000);
+		if (r->waiting_for_address)
+			log_notice("route %s: not started: %s; waiting for it, trying every %u ms",
+				   r->cfg.name, why, r->retry_ms);
+		else
+			log_error("route %s: not started: %s; trying again in %u s", r->cfg.name,
+				  why, r->retry_ms / 1000);
 	} else if (changed || power_of_two(r->start_attempts)) {
-		log_limited(LOG_LVL_WARN, r->cfg.name, &retry_log_cause,
+		log_limited(r->waiting_for_address ? LOG_LVL_NOTICE : LOG_LVL_WARN, r->cfg.name,
+			    &retry_log_cause,
 			    "route %s: still not started after %u attempts in %.0f s: %s; "
 			    "trying again in %u s", r->cfg.name, r->start_attempts,
 			    (double)(now - r->start_failed_since) / 1000.0, why, r->retry_ms / 1000);
@@ -599,6 +617,7 @@ static void start_done(struct route *r)
 	r->state = ROUTE_STARTED;
 	r->start_error[0] = '\0';
 	r->start_attempts = 0;
+	r->waiting_for_address = 0;
 	route_changed();
 	if (r->cfg.probe_interval_ms > 0)
 		uv_timer_start(&r->probe_timer, on_probe_timer, 0, r->cfg.probe_interval_ms);
@@ -607,10 +626,12 @@ static void start_done(struct route *r)
 static void route_attempt(struct route *r)
 {
 	char err[sizeof(r->start_error)];
+	int rc;
 
 	r->state = ROUTE_NOT_STARTED;
-	if (start_front(r, err, sizeof(err)) != 0)
-		start_failed(r, err);
+	rc = start_front(r, err, sizeof(err));
+	if (rc != 0)
+		start_failed(r, rc, err);
 	else
 		start_done(r);
 }

@@ -7,7 +7,11 @@
  *
  * Routes start independently: one whose front (or virtio device) cannot be
  * had yet is kept, not started, with its reason, and tries again by itself
- * (ROUTE_RETRY_MIN_MS doubling to ROUTE_RETRY_MAX_MS); the others serve.
+ * (ROUTE_RETRY_MIN_MS doubling to ROUTE_RETRY_MAX_MS); the others serve. A
+ * TCP front whose address is on no interface yet (a USB network gadget's,
+ * before its UDC is bound and the address given) waits for it: tried every
+ * ROUTE_ADDR_POLL_MS, without backoff, so it listens within that of the
+ * address appearing.
  */
 #ifndef RELAY_ROUTE_H
 #define RELAY_ROUTE_H
@@ -31,6 +35,7 @@ enum route_state { ROUTE_STARTED, ROUTE_WAITING, ROUTE_NOT_STARTED };
 
 #define ROUTE_RETRY_MIN_MS 1000
 #define ROUTE_RETRY_MAX_MS 30000
+#define ROUTE_ADDR_POLL_MS 1000
 
 struct route {
 	uv_loop_t *loop;
@@ -42,6 +47,7 @@ struct route {
 	enum route_state state;
 	char start_error[160];          /* why the last attempt failed */
 	unsigned start_attempts;        /* failed attempts since the last start */
+	int waiting_for_address;        /* the last failed: its address is on no interface */
 	uint64_t start_failed_since;    /* ms, monotonic: the first of them */
 	unsigned retry_ms;              /* the delay before the next attempt */
 	uint64_t retry_at;              /* ms, monotonic: the next attempt */

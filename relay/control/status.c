@@ -53,9 +53,17 @@ static double until_s(uint64_t when)
 	return when > now ? (double)(when - now) / 1000.0 : 0.0;
 }
 
-/* "not started for 12 s (3 attempts): REASON; next attempt in 4 s" */
+/* "not started for 12 s (3 attempts): REASON; next attempt in 4 s", or
+ * for a front whose address is on no interface yet "waiting for its
+ * address for 12 s (12 attempts): REASON (retrying every 1 s)" */
 static void not_started_text(const struct route *r, struct strbuf *out)
 {
+	if (r->waiting_for_address) {
+		strbuf_printf(out, "waiting for its address for %.0f s (%u attempts): %s "
+			      "(retrying every %u s)", ago_s(r->start_failed_since),
+			      r->start_attempts, r->start_error, ROUTE_ADDR_POLL_MS / 1000);
+		return;
+	}
 	strbuf_printf(out, "not started for %.0f s (%u attempts): %s; next attempt in %.0f s",
 		      ago_s(r->start_failed_since), r->start_attempts, r->start_error,
 		      until_s(r->retry_at));
@@ -160,6 +168,8 @@ static void json_route(const struct route *r, struct strbuf *out)
 	strbuf_printf(out, ",\"state\":\"%s\",\"start_error\":", route_state_name(r->state));
 	strbuf_json_str(out, r->start_error);
 	json_u64(out, "start_attempts", r->start_attempts);
+	strbuf_printf(out, ",\"waiting_for_address\":%s",
+		      r->state == ROUTE_NOT_STARTED && r->waiting_for_address ? "true" : "false");
 	if (r->state == ROUTE_NOT_STARTED) {
 		json_u64(out, "start_failed_since_ms", clock_wall_ms(r->start_failed_since));
 		json_u64(out, "next_attempt_in_ms", (uint64_t)(until_s(r->retry_at) * 1000.0));

@@ -33,7 +33,7 @@ lab=$src/tests/vm
 
 # Modules scenarios may load (with their dependencies, resolved below).
 : "${LAB_KERNEL:=bookworm}"
-MODULES="vsock_loopback virtio_pci vmw_vsock_virtio_transport dummy_hcd libcomposite usb_f_fs usb_f_acm configfs"
+MODULES="vsock_loopback virtio_pci vmw_vsock_virtio_transport dummy_hcd libcomposite usb_f_fs usb_f_acm usb_f_ncm cdc_ncm configfs"
 
 say() { echo "build-image: $*" >&2; }
 
