@@ -117,8 +117,7 @@ int mdns_name_from_text(uint8_t name[MDNS_NAME_MAX], const char *text)
 }
 
 /* rdata of a record read: names of PTR and SRV expanded, the rest copied */
-static int read_rdata(const uint8_t *pkt, size_t len, size_t off, struct mdns_rr *rr,
-		      uint16_t rdlength)
+static int read_rdata(const uint8_t *pkt, size_t off, struct mdns_rr *rr, uint16_t rdlength)
 {
 	size_t end = off + rdlength, p = off;
 	uint8_t name[MDNS_NAME_MAX];
@@ -140,7 +139,6 @@ static int read_rdata(const uint8_t *pkt, size_t len, size_t off, struct mdns_rr
 		rr->rdlen = (uint16_t)(fixed + nl);
 		return 0;
 	}
-	(void)len;
 	if (rdlength > MDNS_RDATA_MAX) {
 		rr->rd_long = 1;
 		return 0;
@@ -178,7 +176,7 @@ static int read_rr(const uint8_t *pkt, size_t len, size_t *off, struct mdns_rr *
 	rr->rd_long = 0;
 	rr->rdlen = 0;
 	/* names in rdata may point anywhere before, but not past the rdata */
-	if (read_rdata(pkt, len, *off, rr, rdlength) != 0)
+	if (read_rdata(pkt, *off, rr, rdlength) != 0)
 		return -1;
 	*off += rdlength;
 	return 0;
