@@ -173,11 +173,12 @@ size_t mdns_announce(const struct mdns_set *set, int group, int with_host, long 
  * *UNICAST says where it goes: 1 to the sender only (a QU question or a
  * legacy query, not from port 5353: then the ID and questions are echoed,
  * TTLs at most 10 s, no cache-flush), 0 to the group; a multicast answer
- * leaves out records marked recent, and sets bit G of *GROUPS for each
- * group G it holds records of (bit 63: the shared records). Records that
- * do not fit are left out. Length, or 0 when there is nothing to say. */
+ * leaves out records marked recent. It sets bit G of *GROUPS for each
+ * group G it holds records of, and *SHARED when it holds shared ones.
+ * Records that do not fit are left out. Length, or 0 when there is
+ * nothing to say. */
 size_t mdns_answer(const struct mdns_set *set, const struct mdns_msg *q, uint16_t src_port,
-		   uint8_t *out, size_t cap, int *unicast, uint64_t *groups);
+		   uint8_t *out, size_t cap, int *unicast, uint64_t *groups, int *shared);
 /* Does response M claim NAME with a record SET does not have (a record of
  * NAME whose type SET holds for NAME, with other data)? */
 int mdns_conflict(const struct mdns_set *set, const struct mdns_msg *m, const uint8_t *name);

@@ -59,7 +59,8 @@ int mdns_set_add_service(struct mdns_set *set, int group, const char *instance,
 	struct mdns_record *r;
 	size_t hl = mdns_name_len(host), il;
 
-	if (mdns_name_prepend(inst, instance, mdns_adb_service) != 0 || set->n + 4 > MDNS_SET_MAX)
+	if (mdns_name_prepend(inst, instance, mdns_adb_service) != 0 || set->n + 4 > MDNS_SET_MAX ||
+	    6 + hl > MDNS_RDATA_MAX)
 		return -1;
 	il = mdns_name_len(inst);
 	r = add(set, services_name, MDNS_TYPE_PTR, 0, MDNS_TTL_OTHER, -1);
@@ -71,8 +72,6 @@ int mdns_set_add_service(struct mdns_set *set, int group, const char *instance,
 	r->rdlen = (uint16_t)il;
 	set->n++;
 	r = add(set, inst, MDNS_TYPE_SRV, 1, MDNS_TTL_HOST, group);
-	if (6 + hl > MDNS_RDATA_MAX)
-		return -1;
 	r->rdata[4] = (uint8_t)(port >> 8);   /* priority 0, weight 0 */
 	r->rdata[5] = (uint8_t)port;
 	memcpy(r->rdata + 6, host, hl);
@@ -176,7 +175,7 @@ static int known(const struct mdns_msg *q, const struct mdns_record *r)
 enum pick { NONE, ANSWER, ADDITIONAL };
 
 static void write_picked(struct mdns_writer *w, const struct mdns_set *set, const uint8_t *pick,
-			 enum pick which, int legacy, uint64_t *groups)
+			 enum pick which, int legacy, uint64_t *groups, int *shared)
 {
 	for (unsigned i = 0; i < set->n; i++) {
 		const struct mdns_record *r = &set->r[i];
@@ -185,18 +184,22 @@ static void write_picked(struct mdns_writer *w, const struct mdns_set *set, cons
 		if (pick[i] != which ||
 		    mdns_write_record_fit(w, which == ANSWER ? MDNS_AN : MDNS_AR, r, ttl, legacy) != 0)
 			continue;
-		*groups |= r->group < 0 ? 1ull << 63 : 1ull << r->group;
+		if (r->group < 0)
+			*shared = 1;
+		else
+			*groups |= 1ull << r->group;
 	}
 }
 
 size_t mdns_answer(const struct mdns_set *set, const struct mdns_msg *q, uint16_t src_port,
-		   uint8_t *out, size_t cap, int *unicast, uint64_t *groups)
+		   uint8_t *out, size_t cap, int *unicast, uint64_t *groups, int *shared)
 {
 	uint8_t pick[MDNS_SET_MAX] = { 0 };
 	int legacy = src_port != MDNS_PORT, any = 0, srv = 0;
 	struct mdns_writer w;
 
 	*groups = 0;
+	*shared = 0;
 	*unicast = legacy;
 	if ((q->flags & 0xf800) != 0)        /* a response, or not a standard query */
 		return 0;
@@ -231,8 +234,8 @@ size_t mdns_answer(const struct mdns_set *set, const struct mdns_msg *q, uint16_
 	mdns_writer_init(&w, out, cap, legacy ? q->id : 0, MDNS_FLAG_QR | MDNS_FLAG_AA);
 	for (unsigned k = 0; legacy && k < q->nq; k++)
 		mdns_write_question(&w, q->q[k].name, q->q[k].type, 0);
-	write_picked(&w, set, pick, ANSWER, legacy, groups);
-	write_picked(&w, set, pick, ADDITIONAL, legacy, groups);
+	write_picked(&w, set, pick, ANSWER, legacy, groups, shared);
+	write_picked(&w, set, pick, ADDITIONAL, legacy, groups, shared);
 	if (w.counts[1] == 0)
 		return 0;
 	return mdns_writer_finish(&w);

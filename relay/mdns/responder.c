@@ -202,14 +202,14 @@ static void build_set(int slot, enum mdns_state min, const struct mdns_service *
 			set.r[i].recent = now - R.host_last_mc[slot] < MULTICAST_GAP_MS;
 }
 
-static void sent_multicast(int slot, uint64_t groups)
+static void sent_multicast(int slot, uint64_t groups, int shared)
 {
 	uint64_t now = clock_mono_ms();
 
 	for (struct mdns_service *s = R.services; s; s = s->next)
 		if (groups & (1ull << s->slot))
 			s->last_mc[slot] = now;
-	if (groups & (1ull << 63))
+	if (shared)
 		R.host_last_mc[slot] = now;
 }
 
@@ -260,7 +260,7 @@ static void announce_on(const struct mdns_service *s, int slot)
 {
 	build_set(slot, MDNS_ANNOUNCING, s);
 	send_on(slot, NULL, mdns_announce(&set, s->slot, 1, -1, tx, sizeof(tx)));
-	sent_multicast(slot, 1ull << s->slot | 1ull << 63);
+	sent_multicast(slot, 1ull << s->slot, 1);
 }
 
 /* TTL 0 for the service's records, and for the host's and the shared ones
@@ -362,7 +362,7 @@ static void on_query(int slot, const struct sockaddr_in *from)
 {
 	uint64_t groups;
 	size_t len;
-	int unicast;
+	int unicast, shared;
 
 	/* a probe of another host for one of our names, at the same time */
 	build_set(slot, MDNS_PROBING, NULL);
@@ -375,12 +375,13 @@ static void on_query(int slot, const struct sockaddr_in *from)
 			probe_start(s, LOST_TIEBREAK_MS);
 	}
 	build_set(slot, MDNS_ANNOUNCING, NULL);
-	len = mdns_answer(&set, &msg, ntohs(from->sin_port), tx, sizeof(tx), &unicast, &groups);
+	len = mdns_answer(&set, &msg, ntohs(from->sin_port), tx, sizeof(tx), &unicast, &groups,
+			  &shared);
 	if (len == 0)
 		return;
 	send_on(slot, unicast ? from : NULL, len);
 	if (!unicast)
-		sent_multicast(slot, groups);
+		sent_multicast(slot, groups, shared);
 }
 
 static int slot_of(unsigned ifindex)

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *why;
 	uint8_t *pkt;
 	size_t len, off;
-	int uni;
+	int uni, shared;
 
 	if (size < 2 || size > MDNS_PKT_MAX + 2)
 		return 0;
@@ -97,13 +97,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_name(in.rr[i].name);
 			CHECK(in.rr[i].rdlen <= MDNS_RDATA_MAX);
 		}
-		len = mdns_answer(&set, &in, port, out, sizeof(out), &uni, &groups);
+		len = mdns_answer(&set, &in, port, out, sizeof(out), &uni, &groups, &shared);
 		if (len > 0) {
 			CHECK(len <= MDNS_PKT_MAX);
 			CHECK(mdns_parse(out, len, &out_msg, &why) == 0);
 			CHECK(out_msg.flags & MDNS_FLAG_QR);
 			CHECK(out_msg.ancount > 0);
-			CHECK(uni || groups != 0);
+			CHECK(uni || groups != 0 || shared);
 			for (unsigned i = 0; i < out_msg.nrr; i++)
 				CHECK(ours(&out_msg.rr[i]));
 		}

@@ -202,9 +202,10 @@ static size_t answer(size_t qlen, uint16_t port, int *unicast)
 	const char *why;
 	uint64_t groups;
 	size_t len;
+	int shared;
 
 	ck_assert_int_eq(mdns_parse(pkt, qlen, &q, &why), 0);
-	len = mdns_answer(&set, &q, port, out, sizeof(out), unicast, &groups);
+	len = mdns_answer(&set, &q, port, out, sizeof(out), unicast, &groups, &shared);
 	if (len > 0) {
 		memcpy(pkt, out, len);
 		parse_ok(len);
@@ -370,7 +371,7 @@ START_TEST(answers_fit)
 	const char *why;
 	char name[48];
 	uint64_t groups;
-	int uni;
+	int uni, shared;
 	size_t len;
 
 	/* 64 services: the PTR answer is cut to what fits, and valid */
@@ -383,7 +384,7 @@ START_TEST(answers_fit)
 	ck_assert_int_eq(mdns_set_add_host(&set, host, &a), 0);
 	len = query("_adb._tcp.local", MDNS_TYPE_PTR, 0, -1, 0);
 	ck_assert_int_eq(mdns_parse(pkt, len, &q, &why), 0);
-	len = mdns_answer(&set, &q, 5353, out, sizeof(out), &uni, &groups);
+	len = mdns_answer(&set, &q, 5353, out, sizeof(out), &uni, &groups, &shared);
 	ck_assert_uint_gt(len, 0);
 	ck_assert_uint_le(len, MDNS_PKT_MAX);
 	memcpy(pkt, out, len);
