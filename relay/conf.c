@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_WORDS 4
 
@@ -219,7 +220,7 @@ int route_config_equal(const struct route_config *a, const struct route_config *
 	       a->max_clients == b->max_clients && a->max_streams == b->max_streams &&
 	       a->probe_interval_ms == b->probe_interval_ms && a->probe_mode == b->probe_mode &&
 	       a->guest_restart == b->guest_restart && a->open_wait_ms == b->open_wait_ms &&
-	       a->pipeline == b->pipeline;
+	       a->pipeline == b->pipeline && strcmp(a->mdns, b->mdns) == 0;
 }
 
 static int valid_name(const char *s)
@@ -230,6 +231,34 @@ static int valid_name(const char *s)
 		return 0;
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return 0;
+	return 1;
+}
+
+/* 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 */
+static int loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) != 1)
+		return 0;
+	if (IN6_IS_ADDR_V4MAPPED(&a6))
+		return a6.s6_addr[12] == 127;
+	return IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/* an mDNS instance label of our choosing: 1-40 letters, digits, '-', '_' */
+static int valid_mdns_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= MDNS_INSTANCE_MAX)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
 			return 0;
 	return 1;
 }
@@ -245,6 +274,15 @@ static int check_route(const struct relay_config *cfg, const struct route_config
 		snprintf(why, len, "route %s has no target", rc->name);
 		return -1;
 	}
+	if (rc->mdns[0] != '\0' && rc->front.kind != FRONT_TCP) {
+		snprintf(why, len, "route %s: mdns needs a TCP front", rc->name);
+		return -1;
+	}
+	if (rc->mdns[0] != '\0' && loopback(rc->front.host)) {
+		snprintf(why, len, "route %s: mdns: front %s is loopback, no one on the network "
+			 "can reach it", rc->name, rc->front.host);
+		return -1;
+	}
 	if (rc->reconnect_min_ms > rc->reconnect_max_ms) {
 		snprintf(why, len, "route %s: reconnect minimum above maximum", rc->name);
 		return -1;
@@ -253,6 +291,11 @@ static int check_route(const struct relay_config *cfg, const struct route_config
 		const struct route_config *o = &cfg->routes[i];
 		if (strcmp(o->name, rc->name) == 0) {
 			snprintf(why, len, "route %s defined twice", rc->name);
+			return -1;
+		}
+		if (rc->mdns[0] != '\0' && strcasecmp(o->mdns, rc->mdns) == 0) {
+			snprintf(why, len, "routes %s and %s publish the same mdns name", o->name,
+				 rc->name);
 			return -1;
 		}
 		if (front_spec_equal(&o->front, &rc->front)) {
@@ -345,6 +388,11 @@ static int route_option(struct parser *p, struct route_config *rc, char **w, int
 		if (n != 2 || front_spec_parse(w[1], &rc->front, why, sizeof(why)) != 0)
 			return perr(p, "%s", n != 2 ? "front takes one spec" : why);
 		rc->has_front = 1;
+	} else if (p->route != NULL && strcmp(w[0], "mdns") == 0) {
+		if (n != 2 || !valid_mdns_name(w[1]))
+			return perr(p, "mdns takes one name: 1-%d letters, digits, '-' or '_'",
+				    MDNS_INSTANCE_MAX - 1);
+		snprintf(rc->mdns, sizeof(rc->mdns), "%s", w[1]);
 	} else if (p->route != NULL && strcmp(w[0], "target") == 0) {
 		if (n != 2 || vsock_target_parse(w[1], &rc->target, why, sizeof(why)) != 0)
 			return perr(p, "%s", n != 2 ? "target takes one spec" : why);

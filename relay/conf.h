@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "relay/mdns/mdns.h"
 #include "relay/probe.h"
 #include "relay/restart.h"
 #include "relay/sys/sys.h"
@@ -46,6 +47,7 @@ struct route_config {
 	enum guest_restart guest_restart; /* what the PC sees of a guest restart */
 	unsigned open_wait_ms;     /* how long a PC's OPEN waits for a guest that is down */
 	int pipeline;              /* stop-and-wait streams pipelined (relay/pipeline.h) */
+	char mdns[MDNS_INSTANCE_MAX]; /* published as "NAME._adb._tcp.local"; "" = not */
 };
 
 struct relay_config {

@@ -619,6 +619,9 @@ static void start_done(struct route *r)
 	r->start_attempts = 0;
 	r->waiting_for_address = 0;
 	route_changed();
+	if (r->cfg.mdns[0] != '\0' && r->cfg.front.kind == FRONT_TCP)
+		r->mdns = mdns_publish(r->loop, r->cfg.name, r->cfg.mdns, r->cfg.front.host,
+				       r->cfg.front.port);
 	if (r->cfg.probe_interval_ms > 0)
 		uv_timer_start(&r->probe_timer, on_probe_timer, 0, r->cfg.probe_interval_ms);
 }
@@ -692,6 +695,9 @@ void route_stop(struct route *r)
 	log_notice("route %s: stopping%s", r->cfg.name,
 		   r->state == ROUTE_NOT_STARTED ? " (it had not started)" : "");
 	idle_probe_cancel(r);
+	if (r->mdns != NULL)            /* its goodbye, while the front still listens */
+		mdns_withdraw(r->mdns);
+	r->mdns = NULL;
 	/* each session keeps the route alive until it has freed itself */
 	r->handles_open += r->nsessions;
 	for (s = r->sessions; s; s = next) {

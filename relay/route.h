@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "relay/conf.h"
+#include "relay/mdns/mdns.h"
 #include "relay/probe.h"
 #include "relay/session.h"
 #include "usb/usb.h"
@@ -55,6 +56,7 @@ struct route {
 	int virtio_held;                /* the virtio device is acquired */
 
 	uv_tcp_t listener;              /* TCP front, while listener_open */
+	struct mdns_service *mdns;      /* the front published (cfg.mdns), while started */
 	int listener_open;
 	struct usb_function usb;        /* USB front: open for the route's life */
 	int usb_open;                   /* usb is open (not waiting to open it) */

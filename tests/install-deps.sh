@@ -12,7 +12,8 @@ set_name=${1:-suite}
 
 # The daemon builds with libuv1-dev alone. What the tests need: check (unit
 # tests), libusb-1.0-0-dev (the USB-level probe, usb-gadget.test), adb and
-# python3 (integration and hostile tests), tshark (capture.test), socat
+# python3 (integration and hostile tests), python3-zeroconf and iproute2
+# (mdns.test, mdns-flood.test), tshark (capture.test), socat
 # (notify.test, the benchmark's reference), groff-base (docs.test),
 # systemd and man-db (systemd-units.test), libfaketime (clock-step.test),
 # busybox-static (init-scripts.test, the VM lab), qemu-system-x86 and
@@ -27,6 +28,7 @@ set_name=${1:-suite}
 # is missing is skipped (exit 77), and tests/suite.sh fails on a skip.
 CROSS_ARCHES="arm64 armhf"
 PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check tshark adb python3 clang
+	python3-zeroconf iproute2
 	socat qemu-system-x86 qemu-system-arm busybox-static kmod cpio xz-utils debian-archive-keyring groff-base systemd
 	man-db libfaketime gnuplot-nox qemu-user-static file dpkg-dev debhelper lintian mmdebstrap"
 for a in $CROSS_ARCHES; do

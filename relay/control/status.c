@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "relay/control/strbuf.h"
+#include "relay/mdns/mdns.h"
 #include "relay/relay.h"
 #include "relay/sys/sys.h"
 #include "usb/usb.h"
@@ -86,6 +87,20 @@ static void front_text(const struct route *r, struct strbuf *out)
 	strbuf_printf(out, "\n");
 }
 
+/* the instance it publishes now (renamed after a conflict), on which host */
+static void mdns_text(const struct route *r, struct strbuf *out)
+{
+	if (r->cfg.mdns[0] == '\0')
+		return;
+	if (r->mdns == NULL)
+		strbuf_printf(out, "  mdns    \"%s._adb._tcp.local\": not published (the route has not started)\n",
+			      r->cfg.mdns);
+	else
+		strbuf_printf(out, "  mdns    \"%s._adb._tcp.local\" on %s: %s\n",
+			      mdns_service_name(r->mdns), mdns_host_name(),
+			      mdns_state_name(mdns_service_state(r->mdns)));
+}
+
 void status_text(const struct relay *rl, struct strbuf *out)
 {
 	strbuf_printf(out, "adbd-relay pid %d, up %.0f s, %d open fds, rss %ld KiB\n",
@@ -97,6 +112,7 @@ void status_text(const struct relay *rl, struct strbuf *out)
 		vsock_target_format(&r->cfg.target, tgt, sizeof(tgt));
 		strbuf_printf(out, "route %s\n", r->cfg.name);
 		front_text(r, out);
+		mdns_text(r, out);
 		strbuf_printf(out, "  guest   %s %s for %.0f s (%s)\n", tgt,
 			      guest_state_name(r->guest), ago_s(r->guest_since), r->guest_reason);
 		probe_text(r, out);
@@ -127,6 +143,23 @@ void status_text(const struct relay *rl, struct strbuf *out)
 static void json_u64(struct strbuf *out, const char *key, uint64_t v)
 {
 	strbuf_printf(out, ",\"%s\":%llu", key, (unsigned long long)v);
+}
+
+/* "mdns":null, or {"instance": the name it has now, "host", "state"} (state
+ * "not published" while the route has not started) */
+static void json_mdns(const struct route *r, struct strbuf *out)
+{
+	if (r->cfg.mdns[0] == '\0') {
+		strbuf_printf(out, ",\"mdns\":null");
+		return;
+	}
+	strbuf_printf(out, ",\"mdns\":{\"instance\":");
+	strbuf_json_str(out, r->mdns ? mdns_service_name(r->mdns) : r->cfg.mdns);
+	strbuf_printf(out, ",\"host\":");
+	strbuf_json_str(out, r->mdns ? mdns_host_name() : "");
+	strbuf_printf(out, ",\"state\":");
+	strbuf_json_str(out, r->mdns ? mdns_state_name(mdns_service_state(r->mdns)) : "not published");
+	strbuf_printf(out, "}");
 }
 
 /* "probe":{...}: the last result's fields are null until one has ended */
@@ -211,6 +244,7 @@ static void json_route(const struct route *r, struct strbuf *out)
 	strbuf_json_str(out, r->last_error);
 	json_u64(out, "last_error_ms", clock_wall_ms(r->last_error_at));
 	json_probe(r, out);
+	json_mdns(r, out);
 	if (r->cfg.front.kind == FRONT_USB) {
 		const struct usb_stats *u = &r->usb.st;
 

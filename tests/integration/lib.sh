@@ -166,3 +166,37 @@ device_state() {
 assert_eq() {
 	[ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
 }
+
+# netns_pair NAME "$@": run the calling test again inside a network namespace
+# of its own, NAME-a, joined by a veth pair (mdns0 10.77.0.1/24 in NAME-a,
+# mdns1 10.77.0.2/24) to a second one, NAME-b ($PEER_NS in the run inside),
+# so multicast stays between the two. The namespaces are removed after.
+# Needs root: without it the test is skipped.
+netns_pair() {
+	local ns=$1-$$ rc
+	shift
+	if [ -n "${PEER_NS:-}" ]; then return 0; fi
+	[ "$(id -u)" = 0 ] || { echo "[$TEST_NAME] SKIP: needs root for its network namespaces" >&2; exit 77; }
+	need ip iproute2
+	ip netns add "$ns-a" || fail "ip netns add $ns-a"
+	if ! ip netns add "$ns-b"; then ip netns del "$ns-a"; fail "ip netns add $ns-b"; fi
+	ip -n "$ns-a" link add mdns0 type veth peer name mdns1 netns "$ns-b" &&
+		ip -n "$ns-a" addr add 10.77.0.1/24 dev mdns0 &&
+		ip -n "$ns-b" addr add 10.77.0.2/24 dev mdns1 &&
+		ip -n "$ns-a" link set lo up && ip -n "$ns-b" link set lo up &&
+		ip -n "$ns-a" link set mdns0 up && ip -n "$ns-b" link set mdns1 up
+	rc=$?
+	[ $rc -eq 0 ] && { PEER_NS=$ns-b ip netns exec "$ns-a" bash "$0" "$@"; rc=$?; }
+	ip netns del "$ns-a"
+	ip netns del "$ns-b"
+	exit $rc
+}
+
+# zeroconf_python: a python3 that has python3-zeroconf, in $ZC_PY (or a skip)
+zeroconf_python() {
+	for ZC_PY in python3 /usr/bin/python3; do
+		"$ZC_PY" -c 'import zeroconf' 2>/dev/null && return 0
+	done
+	printf '[%s] SKIP: python3-zeroconf is not installed (tests/install-deps.sh installs it)\n' "$TEST_NAME"
+	exit 77
+}

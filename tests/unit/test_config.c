@@ -203,6 +203,18 @@ static const struct {
 	  "test.conf:6: virtio-hybrid: /run/c.sock is the control socket" },
 	{ "route a {\nvirtio-hybrid /run/vm/vhost.sock /run/h\n",
 	  "test.conf:2: unknown route option 'virtio-hybrid'" },
+	{ "mdns tv\n", "test.conf:1: unknown setting 'mdns'" },
+	{ "route a {\nmdns\n", "test.conf:2: mdns takes one name: 1-40 letters" },
+	{ "route a {\nmdns t.v\n", "test.conf:2: mdns takes one name" },
+	{ "route a {\nmdns 01234567890123456789012345678901234567890\n", "mdns takes one name" },
+	{ "route a {\nfront usb:/dev/usb-ffs/a\ntarget unix:/x\nmdns tv\n}\n",
+	  "test.conf:5: route a: mdns needs a TCP front" },
+	{ "route a {\nfront tcp:127.0.0.2:1\ntarget unix:/x\nmdns tv\n}\n",
+	  "route a: mdns: front 127.0.0.2 is loopback" },
+	{ "route a {\nfront tcp:[::1]:1\ntarget unix:/x\nmdns tv\n}\n", "is loopback" },
+	{ "route a {\nfront tcp:0.0.0.0:1\ntarget unix:/x\nmdns tv\n}\n"
+	  "route b {\nfront tcp:0.0.0.0:2\ntarget unix:/x\nmdns TV\n}\n",
+	  "test.conf:10: routes a and b publish the same mdns name" },
 };
 
 START_TEST(rejects)
@@ -329,6 +341,19 @@ START_TEST(route_equality)
 	a = cfg.routes[0];
 	a.probe_mode = PROBE_ADB;
 	ck_assert(!route_config_equal(&a, &cfg.routes[0]));
+	/* published under another name: the old one says goodbye */
+	a = cfg.routes[0];
+	snprintf(a.mdns, sizeof(a.mdns), "tv");
+	ck_assert(!route_config_equal(&a, &cfg.routes[0]));
+}
+END_TEST
+
+START_TEST(mdns_names)
+{
+	ck_assert_int_eq(parse("route a {\nfront tcp:0.0.0.0:1\ntarget unix:/x\nmdns living-room_tv\n}\n"
+			       "route b {\nfront tcp:[::]:2\ntarget unix:/x\n}\n"), 0);
+	ck_assert_str_eq(cfg.routes[0].mdns, "living-room_tv");
+	ck_assert_str_eq(cfg.routes[1].mdns, "");
 }
 END_TEST
 
@@ -467,6 +492,7 @@ int main(void)
 	tcase_add_test(tc, specs_round_trip);
 	tcase_add_test(tc, tcp_targets);
 	tcase_add_test(tc, route_equality);
+	tcase_add_test(tc, mdns_names);
 	tcase_add_test(tc, probe_modes);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

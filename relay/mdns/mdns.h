@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mdns.h - the relay's own mDNS responder (RFC 6762, DNS-SD RFC 6763): it
+ * publishes TCP fronts as "NAME._adb._tcp.local" service instances, so
+ * that a PC's adb (`adb mdns services`) finds them. It needs nothing of the
+ * host (no avahi): one UDP socket on port 5353, shared with any other
+ * responder of the host (SO_REUSEADDR, SO_REUSEPORT), over IPv4 multicast.
+ *
+ * A published service probes its names (the instance, and the host name
+ * "<hostname>-adb.local" its SRV record names), three probes 250 ms apart,
+ * then announces itself twice, 1 s apart, and answers queries. On a
+ * conflict while probing it takes the next name, "NAME (2)", "NAME (3)",
+ * ... (the host "<hostname>-adb-2", ...). Withdrawn, it says goodbye (its
+ * records with TTL 0).
+ *
+ * Where: a front bound to an address is published on the interface that
+ * holds it (none yet: it waits for it); a front bound to the wildcard
+ * address on every interface that is up, multicast-capable and not the
+ * loopback. Interfaces and addresses are scanned again every
+ * MDNS_RESCAN_MS; a service whose interfaces or addresses changed probes
+ * and announces itself again.
+ *
+ * Every packet is an untrusted peer's: parsed with strict bounds, at most
+ * MDNS_PACKETS_PER_S read a second (the rest wait in, or overflow, the
+ * socket's buffer), logged through the rate limiter.
+ */
+#ifndef RELAY_MDNS_MDNS_H
+#define RELAY_MDNS_MDNS_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#define MDNS_INSTANCE_MAX 41     /* a configured NAME: 1-40 bytes and the NUL */
+#define MDNS_RESCAN_MS 3000
+#define MDNS_PACKETS_PER_S 200
+
+struct mdns_service;
+
+enum mdns_state {
+	MDNS_WAITING,           /* no interface to publish on yet */
+	MDNS_PROBING,
+	MDNS_ANNOUNCING,
+	MDNS_ANNOUNCED,
+};
+
+/* Publish instance NAME for a TCP front on ADDRESS (numeric, IPv4 or
+ * IPv6; a wildcard address for every interface) and PORT; ROUTE names it
+ * in log lines. NULL only when out of memory or past MDNS_SERVICES_MAX
+ * services (logged). */
+struct mdns_service *mdns_publish(uv_loop_t *loop, const char *route, const char *name,
+				  const char *address, uint16_t port);
+/* Say goodbye and free the service; the responder closes with the last. */
+void mdns_withdraw(struct mdns_service *s);
+
+/* The instance name it has now (after any renaming), its state, and the
+ * host name its SRV record names ("host-adb.local"). */
+const char *mdns_service_name(const struct mdns_service *s);
+enum mdns_state mdns_service_state(const struct mdns_service *s);
+const char *mdns_state_name(enum mdns_state st);
+const char *mdns_host_name(void);
+
+#endif

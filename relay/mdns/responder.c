@@ -1,0 +1,685 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * responder.c - the mDNS responder of the process: its services and their
+ * state machine (probe, announce, answer, conflict and renaming, goodbye),
+ * the host name, the interfaces each service is published on, and the
+ * intake of packets under a budget. It owns the socket (socket.c) and its
+ * handles while any service is published: the first mdns_publish() opens
+ * them, the last mdns_withdraw() closes them. The contract is in mdns.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "relay/mdns/mdns.h"
+#include "relay/mdns/mdns_internal.h"
+#include "relay/sys/sys.h"
+
+#define PROBES 3
+#define PROBE_GAP_MS 250
+#define ANNOUNCEMENTS 2
+#define ANNOUNCE_GAP_MS 1000
+#define LOST_TIEBREAK_MS 1000        /* RFC 6762 8.2 */
+#define PROBE_BURST 15               /* RFC 6762 8.1: 15 conflicts in 10 s, */
+#define PROBE_BURST_WINDOW_MS 10000
+#define PROBE_SLOW_MS 5000           /* then one probe every 5 s */
+#define MULTICAST_GAP_MS 1000        /* a record multicast at most once a second */
+#define PACKETS_PER_TURN 16
+#define HOST_BASE_MAX 40
+
+struct mdns_service {
+	struct mdns_service *next;
+	char route[32];
+	char base[MDNS_INSTANCE_MAX];
+	char name[MDNS_LABEL_MAX + 1];   /* base, or "base (N)" after conflicts */
+	unsigned renames;                /* N: 1 is the base name */
+	int slot;                        /* its group in record sets */
+	int v6, any;
+	struct in_addr a4;
+	struct in6_addr a6;
+	uint16_t port;
+	enum mdns_state state;
+	unsigned step;                   /* probes or announcements sent */
+	uv_timer_t timer;
+	uint32_t ifmask;                 /* interface slots it is published on */
+	uint64_t last_mc[MDNS_IFACES_MAX];
+	unsigned probe_starts;
+	uint64_t probe_window;
+};
+
+static struct {
+	uv_loop_t *loop;
+	int fd;
+	uv_poll_t poll;
+	uv_timer_t scan, resume;
+	int handles;                     /* open: poll, scan, resume */
+	int closing;
+	struct mdns_iface ifaces[MDNS_IFACES_MAX];   /* index 0: an empty slot */
+	unsigned joined[MDNS_IFACES_MAX];            /* ifindex joined per slot */
+	struct mdns_service *services;
+	uint64_t slots;                  /* the services' slots in use */
+	char host_base[HOST_BASE_MAX + 1];
+	unsigned host_renames;
+	uint8_t host[MDNS_NAME_MAX];
+	char host_text[MDNS_LABEL_MAX + 8];
+	uint64_t host_last_mc[MDNS_IFACES_MAX];
+	uint64_t second;
+	unsigned packets;                /* read in this second */
+} R = { .fd = -1 };
+
+/* one packet at a time: the packet read, its parse, a set of records, the
+ * packet written (the event loop is single-threaded) */
+static uint8_t rx[MDNS_PKT_MAX + 1], tx[MDNS_PKT_MAX];
+static struct mdns_msg msg;
+static struct mdns_set set;
+
+static void on_service_timer(uv_timer_t *t);
+static void responder_up(uv_loop_t *loop);
+
+const char *mdns_state_name(enum mdns_state st)
+{
+	switch (st) {
+	case MDNS_WAITING: return "waiting for an interface";
+	case MDNS_PROBING: return "probing";
+	case MDNS_ANNOUNCING: return "announcing";
+	case MDNS_ANNOUNCED: return "announced";
+	}
+	return "?";
+}
+
+const char *mdns_service_name(const struct mdns_service *s)
+{
+	return s->name;
+}
+
+enum mdns_state mdns_service_state(const struct mdns_service *s)
+{
+	return s->state;
+}
+
+const char *mdns_host_name(void)
+{
+	return R.host_text;
+}
+
+/* ---- names ---- */
+
+static void set_host_name(void)
+{
+	char label[MDNS_LABEL_MAX + 1];
+
+	if (R.host_renames <= 1)
+		snprintf(label, sizeof(label), "%s-adb", R.host_base);
+	else
+		snprintf(label, sizeof(label), "%s-adb-%u", R.host_base, R.host_renames);
+	mdns_name_prepend(R.host, label, (const uint8_t *)"\x05local");
+	snprintf(R.host_text, sizeof(R.host_text), "%s.local", label);
+}
+
+/* "<hostname>-adb.local": the machine's name up to its first dot, letters,
+ * digits and '-' only; a name of its own, so it never contests the one
+ * the host's own responder (avahi) holds */
+static void host_init(void)
+{
+	char h[256];
+	size_t n = 0;
+
+	if (gethostname(h, sizeof(h)) != 0)
+		h[0] = '\0';
+	h[sizeof(h) - 1] = '\0';
+	for (const char *p = h; *p && *p != '.' && n < HOST_BASE_MAX; p++)
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-')
+			R.host_base[n++] = *p;
+	R.host_base[n] = '\0';
+	if (n == 0)
+		snprintf(R.host_base, sizeof(R.host_base), "adbd-relay");
+	R.host_renames = 1;
+	set_host_name();
+}
+
+/* ---- record sets ---- */
+
+static int holds(const struct mdns_iface *f, const struct mdns_service *s)
+{
+	for (unsigned i = 0; !s->v6 && i < f->addrs.n4; i++)
+		if (memcmp(&f->addrs.v4[i], &s->a4, sizeof(s->a4)) == 0)
+			return 1;
+	for (unsigned i = 0; s->v6 && i < f->addrs.n6; i++)
+		if (memcmp(&f->addrs.v6[i], &s->a6, sizeof(s->a6)) == 0)
+			return 1;
+	return 0;
+}
+
+/* The addresses of F a client reaches S on: a wildcard IPv4 front listens
+ * on every IPv4 address, an IPv6 one (dual-stack) on every address. */
+static void service_addrs(const struct mdns_service *s, const struct mdns_iface *f,
+			  struct mdns_addrs *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s->any) {
+		*out = f->addrs;
+		if (!s->v6)
+			out->n6 = 0;
+	} else if (holds(f, s) && s->v6) {
+		out->v6[out->n6++] = s->a6;
+	} else if (holds(f, s)) {
+		out->v4[out->n4++] = s->a4;
+	}
+}
+
+/* The records of the services published on interface SLOT (every slot
+ * when -1) that are at least in state MIN, and ALSO whatever its state. */
+static void build_set(int slot, enum mdns_state min, const struct mdns_service *also)
+{
+	uint64_t now = clock_mono_ms();
+	struct mdns_addrs a;
+
+	set.n = 0;
+	for (const struct mdns_service *s = R.services; s; s = s->next) {
+		unsigned first = set.n;
+
+		if ((s->state < min && s != also) || s->state == MDNS_WAITING ||
+		    (slot >= 0 && !(s->ifmask & (1u << slot))))
+			continue;
+		if (mdns_set_add_service(&set, s->slot, s->name, R.host, s->port) != 0)
+			continue;
+		for (unsigned i = first; slot >= 0 && i < set.n; i++)
+			set.r[i].recent = set.r[i].group >= 0 &&
+					  now - s->last_mc[slot] < MULTICAST_GAP_MS;
+		for (int i = 0; i < MDNS_IFACES_MAX; i++) {
+			if ((slot >= 0 && i != slot) || !(s->ifmask & (1u << i)))
+				continue;
+			service_addrs(s, &R.ifaces[i], &a);
+			mdns_set_add_host(&set, R.host, &a);
+		}
+	}
+	for (unsigned i = 0; slot >= 0 && i < set.n; i++)
+		if (set.r[i].group < 0)
+			set.r[i].recent = now - R.host_last_mc[slot] < MULTICAST_GAP_MS;
+}
+
+static void sent_multicast(int slot, uint64_t groups, int shared)
+{
+	uint64_t now = clock_mono_ms();
+
+	for (struct mdns_service *s = R.services; s; s = s->next)
+		if (groups & (1ull << s->slot))
+			s->last_mc[slot] = now;
+	if (shared)
+		R.host_last_mc[slot] = now;
+}
+
+static void send_on(int slot, const struct sockaddr_in *to, size_t len)
+{
+	static const char send_cause;
+	int rc;
+
+	if (len == 0 || R.fd < 0)
+		return;
+	rc = mdns_socket_send(R.fd, R.ifaces[slot].index, to, tx, len);
+	if (rc != 0)
+		log_limited(LOG_LVL_WARN, "mdns", &send_cause, "mdns: cannot send on %s: %s",
+			    R.ifaces[slot].name, strerror(-rc));
+}
+
+/* ---- the state machine ---- */
+
+static void probe_start(struct mdns_service *s, unsigned delay_ms)
+{
+	uint64_t now = clock_mono_ms();
+
+	if (now - s->probe_window >= PROBE_BURST_WINDOW_MS) {
+		s->probe_window = now;
+		s->probe_starts = 0;
+	}
+	if (++s->probe_starts > PROBE_BURST)
+		delay_ms = PROBE_SLOW_MS;
+	s->state = MDNS_PROBING;
+	s->step = 0;
+	uv_timer_start(&s->timer, on_service_timer, delay_ms + (unsigned)rand() % PROBE_GAP_MS, 0);
+}
+
+static void each_iface(const struct mdns_service *s, void (*fn)(const struct mdns_service *, int))
+{
+	for (int i = 0; i < MDNS_IFACES_MAX; i++)
+		if (s->ifmask & (1u << i))
+			fn(s, i);
+}
+
+static void probe_on(const struct mdns_service *s, int slot)
+{
+	build_set(slot, MDNS_ANNOUNCING, s);
+	send_on(slot, NULL, mdns_probe(&set, s->slot, R.host, tx, sizeof(tx)));
+}
+
+static void announce_on(const struct mdns_service *s, int slot)
+{
+	build_set(slot, MDNS_ANNOUNCING, s);
+	send_on(slot, NULL, mdns_announce(&set, s->slot, 1, -1, tx, sizeof(tx)));
+	sent_multicast(slot, 1ull << s->slot, 1);
+}
+
+/* TTL 0 for the service's records, and for the host's and the shared ones
+ * when no other service of ours is on that interface */
+static void goodbye_on(const struct mdns_service *s, int slot)
+{
+	int others = 0;
+
+	for (const struct mdns_service *o = R.services; o; o = o->next)
+		others |= o != s && o->state >= MDNS_ANNOUNCING && (o->ifmask & (1u << slot));
+	build_set(slot, MDNS_ANNOUNCING, s);
+	send_on(slot, NULL, mdns_announce(&set, s->slot, !others, 0, tx, sizeof(tx)));
+}
+
+static void on_service_timer(uv_timer_t *t)
+{
+	struct mdns_service *s = t->data;
+
+	if (s->state == MDNS_PROBING && s->step < PROBES) {
+		each_iface(s, probe_on);
+		s->step++;
+		uv_timer_start(&s->timer, on_service_timer, PROBE_GAP_MS, 0);
+		return;
+	}
+	if (s->state == MDNS_PROBING) {
+		s->state = MDNS_ANNOUNCING;
+		s->step = 0;
+		log_notice("mdns: route %s: published as \"%s._adb._tcp.local\" on %s, port %u",
+			   s->route, s->name, R.host_text, s->port);
+	}
+	each_iface(s, announce_on);
+	if (++s->step < ANNOUNCEMENTS)
+		uv_timer_start(&s->timer, on_service_timer, ANNOUNCE_GAP_MS, 0);
+	else
+		s->state = MDNS_ANNOUNCED;
+}
+
+static const char conflict_cause;
+
+/* Another responder holds a name of ours: while probing, take the next
+ * name; once announced, probe again (RFC 6762 9), and the holder's answer
+ * to the probe decides. */
+static void service_conflict(struct mdns_service *s)
+{
+	char old[sizeof(s->name)];
+
+	if (s->state != MDNS_PROBING) {
+		log_limited(LOG_LVL_NOTICE, s->route, &conflict_cause,
+			    "mdns: route %s: another responder claims \"%s\": probing again",
+			    s->route, s->name);
+		probe_start(s, 0);
+		return;
+	}
+	memcpy(old, s->name, sizeof(old));
+	s->renames++;
+	mdns_instance_name(s->name, sizeof(s->name), s->base, s->renames);
+	log_limited(LOG_LVL_NOTICE, s->route, &conflict_cause,
+		    "mdns: route %s: \"%s\" is taken on the network, now \"%s\"", s->route, old,
+		    s->name);
+	probe_start(s, 0);
+}
+
+static void host_conflict(void)
+{
+	char old[sizeof(R.host_text)];
+
+	memcpy(old, R.host_text, sizeof(old));
+	R.host_renames++;
+	set_host_name();
+	log_limited(LOG_LVL_NOTICE, "mdns", &conflict_cause,
+		    "mdns: host name %s is taken on the network, now %s", old, R.host_text);
+	for (struct mdns_service *s = R.services; s; s = s->next)
+		if (s->state != MDNS_WAITING)
+			probe_start(s, 0);
+}
+
+/* ---- packets ---- */
+
+static void on_response(void)
+{
+	int host = 0;
+
+	build_set(-1, MDNS_PROBING, NULL);
+	for (struct mdns_service *s = R.services; s; s = s->next) {
+		uint8_t inst[MDNS_NAME_MAX];
+
+		if (s->state == MDNS_WAITING)
+			continue;
+		host = 1;
+		if (mdns_name_prepend(inst, s->name, mdns_adb_service) == 0 &&
+		    mdns_conflict(&set, &msg, inst))
+			service_conflict(s);
+	}
+	if (host && mdns_conflict(&set, &msg, R.host))
+		host_conflict();
+}
+
+static void on_query(int slot, const struct sockaddr_in *from)
+{
+	uint64_t groups;
+	size_t len;
+	int unicast, shared;
+
+	/* a probe of another host for one of our names, at the same time */
+	build_set(slot, MDNS_PROBING, NULL);
+	for (struct mdns_service *s = R.services; s; s = s->next) {
+		uint8_t inst[MDNS_NAME_MAX];
+
+		if (s->state != MDNS_PROBING || mdns_name_prepend(inst, s->name, mdns_adb_service) != 0)
+			continue;
+		if (mdns_tiebreak(&set, &msg, inst) < 0 || mdns_tiebreak(&set, &msg, R.host) < 0)
+			probe_start(s, LOST_TIEBREAK_MS);
+	}
+	build_set(slot, MDNS_ANNOUNCING, NULL);
+	len = mdns_answer(&set, &msg, ntohs(from->sin_port), tx, sizeof(tx), &unicast, &groups,
+			  &shared);
+	if (len == 0)
+		return;
+	send_on(slot, unicast ? from : NULL, len);
+	if (!unicast)
+		sent_multicast(slot, groups, shared);
+}
+
+static int slot_of(unsigned ifindex)
+{
+	for (int i = 0; i < MDNS_IFACES_MAX; i++)
+		if (ifindex != 0 && R.ifaces[i].index == ifindex && R.joined[i] == ifindex)
+			return i;
+	return -1;
+}
+
+static void on_packet(size_t len, const struct sockaddr_in *from, unsigned ifindex)
+{
+	static const char bad_cause;
+	const char *why = NULL;
+	char addr[INET_ADDRSTRLEN] = "?";
+	int slot = slot_of(ifindex);
+
+	if (slot < 0)                    /* not an interface we publish on */
+		return;
+	if (len > MDNS_PKT_MAX)
+		why = "longer than 1500 bytes";
+	else if (mdns_parse(rx, len, &msg, &why) == 0)
+		why = NULL;
+	if (why != NULL) {
+		inet_ntop(AF_INET, &from->sin_addr, addr, sizeof(addr));
+		log_limited(LOG_LVL_INFO, "mdns", &bad_cause, "mdns: dropped a packet from %s on %s: %s",
+			    addr, R.ifaces[slot].name, why);
+		return;
+	}
+	if (msg.flags & MDNS_FLAG_QR)
+		on_response();
+	else
+		on_query(slot, from);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events);
+
+static void on_resume(uv_timer_t *t)
+{
+	(void)t;
+	if (R.fd >= 0 && !R.closing)
+		uv_poll_start(&R.poll, UV_READABLE, on_readable);
+}
+
+/* At most PACKETS_PER_TURN a turn and MDNS_PACKETS_PER_S a second: past
+ * that the socket is not read until the next second (the kernel drops what
+ * its buffer cannot hold). */
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+	static const char recv_cause;
+	struct sockaddr_in from;
+	unsigned ifindex;
+
+	(void)h;
+	(void)events;
+	if (status < 0)
+		return;
+	for (int i = 0; i < PACKETS_PER_TURN; i++) {
+		uint64_t now = clock_mono_ms();
+		long n;
+
+		if (now / 1000 != R.second) {
+			R.second = now / 1000;
+			R.packets = 0;
+		}
+		if (R.packets >= MDNS_PACKETS_PER_S) {
+			uv_poll_stop(&R.poll);
+			uv_timer_start(&R.resume, on_resume, 1000 - now % 1000, 0);
+			return;
+		}
+		n = mdns_socket_recv(R.fd, rx, sizeof(rx), &from, &ifindex);
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
+			return;
+		if (n < 0) {
+			log_limited(LOG_LVL_WARN, "mdns", &recv_cause, "mdns: read: %s", strerror((int)-n));
+			return;
+		}
+		R.packets++;
+		on_packet((size_t)n, &from, ifindex);
+	}
+}
+
+/* ---- interfaces ---- */
+
+static uint32_t service_mask(const struct mdns_service *s)
+{
+	uint32_t m = 0;
+
+	for (int i = 0; i < MDNS_IFACES_MAX; i++) {
+		const struct mdns_iface *f = &R.ifaces[i];
+		if (f->index != 0 && (s->any ? (s->v6 || f->addrs.n4 > 0) : holds(f, s)))
+			m |= 1u << i;
+	}
+	return m;
+}
+
+/* Interfaces kept in their slots; changed: the slots that are new, gone or
+ * whose addresses changed. */
+static uint32_t take_scan(const struct mdns_iface *found, int n)
+{
+	struct mdns_iface next[MDNS_IFACES_MAX];
+	int used[MDNS_IFACES_MAX] = { 0 };
+	uint32_t changed = 0;
+
+	memset(next, 0, sizeof(next));
+	for (int i = 0; i < MDNS_IFACES_MAX; i++) {
+		for (int k = 0; k < n && R.ifaces[i].index != 0; k++) {
+			if (used[k] || found[k].index != R.ifaces[i].index)
+				continue;
+			next[i] = found[k];
+			used[k] = 1;
+		}
+		if (memcmp(&next[i], &R.ifaces[i], sizeof(next[i])) != 0)
+			changed |= 1u << i;
+	}
+	for (int k = 0; k < n; k++) {
+		for (int i = 0; i < MDNS_IFACES_MAX && !used[k]; i++) {
+			if (next[i].index != 0 || R.ifaces[i].index != 0)
+				continue;
+			next[i] = found[k];
+			used[k] = 1;
+			changed |= 1u << i;
+		}
+	}
+	memcpy(R.ifaces, next, sizeof(next));
+	return changed;
+}
+
+static void join_used(void)
+{
+	static const char join_cause;
+	uint32_t want = 0;
+
+	for (const struct mdns_service *s = R.services; s; s = s->next)
+		want |= s->ifmask;
+	for (int i = 0; i < MDNS_IFACES_MAX; i++) {
+		unsigned idx = (want & (1u << i)) ? R.ifaces[i].index : 0;
+		int rc;
+
+		if (R.joined[i] == idx)
+			continue;
+		if (R.joined[i] != 0)
+			mdns_socket_join(R.fd, R.joined[i], 0);   /* gone already: nothing to drop */
+		R.joined[i] = 0;
+		if (idx == 0)
+			continue;
+		rc = mdns_socket_join(R.fd, idx, 1);
+		if (rc == 0)
+			R.joined[i] = idx;
+		else
+			log_limited(LOG_LVL_WARN, "mdns", &join_cause, "mdns: cannot join %s on %s: %s",
+				    MDNS_GROUP, R.ifaces[i].name, strerror(-rc));
+	}
+}
+
+static void rescan(void)
+{
+	static const char scan_cause;
+	struct mdns_iface found[MDNS_IFACES_MAX];
+	int n = mdns_scan_ifaces(found, MDNS_IFACES_MAX);
+	uint32_t changed;
+
+	if (n < 0) {
+		log_limited(LOG_LVL_WARN, "mdns", &scan_cause, "mdns: cannot list interfaces: %s",
+			    strerror(errno));
+		return;
+	}
+	changed = take_scan(found, n);
+	for (struct mdns_service *s = R.services; s; s = s->next) {
+		uint32_t m = service_mask(s);
+
+		if (m == s->ifmask && !(m & changed) && s->state != MDNS_WAITING)
+			continue;
+		s->ifmask = m;
+		if (m == 0) {
+			s->state = MDNS_WAITING;
+			uv_timer_stop(&s->timer);
+		} else {
+			probe_start(s, 0);
+		}
+	}
+	join_used();
+}
+
+static void on_scan(uv_timer_t *t)
+{
+	static const char open_cause;
+	int fd;
+
+	(void)t;
+	if (R.fd < 0) {
+		fd = mdns_socket_open();
+		if (fd < 0) {
+			log_limited(LOG_LVL_WARN, "mdns", &open_cause,
+				    "mdns: cannot open UDP port %d: %s; trying again", MDNS_PORT,
+				    strerror(-fd));
+			return;
+		}
+		R.fd = fd;
+		uv_poll_init(R.loop, &R.poll, fd);
+		R.handles++;
+		uv_poll_start(&R.poll, UV_READABLE, on_readable);
+	}
+	rescan();
+}
+
+/* ---- the responder's life ---- */
+
+static void on_responder_closed(uv_handle_t *h)
+{
+	(void)h;
+	if (--R.handles > 0)
+		return;
+	if (R.fd >= 0)
+		close(R.fd);
+	R.fd = -1;
+	R.closing = 0;
+	memset(R.ifaces, 0, sizeof(R.ifaces));
+	memset(R.joined, 0, sizeof(R.joined));
+	if (R.services != NULL)          /* published again while closing */
+		responder_up(R.loop);
+}
+
+static void responder_up(uv_loop_t *loop)
+{
+	if (R.handles > 0)
+		return;                  /* running, or closing: on_responder_closed */
+	R.loop = loop;
+	host_init();
+	uv_timer_init(loop, &R.scan);
+	uv_timer_init(loop, &R.resume);
+	R.handles = 2;
+	uv_timer_start(&R.scan, on_scan, 0, MDNS_RESCAN_MS);
+}
+
+static void responder_down(void)
+{
+	R.closing = 1;
+	if (R.fd >= 0)
+		uv_close((uv_handle_t *)&R.poll, on_responder_closed);
+	uv_close((uv_handle_t *)&R.scan, on_responder_closed);
+	uv_close((uv_handle_t *)&R.resume, on_responder_closed);
+}
+
+struct mdns_service *mdns_publish(uv_loop_t *loop, const char *route, const char *name,
+				  const char *address, uint16_t port)
+{
+	static const uint8_t zero[16];
+	struct mdns_service *s;
+	int slot = 0;
+
+	while (slot < MDNS_SERVICES_MAX && (R.slots & (1ull << slot)))
+		slot++;
+	if (slot == MDNS_SERVICES_MAX || (s = calloc(1, sizeof(*s))) == NULL) {
+		log_error("mdns: route %s: cannot publish: %s", route,
+			  slot == MDNS_SERVICES_MAX ? "too many services" : "out of memory");
+		return NULL;
+	}
+	snprintf(s->route, sizeof(s->route), "%s", route);
+	snprintf(s->base, sizeof(s->base), "%s", name);
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->renames = 1;
+	s->slot = slot;
+	s->v6 = inet_pton(AF_INET, address, &s->a4) != 1;
+	if (s->v6)
+		inet_pton(AF_INET6, address, &s->a6);
+	s->any = s->v6 ? memcmp(&s->a6, zero, 16) == 0 : s->a4.s_addr == 0;
+	s->port = port;
+	s->state = MDNS_WAITING;
+	uv_timer_init(loop, &s->timer);
+	s->timer.data = s;
+	R.slots |= 1ull << slot;
+	s->next = R.services;
+	R.services = s;
+	responder_up(loop);
+	if (R.fd >= 0 && !R.closing)
+		rescan();
+	return s;
+}
+
+static void on_service_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void mdns_withdraw(struct mdns_service *s)
+{
+	struct mdns_service **pp;
+
+	if (s->state >= MDNS_ANNOUNCING)
+		each_iface(s, goodbye_on);
+	if (s->state != MDNS_WAITING)
+		log_notice("mdns: route %s: \"%s\" withdrawn", s->route, s->name);
+	for (pp = &R.services; *pp != s; pp = &(*pp)->next)
+		;
+	*pp = s->next;
+	R.slots &= ~(1ull << s->slot);
+	uv_close((uv_handle_t *)&s->timer, on_service_closed);
+	if (R.services == NULL && !R.closing && R.handles > 0)
+		responder_down();
+}

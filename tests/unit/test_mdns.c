@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_mdns.c - the mDNS responder's codec and records (relay/mdns/wire.c,
+ * records.c): records encoded and read back, name compression written and
+ * read (loops, forward and out-of-range pointers, long labels and names
+ * rejected), query matching (ANY, case, class, QU, legacy queries),
+ * known-answer suppression, conflicts and the renaming sequence,
+ * simultaneous-probe tie-break, the goodbye's TTLs.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "relay/mdns/mdns_internal.h"
+#include "tests/unit/unit.h"
+
+static const uint8_t host[] = "\x07vm-test\x05local";
+static uint8_t pkt[MDNS_PKT_MAX];
+static struct mdns_msg m;
+static struct mdns_set set;
+
+/* a set with service "tv" (group 0) on port 5555 at 10.0.0.7 */
+static void make_set(void)
+{
+	struct mdns_addrs a = { .n4 = 1 };
+
+	inet_pton(AF_INET, "10.0.0.7", &a.v4[0]);
+	set.n = 0;
+	ck_assert_int_eq(mdns_set_add_service(&set, 0, "tv", host, 5555), 0);
+	ck_assert_int_eq(mdns_set_add_host(&set, host, &a), 0);
+}
+
+static void parse_ok(size_t len)
+{
+	const char *why = NULL;
+
+	ck_assert_uint_gt(len, 0);
+	ck_assert_msg(mdns_parse(pkt, len, &m, &why) == 0, "parse: %s", why);
+}
+
+static const struct mdns_rr *find_rr(uint16_t type)
+{
+	for (unsigned i = 0; i < m.nrr; i++)
+		if (m.rr[i].type == type)
+			return &m.rr[i];
+	return NULL;
+}
+
+static uint8_t inst[MDNS_NAME_MAX];
+
+START_TEST(records_encoded)
+{
+	const struct mdns_rr *srv, *a, *txt;
+	unsigned ptrs = 0;
+
+	make_set();
+	ck_assert_uint_eq(set.n, 5);          /* 2 PTR, SRV, TXT, A */
+	parse_ok(mdns_announce(&set, 0, 1, -1, pkt, sizeof(pkt)));
+	ck_assert_uint_eq(m.flags, MDNS_FLAG_QR | MDNS_FLAG_AA);
+	ck_assert_uint_eq(m.ancount, 5);
+	for (unsigned i = 0; i < m.nrr; i++)
+		ptrs += m.rr[i].type == MDNS_TYPE_PTR;
+	ck_assert_uint_eq(ptrs, 2);
+	ck_assert_int_eq(mdns_name_from_text(inst, "tv._adb._tcp.local"), 0);
+	srv = find_rr(MDNS_TYPE_SRV);
+	ck_assert_ptr_nonnull(srv);
+	ck_assert(mdns_name_eq(srv->name, inst));
+	ck_assert_int_eq(srv->flush, 1);
+	ck_assert_uint_eq(srv->ttl, MDNS_TTL_HOST);
+	ck_assert_uint_eq(srv->rdata[4] << 8 | srv->rdata[5], 5555);
+	ck_assert(mdns_name_eq(srv->rdata + 6, host));
+	txt = find_rr(MDNS_TYPE_TXT);
+	ck_assert_uint_eq(txt->rdlen, 1);
+	ck_assert_uint_eq(txt->rdata[0], 0);
+	a = find_rr(MDNS_TYPE_A);
+	ck_assert_uint_eq(a->rdlen, 4);
+	ck_assert_mem_eq(a->rdata, "\x0a\x00\x00\x07", 4);
+	ck_assert(mdns_name_eq(a->name, host));
+	for (unsigned i = 0; i < m.nrr; i++)   /* PTRs shared, the rest ours alone */
+		ck_assert_int_eq(m.rr[i].flush, m.rr[i].type != MDNS_TYPE_PTR);
+	/* a second service adds its own PTR, SRV and TXT, and the shared PTR once */
+	ck_assert_int_eq(mdns_set_add_service(&set, 1, "tv2", host, 5556), 0);
+	ck_assert_uint_eq(set.n, 8);
+}
+END_TEST
+
+START_TEST(compression_written_and_read)
+{
+	struct mdns_writer w;
+	struct mdns_record r = { .type = MDNS_TYPE_PTR, .ttl = 10, .group = 0 };
+	uint8_t name[MDNS_NAME_MAX];
+	size_t len, off, ptrs = 0;
+
+	make_set();
+	mdns_writer_init(&w, pkt, sizeof(pkt), 0, MDNS_FLAG_QR);
+	memcpy(r.name, mdns_adb_service, mdns_name_len(mdns_adb_service));
+	mdns_name_from_text(r.rdata, "tv._adb._tcp.local");
+	r.rdlen = (uint16_t)mdns_name_len(r.rdata);
+	mdns_write_record(&w, MDNS_AN, &r, 10, 0);
+	len = mdns_writer_finish(&w);
+	/* "_adb._tcp.local" once in full; the rdata is "tv" and a pointer */
+	ck_assert_uint_eq(len, 12 + mdns_name_len(mdns_adb_service) + 10 + 1 + 2 + 2);
+	for (size_t i = 12; i + 1 < len; i++)
+		ptrs += pkt[i] == 0xc0 && pkt[i + 1] == 12;
+	ck_assert_uint_eq(ptrs, 1);
+	parse_ok(len);
+	ck_assert(mdns_name_eq(m.rr[0].rdata, r.rdata));
+	/* reading: a pointer to itself, forward, past the end, a loop of two */
+	static const uint8_t self[] = { 0xc0, 0x00 };
+	static const uint8_t fwd[] = { 0xc0, 0x02, 0x00 };
+	static const uint8_t past[] = { 0x01, 'a', 0xc0, 0x40 };
+	static const uint8_t two[] = { 0x01, 'a', 0xc0, 0x04, 0x01, 'b', 0xc0, 0x00 };
+	off = 0;
+	ck_assert_int_eq(mdns_read_name(self, sizeof(self), &off, name), -1);
+	off = 0;
+	ck_assert_int_eq(mdns_read_name(fwd, sizeof(fwd), &off, name), -1);
+	off = 0;
+	ck_assert_int_eq(mdns_read_name(past, sizeof(past), &off, name), -1);
+	off = 0;
+	ck_assert_int_eq(mdns_read_name(two, sizeof(two), &off, name), -1);
+	off = 4;                                 /* "b" then back to "a", then on to "b": loop */
+	ck_assert_int_eq(mdns_read_name(two, sizeof(two), &off, name), -1);
+	/* a backwards pointer is fine, and off ends after it */
+	static const uint8_t back[] = { 0x01, 'a', 0x00, 0x01, 'b', 0xc0, 0x00 };
+	off = 3;
+	ck_assert_int_eq(mdns_read_name(back, sizeof(back), &off, name), 0);
+	ck_assert_uint_eq(off, 7);
+	ck_assert_mem_eq(name, "\x01" "b\x01" "a", 5);
+}
+END_TEST
+
+START_TEST(names_bounded)
+{
+	uint8_t buf[600], name[MDNS_NAME_MAX];
+	size_t off = 0, n = 0;
+
+	/* a label of 64 bytes; the reserved kinds 0x40 and 0x80 */
+	memset(buf, 'a', sizeof(buf));
+	buf[0] = 64;
+	buf[65] = 0;
+	ck_assert_int_eq(mdns_read_name(buf, 66, &off, name), -1);
+	buf[0] = 0x40;
+	off = 0;
+	ck_assert_int_eq(mdns_read_name(buf, 66, &off, name), -1);
+	buf[0] = 0x80;
+	off = 0;
+	ck_assert_int_eq(mdns_read_name(buf, 66, &off, name), -1);
+	/* 4 labels of 63: 257 bytes, over 255 */
+	for (int i = 0; i < 4; i++, n += 64)
+		buf[n] = 63;
+	buf[n] = 0;
+	off = 0;
+	ck_assert_int_eq(mdns_read_name(buf, n + 1, &off, name), -1);
+	/* a name cut by the end of the packet */
+	off = 0;
+	ck_assert_int_eq(mdns_read_name(buf, 30, &off, name), -1);
+	/* a chain of 17 backwards pointers */
+	buf[0] = 0;
+	for (int i = 1; i <= 17; i++) {
+		buf[2 * i - 1] = 0xc0;
+		buf[2 * i] = (uint8_t)(i == 1 ? 0 : 2 * i - 3);
+	}
+	off = 33;
+	ck_assert_int_eq(mdns_read_name(buf, 35, &off, name), -1);
+	off = 31;                                /* 16 of them: allowed */
+	ck_assert_int_eq(mdns_read_name(buf, 35, &off, name), 0);
+}
+END_TEST
+
+START_TEST(counts_bounded)
+{
+	static const uint8_t big[12] = { 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0 };
+	static const uint8_t trail[13] = { 0 };
+	const char *why;
+
+	ck_assert_int_eq(mdns_parse(big, sizeof(big), &m, &why), -1);
+	ck_assert_str_eq(why, "counts larger than the packet");
+	ck_assert_int_eq(mdns_parse(trail, sizeof(trail), &m, &why), -1);
+	ck_assert_int_eq(mdns_parse(trail, 11, &m, &why), -1);
+	ck_assert_int_eq(mdns_parse(trail, 12, &m, &why), 0);
+}
+END_TEST
+
+/* a query for TEXT / TYPE, with the known answers of KNOWN (TTL KTTL) */
+static size_t query(const char *text, uint16_t type, int qu, int known_group, uint32_t kttl)
+{
+	struct mdns_writer w;
+	uint8_t name[MDNS_NAME_MAX];
+
+	mdns_name_from_text(name, text);
+	mdns_writer_init(&w, pkt, sizeof(pkt), 0x1234, 0);
+	mdns_write_question(&w, name, type, qu);
+	for (unsigned i = 0; i < set.n && known_group >= 0; i++)
+		if (set.r[i].type == MDNS_TYPE_PTR && set.r[i].group == known_group)
+			mdns_write_record(&w, MDNS_AN, &set.r[i], kttl, 1);
+	return mdns_writer_finish(&w);
+}
+
+static size_t answer(size_t qlen, uint16_t port, int *unicast)
+{
+	static struct mdns_msg q;
+	static uint8_t out[MDNS_PKT_MAX];
+	const char *why;
+	uint64_t groups;
+	size_t len;
+	int shared;
+
+	ck_assert_int_eq(mdns_parse(pkt, qlen, &q, &why), 0);
+	len = mdns_answer(&set, &q, port, out, sizeof(out), unicast, &groups, &shared);
+	if (len > 0) {
+		memcpy(pkt, out, len);
+		parse_ok(len);
+	}
+	return len;
+}
+
+START_TEST(query_matching)
+{
+	size_t len;
+	int uni;
+
+	make_set();
+	/* ANY, in capitals: SRV and TXT answer, the PTR, and A as additional */
+	ck_assert_uint_gt(answer(query("TV._ADB._tcp.LOCAL", MDNS_TYPE_ANY, 0, -1, 0), 5353, &uni), 0);
+	ck_assert_int_eq(uni, 0);
+	ck_assert_uint_eq(m.ancount, 2);
+	ck_assert_uint_eq(m.arcount, 2);
+	ck_assert_uint_eq(m.id, 0);
+	ck_assert_uint_eq(m.qdcount, 0);
+	/* a type we do not have, a name we do not have */
+	ck_assert_uint_eq(answer(query("tv._adb._tcp.local", MDNS_TYPE_A, 0, -1, 0), 5353, &uni), 0);
+	ck_assert_uint_eq(answer(query("tx._adb._tcp.local", MDNS_TYPE_ANY, 0, -1, 0), 5353, &uni), 0);
+	/* the service type: one PTR, the instance's records as additional */
+	ck_assert_uint_gt(answer(query("_adb._tcp.local", MDNS_TYPE_PTR, 1, -1, 0), 5353, &uni), 0);
+	ck_assert_int_eq(uni, 1);                /* QU */
+	ck_assert_uint_eq(m.ancount, 1);
+	ck_assert_uint_eq(m.arcount, 3);         /* SRV, TXT, A */
+	ck_assert_uint_eq(m.rr[0].ttl, MDNS_TTL_OTHER);
+	/* DNS-SD's enumeration */
+	ck_assert_uint_gt(answer(query("_services._dns-sd._udp.local", MDNS_TYPE_PTR, 0, -1, 0),
+				 5353, &uni), 0);
+	ck_assert(mdns_name_eq(m.rr[0].rdata, mdns_adb_service));
+	/* a legacy query (not from 5353): unicast, ID and question echoed,
+	 * TTL at most 10 s, no cache-flush */
+	ck_assert_uint_gt(answer(query("tv._adb._tcp.local", MDNS_TYPE_SRV, 0, -1, 0), 40000, &uni), 0);
+	ck_assert_int_eq(uni, 1);
+	ck_assert_uint_eq(m.id, 0x1234);
+	ck_assert_uint_eq(m.qdcount, 1);
+	for (unsigned i = 0; i < m.nrr; i++) {
+		ck_assert_uint_le(m.rr[i].ttl, 10);
+		ck_assert_int_eq(m.rr[i].flush, 0);
+	}
+	/* responses are not queries */
+	len = query("tv._adb._tcp.local", MDNS_TYPE_ANY, 0, -1, 0);
+	pkt[2] = 0x84;
+	ck_assert_uint_eq(answer(len, 5353, &uni), 0);
+}
+END_TEST
+
+START_TEST(known_answer_suppression)
+{
+	int uni;
+
+	make_set();
+	/* the querier has our PTR with more than half its TTL: nothing */
+	ck_assert_uint_eq(answer(query("_adb._tcp.local", MDNS_TYPE_PTR, 0, 0, MDNS_TTL_OTHER / 2),
+				 5353, &uni), 0);
+	/* with less than half: answered again */
+	ck_assert_uint_gt(answer(query("_adb._tcp.local", MDNS_TYPE_PTR, 0, 0, MDNS_TTL_OTHER / 2 - 1),
+				 5353, &uni), 0);
+	ck_assert_uint_eq(m.ancount, 1);
+	/* a record multicast less than a second ago is not multicast again,
+	 * but a QU question gets it */
+	for (unsigned i = 0; i < set.n; i++)
+		set.r[i].recent = 1;
+	ck_assert_uint_eq(answer(query("_adb._tcp.local", MDNS_TYPE_PTR, 0, -1, 0), 5353, &uni), 0);
+	ck_assert_uint_gt(answer(query("_adb._tcp.local", MDNS_TYPE_PTR, 1, -1, 0), 5353, &uni), 0);
+}
+END_TEST
+
+/* a response holding our SRV with port PORT (and TTL) */
+static void srv_response(uint16_t port, uint32_t ttl)
+{
+	struct mdns_set other = { .n = 0 };
+	struct mdns_writer w;
+
+	mdns_set_add_service(&other, 0, "tv", host, port);
+	mdns_writer_init(&w, pkt, sizeof(pkt), 0, MDNS_FLAG_QR | MDNS_FLAG_AA);
+	for (unsigned i = 0; i < other.n; i++)
+		if (other.r[i].type == MDNS_TYPE_SRV)
+			mdns_write_record(&w, MDNS_AN, &other.r[i], ttl, 0);
+	parse_ok(mdns_writer_finish(&w));
+}
+
+START_TEST(conflicts_and_renaming)
+{
+	char name[64];
+
+	make_set();
+	mdns_name_from_text(inst, "tv._adb._tcp.local");
+	srv_response(5555, 120);
+	ck_assert_int_eq(mdns_conflict(&set, &m, inst), 0);   /* our own, looped back */
+	srv_response(6000, 120);
+	ck_assert_int_eq(mdns_conflict(&set, &m, inst), 1);
+	ck_assert_int_eq(mdns_conflict(&set, &m, host), 0);   /* another name */
+	srv_response(6000, 0);
+	ck_assert_int_eq(mdns_conflict(&set, &m, inst), 0);   /* a goodbye claims nothing */
+	mdns_instance_name(name, sizeof(name), "tv", 1);
+	ck_assert_str_eq(name, "tv");
+	mdns_instance_name(name, sizeof(name), "tv", 2);
+	ck_assert_str_eq(name, "tv (2)");
+	mdns_instance_name(name, sizeof(name), "tv", 3);
+	ck_assert_str_eq(name, "tv (3)");
+	/* the renamed instance is a label of its own, spaces and all */
+	set.n = 0;
+	ck_assert_int_eq(mdns_set_add_service(&set, 0, name, host, 5555), 0);
+	ck_assert_mem_eq(set.r[2].name, "\x06tv (3)\x04_adb", 11);
+}
+END_TEST
+
+START_TEST(tiebreak)
+{
+	struct mdns_writer w;
+	struct mdns_set other = { .n = 0 };
+
+	make_set();
+	mdns_name_from_text(inst, "tv._adb._tcp.local");
+	/* our own probe: the same records */
+	parse_ok(mdns_probe(&set, 0, host, pkt, sizeof(pkt)));
+	ck_assert_uint_eq(m.qdcount, 2);
+	ck_assert(m.q[0].unicast);
+	ck_assert_uint_eq(m.q[0].type, MDNS_TYPE_ANY);
+	ck_assert_int_eq(mdns_tiebreak(&set, &m, inst), 0);
+	/* a probe for port 6000 (greater) wins, for 5000 loses */
+	mdns_set_add_service(&other, 0, "tv", host, 6000);
+	parse_ok(mdns_probe(&other, 0, host, pkt, sizeof(pkt)));
+	ck_assert_int_lt(mdns_tiebreak(&set, &m, inst), 0);
+	other.n = 0;
+	mdns_set_add_service(&other, 0, "tv", host, 5000);
+	parse_ok(mdns_probe(&other, 0, host, pkt, sizeof(pkt)));
+	ck_assert_int_gt(mdns_tiebreak(&set, &m, inst), 0);
+	/* a query without authority records is no probe */
+	mdns_writer_init(&w, pkt, sizeof(pkt), 0, 0);
+	mdns_write_question(&w, inst, MDNS_TYPE_ANY, 1);
+	parse_ok(mdns_writer_finish(&w));
+	ck_assert_int_eq(mdns_tiebreak(&set, &m, inst), 0);
+}
+END_TEST
+
+START_TEST(goodbye)
+{
+	make_set();
+	ck_assert_int_eq(mdns_set_add_service(&set, 1, "other", host, 5556), 0);
+	/* the service's records, without the host's and the shared ones */
+	parse_ok(mdns_announce(&set, 0, 0, 0, pkt, sizeof(pkt)));
+	ck_assert_uint_eq(m.ancount, 3);          /* PTR, SRV, TXT */
+	for (unsigned i = 0; i < m.nrr; i++)
+		ck_assert_uint_eq(m.rr[i].ttl, 0);
+	/* the last service: every record */
+	parse_ok(mdns_announce(&set, 0, 1, 0, pkt, sizeof(pkt)));
+	ck_assert_uint_eq(m.ancount, 5);
+	for (unsigned i = 0; i < m.nrr; i++)
+		ck_assert_uint_eq(m.rr[i].ttl, 0);
+}
+END_TEST
+
+START_TEST(answers_fit)
+{
+	struct mdns_addrs a = { .n4 = 1 };
+	struct mdns_msg q;
+	uint8_t out[MDNS_PKT_MAX];
+	const char *why;
+	char name[48];
+	uint64_t groups;
+	int uni, shared;
+	size_t len;
+
+	/* 64 services: the PTR answer is cut to what fits, and valid */
+	set.n = 0;
+	inet_pton(AF_INET, "10.0.0.7", &a.v4[0]);
+	for (int i = 0; i < MDNS_SERVICES_MAX; i++) {
+		snprintf(name, sizeof(name), "service-%02d-xxxxxxxxxxxxxxxxxxxxxxxx", i);
+		ck_assert_int_eq(mdns_set_add_service(&set, i, name, host, 5555), 0);
+	}
+	ck_assert_int_eq(mdns_set_add_host(&set, host, &a), 0);
+	len = query("_adb._tcp.local", MDNS_TYPE_PTR, 0, -1, 0);
+	ck_assert_int_eq(mdns_parse(pkt, len, &q, &why), 0);
+	len = mdns_answer(&set, &q, 5353, out, sizeof(out), &uni, &groups, &shared);
+	ck_assert_uint_gt(len, 0);
+	ck_assert_uint_le(len, MDNS_PKT_MAX);
+	memcpy(pkt, out, len);
+	parse_ok(len);
+	ck_assert_uint_gt(m.ancount, 10);
+	ck_assert_uint_lt(m.ancount, MDNS_SERVICES_MAX);
+}
+END_TEST
+
+static Suite *mdns_suite(void)
+{
+	Suite *s = suite_create("mdns");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, records_encoded);
+	tcase_add_test(tc, compression_written_and_read);
+	tcase_add_test(tc, names_bounded);
+	tcase_add_test(tc, counts_bounded);
+	tcase_add_test(tc, query_matching);
+	tcase_add_test(tc, known_answer_suppression);
+	tcase_add_test(tc, conflicts_and_renaming);
+	tcase_add_test(tc, tiebreak);
+	tcase_add_test(tc, goodbye);
+	tcase_add_test(tc, answers_fit);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return unit_run(mdns_suite());
+}
