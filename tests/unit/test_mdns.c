@@ -5,12 +5,17 @@
  * read (loops, forward and out-of-range pointers, long labels and names
  * rejected), query matching (ANY, case, class, QU, legacy queries),
  * known-answer suppression, conflicts and the renaming sequence,
- * simultaneous-probe tie-break, the goodbye's TTLs.
+ * simultaneous-probe tie-break, the goodbye's TTLs. And the responder
+ * itself (responder.c) in a made-up world (mdns_world.c: clock,
+ * interfaces, socket): probing slowed to one every 5 s after 15 conflicts
+ * in 10 s, and packets on an interface it does not publish on not read.
  */
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "relay/mdns/mdns.h"
 #include "relay/mdns/mdns_internal.h"
+#include "tests/unit/mdns_world.h"
 #include "tests/unit/unit.h"
 
 static const uint8_t host[] = "\x07vm-test\x05local";
@@ -394,6 +399,157 @@ START_TEST(answers_fit)
 }
 END_TEST
 
+/* ---- the responder, in a made-up world (mdns_world.c) ---- */
+
+#define PROBE_GAP_MS 250              /* responder.c: a probe's random delay is below */
+
+static uv_loop_t loop;
+static uv_timer_t *found_timer;
+
+static void find_timer(uv_handle_t *h, void *service)
+{
+	if (h->type == UV_TIMER && h->data == service)
+		found_timer = (uv_timer_t *)h;
+}
+
+/* How long, in the loop's time, until S's next probe: its timer is the
+ * timer handle whose data is S (responder.c). */
+static uint64_t next_probe_in(struct mdns_service *s)
+{
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	found_timer = NULL;
+	uv_walk(&loop, find_timer, s);
+	ck_assert_ptr_nonnull(found_timer);
+	ck_assert(uv_is_active((uv_handle_t *)found_timer));
+	return uv_timer_get_due_in(found_timer);
+}
+
+/* "tv" on port 5555 for a front on ADDRESS, after the responder's first
+ * scan: its socket open, its interfaces found, probing begun. */
+static struct mdns_service *publish_on(const char *address)
+{
+	struct mdns_service *s;
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	s = mdns_publish(&loop, "r1", "tv", address, 5555);
+	ck_assert_ptr_nonnull(s);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	return s;
+}
+
+static void withdraw(struct mdns_service *s)
+{
+	mdns_withdraw(s);
+	uv_run(&loop, UV_RUN_DEFAULT);        /* every handle closed */
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	world_end();
+}
+
+/* a response arriving on IFINDEX that claims S's instance name (its SRV
+ * with another port) */
+static void inject_claim(struct mdns_service *s, unsigned ifindex)
+{
+	struct mdns_set other = { .n = 0 };
+	size_t len;
+
+	ck_assert_int_eq(mdns_set_add_service(&other, 0, mdns_service_name(s), host, 6000), 0);
+	len = mdns_announce(&other, 0, 0, -1, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(ifindex, "10.0.0.99", MDNS_PORT, pkt, len);
+}
+
+/* a query for "_adb._tcp.local" PTR from FROM:5353 arriving on IFINDEX */
+static void inject_query(unsigned ifindex, const char *from)
+{
+	size_t len = query("_adb._tcp.local", MDNS_TYPE_PTR, 0, -1, 0);
+
+	ck_assert_uint_gt(len, 0);
+	world_inject(ifindex, from, MDNS_PORT, pkt, len);
+}
+
+START_TEST(probing_slows_down_after_15_conflicts)
+{
+	struct mdns_service *s;
+	char name[MDNS_LABEL_MAX + 1];
+	uint64_t due;
+
+	world_add_iface(7, "pub0", "10.0.0.7");
+	s = publish_on("0.0.0.0");            /* its first probe: 1 of 15 in 10 s */
+	ck_assert(world_joined(7));
+	ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
+	/* 14 conflicts at once: each next name probed at once */
+	for (unsigned n = 2; n <= 15; n++) {
+		inject_claim(s, 7);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		mdns_instance_name(name, sizeof(name), "tv", n);
+		ck_assert_str_eq(mdns_service_name(s), name);
+		ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
+	}
+	/* the 15th conflict in 10 s: the next probe waits 5 s */
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_str_eq(mdns_service_name(s), "tv (16)");
+	due = next_probe_in(s);
+	ck_assert_uint_ge(due, 5000);
+	ck_assert_uint_lt(due, 5000 + PROBE_GAP_MS);
+	/* and so does each one after it in those 10 s */
+	world_now_ms += 9999;
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_str_eq(mdns_service_name(s), "tv (17)");
+	due = next_probe_in(s);
+	ck_assert_uint_ge(due, 5000);
+	ck_assert_uint_lt(due, 5000 + PROBE_GAP_MS);
+	/* 10 s after the first probe a new count begins: the normal pace */
+	world_now_ms += 1;
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_str_eq(mdns_service_name(s), "tv (18)");
+	ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
+	withdraw(s);
+}
+END_TEST
+
+START_TEST(other_interfaces_are_not_read)
+{
+	struct mdns_service *s;
+	unsigned sent;
+
+	world_add_iface(7, "pub0", "10.0.0.7");
+	world_add_iface(9, "other0", "10.0.1.9");
+	s = publish_on("10.0.0.7");           /* published on pub0 alone */
+	ck_assert(world_joined(7));
+	ck_assert(!world_joined(9));
+	while (mdns_service_state(s) == MDNS_PROBING)   /* ~1 s of the loop's timers */
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(world_sent(9), 0);
+	world_now_ms += 1000;                 /* our records no longer "recent" */
+	sent = world_sent(0);
+	/* on other0: a query for our service, a response claiming our name;
+	 * then the same query on pub0. One turn reads all three. */
+	inject_query(9, "10.0.1.50");
+	inject_claim(s, 9);
+	inject_query(7, "10.0.0.50");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	/* pub0's query answered, other0's neither answered nor believed */
+	ck_assert_uint_eq(world_sent(0), sent + 1);
+	ck_assert_uint_eq(world_sent(9), 0);
+	memcpy(pkt, world_last_sent, world_last_len);
+	parse_ok(world_last_len);
+	ck_assert_uint_eq(m.flags & MDNS_FLAG_QR, MDNS_FLAG_QR);
+	ck_assert_uint_ge(m.ancount, 1);
+	ck_assert_uint_eq(m.rr[0].type, MDNS_TYPE_PTR);
+	ck_assert_str_eq(mdns_service_name(s), "tv");
+	ck_assert_int_ne(mdns_service_state(s), MDNS_PROBING);
+	/* the same claim on pub0 is believed: probing again */
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	withdraw(s);
+}
+END_TEST
+
 static Suite *mdns_suite(void)
 {
 	Suite *s = suite_create("mdns");
@@ -409,6 +565,8 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, tiebreak);
 	tcase_add_test(tc, goodbye);
 	tcase_add_test(tc, answers_fit);
+	tcase_add_test(tc, probing_slows_down_after_15_conflicts);
+	tcase_add_test(tc, other_interfaces_are_not_read);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mdns_world.c - a made-up clock, interfaces and socket for the mDNS
+ * responder under test; see mdns_world.h. A broken expectation of the
+ * world itself is a message and abort(), which check reports as a failed
+ * test.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "relay/sys/sys.h"
+#include "tests/unit/mdns_world.h"
+
+/* what a test writes to the socketpair ahead of each packet */
+struct arrival {
+	unsigned ifindex;
+	struct sockaddr_in from;
+};
+
+uint64_t world_now_ms = 1000000;
+uint8_t world_last_sent[MDNS_PKT_MAX];
+size_t world_last_len;
+
+static struct mdns_iface ifaces[MDNS_IFACES_MAX];
+static unsigned nifaces;
+static unsigned joined[MDNS_IFACES_MAX];
+static unsigned sent[MDNS_IFACES_MAX], sent_total;
+static int injector = -1;            /* our end of the socketpair */
+
+static void world_check(int ok, const char *what)
+{
+	if (ok)
+		return;
+	fprintf(stderr, "mdns_world: %s\n", what);
+	abort();
+}
+
+static int iface_at(unsigned ifindex)
+{
+	for (unsigned i = 0; i < nifaces; i++)
+		if (ifaces[i].index == ifindex)
+			return (int)i;
+	return -1;
+}
+
+uint64_t clock_mono_ms(void)
+{
+	return world_now_ms;
+}
+
+void world_add_iface(unsigned ifindex, const char *name, const char *addr)
+{
+	struct mdns_iface *f;
+
+	world_check(nifaces < MDNS_IFACES_MAX && ifindex != 0, "too many interfaces");
+	f = &ifaces[nifaces++];
+	memset(f, 0, sizeof(*f));
+	f->index = ifindex;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	world_check(inet_pton(AF_INET, addr, &f->addrs.v4[0]) == 1, "not an IPv4 address");
+	f->addrs.n4 = 1;
+}
+
+int world_joined(unsigned ifindex)
+{
+	int i = iface_at(ifindex);
+
+	return i >= 0 && joined[i];
+}
+
+unsigned world_sent(unsigned ifindex)
+{
+	int i = iface_at(ifindex);
+
+	if (ifindex == 0)
+		return sent_total;
+	return i >= 0 ? sent[i] : 0;
+}
+
+void world_end(void)
+{
+	if (injector >= 0)
+		close(injector);
+	injector = -1;
+	nifaces = 0;
+	memset(joined, 0, sizeof(joined));
+	memset(sent, 0, sizeof(sent));
+	sent_total = 0;
+}
+
+void world_inject(unsigned ifindex, const char *from_addr, uint16_t from_port,
+		  const uint8_t *pkt, size_t len)
+{
+	uint8_t buf[sizeof(struct arrival) + MDNS_PKT_MAX];
+	struct arrival a = { .ifindex = ifindex };
+
+	world_check(injector >= 0, "no socket open");
+	world_check(len <= MDNS_PKT_MAX, "packet too long");
+	a.from.sin_family = AF_INET;
+	a.from.sin_port = htons(from_port);
+	world_check(inet_pton(AF_INET, from_addr, &a.from.sin_addr) == 1, "not an IPv4 address");
+	memcpy(buf, &a, sizeof(a));
+	memcpy(buf + sizeof(a), pkt, len);
+	world_check(send(injector, buf, sizeof(a) + len, 0) == (ssize_t)(sizeof(a) + len),
+		    "cannot inject");
+}
+
+/* ---- relay/mdns/socket.c's functions ---- */
+
+int mdns_scan_ifaces(struct mdns_iface *out, unsigned max)
+{
+	unsigned n = nifaces < max ? nifaces : max;
+
+	memcpy(out, ifaces, n * sizeof(*out));
+	return (int)n;
+}
+
+int mdns_socket_open(void)
+{
+	int sv[2];
+
+	world_check(injector < 0, "socket opened twice");
+	world_check(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
+		    "socketpair");
+	injector = sv[0];
+	return sv[1];
+}
+
+int mdns_socket_join(int fd, unsigned ifindex, int join)
+{
+	int i = iface_at(ifindex);
+
+	(void)fd;
+	world_check(i >= 0, "join on an interface that was never found");
+	joined[i] = join != 0;
+	return 0;
+}
+
+int mdns_socket_send(int fd, unsigned ifindex, const struct sockaddr_in *to, const uint8_t *buf,
+		     size_t len)
+{
+	int i = iface_at(ifindex);
+
+	(void)fd;
+	(void)to;
+	world_check(i >= 0, "send on an interface that was never found");
+	world_check(len <= sizeof(world_last_sent), "sent more than 1500 bytes");
+	sent[i]++;
+	sent_total++;
+	memcpy(world_last_sent, buf, len);
+	world_last_len = len;
+	return 0;
+}
+
+long mdns_socket_recv(int fd, uint8_t *buf, size_t cap, struct sockaddr_in *from,
+		      unsigned *ifindex)
+{
+	uint8_t in[sizeof(struct arrival) + MDNS_PKT_MAX + 1];
+	struct arrival a;
+	ssize_t n = recv(fd, in, sizeof(in), 0);
+	size_t len;
+
+	if (n < 0)
+		return -errno;
+	world_check((size_t)n >= sizeof(a), "short arrival");
+	memcpy(&a, in, sizeof(a));
+	len = (size_t)n - sizeof(a);
+	memcpy(buf, in + sizeof(a), len < cap ? len : cap);
+	*from = a.from;
+	*ifindex = a.ifindex;
+	return (long)len;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mdns_world.h - the world the mDNS responder (relay/mdns/responder.c)
+ * sees, made up for test_mdns.c: the monotonic clock, the host's
+ * interfaces and the socket on port 5353. mdns_world.c defines
+ * clock_mono_ms() and the functions of relay/mdns/socket.c, so the linker
+ * takes them instead of the library's clock.o and socket.o (the program
+ * fails to link, "multiple definition", if anything pulls those in). The
+ * socket is one end of a datagram socketpair: the loop polls it as it
+ * would the real one, and each packet a test injects carries the
+ * interface it "came in on". Nothing is sent to the network: what the
+ * responder sends is counted per interface, the last packet kept.
+ */
+#ifndef TESTS_UNIT_MDNS_WORLD_H
+#define TESTS_UNIT_MDNS_WORLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "relay/mdns/mdns_internal.h"
+
+/* what clock_mono_ms() says; tests move it */
+extern uint64_t world_now_ms;
+
+/* The interfaces mdns_scan_ifaces() finds: index IFINDEX, named NAME,
+ * holding IPv4 address ADDR. At most MDNS_IFACES_MAX. */
+void world_add_iface(unsigned ifindex, const char *name, const char *addr);
+/* Whether the responder has joined the group on IFINDEX. */
+int world_joined(unsigned ifindex);
+
+/* A packet from FROM_ADDR:FROM_PORT arriving on interface IFINDEX. */
+void world_inject(unsigned ifindex, const char *from_addr, uint16_t from_port,
+		  const uint8_t *pkt, size_t len);
+
+/* Our end of the socket closed, the interfaces and counts forgotten:
+ * after the responder closed its own. */
+void world_end(void);
+
+/* Packets sent out of IFINDEX (0: out of any), and the last one sent. */
+unsigned world_sent(unsigned ifindex);
+extern uint8_t world_last_sent[MDNS_PKT_MAX];
+extern size_t world_last_len;
+
+#endif
