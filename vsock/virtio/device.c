@@ -613,7 +613,7 @@ static size_t write_direct(struct vvs_conn *c, const uint8_t *p, size_t len)
 	while (done < len && peer_credit(c) > 0) {
 		struct vvs_hdr h;
 		size_t cap;
-		uint8_t *buf = d->ops->rx_buffer(d, &cap);
+		uint8_t *buf = d->ops->rx_buffer(d, &cap, done == 0);
 
 		if (buf == NULL)
 			break;

@@ -101,8 +101,10 @@ void vhu_close_fds(struct vhu_msg *m)
  *   against HOLE_BUDGET_PAGES, the device's (holes_refill); once it is
  *   spent, buffers with pages missing are refused (the last write may pass
  *   it by at most one packet's pages).
- * Limit: a VMM that punches a hole between the check and the access still
- * makes us allocate that page (a race per page, not a rate). */
+ * The answers are kept for the rest of a pass (the window cache below).
+ * Limit: a VMM that punches a hole between the check (at most a pass
+ * earlier) and the access still makes us allocate that page (a race per
+ * page, not a rate). */
 
 static size_t page_size(void)
 {
@@ -113,36 +115,18 @@ static size_t page_size(void)
 	return pg;
 }
 
-/* Pages of [p, p+len) that are not in guest memory's file: all of them if
- * mincore() fails. */
-static size_t absent_pages(const void *p, size_t len)
-{
-	size_t pg = page_size(), absent = 0;
-	uintptr_t a = (uintptr_t)p & ~(pg - 1), end = ((uintptr_t)p + len + pg - 1) & ~(pg - 1);
-	unsigned char vec[64];
-
-	while (a < end) {          /* at most len / 64 pages rounds */
-		size_t n = (end - a) / pg < sizeof(vec) ? (end - a) / pg : sizeof(vec);
-
-		if (mincore((void *)a, n * pg, vec) != 0)
-			return (end - a) / pg + absent;
-		for (size_t i = 0; i < n; i++)
-			absent += !(vec[i] & 1);
-		a += n * pg;
-	}
-	return absent;
-}
-
-/* What the guest posts to the tx ring is read only: one mincore() per
- * buffer cut the device's 4 KiB guest->host throughput to less than half
- * (bench_virtio), so a pass over a ring keeps the answers for the
- * HOLE_WINDOWS windows of HOLE_WINDOW pages around its last buffers (guests
- * take their buffers from a few places), and forgets them when the next
- * pass begins or the memory table changes (holes_forget): a hole punched
- * during a pass is the same race as one punched between a check and the
- * access. RX buffers, which the relay writes and charges, are asked anew.
- * Measured with a 16-page window: 4 KiB guest->host at about 0.65 of the
- * unchecked device, 64 KiB at 0.95. */
+/* One mincore() per buffer cut the device's 4 KiB guest->host throughput
+ * to less than half (bench_virtio), and was 13% of the relay's CPU through
+ * a virtio: target with 4 KiB RX buffers; so a pass over a ring (vhu_flush,
+ * vhu_process_tx) or one write of the protocol core into RX buffers
+ * (core_rx_buffer) keeps the answers for the HOLE_WINDOWS windows of
+ * HOLE_WINDOW pages around its last buffers (guests take their buffers from
+ * a few places), and forgets them when the next pass begins, when the
+ * memory table changes (holes_forget), and after writing an RX buffer that
+ * had pages missing (those pages exist now: asked anew, to charge them). A
+ * hole punched during a pass is the same race as one punched between a
+ * check and the access. Measured with a 16-page window: 4 KiB guest->host
+ * at about 0.65 of the unchecked device, 64 KiB at 0.95. */
 #define HOLE_WINDOW 16
 #define HOLE_WINDOWS 8
 
@@ -177,6 +161,17 @@ static int page_absent(uintptr_t a)
 	}
 	/* the window passes the mapping's end: this page alone */
 	return mincore((void *)a, pg, &v) != 0 || !(v & 1);
+}
+
+/* Pages of [p, p+len) missing from guest memory's file. */
+static size_t pages_absent(const void *p, size_t len)
+{
+	size_t pg = page_size(), absent = 0;
+	uintptr_t a = (uintptr_t)p & ~(pg - 1), end = (uintptr_t)p + len;
+
+	for (; a < end; a += pg)
+		absent += (size_t)page_absent(a);
+	return absent;
 }
 
 static int pages_present(const void *p, size_t len)
@@ -260,7 +255,7 @@ static size_t rx_absent(const struct vring_chain *ch, size_t cap)
 	for (unsigned i = 0; i < ch->nin && cap > 0; i++) {
 		size_t k = ch->in[i].iov_len < cap ? ch->in[i].iov_len : cap;
 
-		absent += absent_pages(ch->in[i].iov_base, k);
+		absent += pages_absent(ch->in[i].iov_base, k);
 		cap -= k;
 	}
 	return absent;
@@ -446,8 +441,10 @@ void vhu_flush(struct vhu_device *d)
 		}
 		vring_push(&q->vr, ch.head, (uint32_t)n);
 		pushed++;
-		if (absent > 0)
+		if (absent > 0) {
+			holes_forget();     /* the pages it filled exist now */
 			charge_holes(d, absent, rx_absent(&ch, cap));
+		}
 		if (steps >= STEP_BUDGET) {
 			schedule_flush(d);   /* the rest on the next loop turn */
 			break;
@@ -460,8 +457,9 @@ void vhu_flush(struct vhu_device *d)
 
 /* The protocol core's direct path: one RX buffer of the usual shape (a
  * single writable descriptor), or NULL and the ring untouched, for
- * vhu_flush() to deal with whatever else is there. */
-static uint8_t *core_rx_buffer(struct vvs_device *v, size_t *cap)
+ * vhu_flush() to deal with whatever else is there. The buffers of one
+ * write are a pass: the first forgets what earlier ones learnt. */
+static uint8_t *core_rx_buffer(struct vvs_device *v, size_t *cap, int first)
 {
 	struct vhu_device *d = v->data;
 	struct vhu_queue *q = &d->q[0];
@@ -469,7 +467,8 @@ static uint8_t *core_rx_buffer(struct vvs_device *v, size_t *cap)
 	uint16_t next = q->vr.last_avail;
 	size_t absent;
 
-	holes_forget();     /* outside any pass: nothing cached may be used */
+	if (first)
+		holes_forget();
 	holes_refill(d);
 	if (!queue_ready(q) || d->failed[0] != '\0')
 		return NULL;
@@ -494,8 +493,10 @@ static void core_rx_commit(struct vvs_device *v, size_t len)
 	struct vhu_device *d = v->data;
 
 	vring_push(&d->q[0].vr, d->rx_head, (uint32_t)len);
-	if (d->rx_absent > 0)
-		charge_holes(d, d->rx_absent, absent_pages(d->rx_buf.iov_base, d->rx_buf.iov_len));
+	if (d->rx_absent > 0) {
+		holes_forget();     /* the pages it filled exist now */
+		charge_holes(d, d->rx_absent, pages_absent(d->rx_buf.iov_base, d->rx_buf.iov_len));
+	}
 	d->rx_unsignalled = 1;
 	schedule_flush(d);
 }

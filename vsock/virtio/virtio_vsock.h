@@ -134,8 +134,11 @@ struct vvs_ops {
 	 * writable area of *cap (> VVS_HDR_SIZE) bytes, or NULL; every buffer
 	 * given is then returned with rx_commit and the bytes written. With
 	 * them, vvs_write puts data straight into guest buffers when nothing
-	 * else waits to go out, instead of queueing it. */
-	uint8_t *(*rx_buffer)(struct vvs_device *d, size_t *cap);
+	 * else waits to go out, instead of queueing it. `first` is set for
+	 * the first buffer of each write: the ring layer may keep what it
+	 * learnt of guest memory from one buffer of a write to the next, and
+	 * no longer. */
+	uint8_t *(*rx_buffer)(struct vvs_device *d, size_t *cap, int first);
 	void (*rx_commit)(struct vvs_device *d, size_t len);
 	/* Optional: a monotonic clock in ms, the one vvs_expire() is given;
 	 * without it, deadlines start at the time vvs_expire() last got. */
