@@ -49,6 +49,22 @@ static void fail_all(struct guest_vconn *gv, int status)
 	}
 }
 
+/* Write the rest of the head batch, all its pieces in one call (the
+ * device fills each RX buffer from as many as fit): bytes taken, or an
+ * error. */
+static ssize_t write_head(struct guest_vconn *gv)
+{
+	const struct output_batch *b = gv->head;
+	struct iovec v[OUTPUT_IOV];
+	unsigned n = 0;
+
+	for (unsigned i = gv->iov; i < b->niov; i++)
+		v[n++] = (struct iovec){ b->iov[i].base, b->iov[i].len };
+	v[0].iov_base = (char *)v[0].iov_base + gv->off;
+	v[0].iov_len -= gv->off;
+	return vsock_vconn_writev(gv->vc, v, n);
+}
+
 /* Write what the device takes now, in order. An error finishes the
  * batches only from the loop (`writable`), never inside the session's own
  * call to write: as a socket's write callback would. */
@@ -59,21 +75,25 @@ static void pump(struct guest_vconn *gv, int from_loop)
 	gv->pumping = 1;
 	while (gv->head != NULL) {
 		struct output_batch *b = gv->head;
-		const uv_buf_t *v = &b->iov[gv->iov];
-		ssize_t n = v->len > gv->off ? vsock_vconn_write(gv->vc, v->base + gv->off,
-								v->len - gv->off) : 0;
+		ssize_t n = write_head(gv);
 
 		if (n < 0) {
 			if (from_loop)
 				fail_all(gv, (int)n);
 			break;
 		}
-		gv->off += (size_t)n;
-		if (gv->off < v->len)
+		/* step over what was taken */
+		for (size_t left = (size_t)n; gv->iov < b->niov; gv->iov++, gv->off = 0) {
+			size_t k = b->iov[gv->iov].len - gv->off;
+
+			if (left < k) {
+				gv->off += left;
+				break;
+			}
+			left -= k;
+		}
+		if (gv->iov < b->niov)
 			break;                   /* `writable` brings the rest */
-		gv->off = 0;
-		if (++gv->iov < b->niov)
-			continue;
 		gv->iov = 0;
 		gv->head = b->next;
 		if (gv->head == NULL)

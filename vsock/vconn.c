@@ -224,7 +224,7 @@ void vsock_vconn_read_stop(struct vsock_vconn *vc)
 	vc->reading = 0;
 }
 
-ssize_t vsock_vconn_write(struct vsock_vconn *vc, const void *p, size_t len)
+ssize_t vsock_vconn_writev(struct vsock_vconn *vc, const struct iovec *iov, unsigned niov)
 {
 	if (vc->closing)
 		return UV_EPIPE;
@@ -238,7 +238,7 @@ ssize_t vsock_vconn_write(struct vsock_vconn *vc, const void *p, size_t len)
 		schedule(vc);
 		return 0;
 	}
-	return (ssize_t)vvs_write(vc->c, p, len);
+	return (ssize_t)vvs_writev(vc->c, iov, niov);
 }
 
 static void on_idle_closed(uv_handle_t *h)

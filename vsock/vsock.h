@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #define VSOCK_PATH_MAX 108 /* sizeof(sockaddr_un.sun_path) */
@@ -132,8 +133,9 @@ int vsock_virtio_set_hybrid(const struct vsock_virtio_hybrid *h, size_t n);
  *   read may come from inside the device's work on the guest's rings: it
  *   may then write (the bytes wait for `writable`), stop reading or close,
  *   nothing else of the device.
- * - write: the bytes the guest's credit and the device's queue take now
- *   (copied once, into the guest's RX buffers when they are free), 0 to
+ * - writev: of the pieces in turn, the bytes the guest's credit and the
+ *   device's queue take now (copied once, into the guest's RX buffers when
+ *   they are free, each filled from as many pieces as fit), 0 to
  *   wait for `writable`, or UV_EPIPE once the guest reset the connection
  *   (`writable` follows an error too, from the loop).
  * - close: the device says SHUTDOWN once what it took is out (RST while
@@ -150,7 +152,7 @@ struct vsock_vconn_cbs {
 void vsock_vconn_attach(struct vsock_vconn *vc, const struct vsock_vconn_cbs *cbs, void *ctx);
 void vsock_vconn_read_start(struct vsock_vconn *vc);
 void vsock_vconn_read_stop(struct vsock_vconn *vc);
-ssize_t vsock_vconn_write(struct vsock_vconn *vc, const void *p, size_t len);
+ssize_t vsock_vconn_writev(struct vsock_vconn *vc, const struct iovec *iov, unsigned niov);
 void vsock_vconn_close(struct vsock_vconn *vc);
 
 /*

@@ -3,7 +3,8 @@
  * test_virtio_vsock.c - the virtio-vsock protocol engine against a scripted
  * guest: header codec and trace line, connect / refuse, RST rules, CID
  * filtering, host-to-guest data coalesced into 4 KiB and 64 KiB receive
- * buffers, the guest's credit respected, one-way guest-to-host flows that
+ * buffers (queued, and written straight in from several pieces at once),
+ * the guest's credit respected, one-way guest-to-host flows that
  * never stall (credit updates unasked), credit overrun, CREDIT_REQUEST,
  * shutdown and close timeout, duplicate REQUEST, device reset, and memory
  * returned when queues drain. A hostile guest: REQUESTs it never answers
@@ -73,14 +74,46 @@ static void on_output(struct vvs_device *d)
 	ev.output++;
 }
 
+/* The ring layer's direct path, off unless a test sets rx.cap: RX buffers
+ * of rx.cap bytes, the payloads written into them appended to rx.got. */
+static struct {
+	size_t cap, got, pkts, full;   /* full: packets that filled their buffer */
+	uint8_t buf[VVS_MAX_PKT], data[1u << 18];
+} rx;
+
+static uint8_t *on_rx_buffer(struct vvs_device *d, size_t *cap, int first)
+{
+	(void)d;
+	(void)first;
+	*cap = rx.cap;
+	return rx.cap > 0 ? rx.buf : NULL;
+}
+
+static void on_rx_commit(struct vvs_device *d, size_t len)
+{
+	struct vvs_hdr h;
+
+	(void)d;
+	vvs_hdr_decode(rx.buf, &h);
+	ck_assert_uint_eq(h.op, VVS_OP_RW);
+	ck_assert_uint_eq(h.len, len - VVS_HDR_SIZE);
+	ck_assert_uint_le(rx.got + h.len, sizeof(rx.data));
+	memcpy(rx.data + rx.got, rx.buf + VVS_HDR_SIZE, h.len);
+	rx.got += h.len;
+	rx.pkts++;
+	rx.full += len == rx.cap;
+}
+
 static const struct vvs_ops ops = {
 	.connected = on_connected, .readable = on_readable, .writable = on_writable,
 	.closed = on_closed, .output = on_output,
+	.rx_buffer = on_rx_buffer, .rx_commit = on_rx_commit,
 };
 
 static void setup(void)
 {
 	memset(&ev, 0, sizeof(ev));
+	rx.cap = rx.got = rx.pkts = rx.full = 0;
 	vvs_device_init(&dev, GUEST_CID, &ops, NULL);
 }
 
@@ -251,6 +284,49 @@ END_TEST
 START_TEST(host_to_guest_64k_buffers)
 {
 	host_to_guest(VVS_MAX_PKT);
+}
+END_TEST
+
+/* Straight into RX buffers, a write of pieces as adb frames come (a
+ * header, its payload, the next header...): each buffer takes bytes of as
+ * many pieces as fit, so every packet but the last fills its buffer. */
+static void writev_to_guest(size_t cap)
+{
+	static uint8_t payload[2][65536], want[2 * (24 + 65536)];
+	uint8_t hdr[2][24];
+	struct iovec v[4];
+	struct vvs_conn *c = connect_ok(VVS_BUF);
+	size_t total = 0;
+
+	for (int f = 0; f < 2; f++) {
+		memset(hdr[f], 0xa0 + f, sizeof(hdr[f]));
+		for (size_t i = 0; i < sizeof(payload[f]); i++)
+			payload[f][i] = (uint8_t)(i * 13 + f);
+		v[2 * f] = (struct iovec){ hdr[f], sizeof(hdr[f]) };
+		v[2 * f + 1] = (struct iovec){ payload[f], sizeof(payload[f]) };
+		memcpy(want + total, hdr[f], sizeof(hdr[f]));
+		memcpy(want + total + sizeof(hdr[f]), payload[f], sizeof(payload[f]));
+		total += sizeof(hdr[f]) + sizeof(payload[f]);
+	}
+	rx.cap = cap;
+	ck_assert_uint_eq(vvs_writev(c, v, 4), total);
+	ck_assert_uint_eq(rx.got, total);
+	ck_assert_mem_eq(rx.data, want, total);
+	ck_assert_uint_eq(rx.full, rx.pkts - 1);
+	ck_assert_uint_eq(c->tx.len, 0);     /* nothing queued */
+	rx.cap = 0;
+	vvs_release(c);
+}
+
+START_TEST(writev_fills_4k_buffers)
+{
+	writev_to_guest(4096);
+}
+END_TEST
+
+START_TEST(writev_fills_64k_buffers)
+{
+	writev_to_guest(VVS_MAX_PKT);
 }
 END_TEST
 
@@ -800,6 +876,8 @@ int main(void)
 	tcase_add_test(tc, rst_rules_and_cid_filter);
 	tcase_add_test(tc, host_to_guest_4k_buffers);
 	tcase_add_test(tc, host_to_guest_64k_buffers);
+	tcase_add_test(tc, writev_fills_4k_buffers);
+	tcase_add_test(tc, writev_fills_64k_buffers);
 	tcase_add_test(tc, guest_credit_respected);
 	tcase_add_test(tc, one_way_guest_to_host_never_stalls);
 	tcase_add_test(tc, credit_overrun_resets);

@@ -226,7 +226,36 @@ struct vvs_conn *vvs_connect(struct vvs_device *d, uint32_t guest_port, void *da
 	return c;
 }
 
-static size_t write_direct(struct vvs_conn *c, const uint8_t *p, size_t len);
+/* The owner's bytes for vvs_writev, and how far into them. */
+struct gather {
+	const struct iovec *iov;
+	unsigned i;
+	size_t off;
+};
+
+/* Copy the next len bytes (there are that many) to dst, if any, and step
+ * over them. */
+static void gather_take(struct gather *g, uint8_t *dst, size_t len)
+{
+	while (len > 0) {
+		size_t k = g->iov[g->i].iov_len - g->off;
+
+		if (k > len)
+			k = len;
+		if (dst != NULL) {
+			memcpy(dst, (const uint8_t *)g->iov[g->i].iov_base + g->off, k);
+			dst += k;
+		}
+		g->off += k;
+		len -= k;
+		if (g->off == g->iov[g->i].iov_len) {
+			g->i++;
+			g->off = 0;
+		}
+	}
+}
+
+static size_t write_direct(struct vvs_conn *c, struct gather *g, size_t len);
 
 /* What the owner may hand over now: queue space, and once connected no
  * more than the guest's credit still covers, so that data waits in the
@@ -259,23 +288,41 @@ static void maybe_writable(struct vvs_conn *c)
 		c->dev->ops->writable(c);
 }
 
-size_t vvs_write(struct vvs_conn *c, const void *p, size_t len)
+size_t vvs_writev(struct vvs_conn *c, const struct iovec *iov, unsigned niov)
 {
-	size_t room, n;
+	struct gather g = { iov, 0, 0 };
+	size_t room, n, len = 0;
 
 	if (c->released || c->send_done || c->state == VVS_CLOSED || c->state == VVS_CLOSING)
 		return 0;
+	for (unsigned i = 0; i < niov; i++)
+		len += iov[i].iov_len;
 	room = write_room(c);
 	if (room < len) {
 		len = room;
 		c->tx_full = 1;
 	}
-	n = write_direct(c, p, len);
-	n += vvs_queue_push(&c->tx, (const uint8_t *)p + n, len - n);
+	n = write_direct(c, &g, len);
+	while (n < len) {
+		size_t k = iov[g.i].iov_len - g.off < len - n ? iov[g.i].iov_len - g.off : len - n;
+		size_t got = vvs_queue_push(&c->tx, (const uint8_t *)iov[g.i].iov_base + g.off, k);
+
+		gather_take(&g, NULL, got);
+		n += got;
+		if (got < k)
+			break;
+	}
 	if (n < len)
 		c->tx_full = 1;
 	schedule(c);
 	return n;
+}
+
+size_t vvs_write(struct vvs_conn *c, const void *p, size_t len)
+{
+	struct iovec v = { (void *)p, len };
+
+	return vvs_writev(c, &v, 1);
 }
 
 /* Does the guest, counting what it has sent, think we are nearly full
@@ -601,8 +648,9 @@ static void finish_packet(struct vvs_conn *c, const struct vvs_hdr *h, uint8_t *
 }
 
 /* Nothing else waits to go out: put the owner's data straight into the
- * guest's RX buffers, as far as its credit and buffers go. */
-static size_t write_direct(struct vvs_conn *c, const uint8_t *p, size_t len)
+ * guest's RX buffers, as far as its credit and buffers go, each filled
+ * from as many of the owner's pieces as fit. */
+static size_t write_direct(struct vvs_conn *c, struct gather *g, size_t len)
 {
 	struct vvs_device *d = c->dev;
 	size_t done = 0;
@@ -619,7 +667,7 @@ static size_t write_direct(struct vvs_conn *c, const uint8_t *p, size_t len)
 			break;
 		base_hdr(c, &h, VVS_OP_RW);
 		h.len = (uint32_t)rw_size(c, len - done, cap);
-		memcpy(buf + VVS_HDR_SIZE, p + done, h.len);
+		gather_take(g, buf + VVS_HDR_SIZE, h.len);
 		finish_packet(c, &h, buf);
 		d->ops->rx_commit(d, VVS_HDR_SIZE + h.len);
 		done += h.len;

@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define VVS_HDR_SIZE 44
 #define VVS_HOST_CID 2
@@ -185,6 +186,9 @@ struct vvs_conn *vvs_connect(struct vvs_device *d, uint32_t guest_port, void *da
  * Once connected, only what the guest's credit covers is taken, so data
  * beyond it stays with the owner; after a short write, wait for `writable`. */
 size_t vvs_write(struct vvs_conn *c, const void *p, size_t len);
+/* vvs_write of the niov pieces in turn, as one: an RX buffer takes bytes
+ * of as many pieces as fit. */
+size_t vvs_writev(struct vvs_conn *c, const struct iovec *iov, unsigned niov);
 /* Room for vvs_write now; after 0, `writable` says when there is again. */
 size_t vvs_write_room(struct vvs_conn *c);
 /* Take up to cap bytes the guest sent; returns how many. */
