@@ -96,9 +96,11 @@ static void on_readable(struct vvs_conn *c)
 	ev.ngot += vvs_read(c, ev.got + ev.ngot, (1u << 20) - ev.ngot);
 }
 
+static char closed_why[128];
+
 static void on_closed(struct vvs_conn *c, const char *why)
 {
-	(void)why;
+	snprintf(closed_why, sizeof(closed_why), "%s", why);
 	ev.closed++;
 	vvs_release(c);
 }
@@ -1952,6 +1954,8 @@ static void kick_once(int kick)
  * new buffers in between starts the count again. */
 START_TEST(empty_kicks_fail_the_device)
 {
+	static const struct vvs_ops host_ops = { .connected = on_host_connected,
+						 .closed = on_closed };
 	int fd = vmm_ready(), mem = guest_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
 	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
 	int rx_kick = eventfd(0, EFD_CLOEXEC);
@@ -1960,6 +1964,7 @@ START_TEST(empty_kicks_fail_the_device)
 
 	ck_assert_ptr_ne(g, MAP_FAILED);
 	rings_up(fd, mem, (int[]){ rx_kick, kick }, call);
+	ck_assert_ptr_nonnull(vhu_connect(&dev, PORT, &host_ops, NULL));
 	for (int i = 0; i < 1000; i++)
 		kick_once(kick);
 	/* a buffer (a bad chain: the device returns it and goes on) */
@@ -1976,6 +1981,14 @@ START_TEST(empty_kicks_fail_the_device)
 	ck_assert_int_eq(dev.q[1].kick_fd, -1);
 	ck_assert_uint_eq(dev.st.kicks, 1000 + 1 + 1024);
 	ck_assert_ptr_nonnull(dev.conn);
+	/* its connection ends (on the next loop turn), so that its owner does
+	 * not wait on it */
+	ck_assert_uint_eq(dev.vvs.nconns, 1);
+	ck_assert_int_eq(ev.closed, 0);
+	run_for(0.05);
+	ck_assert_uint_eq(dev.vvs.nconns, 0);
+	ck_assert_int_eq(ev.closed, 1);
+	ck_assert_str_eq(closed_why, "kick of ring 1 fired 1024 times with nothing new");
 	munmap(g, 1 << 20);
 	close(mem);
 	close(kick);

@@ -69,11 +69,17 @@ void vhu_log(struct vhu_device *d, int warn, const char *fmt, ...)
 	d->log(d, warn, fmt, msg);
 }
 
+static void schedule_flush(struct vhu_device *d);
+
+/* The device stops until the VMM resets it or goes; its connections end
+ * (on the next loop turn, not inside the pass that failed), so that their
+ * owners see the link lost instead of waiting on it for ever. */
 static void fail_device(struct vhu_device *d, const char *why)
 {
 	if (d->failed[0] == '\0')
 		vhu_log(d, 1, "device failed: %s", why);
 	snprintf(d->failed, sizeof(d->failed), "%s", why);
+	schedule_flush(d);
 }
 
 void vhu_close_fds(struct vhu_msg *m)
@@ -1161,6 +1167,11 @@ static void on_flush_idle(uv_idle_t *h)
 
 	uv_idle_stop(h);
 	d->flush_pending = 0;
+	if (d->failed[0] != '\0') {
+		if (d->vvs.nconns > 0)
+			vvs_device_reset(&d->vvs, d->failed);
+		return;
+	}
 	if (d->tx_pending) {
 		d->tx_pending = 0;
 		vhu_process_tx(d);
