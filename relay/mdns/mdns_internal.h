@@ -182,6 +182,10 @@ size_t mdns_answer(const struct mdns_set *set, const struct mdns_msg *q, uint16_
 /* Does response M claim NAME with a record SET does not have (a record of
  * NAME whose type SET holds for NAME, with other data)? */
 int mdns_conflict(const struct mdns_set *set, const struct mdns_msg *m, const uint8_t *name);
+/* Is M a probe of ours: does it propose records (authority section), all
+ * of them in SET? Our own probes come back to us (multicast loopback), and
+ * one front's probe must not lose the tie-break to another's. */
+int mdns_probe_ours(const struct mdns_set *set, const struct mdns_msg *m);
 /* Simultaneous probes (RFC 6762 8.2): compare our records of NAME with
  * the authority records of probe M for NAME: <0 we lose, 0 same (or M
  * has none), >0 we win. */
@@ -198,6 +202,7 @@ struct mdns_iface {
 	unsigned index;              /* 0: the slot is empty */
 	char name[16];
 	struct mdns_addrs addrs;
+	struct in_addr mask4[MDNS_ADDRS_MAX];   /* the netmask of each addrs.v4 */
 };
 
 /* The up, multicast, non-loopback interfaces with their addresses. The

@@ -264,6 +264,24 @@ int mdns_conflict(const struct mdns_set *set, const struct mdns_msg *m, const ui
 	return 0;
 }
 
+int mdns_probe_ours(const struct mdns_set *set, const struct mdns_msg *m)
+{
+	unsigned proposed = 0;
+
+	for (unsigned i = 0; i < m->nrr; i++) {
+		unsigned k = 0;
+
+		if (m->rr[i].section != MDNS_NS)
+			continue;
+		proposed++;
+		while (k < set->n && !mdns_record_eq(&set->r[k], &m->rr[i]))
+			k++;
+		if (k == set->n)
+			return 0;
+	}
+	return proposed > 0;
+}
+
 /* RFC 6762 8.2: class, then type, then rdata bytes, shorter first on a tie */
 static int cmp_rr(uint16_t c1, uint16_t t1, const uint8_t *d1, size_t l1, uint16_t c2,
 		  uint16_t t2, const uint8_t *d2, size_t l2)

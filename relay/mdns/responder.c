@@ -362,11 +362,14 @@ static void on_query(int slot, const struct sockaddr_in *from)
 {
 	uint64_t groups;
 	size_t len;
-	int unicast, shared;
+	int unicast, shared, ours;
 
-	/* a probe of another host for one of our names, at the same time */
+	/* a probe of another host for one of our names, at the same time; our
+	 * own probes (any front's, on any interface) come back looped */
+	build_set(-1, MDNS_PROBING, NULL);
+	ours = mdns_probe_ours(&set, &msg);
 	build_set(slot, MDNS_PROBING, NULL);
-	for (struct mdns_service *s = R.services; s; s = s->next) {
+	for (struct mdns_service *s = R.services; s && !ours; s = s->next) {
 		uint8_t inst[MDNS_NAME_MAX];
 
 		if (s->state != MDNS_PROBING || mdns_name_prepend(inst, s->name, mdns_adb_service) != 0)

@@ -8,7 +8,8 @@
  * simultaneous-probe tie-break, the goodbye's TTLs. And the responder
  * itself (responder.c) in a made-up world (mdns_world.c: clock,
  * interfaces, socket): probing slowed to one every 5 s after 15 conflicts
- * in 10 s, and packets on an interface it does not publish on not read.
+ * in 10 s, packets on an interface it does not publish on not read, and
+ * its own probes, looped back, not taken for another host's.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -474,7 +475,7 @@ START_TEST(probing_slows_down_after_15_conflicts)
 	char name[MDNS_LABEL_MAX + 1];
 	uint64_t due;
 
-	world_add_iface(7, "pub0", "10.0.0.7");
+	world_add_iface(7, "pub0", "10.0.0.7/24");
 	s = publish_on("0.0.0.0");            /* its first probe: 1 of 15 in 10 s */
 	ck_assert(world_joined(7));
 	ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
@@ -516,8 +517,8 @@ START_TEST(other_interfaces_are_not_read)
 	struct mdns_service *s;
 	unsigned sent;
 
-	world_add_iface(7, "pub0", "10.0.0.7");
-	world_add_iface(9, "other0", "10.0.1.9");
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	world_add_iface(9, "other0", "10.0.1.9/24");
 	s = publish_on("10.0.0.7");           /* published on pub0 alone */
 	ck_assert(world_joined(7));
 	ck_assert(!world_joined(9));
@@ -550,6 +551,43 @@ START_TEST(other_interfaces_are_not_read)
 }
 END_TEST
 
+/* Two fronts on two addresses of one interface, a wildcard one beside
+ * them, the relay hearing its own probes (multicast loopback): none loses
+ * the tie-break to the others or to itself, all are announced. A lost
+ * tie-break would put the next probe 1 s away. */
+START_TEST(own_probes_are_no_opponents)
+{
+	struct mdns_service *b, *c, *w;
+
+	world_add_iface(7, "pub0", "10.0.0.1/24");
+	world_add_addr(7, "10.0.0.3/24");
+	world_loopback = 1;
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	b = mdns_publish(&loop, "b", "bee", "10.0.0.3", 6530);
+	c = mdns_publish(&loop, "c", "cee", "10.0.0.1", 6531);
+	w = mdns_publish(&loop, "w", "wee", "0.0.0.0", 6532);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(w);
+	while (mdns_service_state(b) == MDNS_PROBING || mdns_service_state(c) == MDNS_PROBING ||
+	       mdns_service_state(w) == MDNS_PROBING || mdns_service_state(b) == MDNS_WAITING) {
+		uv_run(&loop, UV_RUN_ONCE);
+		if (mdns_service_state(b) == MDNS_PROBING)
+			ck_assert_uint_le(next_probe_in(b), PROBE_GAP_MS);
+		if (mdns_service_state(c) == MDNS_PROBING)
+			ck_assert_uint_le(next_probe_in(c), PROBE_GAP_MS);
+		if (mdns_service_state(w) == MDNS_PROBING)
+			ck_assert_uint_le(next_probe_in(w), PROBE_GAP_MS);
+	}
+	ck_assert_str_eq(mdns_service_name(b), "bee");
+	ck_assert_str_eq(mdns_service_name(c), "cee");
+	ck_assert_str_eq(mdns_service_name(w), "wee");
+	mdns_withdraw(b);
+	mdns_withdraw(c);
+	withdraw(w);
+}
+END_TEST
+
 static Suite *mdns_suite(void)
 {
 	Suite *s = suite_create("mdns");
@@ -567,6 +605,7 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, answers_fit);
 	tcase_add_test(tc, probing_slows_down_after_15_conflicts);
 	tcase_add_test(tc, other_interfaces_are_not_read);
+	tcase_add_test(tc, own_probes_are_no_opponents);
 	suite_add_tcase(s, tc);
 	return s;
 }
