@@ -395,15 +395,39 @@ static int slot_of(unsigned ifindex)
 	return -1;
 }
 
+/* RFC 6762 11: a packet from a source address on the link F is on (in
+ * one of its IPv4 subnets, or IPv4 link-local). Anything else, off-link or
+ * spoofed, neither gets an answer (sent to whatever the source says) nor
+ * is believed. */
+static int on_link(const struct mdns_iface *f, struct in_addr a)
+{
+	if ((ntohl(a.s_addr) & 0xffff0000u) == 0xa9fe0000u)   /* 169.254.0.0/16 */
+		return 1;
+	for (unsigned i = 0; i < f->addrs.n4; i++) {
+		uint32_t mask = f->mask4[i].s_addr != 0 ? f->mask4[i].s_addr : 0xffffffffu;
+
+		if ((a.s_addr & mask) == (f->addrs.v4[i].s_addr & mask))
+			return 1;
+	}
+	return 0;
+}
+
 static void on_packet(size_t len, const struct sockaddr_in *from, unsigned ifindex)
 {
-	static const char bad_cause;
+	static const char bad_cause, offlink_cause;
 	const char *why = NULL;
 	char addr[INET_ADDRSTRLEN] = "?";
 	int slot = slot_of(ifindex);
 
 	if (slot < 0)                    /* not an interface we publish on */
 		return;
+	if (!on_link(&R.ifaces[slot], from->sin_addr)) {
+		inet_ntop(AF_INET, &from->sin_addr, addr, sizeof(addr));
+		log_limited(LOG_LVL_INFO, "mdns", &offlink_cause,
+			    "mdns: dropped a packet from %s on %s: not on the link", addr,
+			    R.ifaces[slot].name);
+		return;
+	}
 	if (len > MDNS_PKT_MAX)
 		why = "longer than 1500 bytes";
 	else if (mdns_parse(rx, len, &msg, &why) == 0)

@@ -9,7 +9,8 @@
  * itself (responder.c) in a made-up world (mdns_world.c: clock,
  * interfaces, socket): probing slowed to one every 5 s after 15 conflicts
  * in 10 s, packets on an interface it does not publish on not read, and
- * its own probes, looped back, not taken for another host's.
+ * its own probes, looped back, not taken for another host's, and packets
+ * from off the link neither answered nor believed.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -447,9 +448,9 @@ static void withdraw(struct mdns_service *s)
 	world_end();
 }
 
-/* a response arriving on IFINDEX that claims S's instance name (its SRV
- * with another port) */
-static void inject_claim(struct mdns_service *s, unsigned ifindex)
+/* a response arriving on IFINDEX from FROM that claims S's instance name
+ * (its SRV with another port) */
+static void inject_claim_from(struct mdns_service *s, unsigned ifindex, const char *from)
 {
 	struct mdns_set other = { .n = 0 };
 	size_t len;
@@ -457,16 +458,27 @@ static void inject_claim(struct mdns_service *s, unsigned ifindex)
 	ck_assert_int_eq(mdns_set_add_service(&other, 0, mdns_service_name(s), host, 6000), 0);
 	len = mdns_announce(&other, 0, 0, -1, pkt, sizeof(pkt));
 	ck_assert_uint_gt(len, 0);
-	world_inject(ifindex, "10.0.0.99", MDNS_PORT, pkt, len);
+	world_inject(ifindex, from, MDNS_PORT, pkt, len);
 }
 
-/* a query for "_adb._tcp.local" PTR from FROM:5353 arriving on IFINDEX */
-static void inject_query(unsigned ifindex, const char *from)
+static void inject_claim(struct mdns_service *s, unsigned ifindex)
 {
-	size_t len = query("_adb._tcp.local", MDNS_TYPE_PTR, 0, -1, 0);
+	inject_claim_from(s, ifindex, "10.0.0.99");
+}
+
+/* a query for "_adb._tcp.local" PTR from FROM:PORT arriving on IFINDEX,
+ * QU when QU */
+static void inject_query_port(unsigned ifindex, const char *from, uint16_t port, int qu)
+{
+	size_t len = query("_adb._tcp.local", MDNS_TYPE_PTR, qu, -1, 0);
 
 	ck_assert_uint_gt(len, 0);
-	world_inject(ifindex, from, MDNS_PORT, pkt, len);
+	world_inject(ifindex, from, port, pkt, len);
+}
+
+static void inject_query(unsigned ifindex, const char *from)
+{
+	inject_query_port(ifindex, from, MDNS_PORT, 0);
 }
 
 START_TEST(probing_slows_down_after_15_conflicts)
@@ -530,7 +542,7 @@ START_TEST(other_interfaces_are_not_read)
 	/* on other0: a query for our service, a response claiming our name;
 	 * then the same query on pub0. One turn reads all three. */
 	inject_query(9, "10.0.1.50");
-	inject_claim(s, 9);
+	inject_claim_from(s, 9, "10.0.1.99");
 	inject_query(7, "10.0.0.50");
 	uv_run(&loop, UV_RUN_NOWAIT);
 	/* pub0's query answered, other0's neither answered nor believed */
@@ -588,6 +600,40 @@ START_TEST(own_probes_are_no_opponents)
 }
 END_TEST
 
+/* RFC 6762 11: off-link sources (spoofed, or routed in) get no answer,
+ * legacy, QU or multicast, and are not believed; on-link ones are. */
+START_TEST(off_link_packets_are_dropped)
+{
+	struct mdns_service *s;
+	unsigned sent;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	world_add_addr(7, "192.168.5.1/28");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	world_now_ms += 1000;                 /* our records no longer "recent" */
+	sent = world_sent(7);
+	inject_query_port(7, "192.0.2.1", 40000, 0);   /* legacy, off-link */
+	inject_query_port(7, "10.0.1.5", 5353, 1);     /* QU, off-link */
+	inject_query_port(7, "192.168.5.16", 5353, 0); /* just past the /28 */
+	inject_claim_from(s, 7, "203.0.113.9");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent);
+	ck_assert_int_ne(mdns_service_state(s), MDNS_PROBING);
+	/* on the link, in either subnet or link-local: answered */
+	inject_query_port(7, "10.0.0.200", 40000, 0);
+	inject_query_port(7, "192.168.5.14", 5353, 1);
+	inject_query_port(7, "169.254.3.4", 5353, 1);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent + 3);
+	inject_claim_from(s, 7, "10.0.0.99");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	withdraw(s);
+}
+END_TEST
+
 static Suite *mdns_suite(void)
 {
 	Suite *s = suite_create("mdns");
@@ -606,6 +652,7 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, probing_slows_down_after_15_conflicts);
 	tcase_add_test(tc, other_interfaces_are_not_read);
 	tcase_add_test(tc, own_probes_are_no_opponents);
+	tcase_add_test(tc, off_link_packets_are_dropped);
 	suite_add_tcase(s, tc);
 	return s;
 }
