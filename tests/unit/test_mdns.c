@@ -10,7 +10,8 @@
  * interfaces, socket): probing slowed to one every 5 s after 15 conflicts
  * in 10 s, packets on an interface it does not publish on not read, and
  * its own probes, looped back, not taken for another host's, and packets
- * from off the link neither answered nor believed.
+ * from off the link neither answered nor believed; an announced host name
+ * probed again on a claim, renames bounded.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -506,11 +507,12 @@ START_TEST(probing_slows_down_after_15_conflicts)
 	due = next_probe_in(s);
 	ck_assert_uint_ge(due, 5000);
 	ck_assert_uint_lt(due, 5000 + PROBE_GAP_MS);
-	/* and so does each one after it in those 10 s */
+	/* and so does each one after it in those 10 s, and the name is kept:
+	 * 15 renames in 10 s at most */
 	world_now_ms += 9999;
 	inject_claim(s, 7);
 	uv_run(&loop, UV_RUN_NOWAIT);
-	ck_assert_str_eq(mdns_service_name(s), "tv (17)");
+	ck_assert_str_eq(mdns_service_name(s), "tv (16)");
 	due = next_probe_in(s);
 	ck_assert_uint_ge(due, 5000);
 	ck_assert_uint_lt(due, 5000 + PROBE_GAP_MS);
@@ -518,7 +520,7 @@ START_TEST(probing_slows_down_after_15_conflicts)
 	world_now_ms += 1;
 	inject_claim(s, 7);
 	uv_run(&loop, UV_RUN_NOWAIT);
-	ck_assert_str_eq(mdns_service_name(s), "tv (18)");
+	ck_assert_str_eq(mdns_service_name(s), "tv (17)");
 	ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
 	withdraw(s);
 }
@@ -634,6 +636,83 @@ START_TEST(off_link_packets_are_dropped)
 }
 END_TEST
 
+/* a response arriving on IFINDEX from an on-link peer that claims the
+ * host name (its A record with another address) */
+static void inject_host_claim(unsigned ifindex)
+{
+	struct mdns_set other = { .n = 0 };
+	struct mdns_addrs a = { .n4 = 1 };
+	uint8_t name[MDNS_NAME_MAX];
+	size_t len;
+
+	ck_assert_int_eq(mdns_name_from_text(name, mdns_host_name()), 0);
+	inet_pton(AF_INET, "10.0.0.66", &a.v4[0]);
+	ck_assert_int_eq(mdns_set_add_host(&other, name, &a), 0);
+	len = mdns_announce(&other, 0, 1, -1, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(ifindex, "10.0.0.99", MDNS_PORT, pkt, len);
+}
+
+/* RFC 6762 9: a claim on an announced host name makes the services probe
+ * again, it does not rename; a claim while probing does. */
+START_TEST(announced_host_name_probes_again)
+{
+	struct mdns_service *s;
+	char first[MDNS_LABEL_MAX + 8];
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)   /* announcing: probed */
+		uv_run(&loop, UV_RUN_ONCE);
+	snprintf(first, sizeof(first), "%s", mdns_host_name());
+	/* one claim and the instance too, in one packet: probing again, names kept */
+	inject_host_claim(7);
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_str_eq(mdns_host_name(), first);
+	/* the holder's answer to the probe: the next host name */
+	inject_host_claim(7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_str_ne(mdns_host_name(), first);
+	ck_assert_ptr_nonnull(strstr(mdns_host_name(), "-adb-2.local"));
+	withdraw(s);
+}
+END_TEST
+
+/* A flood of claims while probing: 15 renames in 10 s, then the name is
+ * kept; 100 renames in all, then never another. The host name too. */
+START_TEST(renames_bounded)
+{
+	struct mdns_service *s;
+	char name[MDNS_LABEL_MAX + 1];
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	for (unsigned i = 0; i < 150; i++) {  /* 300 claims in 3 s (under 200 read a second) */
+		inject_claim(s, 7);
+		inject_host_claim(7);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		world_now_ms += 20;
+	}
+	ck_assert_str_eq(mdns_service_name(s), "tv (16)");
+	ck_assert_ptr_nonnull(strstr(mdns_host_name(), "-adb-16.local"));
+	ck_assert_uint_ge(next_probe_in(s), 5000);
+	/* window after window: 100 at most */
+	for (unsigned i = 0; i < 2000; i++) {
+		world_now_ms += 1000;
+		inject_claim(s, 7);
+		inject_host_claim(7);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	mdns_instance_name(name, sizeof(name), "tv", 100);
+	ck_assert_str_eq(mdns_service_name(s), name);
+	ck_assert_ptr_nonnull(strstr(mdns_host_name(), "-adb-100.local"));
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	withdraw(s);
+}
+END_TEST
+
 static Suite *mdns_suite(void)
 {
 	Suite *s = suite_create("mdns");
@@ -653,6 +732,8 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, other_interfaces_are_not_read);
 	tcase_add_test(tc, own_probes_are_no_opponents);
 	tcase_add_test(tc, off_link_packets_are_dropped);
+	tcase_add_test(tc, announced_host_name_probes_again);
+	tcase_add_test(tc, renames_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }
