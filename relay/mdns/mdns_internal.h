@@ -156,7 +156,7 @@ int mdns_set_add_service(struct mdns_set *set, int group, const char *instance,
 int mdns_set_add_host(struct mdns_set *set, const uint8_t *host, const struct mdns_addrs *addrs);
 int mdns_record_eq(const struct mdns_record *r, const struct mdns_rr *rr);
 
-/* A probe for GROUP's unique names and HOST: questions of type ANY (QU),
+/* A probe for GROUP's unique names and HOST: questions of type ANY (QM),
  * the proposed records in the authority section. Length or 0. */
 size_t mdns_probe(const struct mdns_set *set, int group, const uint8_t *host, uint8_t *out,
 		  size_t cap);

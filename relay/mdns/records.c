@@ -131,8 +131,11 @@ size_t mdns_probe(const struct mdns_set *set, int group, const uint8_t *host, ui
 	if (inst == NULL)
 		return 0;
 	mdns_writer_init(&w, out, cap, 0, 0);
-	mdns_write_question(&w, inst, MDNS_TYPE_ANY, 1);
-	mdns_write_question(&w, host, MDNS_TYPE_ANY, 1);
+	/* QM (RFC 6762 8.1 allows it): the holder's answer comes by multicast,
+	 * which every socket on port 5353 of this host receives; a unicast one
+	 * goes to one of them, another responder's as likely as ours */
+	mdns_write_question(&w, inst, MDNS_TYPE_ANY, 0);
+	mdns_write_question(&w, host, MDNS_TYPE_ANY, 0);
 	for (unsigned i = 0; i < set->n; i++) {
 		const struct mdns_record *r = &set->r[i];
 		if (r->unique && (r->group == group || r->group == -1))

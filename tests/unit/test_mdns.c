@@ -335,7 +335,8 @@ START_TEST(tiebreak)
 	/* our own probe: the same records */
 	parse_ok(mdns_probe(&set, 0, host, pkt, sizeof(pkt)));
 	ck_assert_uint_eq(m.qdcount, 2);
-	ck_assert(m.q[0].unicast);
+	ck_assert(!m.q[0].unicast);              /* QM: the defence comes by multicast */
+	ck_assert(!m.q[1].unicast);
 	ck_assert_uint_eq(m.q[0].type, MDNS_TYPE_ANY);
 	ck_assert_int_eq(mdns_tiebreak(&set, &m, inst), 0);
 	/* a probe for port 6000 (greater) wins, for 5000 loses */
