@@ -10,7 +10,8 @@
  * "<hostname>-adb.local" its SRV record names), three probes 250 ms apart,
  * then announces itself twice, 1 s apart, and answers queries. On a
  * conflict while probing it takes the next name, "NAME (2)", "NAME (3)",
- * ... (the host "<hostname>-adb-2", ...). Withdrawn, it says goodbye (its
+ * ... (the host "<hostname>-adb-2", ...), at most 15 times in 10 s and 100
+ * times in all; a claim on an announced name makes it probe again. Withdrawn, it says goodbye (its
  * records with TTL 0).
  *
  * Where: a front bound to an address is published on the interface that

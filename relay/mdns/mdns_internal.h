@@ -156,7 +156,7 @@ int mdns_set_add_service(struct mdns_set *set, int group, const char *instance,
 int mdns_set_add_host(struct mdns_set *set, const uint8_t *host, const struct mdns_addrs *addrs);
 int mdns_record_eq(const struct mdns_record *r, const struct mdns_rr *rr);
 
-/* A probe for GROUP's unique names and HOST: questions of type ANY (QU),
+/* A probe for GROUP's unique names and HOST: questions of type ANY (QM),
  * the proposed records in the authority section. Length or 0. */
 size_t mdns_probe(const struct mdns_set *set, int group, const uint8_t *host, uint8_t *out,
 		  size_t cap);
@@ -182,6 +182,10 @@ size_t mdns_answer(const struct mdns_set *set, const struct mdns_msg *q, uint16_
 /* Does response M claim NAME with a record SET does not have (a record of
  * NAME whose type SET holds for NAME, with other data)? */
 int mdns_conflict(const struct mdns_set *set, const struct mdns_msg *m, const uint8_t *name);
+/* Is M a probe of ours: does it propose records (authority section), all
+ * of them in SET? Our own probes come back to us (multicast loopback), and
+ * one front's probe must not lose the tie-break to another's. */
+int mdns_probe_ours(const struct mdns_set *set, const struct mdns_msg *m);
 /* Simultaneous probes (RFC 6762 8.2): compare our records of NAME with
  * the authority records of probe M for NAME: <0 we lose, 0 same (or M
  * has none), >0 we win. */
@@ -198,6 +202,7 @@ struct mdns_iface {
 	unsigned index;              /* 0: the slot is empty */
 	char name[16];
 	struct mdns_addrs addrs;
+	struct in_addr mask4[MDNS_ADDRS_MAX];   /* the netmask of each addrs.v4 */
 };
 
 /* The up, multicast, non-loopback interfaces with their addresses. The

@@ -131,8 +131,11 @@ size_t mdns_probe(const struct mdns_set *set, int group, const uint8_t *host, ui
 	if (inst == NULL)
 		return 0;
 	mdns_writer_init(&w, out, cap, 0, 0);
-	mdns_write_question(&w, inst, MDNS_TYPE_ANY, 1);
-	mdns_write_question(&w, host, MDNS_TYPE_ANY, 1);
+	/* QM (RFC 6762 8.1 allows it): the holder's answer comes by multicast,
+	 * which every socket on port 5353 of this host receives; a unicast one
+	 * goes to one of them, another responder's as likely as ours */
+	mdns_write_question(&w, inst, MDNS_TYPE_ANY, 0);
+	mdns_write_question(&w, host, MDNS_TYPE_ANY, 0);
 	for (unsigned i = 0; i < set->n; i++) {
 		const struct mdns_record *r = &set->r[i];
 		if (r->unique && (r->group == group || r->group == -1))
@@ -262,6 +265,24 @@ int mdns_conflict(const struct mdns_set *set, const struct mdns_msg *m, const ui
 			return 1;
 	}
 	return 0;
+}
+
+int mdns_probe_ours(const struct mdns_set *set, const struct mdns_msg *m)
+{
+	unsigned proposed = 0;
+
+	for (unsigned i = 0; i < m->nrr; i++) {
+		unsigned k = 0;
+
+		if (m->rr[i].section != MDNS_NS)
+			continue;
+		proposed++;
+		while (k < set->n && !mdns_record_eq(&set->r[k], &m->rr[i]))
+			k++;
+		if (k == set->n)
+			return 0;
+	}
+	return proposed > 0;
 }
 
 /* RFC 6762 8.2: class, then type, then rdata bytes, shorter first on a tie */

@@ -27,8 +27,15 @@
 #define PROBE_BURST_WINDOW_MS 10000
 #define PROBE_SLOW_MS 5000           /* then one probe every 5 s */
 #define MULTICAST_GAP_MS 1000        /* a record multicast at most once a second */
+#define RENAMES_MAX 100              /* "NAME (100)", "HOST-adb-100": then no further */
 #define PACKETS_PER_TURN 16
 #define HOST_BASE_MAX 40
+
+/* events counted in a window of PROBE_BURST_WINDOW_MS from the first */
+struct burst {
+	uint64_t start;
+	unsigned n;
+};
 
 struct mdns_service {
 	struct mdns_service *next;
@@ -46,8 +53,7 @@ struct mdns_service {
 	uv_timer_t timer;
 	uint32_t ifmask;                 /* interface slots it is published on */
 	uint64_t last_mc[MDNS_IFACES_MAX];
-	unsigned probe_starts;
-	uint64_t probe_window;
+	struct burst probes, renames_burst;
 };
 
 static struct {
@@ -63,6 +69,7 @@ static struct {
 	uint64_t slots;                  /* the services' slots in use */
 	char host_base[HOST_BASE_MAX + 1];
 	unsigned host_renames;
+	struct burst host_renames_burst;
 	uint8_t host[MDNS_NAME_MAX];
 	char host_text[MDNS_LABEL_MAX + 8];
 	uint64_t host_last_mc[MDNS_IFACES_MAX];
@@ -138,6 +145,7 @@ static void host_init(void)
 	if (n == 0)
 		snprintf(R.host_base, sizeof(R.host_base), "adbd-relay");
 	R.host_renames = 1;
+	memset(&R.host_renames_burst, 0, sizeof(R.host_renames_burst));
 	set_host_name();
 }
 
@@ -228,15 +236,28 @@ static void send_on(int slot, const struct sockaddr_in *to, size_t len)
 
 /* ---- the state machine ---- */
 
-static void probe_start(struct mdns_service *s, unsigned delay_ms)
+/* One more event: how many in the window, this one included. */
+static unsigned burst_add(struct burst *b)
 {
 	uint64_t now = clock_mono_ms();
 
-	if (now - s->probe_window >= PROBE_BURST_WINDOW_MS) {
-		s->probe_window = now;
-		s->probe_starts = 0;
+	if (b->n == 0 || now - b->start >= PROBE_BURST_WINDOW_MS) {
+		b->start = now;
+		b->n = 0;
 	}
-	if (++s->probe_starts > PROBE_BURST)
+	return ++b->n;
+}
+
+/* A name may take the next after RENAMES renames: at most PROBE_BURST in
+ * the window, RENAMES_MAX in all (a flood of claims renames little). */
+static int may_rename(struct burst *b, unsigned renames)
+{
+	return burst_add(b) <= PROBE_BURST && renames < RENAMES_MAX;
+}
+
+static void probe_start(struct mdns_service *s, unsigned delay_ms)
+{
+	if (burst_add(&s->probes) > PROBE_BURST)
 		delay_ms = PROBE_SLOW_MS;
 	s->state = MDNS_PROBING;
 	s->step = 0;
@@ -301,16 +322,18 @@ static void on_service_timer(uv_timer_t *t)
 static const char conflict_cause;
 
 /* Another responder holds a name of ours: while probing, take the next
- * name; once announced, probe again (RFC 6762 9), and the holder's answer
- * to the probe decides. */
+ * name (at most 15 times in 10 s, RENAMES_MAX in all; past that probe the
+ * same name again); once announced, probe again (RFC 6762 9), and the
+ * holder's answer to the probe decides. */
 static void service_conflict(struct mdns_service *s)
 {
 	char old[sizeof(s->name)];
 
-	if (s->state != MDNS_PROBING) {
+	if (s->state != MDNS_PROBING || !may_rename(&s->renames_burst, s->renames)) {
 		log_limited(LOG_LVL_NOTICE, s->route, &conflict_cause,
-			    "mdns: route %s: another responder claims \"%s\": probing again",
-			    s->route, s->name);
+			    "mdns: route %s: another responder claims \"%s\": probing again%s",
+			    s->route, s->name,
+			    s->state == MDNS_PROBING ? " (too many renames, the name kept)" : "");
 		probe_start(s, 0);
 		return;
 	}
@@ -323,10 +346,22 @@ static void service_conflict(struct mdns_service *s)
 	probe_start(s, 0);
 }
 
-static void host_conflict(void)
+/* The host name, the same way: renamed only while a service was probing
+ * it when the claim came (PROBING), and within the same bounds; otherwise
+ * every service probes again. */
+static void host_conflict(int probing)
 {
 	char old[sizeof(R.host_text)];
 
+	if (!probing || !may_rename(&R.host_renames_burst, R.host_renames)) {
+		log_limited(LOG_LVL_NOTICE, "mdns", &conflict_cause,
+			    "mdns: another responder claims host name %s: probing again%s",
+			    R.host_text, probing ? " (too many renames, the name kept)" : "");
+		for (struct mdns_service *s = R.services; s; s = s->next)
+			if (s->state != MDNS_WAITING)
+				probe_start(s, 0);
+		return;
+	}
 	memcpy(old, R.host_text, sizeof(old));
 	R.host_renames++;
 	set_host_name();
@@ -341,8 +376,10 @@ static void host_conflict(void)
 
 static void on_response(void)
 {
-	int host = 0;
+	int host = 0, probing = 0;
 
+	for (const struct mdns_service *s = R.services; s; s = s->next)
+		probing |= s->state == MDNS_PROBING;   /* before this packet's conflicts */
 	build_set(-1, MDNS_PROBING, NULL);
 	for (struct mdns_service *s = R.services; s; s = s->next) {
 		uint8_t inst[MDNS_NAME_MAX];
@@ -355,18 +392,21 @@ static void on_response(void)
 			service_conflict(s);
 	}
 	if (host && mdns_conflict(&set, &msg, R.host))
-		host_conflict();
+		host_conflict(probing);
 }
 
 static void on_query(int slot, const struct sockaddr_in *from)
 {
 	uint64_t groups;
 	size_t len;
-	int unicast, shared;
+	int unicast, shared, ours;
 
-	/* a probe of another host for one of our names, at the same time */
+	/* a probe of another host for one of our names, at the same time; our
+	 * own probes (any front's, on any interface) come back looped */
+	build_set(-1, MDNS_PROBING, NULL);
+	ours = mdns_probe_ours(&set, &msg);
 	build_set(slot, MDNS_PROBING, NULL);
-	for (struct mdns_service *s = R.services; s; s = s->next) {
+	for (struct mdns_service *s = R.services; s && !ours; s = s->next) {
 		uint8_t inst[MDNS_NAME_MAX];
 
 		if (s->state != MDNS_PROBING || mdns_name_prepend(inst, s->name, mdns_adb_service) != 0)
@@ -392,15 +432,39 @@ static int slot_of(unsigned ifindex)
 	return -1;
 }
 
+/* RFC 6762 11: a packet from a source address on the link F is on (in
+ * one of its IPv4 subnets, or IPv4 link-local). Anything else, off-link or
+ * spoofed, neither gets an answer (sent to whatever the source says) nor
+ * is believed. */
+static int on_link(const struct mdns_iface *f, struct in_addr a)
+{
+	if ((ntohl(a.s_addr) & 0xffff0000u) == 0xa9fe0000u)   /* 169.254.0.0/16 */
+		return 1;
+	for (unsigned i = 0; i < f->addrs.n4; i++) {
+		uint32_t mask = f->mask4[i].s_addr != 0 ? f->mask4[i].s_addr : 0xffffffffu;
+
+		if ((a.s_addr & mask) == (f->addrs.v4[i].s_addr & mask))
+			return 1;
+	}
+	return 0;
+}
+
 static void on_packet(size_t len, const struct sockaddr_in *from, unsigned ifindex)
 {
-	static const char bad_cause;
+	static const char bad_cause, offlink_cause;
 	const char *why = NULL;
 	char addr[INET_ADDRSTRLEN] = "?";
 	int slot = slot_of(ifindex);
 
 	if (slot < 0)                    /* not an interface we publish on */
 		return;
+	if (!on_link(&R.ifaces[slot], from->sin_addr)) {
+		inet_ntop(AF_INET, &from->sin_addr, addr, sizeof(addr));
+		log_limited(LOG_LVL_INFO, "mdns", &offlink_cause,
+			    "mdns: dropped a packet from %s on %s: not on the link", addr,
+			    R.ifaces[slot].name);
+		return;
+	}
 	if (len > MDNS_PKT_MAX)
 		why = "longer than 1500 bytes";
 	else if (mdns_parse(rx, len, &msg, &why) == 0)

@@ -50,8 +50,11 @@ int mdns_scan_ifaces(struct mdns_iface *out, unsigned max)
 		if (f == NULL)
 			continue;
 		ad = &f->addrs;
-		if (a->ifa_addr->sa_family == AF_INET && ad->n4 < MDNS_ADDRS_MAX)
+		if (a->ifa_addr->sa_family == AF_INET && ad->n4 < MDNS_ADDRS_MAX) {
+			if (a->ifa_netmask != NULL)
+				f->mask4[ad->n4] = ((struct sockaddr_in *)a->ifa_netmask)->sin_addr;
 			ad->v4[ad->n4++] = ((struct sockaddr_in *)a->ifa_addr)->sin_addr;
+		}
 		else if (a->ifa_addr->sa_family == AF_INET6 && ad->n6 < MDNS_ADDRS_MAX)
 			ad->v6[ad->n6++] = ((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr;
 	}

@@ -23,6 +23,7 @@ struct arrival {
 };
 
 uint64_t world_now_ms = 1000000;
+int world_loopback;
 uint8_t world_last_sent[MDNS_PKT_MAX];
 size_t world_last_len;
 
@@ -53,6 +54,26 @@ uint64_t clock_mono_ms(void)
 	return world_now_ms;
 }
 
+void world_add_addr(unsigned ifindex, const char *addr)
+{
+	int i = iface_at(ifindex);
+	char text[INET_ADDRSTRLEN];
+	const char *slash = strchr(addr, '/');
+	unsigned prefix;
+	struct mdns_iface *f;
+
+	world_check(i >= 0 && ifaces[i].addrs.n4 < MDNS_ADDRS_MAX, "no room for an address");
+	world_check(slash != NULL && (size_t)(slash - addr) < sizeof(text), "not a.b.c.d/prefix");
+	prefix = (unsigned)atoi(slash + 1);
+	world_check(prefix >= 1 && prefix <= 32, "prefix not 1-32");
+	memcpy(text, addr, (size_t)(slash - addr));
+	text[slash - addr] = '\0';
+	f = &ifaces[i];
+	world_check(inet_pton(AF_INET, text, &f->addrs.v4[f->addrs.n4]) == 1, "not an IPv4 address");
+	f->mask4[f->addrs.n4].s_addr = htonl(0xffffffffu << (32 - prefix));
+	f->addrs.n4++;
+}
+
 void world_add_iface(unsigned ifindex, const char *name, const char *addr)
 {
 	struct mdns_iface *f;
@@ -62,8 +83,7 @@ void world_add_iface(unsigned ifindex, const char *name, const char *addr)
 	memset(f, 0, sizeof(*f));
 	f->index = ifindex;
 	snprintf(f->name, sizeof(f->name), "%s", name);
-	world_check(inet_pton(AF_INET, addr, &f->addrs.v4[0]) == 1, "not an IPv4 address");
-	f->addrs.n4 = 1;
+	world_add_addr(ifindex, addr);
 }
 
 int world_joined(unsigned ifindex)
@@ -91,6 +111,7 @@ void world_end(void)
 	memset(joined, 0, sizeof(joined));
 	memset(sent, 0, sizeof(sent));
 	sent_total = 0;
+	world_loopback = 0;
 }
 
 void world_inject(unsigned ifindex, const char *from_addr, uint16_t from_port,
@@ -108,6 +129,14 @@ void world_inject(unsigned ifindex, const char *from_addr, uint16_t from_port,
 	memcpy(buf + sizeof(a), pkt, len);
 	world_check(send(injector, buf, sizeof(a) + len, 0) == (ssize_t)(sizeof(a) + len),
 		    "cannot inject");
+}
+
+static void loop_back(const struct mdns_iface *f, const uint8_t *pkt, size_t len)
+{
+	char from[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &f->addrs.v4[0], from, sizeof(from));
+	world_inject(f->index, from, MDNS_PORT, pkt, len);
 }
 
 /* ---- relay/mdns/socket.c's functions ---- */
@@ -147,13 +176,14 @@ int mdns_socket_send(int fd, unsigned ifindex, const struct sockaddr_in *to, con
 	int i = iface_at(ifindex);
 
 	(void)fd;
-	(void)to;
 	world_check(i >= 0, "send on an interface that was never found");
 	world_check(len <= sizeof(world_last_sent), "sent more than 1500 bytes");
 	sent[i]++;
 	sent_total++;
 	memcpy(world_last_sent, buf, len);
 	world_last_len = len;
+	if (world_loopback && to == NULL)
+		loop_back(&ifaces[i], buf, len);
 	return 0;
 }
 

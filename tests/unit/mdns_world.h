@@ -23,8 +23,14 @@
 extern uint64_t world_now_ms;
 
 /* The interfaces mdns_scan_ifaces() finds: index IFINDEX, named NAME,
- * holding IPv4 address ADDR. At most MDNS_IFACES_MAX. */
+ * holding IPv4 address ADDR ("a.b.c.d/prefix"). At most MDNS_IFACES_MAX. */
 void world_add_iface(unsigned ifindex, const char *name, const char *addr);
+/* One more address ("a.b.c.d/prefix") on interface IFINDEX. */
+void world_add_addr(unsigned ifindex, const char *addr);
+/* When set, what the responder multicasts comes back to it, as the
+ * kernel's IP_MULTICAST_LOOP does: from the interface's first address,
+ * port 5353, on that interface. Cleared by world_end(). */
+extern int world_loopback;
 /* Whether the responder has joined the group on IFINDEX. */
 int world_joined(unsigned ifindex);
 

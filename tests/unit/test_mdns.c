@@ -8,7 +8,10 @@
  * simultaneous-probe tie-break, the goodbye's TTLs. And the responder
  * itself (responder.c) in a made-up world (mdns_world.c: clock,
  * interfaces, socket): probing slowed to one every 5 s after 15 conflicts
- * in 10 s, and packets on an interface it does not publish on not read.
+ * in 10 s, packets on an interface it does not publish on not read, and
+ * its own probes, looped back, not taken for another host's, and packets
+ * from off the link neither answered nor believed; an announced host name
+ * probed again on a claim, renames bounded.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -332,7 +335,8 @@ START_TEST(tiebreak)
 	/* our own probe: the same records */
 	parse_ok(mdns_probe(&set, 0, host, pkt, sizeof(pkt)));
 	ck_assert_uint_eq(m.qdcount, 2);
-	ck_assert(m.q[0].unicast);
+	ck_assert(!m.q[0].unicast);              /* QM: the defence comes by multicast */
+	ck_assert(!m.q[1].unicast);
 	ck_assert_uint_eq(m.q[0].type, MDNS_TYPE_ANY);
 	ck_assert_int_eq(mdns_tiebreak(&set, &m, inst), 0);
 	/* a probe for port 6000 (greater) wins, for 5000 loses */
@@ -446,9 +450,9 @@ static void withdraw(struct mdns_service *s)
 	world_end();
 }
 
-/* a response arriving on IFINDEX that claims S's instance name (its SRV
- * with another port) */
-static void inject_claim(struct mdns_service *s, unsigned ifindex)
+/* a response arriving on IFINDEX from FROM that claims S's instance name
+ * (its SRV with another port) */
+static void inject_claim_from(struct mdns_service *s, unsigned ifindex, const char *from)
 {
 	struct mdns_set other = { .n = 0 };
 	size_t len;
@@ -456,16 +460,27 @@ static void inject_claim(struct mdns_service *s, unsigned ifindex)
 	ck_assert_int_eq(mdns_set_add_service(&other, 0, mdns_service_name(s), host, 6000), 0);
 	len = mdns_announce(&other, 0, 0, -1, pkt, sizeof(pkt));
 	ck_assert_uint_gt(len, 0);
-	world_inject(ifindex, "10.0.0.99", MDNS_PORT, pkt, len);
+	world_inject(ifindex, from, MDNS_PORT, pkt, len);
 }
 
-/* a query for "_adb._tcp.local" PTR from FROM:5353 arriving on IFINDEX */
-static void inject_query(unsigned ifindex, const char *from)
+static void inject_claim(struct mdns_service *s, unsigned ifindex)
 {
-	size_t len = query("_adb._tcp.local", MDNS_TYPE_PTR, 0, -1, 0);
+	inject_claim_from(s, ifindex, "10.0.0.99");
+}
+
+/* a query for "_adb._tcp.local" PTR from FROM:PORT arriving on IFINDEX,
+ * QU when QU */
+static void inject_query_port(unsigned ifindex, const char *from, uint16_t port, int qu)
+{
+	size_t len = query("_adb._tcp.local", MDNS_TYPE_PTR, qu, -1, 0);
 
 	ck_assert_uint_gt(len, 0);
-	world_inject(ifindex, from, MDNS_PORT, pkt, len);
+	world_inject(ifindex, from, port, pkt, len);
+}
+
+static void inject_query(unsigned ifindex, const char *from)
+{
+	inject_query_port(ifindex, from, MDNS_PORT, 0);
 }
 
 START_TEST(probing_slows_down_after_15_conflicts)
@@ -474,7 +489,7 @@ START_TEST(probing_slows_down_after_15_conflicts)
 	char name[MDNS_LABEL_MAX + 1];
 	uint64_t due;
 
-	world_add_iface(7, "pub0", "10.0.0.7");
+	world_add_iface(7, "pub0", "10.0.0.7/24");
 	s = publish_on("0.0.0.0");            /* its first probe: 1 of 15 in 10 s */
 	ck_assert(world_joined(7));
 	ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
@@ -493,11 +508,12 @@ START_TEST(probing_slows_down_after_15_conflicts)
 	due = next_probe_in(s);
 	ck_assert_uint_ge(due, 5000);
 	ck_assert_uint_lt(due, 5000 + PROBE_GAP_MS);
-	/* and so does each one after it in those 10 s */
+	/* and so does each one after it in those 10 s, and the name is kept:
+	 * 15 renames in 10 s at most */
 	world_now_ms += 9999;
 	inject_claim(s, 7);
 	uv_run(&loop, UV_RUN_NOWAIT);
-	ck_assert_str_eq(mdns_service_name(s), "tv (17)");
+	ck_assert_str_eq(mdns_service_name(s), "tv (16)");
 	due = next_probe_in(s);
 	ck_assert_uint_ge(due, 5000);
 	ck_assert_uint_lt(due, 5000 + PROBE_GAP_MS);
@@ -505,7 +521,7 @@ START_TEST(probing_slows_down_after_15_conflicts)
 	world_now_ms += 1;
 	inject_claim(s, 7);
 	uv_run(&loop, UV_RUN_NOWAIT);
-	ck_assert_str_eq(mdns_service_name(s), "tv (18)");
+	ck_assert_str_eq(mdns_service_name(s), "tv (17)");
 	ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
 	withdraw(s);
 }
@@ -516,8 +532,8 @@ START_TEST(other_interfaces_are_not_read)
 	struct mdns_service *s;
 	unsigned sent;
 
-	world_add_iface(7, "pub0", "10.0.0.7");
-	world_add_iface(9, "other0", "10.0.1.9");
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	world_add_iface(9, "other0", "10.0.1.9/24");
 	s = publish_on("10.0.0.7");           /* published on pub0 alone */
 	ck_assert(world_joined(7));
 	ck_assert(!world_joined(9));
@@ -529,7 +545,7 @@ START_TEST(other_interfaces_are_not_read)
 	/* on other0: a query for our service, a response claiming our name;
 	 * then the same query on pub0. One turn reads all three. */
 	inject_query(9, "10.0.1.50");
-	inject_claim(s, 9);
+	inject_claim_from(s, 9, "10.0.1.99");
 	inject_query(7, "10.0.0.50");
 	uv_run(&loop, UV_RUN_NOWAIT);
 	/* pub0's query answered, other0's neither answered nor believed */
@@ -545,6 +561,154 @@ START_TEST(other_interfaces_are_not_read)
 	/* the same claim on pub0 is believed: probing again */
 	inject_claim(s, 7);
 	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	withdraw(s);
+}
+END_TEST
+
+/* Two fronts on two addresses of one interface, a wildcard one beside
+ * them, the relay hearing its own probes (multicast loopback): none loses
+ * the tie-break to the others or to itself, all are announced. A lost
+ * tie-break would put the next probe 1 s away. */
+START_TEST(own_probes_are_no_opponents)
+{
+	struct mdns_service *b, *c, *w;
+
+	world_add_iface(7, "pub0", "10.0.0.1/24");
+	world_add_addr(7, "10.0.0.3/24");
+	world_loopback = 1;
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	b = mdns_publish(&loop, "b", "bee", "10.0.0.3", 6530);
+	c = mdns_publish(&loop, "c", "cee", "10.0.0.1", 6531);
+	w = mdns_publish(&loop, "w", "wee", "0.0.0.0", 6532);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(w);
+	while (mdns_service_state(b) == MDNS_PROBING || mdns_service_state(c) == MDNS_PROBING ||
+	       mdns_service_state(w) == MDNS_PROBING || mdns_service_state(b) == MDNS_WAITING) {
+		uv_run(&loop, UV_RUN_ONCE);
+		if (mdns_service_state(b) == MDNS_PROBING)
+			ck_assert_uint_le(next_probe_in(b), PROBE_GAP_MS);
+		if (mdns_service_state(c) == MDNS_PROBING)
+			ck_assert_uint_le(next_probe_in(c), PROBE_GAP_MS);
+		if (mdns_service_state(w) == MDNS_PROBING)
+			ck_assert_uint_le(next_probe_in(w), PROBE_GAP_MS);
+	}
+	ck_assert_str_eq(mdns_service_name(b), "bee");
+	ck_assert_str_eq(mdns_service_name(c), "cee");
+	ck_assert_str_eq(mdns_service_name(w), "wee");
+	mdns_withdraw(b);
+	mdns_withdraw(c);
+	withdraw(w);
+}
+END_TEST
+
+/* RFC 6762 11: off-link sources (spoofed, or routed in) get no answer,
+ * legacy, QU or multicast, and are not believed; on-link ones are. */
+START_TEST(off_link_packets_are_dropped)
+{
+	struct mdns_service *s;
+	unsigned sent;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	world_add_addr(7, "192.168.5.1/28");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	world_now_ms += 1000;                 /* our records no longer "recent" */
+	sent = world_sent(7);
+	inject_query_port(7, "192.0.2.1", 40000, 0);   /* legacy, off-link */
+	inject_query_port(7, "10.0.1.5", 5353, 1);     /* QU, off-link */
+	inject_query_port(7, "192.168.5.16", 5353, 0); /* just past the /28 */
+	inject_claim_from(s, 7, "203.0.113.9");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent);
+	ck_assert_int_ne(mdns_service_state(s), MDNS_PROBING);
+	/* on the link, in either subnet or link-local: answered */
+	inject_query_port(7, "10.0.0.200", 40000, 0);
+	inject_query_port(7, "192.168.5.14", 5353, 1);
+	inject_query_port(7, "169.254.3.4", 5353, 1);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent + 3);
+	inject_claim_from(s, 7, "10.0.0.99");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	withdraw(s);
+}
+END_TEST
+
+/* a response arriving on IFINDEX from an on-link peer that claims the
+ * host name (its A record with another address) */
+static void inject_host_claim(unsigned ifindex)
+{
+	struct mdns_set other = { .n = 0 };
+	struct mdns_addrs a = { .n4 = 1 };
+	uint8_t name[MDNS_NAME_MAX];
+	size_t len;
+
+	ck_assert_int_eq(mdns_name_from_text(name, mdns_host_name()), 0);
+	inet_pton(AF_INET, "10.0.0.66", &a.v4[0]);
+	ck_assert_int_eq(mdns_set_add_host(&other, name, &a), 0);
+	len = mdns_announce(&other, 0, 1, -1, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(ifindex, "10.0.0.99", MDNS_PORT, pkt, len);
+}
+
+/* RFC 6762 9: a claim on an announced host name makes the services probe
+ * again, it does not rename; a claim while probing does. */
+START_TEST(announced_host_name_probes_again)
+{
+	struct mdns_service *s;
+	char first[MDNS_LABEL_MAX + 8];
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)   /* announcing: probed */
+		uv_run(&loop, UV_RUN_ONCE);
+	snprintf(first, sizeof(first), "%s", mdns_host_name());
+	/* one claim and the instance too, in one packet: probing again, names kept */
+	inject_host_claim(7);
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_str_eq(mdns_host_name(), first);
+	/* the holder's answer to the probe: the next host name */
+	inject_host_claim(7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_str_ne(mdns_host_name(), first);
+	ck_assert_ptr_nonnull(strstr(mdns_host_name(), "-adb-2.local"));
+	withdraw(s);
+}
+END_TEST
+
+/* A flood of claims while probing: 15 renames in 10 s, then the name is
+ * kept; 100 renames in all, then never another. The host name too. */
+START_TEST(renames_bounded)
+{
+	struct mdns_service *s;
+	char name[MDNS_LABEL_MAX + 1];
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	for (unsigned i = 0; i < 150; i++) {  /* 300 claims in 3 s (under 200 read a second) */
+		inject_claim(s, 7);
+		inject_host_claim(7);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		world_now_ms += 20;
+	}
+	ck_assert_str_eq(mdns_service_name(s), "tv (16)");
+	ck_assert_ptr_nonnull(strstr(mdns_host_name(), "-adb-16.local"));
+	ck_assert_uint_ge(next_probe_in(s), 5000);
+	/* window after window: 100 at most */
+	for (unsigned i = 0; i < 2000; i++) {
+		world_now_ms += 1000;
+		inject_claim(s, 7);
+		inject_host_claim(7);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	mdns_instance_name(name, sizeof(name), "tv", 100);
+	ck_assert_str_eq(mdns_service_name(s), name);
+	ck_assert_ptr_nonnull(strstr(mdns_host_name(), "-adb-100.local"));
 	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
 	withdraw(s);
 }
@@ -567,6 +731,10 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, answers_fit);
 	tcase_add_test(tc, probing_slows_down_after_15_conflicts);
 	tcase_add_test(tc, other_interfaces_are_not_read);
+	tcase_add_test(tc, own_probes_are_no_opponents);
+	tcase_add_test(tc, off_link_packets_are_dropped);
+	tcase_add_test(tc, announced_host_name_probes_again);
+	tcase_add_test(tc, renames_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }
