@@ -292,8 +292,18 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("usb_function");
-	TCase *tc = tcase_create("ep0");
+	Suite *s;
+	TCase *tc;
+
+	/* qemu-user (UNIT_EMULATED) has no Linux AIO (io_setup: ENOSYS), which
+	 * the function's bulk endpoints are driven with; on arm64 the function
+	 * runs on a real kernel in the lab (vm/arm64-usb-gadget.test) */
+	if (getenv("UNIT_EMULATED") != NULL) {
+		printf("usb_function: not run under qemu-user (no Linux AIO there)\n");
+		return 0;
+	}
+	s = suite_create("usb_function");
+	tc = tcase_create("ep0");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
