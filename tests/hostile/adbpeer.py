@@ -7,6 +7,8 @@ bounded by SECONDS.
   adbpeer.py guest PATH MODE SECONDS [ARG]   listen as a hostile guest
       okay-flood       answer CNXN and the PC's OPEN, then send OKAYs on that
                        stream, never read
+      wrte-flood       answer CNXN and the PC's OPEN, then send WRTEs of 4 KiB
+                       on that stream without waiting for OKAYs, never read
       open-flood N     answer CNXN, then send N OPENs to tcp:9 (never reversed)
       open-reversed N  answer CNXN, wait for the PC's reverse:forward, then
                        send N OPENs to its local address, never answer them
@@ -108,6 +110,17 @@ def guest_okay_flood(c, end, arg):
     c.sendall(device_cnxn())
     host_id = wait_open(rd, end)[1]   # a stream the PC opened: its OKAYs pass
     burst = frame(OKAY, 9, host_id) * 4096
+    c.settimeout(0.05)
+    while time.time() < end:
+        send_all_until(c, burst, end)
+
+
+def guest_wrte_flood(c, end, arg):
+    rd = wait_cnxn(c, end)
+    c.sendall(device_cnxn())
+    host_id = wait_open(rd, end)[1]
+    c.sendall(frame(OKAY, 9, host_id))
+    burst = frame(WRTE, 9, host_id, b"w" * 4096) * 64
     c.settimeout(0.05)
     while time.time() < end:
         send_all_until(c, burst, end)
@@ -261,7 +274,8 @@ def guest_serve_cut(c, end, path):
                         c.sendall(frame(CLSE, 77, a0))
 
 
-GUEST = {"serve-cut": guest_serve_cut, "okay-flood": guest_okay_flood, "open-flood": guest_open_flood,
+GUEST = {"serve-cut": guest_serve_cut, "okay-flood": guest_okay_flood,
+         "wrte-flood": guest_wrte_flood, "open-flood": guest_open_flood,
          "open-reversed": guest_open_reversed, "payload": guest_payload,
          "auth-flood": guest_auth_flood, "banner": guest_banner, "mute": guest_mute,
          "deaf": guest_deaf}
