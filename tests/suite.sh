@@ -101,14 +101,15 @@ show_failed() {
 # run_cross ARCH TRIPLET QEMU FILE-SAYS: cross-build for ARCH with Debian's
 # toolchain and multiarch libraries, --enable-werror, check that the daemon
 # is such a binary (file(1) says FILE-SAYS), and run the unit tests under
-# qemu-user (UNIT_EMULATED: memory is measured without the emulator's own)
+# qemu-user (UNIT_EMULATED: memory is measured without the emulator's own;
+# check's 4 s per test times 4: emulated code runs ten times slower or more)
 run_cross() {
 	local arch=$1 triplet=$2 qemu=$3 says=$4 dir=$top/_build/cross-$1 rc=0
 	rm -rf "$dir"; mkdir -p "$dir"
 	echo "=== cross $arch: configure --host=$triplet --enable-werror, unit tests under $qemu"
 	(cd "$dir" && "$top/configure" -q --host="$triplet" --enable-werror && make -s -j"$jobs" &&
 		file relay/adbd-relay | grep -q "$says" &&
-		make -s -j"$jobs" check-unit LOG_COMPILER="$qemu" UNIT_EMULATED=1) || rc=$?
+		make -s -j"$jobs" check-unit LOG_COMPILER="$qemu" UNIT_EMULATED=1 CK_TIMEOUT_MULTIPLIER=4) || rc=$?
 	if [ -f "$dir/test-suite.log" ]; then count "$dir/test-suite.log"; else fail=$((fail + 1)); fi
 	[ $rc -eq 0 ] || collect_failed "$dir"
 	return $rc
