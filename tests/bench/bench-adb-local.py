@@ -217,7 +217,8 @@ def main():
 def start_ways(a, tmp, log):
     """The guest, then the ways to it: name -> (port, pid of the middle or None)."""
     gport = free_port()
-    guest = spawn([os.path.abspath(a.guest), "--listen", "tcp:127.0.0.1:%d" % gport], log,
+    guest = spawn([os.path.abspath(a.guest), "--features", "delayed_ack",
+                   "--listen", "tcp:127.0.0.1:%d" % gport], log,
                   stdout=subprocess.PIPE)
     if guest.stdout.readline().strip() != b"READY":
         raise RuntimeError("the test guest did not start (log: %s)" % log.name)

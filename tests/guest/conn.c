@@ -7,6 +7,16 @@
  * framing of everything we send. Services (shell.c, sync.c, forward.c,
  * restart.c) see only the stream_* functions declared in guest.h.
  *
+ * delayed_ack, when --features names it and the host's banner does too (as
+ * adbd 34 with adb started with ADB_DELAYED_ACK=1 / ADB_BURST_MODE=1): the
+ * host's OPEN carries the bytes we may send before its OKAYs (arg1, which
+ * must then be non-zero, and zero without the feature), our OKAYs carry a
+ * little-endian int32: the first the bytes the host may send us
+ * (DACK_WINDOW), later ones the bytes consumed; the host's OKAYs the bytes
+ * it consumed. A stream then sends while its window lasts, and host WRTEs
+ * that come while the service still consumes one wait in a queue bounded by
+ * the window (a host that overruns it loses the stream).
+ *
  * Memory is bounded: the read buffer is fixed, a stream holds at most one
  * host WRTE payload (the host may not send another before our OKAY; if it
  * does, the stream is closed), outgoing stream data is sent from the
@@ -26,6 +36,14 @@
 #define MAX_STREAMS     64           /* per connection; more OPENs get CLSE */
 #define READ_BUF_SIZE   (128 * 1024)
 #define CTL_QUEUE_LIMIT (256 * 1024) /* memory in queued replies before we stop reading */
+#define DACK_WINDOW     (2u << 20)   /* what a delayed_ack host may send a stream unacked */
+
+/* a host WRTE payload waiting for the service (delayed_ack) */
+struct inq {
+	struct inq *next;
+	uint32_t len;
+	uint8_t data[];
+};
 
 struct conn {
 	union {
@@ -45,6 +63,7 @@ struct conn {
 	int online;              /* CNXN exchanged */
 	uint32_t version;        /* negotiated */
 	uint32_t max_payload;    /* negotiated: what we announced */
+	int dack;                /* delayed_ack: offered by both */
 	struct adb_reader reader;
 	uint8_t *rbuf;
 	int read_paused;
@@ -245,6 +264,16 @@ static void send_ctl(struct conn *c, uint32_t cmd, uint32_t arg0, uint32_t arg1)
 	conn_write(c, cmd, arg0, arg1, NULL, 0, NULL, 0);
 }
 
+/* An OKAY; with delayed_ack it carries `bytes` (the window, or what was
+ * consumed). */
+static void send_okay(struct conn *c, uint32_t id, uint32_t host_id, uint32_t bytes)
+{
+	uint8_t le[4] = { (uint8_t)bytes, (uint8_t)(bytes >> 8), (uint8_t)(bytes >> 16),
+			  (uint8_t)(bytes >> 24) };
+
+	conn_write(c, ADB_CMD_OKAY, id, host_id, le, c->dack ? sizeof(le) : 0, NULL, 0);
+}
+
 /* ---- streams ---- */
 
 uint32_t stream_max_payload(const struct stream *s)
@@ -269,6 +298,13 @@ void stream_unref(struct stream *s)
 	if (s->ops->release)
 		s->ops->release(s);
 	free(s->inbuf);
+	free(s->inq_filling);
+	while (s->inq != NULL) {
+		struct inq *q = s->inq;
+
+		s->inq = q->next;
+		free(q);
+	}
 	conn_unref(s->conn);
 	free(s);
 }
@@ -348,7 +384,7 @@ void stream_opened(struct stream *s)
 	if (s->closed || !s->opening)
 		return;
 	s->opening = 0;
-	send_ctl(s->conn, ADB_CMD_OKAY, s->id, s->host_id);
+	send_okay(s->conn, s->id, s->host_id, DACK_WINDOW);
 	stream_ref(s);
 	if (!s->closed)
 		s->ops->started(s);
@@ -372,8 +408,36 @@ void stream_send(struct stream *s, const uint8_t *data, size_t len)
 			s->conn->id, s->id, len);
 		abort();
 	}
-	s->wrte_pending = 1;
+	if (s->conn->dack) {
+		s->send_window -= (int64_t)len;
+		s->wrte_pending = s->send_window <= 0;
+	} else {
+		s->wrte_pending = 1;
+	}
 	conn_write(s->conn, ADB_CMD_WRTE, s->id, s->host_id, data, len, s, 0);
+}
+
+/* The next queued host payload (delayed_ack) to the service. */
+static void deliver_queued(struct stream *s)
+{
+	struct inq *q = s->inq;
+
+	s->inq = q->next;
+	if (s->inq == NULL)
+		s->inq_tail = NULL;
+	s->inq_bytes -= q->len;
+	if (s->incap < q->len) {
+		free(s->inbuf);
+		s->incap = q->len;
+		s->inbuf = xmalloc(s->incap);
+	}
+	memcpy(s->inbuf, q->data, q->len);
+	s->inlen = q->len;
+	free(q);
+	s->in_busy = 1;
+	stream_ref(s);
+	s->ops->data(s, s->inbuf, s->inlen);
+	stream_unref(s);
 }
 
 void stream_consumed(struct stream *s)
@@ -383,7 +447,9 @@ void stream_consumed(struct stream *s)
 	s->in_busy = 0;
 	if (s->closed || s->finishing)
 		return;
-	send_ctl(s->conn, ADB_CMD_OKAY, s->id, s->host_id);
+	send_okay(s->conn, s->id, s->host_id, s->inlen);
+	if (s->inq != NULL)
+		deliver_queued(s);
 }
 
 void stream_kick(struct stream *s, const char *why)
@@ -410,6 +476,23 @@ void stream_finish(struct stream *s)
 
 /* ---- incoming frames ---- */
 
+/* Is `name` in the comma-separated list? */
+static int has_feature(const char *list, size_t len, const char *name)
+{
+	size_t n = strlen(name), i = 0;
+
+	while (i < len) {
+		size_t j = i;
+
+		while (j < len && list[j] != ',')
+			j++;
+		if (j - i == n && memcmp(list + i, name, n) == 0)
+			return 1;
+		i = j + 1;
+	}
+	return 0;
+}
+
 static void handle_cnxn(struct conn *c)
 {
 	struct adb_banner b;
@@ -425,13 +508,21 @@ static void handle_cnxn(struct conn *c)
 		conn_close(c, "host CNXN announces max payload 0");
 		return;
 	}
-	if (adb_banner_parse((const char *)c->fbuf, c->flen, &b) == 0)
+	c->dack = 0;
+	if (adb_banner_parse((const char *)c->fbuf, c->flen, &b) == 0) {
+		const char *f;
+		size_t flen;
+
+		c->dack = has_feature(g_opt.features, strlen(g_opt.features), "delayed_ack") &&
+			  adb_banner_prop(&b, "features", &f, &flen) == 0 &&
+			  has_feature(f, flen, "delayed_ack");
 		log_info("conn %lu: CNXN from host: version %#x, max payload %u, banner \"%.*s:...:%.*s\"",
 			 c->id, host_version, host_max, (int)b.state_len, b.state,
 			 (int)(b.props_len > 300 ? 300 : b.props_len), b.props);
-	else
+	} else {
 		log_info("conn %lu: CNXN from host: version %#x, max payload %u, unparsable banner",
 			 c->id, host_version, host_max);
+	}
 	if (c->online && c->nstreams > 0) {
 		log_info("conn %lu: CNXN again: dropping %d streams", c->id, c->nstreams);
 		while (c->nstreams > 0)
@@ -464,6 +555,12 @@ static void handle_open(struct conn *c)
 	}
 	c->fbuf[c->flen] = '\0'; /* fbuf has one spare byte */
 	name = (const char *)c->fbuf;
+	if ((c->cur.arg1 != 0) != c->dack) {   /* as adbd: a window exactly with delayed_ack */
+		log_info("conn %lu: OPEN \"%.200s\" (host %u): window %u %s delayed_ack, refused",
+			 c->id, name, host_id, c->cur.arg1, c->dack ? "with" : "without");
+		send_ctl(c, ADB_CMD_CLSE, 0, host_id);
+		return;
+	}
 	if (strncmp(name, "shell:", 6) == 0) {
 		ops = &shell_service;
 		arg = name + 6;
@@ -513,6 +610,7 @@ static void handle_open(struct conn *c)
 	s->refs = 1;
 	s->ops = ops;
 	s->host_id = host_id;
+	s->send_window = c->cur.arg1;
 	s->id = new_stream_id(c);
 	log_debug("conn %lu: OPEN \"%.200s\": stream %u (host %u)", c->id, name, s->id, host_id);
 	rc = ops->start(s, arg);
@@ -530,7 +628,7 @@ static void handle_open(struct conn *c)
 		return;
 	}
 	c->streams[c->nstreams++] = s;
-	send_ctl(c, ADB_CMD_OKAY, s->id, host_id);
+	send_okay(c, s->id, host_id, DACK_WINDOW);
 	stream_ref(s);
 	if (!s->closed)
 		ops->started(s);
@@ -546,7 +644,21 @@ static void handle_okay(struct conn *c)
 			  c->cur.arg1, c->cur.arg0);
 		return;
 	}
-	if (!s->wrte_pending) {
+	if (c->dack) {
+		uint32_t acked;
+
+		if (c->fbuf == NULL || c->flen != 4) {
+			log_err("conn %lu: stream %u: delayed_ack OKAY with %u bytes, not 4; closing the stream",
+				c->id, s->id, c->cur.data_length);
+			stream_finish(s);
+			return;
+		}
+		acked = (uint32_t)c->fbuf[0] | (uint32_t)c->fbuf[1] << 8 |
+			(uint32_t)c->fbuf[2] << 16 | (uint32_t)c->fbuf[3] << 24;
+		s->send_window += acked;
+		if (!s->wrte_pending || s->send_window <= 0)
+			return;
+	} else if (!s->wrte_pending) {
 		log_debug("conn %lu: stream %u: OKAY without a WRTE in flight ignored", c->id, s->id);
 		return;
 	}
@@ -584,6 +696,23 @@ static void wrte_header(struct conn *c)
 	}
 	if (s->finishing || s->opening)
 		return;
+	if (c->dack && s->in_busy && len == 0) {
+		send_okay(c, s->id, s->host_id, 0);     /* nothing to consume */
+		return;
+	}
+	if (c->dack && s->in_busy) {
+		if (s->inq_bytes + len > DACK_WINDOW + c->max_payload) {
+			log_err("conn %lu: stream %u (host %u): host sent past its delayed_ack window; "
+				"closing the stream", c->id, s->id, s->host_id);
+			stream_finish(s);
+			return;
+		}
+		s->inq_filling = xmalloc(sizeof(*s->inq_filling) + len);
+		s->inq_filling->next = NULL;
+		s->inq_filling->len = len;
+		c->cur_stream = s;
+		return;
+	}
 	if (s->in_busy || s->in_collecting) {
 		log_err("conn %lu: stream %u (host %u): host sent WRTE before our OKAY; closing the stream",
 			c->id, s->id, s->host_id);
@@ -605,6 +734,16 @@ static void wrte_end(struct conn *c)
 	struct stream *s = c->cur_stream;
 
 	c->cur_stream = NULL;
+	if (s != NULL && s->inq_filling != NULL) {
+		if (s->inq_tail != NULL)
+			s->inq_tail->next = s->inq_filling;
+		else
+			s->inq = s->inq_filling;
+		s->inq_tail = s->inq_filling;
+		s->inq_bytes += s->inq_filling->len;
+		s->inq_filling = NULL;
+		return;
+	}
 	if (s == NULL || !s->in_collecting)
 		return;
 	s->in_collecting = 0;
@@ -640,6 +779,12 @@ static void on_header(struct conn *c, const struct adb_frame_event *fe)
 			c->flen = c->cur.data_length;
 		}
 		break;
+	case ADB_CMD_OKAY:
+		if (c->online && c->dack && c->cur.data_length <= 4) {
+			c->fbuf = xmalloc(c->cur.data_length + 1);
+			c->flen = c->cur.data_length;
+		}
+		break;
 	case ADB_CMD_WRTE:
 		if (c->online)
 			wrte_header(c);
@@ -654,7 +799,10 @@ static void on_payload(struct conn *c, const struct adb_frame_event *fe)
 	if (c->fbuf != NULL) {
 		memcpy(c->fbuf + fe->payload_offset, fe->data, fe->len);
 	} else if (c->cur_stream != NULL) {
-		memcpy(c->cur_stream->inbuf + fe->payload_offset, fe->data, fe->len);
+		struct stream *s = c->cur_stream;
+
+		memcpy((s->inq_filling != NULL ? s->inq_filling->data : s->inbuf) +
+		       fe->payload_offset, fe->data, fe->len);
 	}
 }
 

@@ -80,6 +80,7 @@ enum conn_kind { CONN_TCP, CONN_PIPE };
 
 struct conn;
 struct stream;
+struct inq;
 
 /* Take over an accepted (not yet reading) stream handle. `handle` must
  * have been allocated by conn_handle_alloc() and initialised by the
@@ -140,6 +141,11 @@ struct stream {
 	uint32_t incap, inlen;
 	int in_busy;             /* inbuf holds data the service still consumes */
 	int in_collecting;       /* a WRTE payload is being copied into inbuf */
+	/* delayed_ack (conn.c): the bytes we may still send before the host's
+	 * OKAYs give more, and host WRTE payloads that came while inbuf was busy */
+	int64_t send_window;
+	struct inq *inq, *inq_tail, *inq_filling;
+	size_t inq_bytes;
 };
 
 uint32_t stream_max_payload(const struct stream *s); /* negotiated */
