@@ -188,6 +188,7 @@ def median(xs):
 def main():
     ap = argparse.ArgumentParser(description="real adb clients: direct, through adbd-relay and socat")
     ap.add_argument("--json", default="bench-adb-local.json")
+    ap.add_argument("--dat", help="the x/d ratios as a gnuplot table (tests/bench/chart-adb.gp)")
     ap.add_argument("--base", help="a second relay binary (an earlier build), run alike, interleaved")
     ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
@@ -377,11 +378,23 @@ def report(a, clients, way_names, fig, rounds, dack, failed):
             rows.append(row)
     for (cn, w), why in sorted(failed.items()):
         print("FAILED: %s %s: %s" % (cn, w, why))
+    if a.dat:
+        write_dat(a.dat, rows, others)
     with open(a.json, "w") as f:
         json.dump({"bench": "adb-local", "mib": a.mib, "rounds": rounds,
                    "clients": [c.name for c in clients], "guest_delayed_ack": dack, "runs": rows}, f)
         f.write("\n")
     say("%d figures in %s" % (len(rows), a.json))
+
+
+def write_dat(path, rows, others):
+    """One line per client and direction: a label, then each way's x/d
+    (direct time / its time; 0 where it failed), for chart-adb.gp."""
+    with open(path, "w") as f:
+        f.write("label %s\n" % " ".join(others))   # the column headers
+        for r in rows:
+            f.write("%s-%s %s\n" % (r["client"], r["direction"], " ".join(
+                "%.3f" % r.get(w + "_per_direct", 0) for w in others)))
 
 
 if __name__ == "__main__":
