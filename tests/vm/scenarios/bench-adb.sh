@@ -8,7 +8,11 @@
 #   usb: the relay's FunctionFS gadget (serial LABBENCHRELAY, dummy_udc.0)
 #        against adbd's own (LABBENCHADBD, dummy_udc.1, /dev/usb-ffs/adb);
 # lab.mib= MiB each way (default 64), lab.rounds= rounds (default 3), relay
-# and direct interleaved; the medians as "LAB INFO bench ..." lines.
+# and direct interleaved; the medians as "LAB INFO bench ..." lines, and
+# beside them ("LAB INFO cpu ...") the CPU time per MiB of each process on
+# the way (the adb server, adbd, the relay) and how idle the guest's vCPUs
+# were, from the same transfers: a guest with no idle CPU left measures
+# its own shortage, not the relay.
 
 MIB=64
 ROUNDS=3
@@ -59,20 +63,56 @@ ok
 
 # the median of the numbers on stdin
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-# one timed transfer: ms
+# CPU ticks (user + system) of process $1, 0 once it is gone
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# the guest's idle and total ticks, all CPUs
+cpu_idle() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
+cpu_total() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t }' /proc/stat; }
+# the adb server's pid (its command line says fork-server)
+adb_server_pid() {
+	for p in /proc/[0-9]*; do
+		grep -q fork-server "$p/cmdline" 2>/dev/null && { echo "${p#/proc/}"; return; }
+	done
+	echo 0
+}
+# timed WAY DIR CMD...: one transfer; its ms to /tmp/DIR.WAY, and to
+# /tmp/DIR.WAY.cpu the CPU ticks of the adb server, adbd and the relay and
+# the guest's idle per mille over it
 timed() {
-	t0=$(ms)
+	way=$1 dir=$2
+	shift 2
+	a0=$(ticks "$ADB_SERVER") d0=$(ticks "$ADBD_PID") r0=$(ticks "$RELAY_PID")
+	i0=$(cpu_idle) c0=$(cpu_total) t0=$(ms)
 	"$@" > /dev/null 2>&1 || fail "$*"
-	echo $(( $(ms) - t0 ))
+	t1=$(ms) i1=$(cpu_idle) c1=$(cpu_total)
+	echo $(( t1 - t0 )) >> "/tmp/$dir.$way"
+	echo "$(( $(ticks "$ADB_SERVER") - a0 )) $(( $(ticks "$ADBD_PID") - d0 ))" \
+		"$(( $(ticks "$RELAY_PID") - r0 )) $(( (i1 - i0) * 1000 / (c1 > c0 ? c1 - c0 : 1) ))" \
+		>> "/tmp/$dir.$way.cpu"
+}
+# cpu_line FILE: the medians of FILE's columns as "adb A adbd D relay R ms/MiB, idle I%"
+cpu_line() {
+	hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+	for col in 1 2 3 4; do
+		awk -v c=$col '{ print $c }' "$1" | median
+	done | awk -v hz="$hz" -v mib="$MIB" '
+		{ v[NR] = $1 }
+		END { printf "adb %.1f adbd %.1f relay %.1f ms/MiB, guest idle %.0f%%", \
+			v[1] * 1000 / hz / mib, v[2] * 1000 / hz / mib, v[3] * 1000 / hz / mib, v[4] / 10 }'
 }
 
 port=5040
 for client in adb34 adb34-dack; do
 	port=$((port + 1))
 	export ANDROID_ADB_SERVER_PORT=$port
-	if [ $client = adb34-dack ]; then export ADB_DELAYED_ACK=1; else unset ADB_DELAYED_ACK; fi
+	if [ $client = adb34-dack ]; then
+		export ADB_DELAYED_ACK=1 ADB_BURST_MODE=1
+	else
+		unset ADB_DELAYED_ACK ADB_BURST_MODE
+	fi
 	step "$client"
 	adb34 start-server > /dev/null 2>&1 || fail "$client start-server"
+	ADB_SERVER=$(adb_server_pid)
 	for serial in 127.0.0.1:6520 127.0.0.1:5555; do
 		adb34 connect $serial > /dev/null 2>&1
 	done
@@ -81,7 +121,9 @@ for client in adb34 adb34-dack; do
 			fail "$client: $serial is not listed: $(adb34 devices | tr '\n' ' ')"
 	done
 	for link in tcp usb; do
-		: > /tmp/push.relay; : > /tmp/push.direct; : > /tmp/pull.relay; : > /tmp/pull.direct
+		for f in push.relay push.direct pull.relay pull.direct; do
+			: > /tmp/$f; : > /tmp/$f.cpu
+		done
 		r=0
 		while [ $r -lt "$ROUNDS" ]; do
 			r=$((r + 1))
@@ -92,8 +134,8 @@ for client in adb34 adb34-dack; do
 				usb-relay) serial=LABBENCHRELAY ;;
 				usb-direct) serial=LABBENCHADBD ;;
 				esac
-				timed adb34 -s $serial push /tmp/bench.bin /tmp/bench.dev >> /tmp/push.$way
-				timed adb34 -s $serial pull /tmp/bench.dev /tmp/bench.back >> /tmp/pull.$way
+				timed $way push adb34 -s $serial push /tmp/bench.bin /tmp/bench.dev
+				timed $way pull adb34 -s $serial pull /tmp/bench.dev /tmp/bench.back
 				cmp -s /tmp/bench.bin /tmp/bench.back || fail "$client $link $way: the pulled file differs"
 				rm -f /tmp/bench.dev /tmp/bench.back
 			done
@@ -105,6 +147,8 @@ for client in adb34 adb34-dack; do
 				"relay $rel ms ($((MIB * 1048576 / 1000 / (rel > 0 ? rel : 1))) MB/s)," \
 				"direct $dms ms ($((MIB * 1048576 / 1000 / (dms > 0 ? dms : 1))) MB/s)," \
 				"relay/direct $(awk -v a="$dms" -v b="$rel" 'BEGIN { printf "%.2f", a / b }')"
+			info "cpu $client $link $dir: relay way $(cpu_line /tmp/$dir.relay.cpu);" \
+				"direct way $(cpu_line /tmp/$dir.direct.cpu)"
 		done
 	done
 	adb34 kill-server
