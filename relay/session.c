@@ -808,6 +808,38 @@ static void guest_cut(struct session *s)
 	s->backoff_attempt = s->links_cut;
 }
 
+static void on_taken_pause(uv_timer_t *t)
+{
+	struct session *s = t->data;
+
+	s->taken_paused = 0;
+	update_reading(s);
+}
+
+/* The relay takes the guest's frame itself (no PC reads it): dropped, and
+ * charged to the guest's budget (shield.h); over it, the guest is not read
+ * for a while. */
+static void guest_frame_taken(struct session *s, const struct adb_header *h, const char *why)
+{
+	unsigned pause = shield_guest_taken(&s->shield, h->data_length, now(s));
+
+	trace_frame(s, "guest->host", h, why);
+	framehold_drop(&s->g2h);
+	if (pause == 0 || s->taken_paused)
+		return;
+	s->owner->st->guest_paused++;
+	if (!s->taken_told)     /* once a session: the status counts the others */
+		log_limited(LOG_LVL_WARN, s->owner->name, "guest taken rate",
+			    "route %s: peer %s: the guest sends frames the relay takes itself "
+			    "(OKAYs it answered, frames of closed streams) faster than %u KiB/s: "
+			    "not read for %u ms (each pause counted: guest_paused)",
+			    s->owner->name, s->peer, SHIELD_TAKEN_RATE / 1024, pause);
+	s->taken_told = 1;
+	s->taken_paused = 1;
+	uv_timer_start(&s->taken_pause, on_taken_pause, pause, 0);
+	update_reading(s);
+}
+
 /* The guest's frame is whole: let it go to the host, or drop it. */
 static void guest_frame_end(struct session *s, const struct adb_header *h)
 {
@@ -816,25 +848,21 @@ static void guest_frame_end(struct session *s, const struct adb_header *h)
 
 	if (pass == G2H_STALE) {
 		o->st->stale_dropped++;
-		trace_frame(s, "guest->host", h, "(no such stream)");
-		framehold_drop(&s->g2h);
+		guest_frame_taken(s, h, "(no such stream)");
 		return;
 	}
 	if (pass == G2H_BEHIND) {
-		trace_frame(s, "guest->host", h, "(follows the held frame)");
-		framehold_drop(&s->g2h);
+		guest_frame_taken(s, h, "(follows the held frame)");
 		return;
 	}
 	if (pass && h->command == ADB_CMD_OKAY && pipeline_guest_okay(s, h)) {
-		trace_frame(s, "guest->host", h, "(absorbed: the relay answered the PC already)");
-		framehold_drop(&s->g2h);
+		guest_frame_taken(s, h, "(absorbed: the relay answered the PC already)");
 		return;
 	}
 	if (pass && h->command == ADB_CMD_OPEN)
 		pass = guest_open_pass(s, h);
 	if (pass && h->command == ADB_CMD_CNXN && !guest_cnxn_pass(s)) {
-		trace_frame(s, "guest->host", h, "(absorbed: the PC has this CNXN)");
-		framehold_drop(&s->g2h);
+		guest_frame_taken(s, h, "(absorbed: the PC has this CNXN)");
 		return;
 	}
 	if (pass && h->command == ADB_CMD_AUTH)
@@ -1037,7 +1065,7 @@ static void update_reading(struct session *s)
 			    output_has_room(&s->to_guest, budget) &&
 			    s->to_host.synth_pending < SYNTH_PENDING_MAX);
 	if (s->link == LINK_UP)
-		set_guest_reading(s, pool_reader_has_room(&s->guest_reader) &&
+		set_guest_reading(s, !s->taken_paused && pool_reader_has_room(&s->guest_reader) &&
 				     output_has_room(&s->to_host, budget) &&
 				     s->to_guest.synth_pending < SYNTH_PENDING_MAX &&
 				     s->nguest_synth < GUEST_SYNTH_QUEUE);
@@ -1314,6 +1342,7 @@ void session_close(struct session *s, const char *reason)
 	output_detach(&s->to_guest);
 	uv_close((uv_handle_t *)&s->backoff, on_handle_closed);
 	uv_close((uv_handle_t *)&s->open_wait, on_handle_closed);
+	uv_close((uv_handle_t *)&s->taken_pause, on_handle_closed);
 	s->host->on_closed = on_host_closed;
 	s->host->ops->close(s->host);
 	if (s->guest != NULL && s->link != LINK_CLOSING) {
@@ -1345,8 +1374,10 @@ int session_start(const struct session_owner *o, struct front_conn *host)
 	s->backoff.data = s;
 	uv_timer_init(o->loop, &s->open_wait);
 	s->open_wait.data = s;
+	uv_timer_init(o->loop, &s->taken_pause);
+	s->taken_pause.data = s;
 	openhold_init(&s->held);
-	s->handles_open = 3;
+	s->handles_open = 4;
 	adb_reader_init(&s->host_rd, ADB_MAX_PAYLOAD);
 	bufpool_init(&s->host_pool, o->buffer);
 	bufpool_init(&s->guest_pool, o->buffer);

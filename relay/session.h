@@ -87,6 +87,7 @@ struct session_stats {
 	uint64_t refused_opens;   /* OPENs answered with CLSE by the relay */
 	uint64_t cut_frames;      /* guest frames cut short by a lost link, dropped */
 	uint64_t guest_refused;   /* guest frames the shield kept from the PC */
+	uint64_t guest_paused;    /* pauses of a guest over SHIELD_TAKEN_RATE */
 	uint64_t opens_held;      /* OPENs that waited for a guest that was down */
 	uint64_t restarts_shown;  /* guest restarts the PC saw (its connection ended) */
 	uint64_t acked_early;     /* WRTEs the relay acknowledged itself (pipeline.h) */
@@ -175,6 +176,9 @@ struct session {
 	int guest_reading;
 	struct vsock_connect *connecting;
 	uv_timer_t backoff;            /* also the deadline for the host's CNXN */
+	uv_timer_t taken_pause;        /* the guest is not read until it fires */
+	int taken_paused;
+	int taken_told;                /* ... which was logged */
 	unsigned backoff_attempt;
 	unsigned links_cut;            /* links cut for refused frames: the backoff's floor */
 	char down_reason[128];

@@ -91,7 +91,7 @@ void shield_host_open(struct shield *sh, const uint8_t *p, size_t len)
 
 /* ---- rates ---- */
 
-static int bucket_take(struct shield_bucket *b, uint64_t now_ms, double rate, double burst)
+static void bucket_refill(struct shield_bucket *b, uint64_t now_ms, double rate, double burst)
 {
 	if (!b->primed) {
 		b->tokens = burst;
@@ -104,6 +104,11 @@ static int bucket_take(struct shield_bucket *b, uint64_t now_ms, double rate, do
 			b->tokens = burst;
 		b->last_ms = now_ms;
 	}
+}
+
+static int bucket_take(struct shield_bucket *b, uint64_t now_ms, double rate, double burst)
+{
+	bucket_refill(b, now_ms, rate, burst);
 	if (b->tokens < 1.0)
 		return 0;
 	b->tokens -= 1.0;
@@ -161,4 +166,15 @@ const char *shield_verdict_name(enum shield_verdict v)
 	case SHIELD_TOO_FAST: return "over the rate";
 	}
 	return "?";
+}
+
+unsigned shield_guest_taken(struct shield *sh, uint32_t payload, uint64_t now_ms)
+{
+	struct shield_bucket *b = &sh->taken;
+
+	bucket_refill(b, now_ms, SHIELD_TAKEN_RATE, SHIELD_TAKEN_BURST);
+	b->tokens -= (double)payload + SHIELD_TAKEN_FRAME;   /* a debt is paid by waiting */
+	if (b->tokens >= 0)
+		return 0;
+	return (unsigned)(-b->tokens * 1000.0 / SHIELD_TAKEN_RATE) + 1;
 }

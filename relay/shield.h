@@ -6,8 +6,11 @@
  * abort or stall the PC's server. The shield decides, per session, which
  * guest frames go through: it clamps the announced max payload, lets guest
  * OPENs through only to the local end of a reverse forward the PC asked for
- * (and only so many, so fast), and rate-limits handshake frames. Pure
- * bookkeeping: no I/O.
+ * (and only so many, so fast), and rate-limits handshake frames. It also
+ * budgets what a guest makes the relay take itself rather than pass on
+ * (OKAYs the relay answered already, frames of streams that are gone): no
+ * PC's reading paces those, so the guest's side is read no faster than
+ * SHIELD_TAKEN_RATE. Pure bookkeeping: no I/O.
  */
 #ifndef RELAY_SHIELD_H
 #define RELAY_SHIELD_H
@@ -24,6 +27,14 @@
 #define SHIELD_OPEN_BURST 100         /*   with this burst */
 #define SHIELD_HANDSHAKE_RATE 1       /* guest AUTH and repeated CNXN per second, */
 #define SHIELD_HANDSHAKE_BURST 8      /*   with this burst */
+/* guest frames the relay takes itself, in bytes a second (a frame costs its
+ * payload plus SHIELD_TAKEN_FRAME: 60000 OKAYs a second), with this burst;
+ * a legitimate guest takes a few hundred KiB a second at most (one OKAY per
+ * PC WRTE on a pipelined stream, what was in flight on a stream the PC
+ * closed) */
+#define SHIELD_TAKEN_RATE (16u << 20)
+#define SHIELD_TAKEN_BURST (16u << 20)
+#define SHIELD_TAKEN_FRAME 256
 
 struct shield_bucket {
 	double tokens;
@@ -40,7 +51,7 @@ struct shield {
 	struct shield_forward fwd[SHIELD_FORWARDS];
 	unsigned nfwd;
 	unsigned opens_pending;           /* guest OPENs forwarded, unanswered */
-	struct shield_bucket opens, handshakes;
+	struct shield_bucket opens, handshakes, taken;
 };
 
 enum shield_verdict {
@@ -63,6 +74,10 @@ void shield_open_answered(struct shield *sh);
 void shield_streams_gone(struct shield *sh);
 /* May the guest send a handshake frame (AUTH, or a CNXN past its first)? */
 enum shield_verdict shield_guest_handshake(struct shield *sh, uint64_t now_ms);
+/* The relay took a guest frame of `payload` bytes itself: 0 while within
+ * SHIELD_TAKEN_RATE, else how many ms reading the guest should pause to be
+ * within it again. */
+unsigned shield_guest_taken(struct shield *sh, uint32_t payload, uint64_t now_ms);
 /* The max payload a guest's CNXN may announce to the PC: [4 KiB, 1 MiB]. */
 uint32_t shield_max_payload(uint32_t announced);
 const char *shield_verdict_name(enum shield_verdict v);

@@ -121,11 +121,12 @@ void status_text(const struct relay *rl, struct strbuf *out)
 			      (unsigned long long)r->st.bytes[DIR_TO_GUEST],
 			      (unsigned long long)r->st.frames[DIR_TO_HOST],
 			      (unsigned long long)r->st.bytes[DIR_TO_HOST]);
-		strbuf_printf(out, "  streams %u open, reconnects %llu, errors %llu, refused opens %llu, stale dropped %llu\n",
+		strbuf_printf(out, "  streams %u open, reconnects %llu, errors %llu, refused opens %llu, stale dropped %llu, guest paused %llu\n",
 			      route_open_streams(r), (unsigned long long)r->st.reconnects,
 			      (unsigned long long)r->st.errors,
 			      (unsigned long long)r->st.refused_opens,
-			      (unsigned long long)r->st.stale_dropped);
+			      (unsigned long long)r->st.stale_dropped,
+			      (unsigned long long)r->st.guest_paused);
 		strbuf_printf(out, "  guest restarts shown to the PC %llu (guest-restart %s), OPENs held %llu (open-wait %u ms)\n",
 			      (unsigned long long)r->st.restarts_shown,
 			      guest_restart_name(r->cfg.guest_restart),
@@ -232,6 +233,7 @@ static void json_route(const struct route *r, struct strbuf *out)
 	json_u64(out, "stale_dropped", r->st.stale_dropped);
 	json_u64(out, "cut_frames", r->st.cut_frames);
 	json_u64(out, "guest_refused", r->st.guest_refused);
+	json_u64(out, "guest_paused", r->st.guest_paused);
 	json_u64(out, "opens_held", r->st.opens_held);
 	json_u64(out, "restarts_shown", r->st.restarts_shown);
 	strbuf_printf(out, ",\"pipeline\":%s", r->cfg.pipeline ? "true" : "false");

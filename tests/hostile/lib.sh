@@ -16,6 +16,7 @@
 #   check_bounds KB LINES   all five, over the period since bounds_begin
 #   live_during PID WHAT    check_live every 0.3 s while PID runs (60 s at most)
 #   RSS_SCALE               what memory bounds are multiplied by (sanitizers)
+#   CPU_SCALE               what CPU bounds are multiplied by (sanitizers)
 #   pc_attach SERIAL        the real adb client as the attacked route's PC
 #   pc_check SERIAL WHAT    its server is the same process and lists SERIAL
 #
@@ -27,7 +28,9 @@ WITNESS_LIMIT_S=${WITNESS_LIMIT_S:-1}
 # memory bounds grow RSS_SCALE times in a sanitizer build (shadow memory,
 # redzones, the allocator's quarantine)
 RSS_SCALE=1
-if ldd "$RELAY" 2>/dev/null | grep -q -e libasan -e libubsan; then RSS_SCALE=4; fi
+# and CPU bounds CPU_SCALE times (every access checked)
+CPU_SCALE=1
+if ldd "$RELAY" 2>/dev/null | grep -q -e libasan -e libubsan; then RSS_SCALE=4 CPU_SCALE=3; fi
 STATUS_WORST_MS=0
 WITNESS_WORST_MS=0
 BOUNDS_LOG0=0

@@ -93,6 +93,30 @@ START_TEST(handshakes_are_rate_limited)
 }
 END_TEST
 
+/* Frames the relay takes itself cost their payload plus SHIELD_TAKEN_FRAME:
+ * within the burst nothing pauses; past it, the pause is the time the rate
+ * takes to pay the debt; time refills the budget up to the burst only. */
+START_TEST(frames_taken_are_budgeted)
+{
+	struct shield sh;
+	const uint32_t okays = SHIELD_TAKEN_BURST / SHIELD_TAKEN_FRAME;
+	unsigned pause;
+
+	shield_init(&sh);
+	for (uint32_t i = 0; i < okays; i++)
+		ck_assert_uint_eq(shield_guest_taken(&sh, 0, 1000), 0);
+	/* one more frame of 1 MiB: a debt of 1 MiB + 256, 1/16 s at 16 MiB/s */
+	pause = shield_guest_taken(&sh, 1u << 20, 1000);
+	ck_assert_uint_ge(pause, 62);
+	ck_assert_uint_le(pause, 64);
+	/* after the pause the debt is paid: a small frame passes, a second
+	 * burst does not (no credit beyond the burst, however long the wait) */
+	ck_assert_uint_eq(shield_guest_taken(&sh, 0, 1000 + 64 + 1), 0);
+	ck_assert_uint_eq(shield_guest_taken(&sh, SHIELD_TAKEN_BURST - SHIELD_TAKEN_FRAME, 1000000), 0);
+	ck_assert_uint_gt(shield_guest_taken(&sh, SHIELD_TAKEN_BURST - SHIELD_TAKEN_FRAME, 1000000), 900);
+}
+END_TEST
+
 START_TEST(max_payload_is_clamped)
 {
 	ck_assert_uint_eq(shield_max_payload(0), 4096);
@@ -182,6 +206,7 @@ int main(void)
 	tcase_add_test(tc, guest_opens_only_where_reversed);
 	tcase_add_test(tc, guest_opens_are_bounded);
 	tcase_add_test(tc, handshakes_are_rate_limited);
+	tcase_add_test(tc, frames_taken_are_budgeted);
 	tcase_add_test(tc, max_payload_is_clamped);
 	tcase_add_test(tc, peer_text_is_escaped);
 	tcase_add_test(tc, repeated_warnings_are_limited_per_scope_and_cause);
