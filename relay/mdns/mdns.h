@@ -62,5 +62,10 @@ const char *mdns_service_name(const struct mdns_service *s);
 enum mdns_state mdns_service_state(const struct mdns_service *s);
 const char *mdns_state_name(enum mdns_state st);
 const char *mdns_host_name(void);
+/* Claims on its names (instance or host) since it last probed them
+ * through (0 once announcing). Whether its probes are 5 s apart (15 in 10 s: RFC 6762
+ * 8.1), while probing. */
+unsigned mdns_service_conflicts(const struct mdns_service *s);
+int mdns_service_slowed(const struct mdns_service *s);
 
 #endif

@@ -56,6 +56,8 @@ struct mdns_service {
 	uint32_t ifmask;                 /* interface slots it is published on */
 	uint64_t last_mc[MDNS_IFACES_MAX];
 	struct burst probes, renames_burst;
+	unsigned conflicts;              /* claims on its names since it last probed them through */
+	int slowed;                      /* its probes 5 s apart (PROBE_BURST in the window) */
 };
 
 static struct {
@@ -108,6 +110,16 @@ const char *mdns_service_name(const struct mdns_service *s)
 enum mdns_state mdns_service_state(const struct mdns_service *s)
 {
 	return s->state;
+}
+
+unsigned mdns_service_conflicts(const struct mdns_service *s)
+{
+	return s->conflicts;
+}
+
+int mdns_service_slowed(const struct mdns_service *s)
+{
+	return s->state == MDNS_PROBING && s->slowed;
 }
 
 const char *mdns_host_name(void)
@@ -260,7 +272,16 @@ static int may_rename(struct burst *b, unsigned renames)
 
 static void probe_start(struct mdns_service *s, unsigned delay_ms)
 {
-	if (burst_add(&s->probes) > PROBE_BURST)
+	static const char slow_cause;
+	int slowed = burst_add(&s->probes) > PROBE_BURST;
+
+	if (slowed && !s->slowed)
+		log_limited(LOG_LVL_NOTICE, s->route, &slow_cause,
+			    "mdns: route %s: %d probes of \"%s\" in %d s (conflicts %u): one probe every %d s",
+			    s->route, PROBE_BURST, s->name, PROBE_BURST_WINDOW_MS / 1000, s->conflicts,
+			    PROBE_SLOW_MS / 1000);
+	s->slowed = slowed;
+	if (slowed)
 		delay_ms = PROBE_SLOW_MS;
 	s->state = MDNS_PROBING;
 	s->step = 0;
@@ -312,14 +333,16 @@ static void on_service_timer(uv_timer_t *t)
 	if (s->state == MDNS_PROBING) {
 		s->state = MDNS_ANNOUNCING;
 		s->step = 0;
+		s->conflicts = 0;
 		log_notice("mdns: route %s: published as \"%s._adb._tcp.local\" on %s, port %u",
 			   s->route, s->name, R.host_text, s->port);
 	}
 	each_iface(s, announce_on);
-	if (++s->step < ANNOUNCEMENTS)
+	if (++s->step < ANNOUNCEMENTS) {
 		uv_timer_start(&s->timer, on_service_timer, ANNOUNCE_GAP_MS, 0);
-	else
-		s->state = MDNS_ANNOUNCED;
+		return;
+	}
+	s->state = MDNS_ANNOUNCED;
 }
 
 static const char conflict_cause;
@@ -332,6 +355,7 @@ static void service_conflict(struct mdns_service *s)
 {
 	char old[sizeof(s->name)];
 
+	s->conflicts++;
 	if (s->state != MDNS_PROBING || !may_rename(&s->renames_burst, s->renames)) {
 		log_limited(LOG_LVL_NOTICE, s->route, &conflict_cause,
 			    "mdns: route %s: another responder claims \"%s\": probing again%s",
@@ -361,8 +385,10 @@ static void host_conflict(int probing)
 			    "mdns: another responder claims host name %s: probing again%s",
 			    R.host_text, probing ? " (too many renames, the name kept)" : "");
 		for (struct mdns_service *s = R.services; s; s = s->next)
-			if (s->state != MDNS_WAITING)
+			if (s->state != MDNS_WAITING) {
+				s->conflicts++;
 				probe_start(s, 0);
+			}
 		return;
 	}
 	memcpy(old, R.host_text, sizeof(old));
@@ -371,8 +397,10 @@ static void host_conflict(int probing)
 	log_limited(LOG_LVL_NOTICE, "mdns", &conflict_cause,
 		    "mdns: host name %s is taken on the network, now %s", old, R.host_text);
 	for (struct mdns_service *s = R.services; s; s = s->next)
-		if (s->state != MDNS_WAITING)
+		if (s->state != MDNS_WAITING) {
+			s->conflicts++;
 			probe_start(s, 0);
+		}
 }
 
 /* ---- packets ---- */

@@ -16,7 +16,9 @@
  * sources bounded and not to be emptied by an attacker.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "relay/mdns/mdns.h"
 #include "relay/mdns/mdns_internal.h"
@@ -716,6 +718,72 @@ START_TEST(renames_bounded)
 }
 END_TEST
 
+/* Lines the process writes to stderr while FN runs. */
+static unsigned stderr_lines(void (*fn)(struct mdns_service *), struct mdns_service *s)
+{
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	unsigned lines = 0;
+	int c;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fileno(f), 2), 0);
+	fn(s);
+	fflush(stderr);
+	ck_assert_int_ge(dup2(saved, 2), 0);
+	close(saved);
+	rewind(f);
+	while ((c = fgetc(f)) != EOF)
+		lines += c == '\n';
+	fclose(f);
+	return lines;
+}
+
+/* a claim on S's name every 100 ms for 60 s: more than one for each of
+ * its probes */
+static void claims_for_a_minute(struct mdns_service *s)
+{
+	for (unsigned i = 0; i < 600; i++) {
+		inject_claim(s, 7);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		world_now_ms += 100;
+	}
+}
+
+/* Review 25, F4: a host that claims the relay's name again and again keeps
+ * it probing, at no cost it can grow: 15 renames in 10 s, then one probe
+ * every 5 s; every claim counted and the state shown (conflicts N,
+ * slowed), the log lines within the rate limiter's 5 a cause in 10 s (2
+ * causes: the conflict, the slowing); once the claims stop it is announced
+ * and the count starts again. */
+START_TEST(endless_claims_keep_probing_at_a_bounded_cost)
+{
+	struct mdns_service *s;
+	unsigned lines;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	lines = stderr_lines(claims_for_a_minute, s);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 600);
+	ck_assert(mdns_service_slowed(s));
+	ck_assert_uint_ge(next_probe_in(s), 5000);
+	ck_assert_msg(lines <= 2 * 5 * (60 / 10 + 1), "%u log lines for 600 claims", lines);
+	ck_assert_uint_gt(lines, 2);
+	/* the claims stop: 10 s later its probes go at the normal pace again */
+	world_now_ms += 10000;
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert(!mdns_service_slowed(s));
+	ck_assert_uint_eq(mdns_service_conflicts(s), 601);
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 0);
+	withdraw(s);
+}
+END_TEST
+
 /* Review 25, F7: a source flooding the port (2000 legacy queries a
  * second) while another querier asks ten times a second: the querier gets
  * every answer; the flooder its budget's worth, then it is shut out (the
@@ -828,6 +896,7 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, announced_host_name_probes_again);
 	tcase_add_test(tc, renames_bounded);
 	tcase_add_test(tc, a_flood_does_not_starve_other_queriers);
+	tcase_add_test(tc, endless_claims_keep_probing_at_a_bounded_cost);
 	tcase_add_test(tc, source_budgets_bounded);
 	suite_add_tcase(s, tc);
 	return s;
