@@ -87,18 +87,27 @@ static void front_text(const struct route *r, struct strbuf *out)
 	strbuf_printf(out, "\n");
 }
 
-/* the instance it publishes now (renamed after a conflict), on which host */
+/* the instance it publishes now (renamed after a conflict), on which host,
+ * and the claims on its names since it was last announced */
 static void mdns_text(const struct route *r, struct strbuf *out)
 {
+	unsigned n;
+
 	if (r->cfg.mdns[0] == '\0')
 		return;
-	if (r->mdns == NULL)
+	if (r->mdns == NULL) {
 		strbuf_printf(out, "  mdns    \"%s._adb._tcp.local\": not published (the route has not started)\n",
 			      r->cfg.mdns);
-	else
-		strbuf_printf(out, "  mdns    \"%s._adb._tcp.local\" on %s: %s\n",
-			      mdns_service_name(r->mdns), mdns_host_name(),
-			      mdns_state_name(mdns_service_state(r->mdns)));
+		return;
+	}
+	strbuf_printf(out, "  mdns    \"%s._adb._tcp.local\" on %s: %s",
+		      mdns_service_name(r->mdns), mdns_host_name(),
+		      mdns_state_name(mdns_service_state(r->mdns)));
+	n = mdns_service_conflicts(r->mdns);
+	if (n > 0)
+		strbuf_printf(out, " (conflicts %u%s)", n,
+			      mdns_service_slowed(r->mdns) ? ", one probe every 5 s" : "");
+	strbuf_printf(out, "\n");
 }
 
 void status_text(const struct relay *rl, struct strbuf *out)
@@ -147,7 +156,8 @@ static void json_u64(struct strbuf *out, const char *key, uint64_t v)
 }
 
 /* "mdns":null, or {"instance": the name it has now, "host", "state"} (state
- * "not published" while the route has not started) */
+ * "not published" while the route has not started), "conflicts" (claims on
+ * its names since it was last announced), "slowed" (probes 5 s apart) */
 static void json_mdns(const struct route *r, struct strbuf *out)
 {
 	if (r->cfg.mdns[0] == '\0') {
@@ -160,7 +170,8 @@ static void json_mdns(const struct route *r, struct strbuf *out)
 	strbuf_json_str(out, r->mdns ? mdns_host_name() : "");
 	strbuf_printf(out, ",\"state\":");
 	strbuf_json_str(out, r->mdns ? mdns_state_name(mdns_service_state(r->mdns)) : "not published");
-	strbuf_printf(out, "}");
+	strbuf_printf(out, ",\"conflicts\":%u,\"slowed\":%s}", r->mdns ? mdns_service_conflicts(r->mdns) : 0,
+		      r->mdns && mdns_service_slowed(r->mdns) ? "true" : "false");
 }
 
 /* "probe":{...}: the last result's fields are null until one has ended */

@@ -21,9 +21,11 @@
  * MDNS_RESCAN_MS; a service whose interfaces or addresses changed probes
  * and announces itself again.
  *
- * Every packet is an untrusted peer's: parsed with strict bounds, at most
- * MDNS_PACKETS_PER_S read a second (the rest wait in, or overflow, the
- * socket's buffer), logged through the rate limiter.
+ * Every packet is an untrusted peer's: at most MDNS_READS_PER_S read a
+ * second (the rest wait in, or overflow, the socket's buffer), at most
+ * MDNS_PACKETS_PER_S of them parsed, each source's share bounded by a
+ * budget of its own (a source far past it is shut out in the kernel for a
+ * while), parsed with strict bounds, logged through the rate limiter.
  */
 #ifndef RELAY_MDNS_MDNS_H
 #define RELAY_MDNS_MDNS_H
@@ -33,7 +35,8 @@
 
 #define MDNS_INSTANCE_MAX 41     /* a configured NAME: 1-40 bytes and the NUL */
 #define MDNS_RESCAN_MS 3000
-#define MDNS_PACKETS_PER_S 200
+#define MDNS_PACKETS_PER_S 200   /* parsed, from every source together */
+#define MDNS_READS_PER_S 2000    /* read, to be dropped or parsed */
 
 struct mdns_service;
 
@@ -59,5 +62,10 @@ const char *mdns_service_name(const struct mdns_service *s);
 enum mdns_state mdns_service_state(const struct mdns_service *s);
 const char *mdns_state_name(enum mdns_state st);
 const char *mdns_host_name(void);
+/* Claims on its names (instance or host) since it last probed them
+ * through (0 once announcing). Whether its probes are 5 s apart (15 in 10 s: RFC 6762
+ * 8.1), while probing. */
+unsigned mdns_service_conflicts(const struct mdns_service *s);
+int mdns_service_slowed(const struct mdns_service *s);
 
 #endif

@@ -194,6 +194,49 @@ int mdns_tiebreak(const struct mdns_set *set, const struct mdns_msg *m, const ui
  * "NAME", "NAME (2)", "NAME (3)", ... */
 void mdns_instance_name(char *out, size_t len, const char *base, unsigned n);
 
+/* ---- intake.c: how much of each source is heard ---- */
+
+#define MDNS_SOURCES_MAX 32      /* sources with a budget of their own */
+#define MDNS_SOURCE_PER_S 20     /* each one's budget: 20 packets a second, */
+#define MDNS_SOURCE_BURST 40     /* 40 at once */
+#define MDNS_SHUT_MAX 8          /* sources shut out in the kernel at once, */
+#define MDNS_SHUT_MS 10000       /* each for 10 s (and up to a rescan more) */
+
+struct mdns_source {
+	struct in_addr addr;
+	int used, shut;
+	uint32_t tokens;             /* 1/1000 packets */
+	uint64_t last;               /* when tokens were last refilled */
+	unsigned over;               /* packets dropped since its budget ran out */
+};
+
+struct mdns_intake {
+	struct mdns_source src[MDNS_SOURCES_MAX];
+	struct mdns_source others;   /* shared by sources for which there is no entry */
+	struct { struct in_addr addr; uint64_t until; } shut[MDNS_SHUT_MAX];
+	unsigned nshut;
+	uint64_t second;
+	unsigned taken;              /* packets taken in this second */
+};
+
+enum mdns_verdict {
+	MDNS_TAKE,                   /* parse it */
+	MDNS_DROP,                   /* over its source's budget or the global one */
+	MDNS_SHUT,                   /* dropped, and its source added to shut[] */
+};
+
+/* A packet from SRC at NOW (ms) under the budgets of IN (zeroed to
+ * start): SRC's own (MDNS_SOURCE_PER_S, MDNS_SOURCE_BURST; the shared
+ * one when all MDNS_SOURCES_MAX entries are busy), then the global
+ * MDNS_PACKETS_PER_S. A source that sends MDNS_SOURCE_BURST more past an
+ * empty budget is shut out for MDNS_SHUT_MS (while shut[] has room),
+ * unless OWN (an address of the relay's own host: another responder
+ * there speaks from it too). */
+enum mdns_verdict mdns_intake_admit(struct mdns_intake *in, struct in_addr src, int own,
+				    uint64_t now);
+/* Drop from shut[] the sources whose time is up: 1 when shut[] changed. */
+int mdns_intake_expire(struct mdns_intake *in, uint64_t now);
+
 /* ---- socket.c: the UDP socket on port 5353 and the interfaces ---- */
 
 #define MDNS_IFACES_MAX 16
@@ -218,6 +261,10 @@ int mdns_socket_join(int fd, unsigned ifindex, int join);
  * 0 or -errno (EAGAIN: dropped). */
 int mdns_socket_send(int fd, unsigned ifindex, const struct sockaddr_in *to, const uint8_t *buf,
 		     size_t len);
+/* Shut the N sources ADDRS out: a socket filter drops their packets in
+ * the kernel, before they take room in the socket's buffer (N = 0: none).
+ * 0 or -errno. */
+int mdns_socket_shut(int fd, const struct in_addr *addrs, unsigned n);
 /* Read one packet: its length, its sender and the interface it came in
  * on, or -errno (EAGAIN: none). */
 long mdns_socket_recv(int fd, uint8_t *buf, size_t cap, struct sockaddr_in *from,

@@ -3,7 +3,9 @@
  * responder.c - the mDNS responder of the process: its services and their
  * state machine (probe, announce, answer, conflict and renaming, goodbye),
  * the host name, the interfaces each service is published on, and the
- * intake of packets under a budget. It owns the socket (socket.c) and its
+ * intake of packets under its budgets (intake.c: each source's and the
+ * global one; sources far past theirs shut out by the socket's filter).
+ * It owns the socket (socket.c) and its
  * handles while any service is published: the first mdns_publish() opens
  * them, the last mdns_withdraw() closes them. The contract is in mdns.h.
  */
@@ -54,6 +56,8 @@ struct mdns_service {
 	uint32_t ifmask;                 /* interface slots it is published on */
 	uint64_t last_mc[MDNS_IFACES_MAX];
 	struct burst probes, renames_burst;
+	unsigned conflicts;              /* claims on its names since it last probed them through */
+	int slowed;                      /* its probes 5 s apart (PROBE_BURST in the window) */
 };
 
 static struct {
@@ -74,7 +78,8 @@ static struct {
 	char host_text[MDNS_LABEL_MAX + 8];
 	uint64_t host_last_mc[MDNS_IFACES_MAX];
 	uint64_t second;
-	unsigned packets;                /* read in this second */
+	unsigned reads;                  /* packets read in this second */
+	struct mdns_intake intake;
 } R = { .fd = -1 };
 
 /* one packet at a time: the packet read, its parse, a set of records, the
@@ -105,6 +110,16 @@ const char *mdns_service_name(const struct mdns_service *s)
 enum mdns_state mdns_service_state(const struct mdns_service *s)
 {
 	return s->state;
+}
+
+unsigned mdns_service_conflicts(const struct mdns_service *s)
+{
+	return s->conflicts;
+}
+
+int mdns_service_slowed(const struct mdns_service *s)
+{
+	return s->state == MDNS_PROBING && s->slowed;
 }
 
 const char *mdns_host_name(void)
@@ -257,7 +272,16 @@ static int may_rename(struct burst *b, unsigned renames)
 
 static void probe_start(struct mdns_service *s, unsigned delay_ms)
 {
-	if (burst_add(&s->probes) > PROBE_BURST)
+	static const char slow_cause;
+	int slowed = burst_add(&s->probes) > PROBE_BURST;
+
+	if (slowed && !s->slowed)
+		log_limited(LOG_LVL_NOTICE, s->route, &slow_cause,
+			    "mdns: route %s: %d probes of \"%s\" in %d s (conflicts %u): one probe every %d s",
+			    s->route, PROBE_BURST, s->name, PROBE_BURST_WINDOW_MS / 1000, s->conflicts,
+			    PROBE_SLOW_MS / 1000);
+	s->slowed = slowed;
+	if (slowed)
 		delay_ms = PROBE_SLOW_MS;
 	s->state = MDNS_PROBING;
 	s->step = 0;
@@ -309,14 +333,16 @@ static void on_service_timer(uv_timer_t *t)
 	if (s->state == MDNS_PROBING) {
 		s->state = MDNS_ANNOUNCING;
 		s->step = 0;
+		s->conflicts = 0;
 		log_notice("mdns: route %s: published as \"%s._adb._tcp.local\" on %s, port %u",
 			   s->route, s->name, R.host_text, s->port);
 	}
 	each_iface(s, announce_on);
-	if (++s->step < ANNOUNCEMENTS)
+	if (++s->step < ANNOUNCEMENTS) {
 		uv_timer_start(&s->timer, on_service_timer, ANNOUNCE_GAP_MS, 0);
-	else
-		s->state = MDNS_ANNOUNCED;
+		return;
+	}
+	s->state = MDNS_ANNOUNCED;
 }
 
 static const char conflict_cause;
@@ -329,6 +355,7 @@ static void service_conflict(struct mdns_service *s)
 {
 	char old[sizeof(s->name)];
 
+	s->conflicts++;
 	if (s->state != MDNS_PROBING || !may_rename(&s->renames_burst, s->renames)) {
 		log_limited(LOG_LVL_NOTICE, s->route, &conflict_cause,
 			    "mdns: route %s: another responder claims \"%s\": probing again%s",
@@ -358,8 +385,10 @@ static void host_conflict(int probing)
 			    "mdns: another responder claims host name %s: probing again%s",
 			    R.host_text, probing ? " (too many renames, the name kept)" : "");
 		for (struct mdns_service *s = R.services; s; s = s->next)
-			if (s->state != MDNS_WAITING)
+			if (s->state != MDNS_WAITING) {
+				s->conflicts++;
 				probe_start(s, 0);
+			}
 		return;
 	}
 	memcpy(old, R.host_text, sizeof(old));
@@ -368,8 +397,10 @@ static void host_conflict(int probing)
 	log_limited(LOG_LVL_NOTICE, "mdns", &conflict_cause,
 		    "mdns: host name %s is taken on the network, now %s", old, R.host_text);
 	for (struct mdns_service *s = R.services; s; s = s->next)
-		if (s->state != MDNS_WAITING)
+		if (s->state != MDNS_WAITING) {
+			s->conflicts++;
 			probe_start(s, 0);
+		}
 }
 
 /* ---- packets ---- */
@@ -449,6 +480,52 @@ static int on_link(const struct mdns_iface *f, struct in_addr a)
 	return 0;
 }
 
+/* Is A one of F's own addresses (the relay's, or another responder's on
+ * this host)? */
+static int own_addr(const struct mdns_iface *f, struct in_addr a)
+{
+	for (unsigned i = 0; i < f->addrs.n4; i++)
+		if (f->addrs.v4[i].s_addr == a.s_addr)
+			return 1;
+	return 0;
+}
+
+static void shut_sources(void)
+{
+	static const char filter_cause;
+	struct in_addr a[MDNS_SHUT_MAX];
+	int rc;
+
+	for (unsigned i = 0; i < R.intake.nshut; i++)
+		a[i] = R.intake.shut[i].addr;
+	rc = mdns_socket_shut(R.fd, a, R.intake.nshut);
+	if (rc != 0)
+		log_limited(LOG_LVL_WARN, "mdns", &filter_cause, "mdns: cannot filter sources: %s",
+			    strerror(-rc));
+}
+
+/* Under the budgets (intake.c): 1 to parse the packet. */
+static int admitted(int slot, struct in_addr src)
+{
+	static const char shut_cause;
+	char addr[INET_ADDRSTRLEN];
+
+	switch (mdns_intake_admit(&R.intake, src, own_addr(&R.ifaces[slot], src), clock_mono_ms())) {
+	case MDNS_TAKE:
+		return 1;
+	case MDNS_DROP:
+		return 0;
+	case MDNS_SHUT:
+		break;
+	}
+	inet_ntop(AF_INET, &src, addr, sizeof(addr));
+	log_limited(LOG_LVL_NOTICE, "mdns", &shut_cause,
+		    "mdns: %s on %s sends far past its budget (%d packets a second): shut out for %d s",
+		    addr, R.ifaces[slot].name, MDNS_SOURCE_PER_S, MDNS_SHUT_MS / 1000);
+	shut_sources();
+	return 0;
+}
+
 static void on_packet(size_t len, const struct sockaddr_in *from, unsigned ifindex)
 {
 	static const char bad_cause, offlink_cause;
@@ -465,6 +542,8 @@ static void on_packet(size_t len, const struct sockaddr_in *from, unsigned ifind
 			    R.ifaces[slot].name);
 		return;
 	}
+	if (!admitted(slot, from->sin_addr))
+		return;
 	if (len > MDNS_PKT_MAX)
 		why = "longer than 1500 bytes";
 	else if (mdns_parse(rx, len, &msg, &why) == 0)
@@ -490,9 +569,10 @@ static void on_resume(uv_timer_t *t)
 		uv_poll_start(&R.poll, UV_READABLE, on_readable);
 }
 
-/* At most PACKETS_PER_TURN a turn and MDNS_PACKETS_PER_S a second: past
+/* At most PACKETS_PER_TURN a turn and MDNS_READS_PER_S a second: past
  * that the socket is not read until the next second (the kernel drops what
- * its buffer cannot hold). */
+ * its buffer cannot hold). What is read is parsed under the budgets of
+ * admitted(). */
 static void on_readable(uv_poll_t *h, int status, int events)
 {
 	static const char recv_cause;
@@ -509,9 +589,9 @@ static void on_readable(uv_poll_t *h, int status, int events)
 
 		if (now / 1000 != R.second) {
 			R.second = now / 1000;
-			R.packets = 0;
+			R.reads = 0;
 		}
-		if (R.packets >= MDNS_PACKETS_PER_S) {
+		if (R.reads >= MDNS_READS_PER_S) {
 			uv_poll_stop(&R.poll);
 			uv_timer_start(&R.resume, on_resume, 1000 - now % 1000, 0);
 			return;
@@ -523,7 +603,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 			log_limited(LOG_LVL_WARN, "mdns", &recv_cause, "mdns: read: %s", strerror((int)-n));
 			return;
 		}
-		R.packets++;
+		R.reads++;
 		on_packet((size_t)n, &from, ifindex);
 	}
 }
@@ -649,6 +729,8 @@ static void on_scan(uv_timer_t *t)
 		R.handles++;
 		uv_poll_start(&R.poll, UV_READABLE, on_readable);
 	}
+	if (mdns_intake_expire(&R.intake, clock_mono_ms()))
+		shut_sources();
 	rescan();
 }
 
@@ -665,6 +747,7 @@ static void on_responder_closed(uv_handle_t *h)
 	R.closing = 0;
 	memset(R.ifaces, 0, sizeof(R.ifaces));
 	memset(R.joined, 0, sizeof(R.joined));
+	memset(&R.intake, 0, sizeof(R.intake));
 	if (R.services != NULL)          /* published again while closing */
 		responder_up(R.loop);
 }

@@ -3,12 +3,13 @@
  * socket.c - the mDNS responder's I/O with the system: the UDP socket on
  * port 5353 (shared with the host's other responders), its multicast
  * memberships, non-blocking sends out of one chosen interface, reads that
- * tell the interface a packet came in on, and the scan of the interfaces
- * and their addresses.
+ * tell the interface a packet came in on, the socket filter that shuts
+ * sources out, and the scan of the interfaces and their addresses.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <string.h>
@@ -123,6 +124,31 @@ int mdns_socket_send(int fd, unsigned ifindex, const struct sockaddr_in *to, con
 	pi = (struct in_pktinfo *)CMSG_DATA(c);
 	pi->ipi_ifindex = (int)ifindex;   /* out of this interface */
 	if (sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A classic BPF program: load the IPv4 source address (the network
+ * header's bytes 12-15, host order), compare it with each shut one,
+ * drop (return 0) on a match, else keep the whole packet. */
+int mdns_socket_shut(int fd, const struct in_addr *addrs, unsigned n)
+{
+	struct sock_filter prog[MDNS_SHUT_MAX + 3];
+	struct sock_fprog fp = { .filter = prog };
+	unsigned k = 0;
+
+	if (n > MDNS_SHUT_MAX)
+		return -EINVAL;
+	if (n > 0)
+		prog[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12);
+	for (unsigned i = 0; i < n; i++)   /* to the drop at n + 2 from here, 1 + i */
+		prog[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+							 ntohl(addrs[i].s_addr), (uint8_t)(n - i), 0);
+	prog[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
+	if (n > 0)
+		prog[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	fp.len = (unsigned short)k;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) != 0)
 		return -errno;
 	return 0;
 }

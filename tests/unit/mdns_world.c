@@ -32,6 +32,11 @@ static unsigned nifaces;
 static unsigned joined[MDNS_IFACES_MAX];
 static unsigned sent[MDNS_IFACES_MAX], sent_total;
 static int injector = -1;            /* our end of the socketpair */
+static struct in_addr shut[MDNS_SHUT_MAX];
+static unsigned nshut;
+unsigned world_filtered, world_overflowed;
+static struct in_addr unicast_to[64];    /* unicast answers sent, per address */
+static unsigned unicast_n[64], nunicast;
 
 static void world_check(int ok, const char *what)
 {
@@ -112,6 +117,43 @@ void world_end(void)
 	memset(sent, 0, sizeof(sent));
 	sent_total = 0;
 	world_loopback = 0;
+	nshut = 0;
+	world_filtered = 0;
+	world_overflowed = 0;
+	nunicast = 0;
+}
+
+static int is_shut(struct in_addr a)
+{
+	for (unsigned i = 0; i < nshut; i++)
+		if (shut[i].s_addr == a.s_addr)
+			return 1;
+	return 0;
+}
+
+unsigned world_sent_to(const char *addr)
+{
+	struct in_addr a;
+
+	world_check(inet_pton(AF_INET, addr, &a) == 1, "not an IPv4 address");
+	for (unsigned i = 0; i < nunicast; i++)
+		if (unicast_to[i].s_addr == a.s_addr)
+			return unicast_n[i];
+	return 0;
+}
+
+static void count_unicast(struct in_addr a)
+{
+	unsigned i = 0;
+
+	while (i < nunicast && unicast_to[i].s_addr != a.s_addr)
+		i++;
+	world_check(i < 64, "unicast to more than 64 addresses");
+	if (i == nunicast) {
+		unicast_to[nunicast] = a;
+		unicast_n[nunicast++] = 0;
+	}
+	unicast_n[i]++;
 }
 
 void world_inject(unsigned ifindex, const char *from_addr, uint16_t from_port,
@@ -127,8 +169,14 @@ void world_inject(unsigned ifindex, const char *from_addr, uint16_t from_port,
 	world_check(inet_pton(AF_INET, from_addr, &a.from.sin_addr) == 1, "not an IPv4 address");
 	memcpy(buf, &a, sizeof(a));
 	memcpy(buf + sizeof(a), pkt, len);
-	world_check(send(injector, buf, sizeof(a) + len, 0) == (ssize_t)(sizeof(a) + len),
-		    "cannot inject");
+	if (is_shut(a.from.sin_addr)) {      /* the socket's filter */
+		world_filtered++;
+		return;
+	}
+	if (send(injector, buf, sizeof(a) + len, 0) == (ssize_t)(sizeof(a) + len))
+		return;
+	world_check(errno == EAGAIN || errno == EWOULDBLOCK, "cannot inject");
+	world_overflowed++;                  /* the socket's buffer is full */
 }
 
 static void loop_back(const struct mdns_iface *f, const uint8_t *pkt, size_t len)
@@ -184,6 +232,17 @@ int mdns_socket_send(int fd, unsigned ifindex, const struct sockaddr_in *to, con
 	world_last_len = len;
 	if (world_loopback && to == NULL)
 		loop_back(&ifaces[i], buf, len);
+	if (to != NULL)
+		count_unicast(to->sin_addr);
+	return 0;
+}
+
+int mdns_socket_shut(int fd, const struct in_addr *addrs, unsigned n)
+{
+	(void)fd;
+	world_check(n <= MDNS_SHUT_MAX, "more sources shut than MDNS_SHUT_MAX");
+	memcpy(shut, addrs, n * sizeof(*addrs));
+	nshut = n;
 	return 0;
 }
 

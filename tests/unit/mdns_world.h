@@ -34,7 +34,11 @@ extern int world_loopback;
 /* Whether the responder has joined the group on IFINDEX. */
 int world_joined(unsigned ifindex);
 
-/* A packet from FROM_ADDR:FROM_PORT arriving on interface IFINDEX. */
+/* A packet from FROM_ADDR:FROM_PORT arriving on interface IFINDEX; as
+ * the kernel would, dropped when its source is shut out
+ * (mdns_socket_shut(): counted in world_filtered) or when the socket's
+ * buffer is full (the socketpair's queue, 10 or so packets:
+ * world_overflowed). */
 void world_inject(unsigned ifindex, const char *from_addr, uint16_t from_port,
 		  const uint8_t *pkt, size_t len);
 
@@ -46,5 +50,8 @@ void world_end(void);
 unsigned world_sent(unsigned ifindex);
 extern uint8_t world_last_sent[MDNS_PKT_MAX];
 extern size_t world_last_len;
+/* Unicast packets sent to ADDR. */
+unsigned world_sent_to(const char *addr);
+extern unsigned world_filtered, world_overflowed;
 
 #endif

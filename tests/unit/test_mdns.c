@@ -11,10 +11,14 @@
  * in 10 s, packets on an interface it does not publish on not read, and
  * its own probes, looped back, not taken for another host's, and packets
  * from off the link neither answered nor believed; an announced host name
- * probed again on a claim, renames bounded.
+ * probed again on a claim, renames bounded; a flooding source does not
+ * starve another querier (each source's budget, intake.c), the table of
+ * sources bounded and not to be emptied by an attacker.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "relay/mdns/mdns.h"
 #include "relay/mdns/mdns_internal.h"
@@ -714,6 +718,162 @@ START_TEST(renames_bounded)
 }
 END_TEST
 
+/* Lines the process writes to stderr while FN runs. */
+static unsigned stderr_lines(void (*fn)(struct mdns_service *), struct mdns_service *s)
+{
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	unsigned lines = 0;
+	int c;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fileno(f), 2), 0);
+	fn(s);
+	fflush(stderr);
+	ck_assert_int_ge(dup2(saved, 2), 0);
+	close(saved);
+	rewind(f);
+	while ((c = fgetc(f)) != EOF)
+		lines += c == '\n';
+	fclose(f);
+	return lines;
+}
+
+/* a claim on S's name every 100 ms for 60 s: more than one for each of
+ * its probes */
+static void claims_for_a_minute(struct mdns_service *s)
+{
+	for (unsigned i = 0; i < 600; i++) {
+		inject_claim(s, 7);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		world_now_ms += 100;
+	}
+}
+
+/* Review 25, F4: a host that claims the relay's name again and again keeps
+ * it probing, at no cost it can grow: 15 renames in 10 s, then one probe
+ * every 5 s; every claim counted and the state shown (conflicts N,
+ * slowed), the log lines within the rate limiter's 5 a cause in 10 s (2
+ * causes: the conflict, the slowing); once the claims stop it is announced
+ * and the count starts again. */
+START_TEST(endless_claims_keep_probing_at_a_bounded_cost)
+{
+	struct mdns_service *s;
+	unsigned lines;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	lines = stderr_lines(claims_for_a_minute, s);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 600);
+	ck_assert(mdns_service_slowed(s));
+	ck_assert_uint_ge(next_probe_in(s), 5000);
+	ck_assert_msg(lines <= 2 * 5 * (60 / 10 + 1), "%u log lines for 600 claims", lines);
+	ck_assert_uint_gt(lines, 2);
+	/* the claims stop: 10 s later its probes go at the normal pace again */
+	world_now_ms += 10000;
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert(!mdns_service_slowed(s));
+	ck_assert_uint_eq(mdns_service_conflicts(s), 601);
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 0);
+	withdraw(s);
+}
+END_TEST
+
+/* Review 25, F7: a source flooding the port (2000 legacy queries a
+ * second) while another querier asks ten times a second: the querier gets
+ * every answer; the flooder its budget's worth, then it is shut out (the
+ * made-up socket's filter drops its packets). Without the per-source
+ * budget the flood uses up the 200 a second and the querier goes without. */
+START_TEST(a_flood_does_not_starve_other_queriers)
+{
+	struct mdns_service *s;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	for (unsigned ms = 0; ms < 3000; ms++) {
+		if (ms % 100 == 0)
+			inject_query_port(7, "10.0.0.50", 40000, 0);
+		inject_query_port(7, "10.0.0.66", 40001, 0);
+		inject_query_port(7, "10.0.0.66", 40001, 0);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		world_now_ms++;
+	}
+	ck_assert_uint_eq(world_sent_to("10.0.0.50"), 30);
+	/* its burst (40) and, while shut, nothing */
+	ck_assert_uint_le(world_sent_to("10.0.0.66"), MDNS_SOURCE_BURST + 2);
+	ck_assert_uint_gt(world_filtered, 5000);
+	withdraw(s);
+}
+END_TEST
+
+static enum mdns_verdict admit(struct mdns_intake *in, const char *src, int own, uint64_t now)
+{
+	struct in_addr a;
+
+	ck_assert_int_eq(inet_pton(AF_INET, src, &a), 1);
+	return mdns_intake_admit(in, a, own, now);
+}
+
+/* The table of sources is bounded, and no one empties it: a source still
+ * drawing on its budget keeps its entry (its empty budget) whatever the
+ * number of other sources; sources without an entry share one budget; a
+ * source far past its budget is shut out for 10 s, never an address of
+ * the host's own; 200 packets a second from everyone together. */
+START_TEST(source_budgets_bounded)
+{
+	static struct mdns_intake in;
+	uint64_t now = 5000000;
+	char src[32];
+	unsigned taken = 0;
+
+	memset(&in, 0, sizeof(in));
+	for (unsigned i = 0; i < MDNS_SOURCE_BURST; i++)
+		ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_TAKE);
+	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
+	/* 1000 other sources at once: 31 entries and the shared budget's 40 */
+	for (unsigned i = 0; i < 1000; i++) {
+		snprintf(src, sizeof(src), "10.1.%u.%u", i / 250, i % 250 + 1);
+		taken += admit(&in, src, 0, now) == MDNS_TAKE;
+	}
+	ck_assert_uint_eq(taken, MDNS_SOURCES_MAX - 1 + MDNS_SOURCE_BURST);
+	/* the flooder still has nothing: its entry was not taken from it */
+	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
+	/* 50 ms later it has one packet again, and the others theirs */
+	now += 1000 / MDNS_SOURCE_PER_S;
+	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_TAKE);
+	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
+	/* another burst's worth past its budget: shut out, once */
+	for (unsigned i = 2; i < MDNS_SOURCE_BURST; i++)
+		ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
+	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_SHUT);
+	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
+	ck_assert_uint_eq(in.nshut, 1);
+	ck_assert_int_eq(mdns_intake_expire(&in, now + MDNS_SHUT_MS - 1), 0);
+	ck_assert_int_eq(mdns_intake_expire(&in, now + MDNS_SHUT_MS), 1);
+	ck_assert_uint_eq(in.nshut, 0);
+	/* an address of the host's own is never shut out */
+	for (unsigned i = 0; i < 10 * MDNS_SOURCE_BURST; i++)
+		ck_assert_int_ne(admit(&in, "10.0.0.7", 1, now), MDNS_SHUT);
+	/* the global budget: 32 sources, each its burst of 40 at once, in a
+	 * fresh table: 200 taken */
+	memset(&in, 0, sizeof(in));
+	taken = 0;
+	now += 10000;
+	for (unsigned i = 0; i < MDNS_SOURCES_MAX * MDNS_SOURCE_BURST; i++) {
+		snprintf(src, sizeof(src), "10.2.0.%u", i % MDNS_SOURCES_MAX + 1);
+		taken += admit(&in, src, 0, now) == MDNS_TAKE;
+	}
+	ck_assert_uint_eq(taken, MDNS_PACKETS_PER_S);
+}
+END_TEST
+
 static Suite *mdns_suite(void)
 {
 	Suite *s = suite_create("mdns");
@@ -735,6 +895,9 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, off_link_packets_are_dropped);
 	tcase_add_test(tc, announced_host_name_probes_again);
 	tcase_add_test(tc, renames_bounded);
+	tcase_add_test(tc, a_flood_does_not_starve_other_queriers);
+	tcase_add_test(tc, endless_claims_keep_probing_at_a_bounded_cost);
+	tcase_add_test(tc, source_budgets_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }

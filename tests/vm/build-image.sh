@@ -13,7 +13,9 @@
 # trixie-backports); it and the real adbd and adb 34 (bookworm-backports)
 # come through fetch-debs.sh's private apt configuration into CACHEDIR.
 # In the image: adb (Debian 12's, 29) on PATH, adb34 and adbd (wrappers
-# for /opt/android, whose libraries stay apart from adb 29's).
+# for /opt/android, whose libraries stay apart from adb 29's), and
+# mdns-scan (Debian 12's, 33 KB, libc only: an mDNS browser of its own for
+# the PC's side of usb-one-cable; busybox's nslookup asks the rest).
 #
 # LAB_ARCH (default: this machine's architecture; or arm64) is the guest's
 # architecture. For another than this machine's, the project's binaries
@@ -62,9 +64,12 @@ kver=$(ls "$kdir/root/lib/modules")
 vmlinuz=$kdir/root/boot/vmlinuz-$kver
 [ -f "$vmlinuz" ] || { say "no kernel image in $kernel_pkg"; exit 1; }
 
-# ---- the real peers: AOSP adbd and adb 34 from bookworm-backports ----
-peers=$("$lab/fetch-debs.sh" "$cache" peers bookworm-backports adbd adb) ||
-	{ say "could not fetch adbd and adb from bookworm-backports"; exit 1; }
+# ---- the real peers: AOSP adbd and adb 34 from bookworm-backports, and
+# mdns-scan (bookworm) ----
+peers=$("$lab/fetch-debs.sh" "$cache" peers bookworm-backports adbd adb mdns-scan) ||
+	{ say "could not fetch adbd, adb and mdns-scan from bookworm(-backports)"; exit 1; }
+mdns_scan=$peers/usr/bin/mdns-scan
+[ -f "$mdns_scan" ] || { say "no mdns-scan in $peers"; exit 1; }
 peer_libdir=$peers/usr/lib/$multiarch/android
 peer_bins="$peers/usr/lib/android-sdk/platform-tools/adbd $peers/usr/lib/android-sdk/platform-tools/adb"
 
@@ -155,6 +160,7 @@ key=$( {
 	for f in $BINS $SCRIPTS; do sha256sum < "$sdir/$f"; done
 	if [ -n "$probe" ]; then sha256sum < "$probe"; else echo "no probe"; fi
 	sha256sum < "$busybox"
+	sha256sum < "$mdns_scan"
 	# shellcheck disable=SC2086
 	for f in $adb_files $peer_files; do sha256sum < "$f"; done
 	find "$lab/initramfs" "$lab/scenarios" "$src/init" -type f | sort | xargs cat | sha256sum
@@ -191,6 +197,8 @@ for f in $adb_files; do
 	cp -L "$f" "$to"
 done
 ln -s "${adb_bin#"$sysroot"}" "$root/usr/bin/adb"
+# (it needs only the C library, which adb 29 brought)
+cp "$mdns_scan" "$root/usr/bin/mdns-scan"
 # the real peers, each library beside them (adb 29 loads older ones of the
 # same names), started through wrappers
 mkdir -p "$root/opt/android/bin" "$root/opt/android/lib"

@@ -15,11 +15,14 @@
 # the UDC is unbound and bound again (the PC's interface goes and comes back
 # as a new device, moved into the PC's namespace again) and all three serve
 # again without a relay restart.
-# mDNS discovery (the relay's "mdns NAME" route option, browsed from the
-# PC's namespace by an independent implementation) needs python3 and
-# python3-zeroconf in the image, which this busybox initramfs does not have
-# (build-image.sh would copy them from fetch-debs.sh's tree, as it does adb
-# 34's); mdns_browse below says so and the rest runs.
+# B and C are published over mDNS (the routes' "mdns vm-b", "mdns vm-c"),
+# and found from the PC's namespace by implementations other than the
+# relay's (mdns_browse): Debian's mdns-scan browses by multicast (33 KB,
+# libc only; python3-zeroconf would add some 9 MB to the image), busybox's
+# nslookup asks the board's port 5353 for each instance's SRV record (its
+# port) and the host's A record (a legacy unicast query, RFC 6762 6.7).
+# Neither shows the goodbye (mdns-scan prints only what it finds):
+# integration/mdns.test checks that one with zeroconf.
 
 CTL="adbd-relayctl -s /tmp/relay.sock"
 SERIAL=LABONECABLE
@@ -60,17 +63,30 @@ start_guest() { # start_guest NAME PORT
 	wait_for 10 grep -q READY "/tmp/guest-$1.log" || fail "guest $1 did not start"
 }
 
-# mdns_browse: the hook for mDNS discovery from the PC's namespace
+# mdns_browse: B and C found from the PC's namespace: their instances by
+# multicast (mdns-scan, which runs until killed, until it printed both),
+# then each one's port (SRV) and its host's address (A) by legacy unicast
+# queries
+mdns_found() {
+	tr '\r' '\n' < /tmp/mdns-scan.out | grep '^+ ' > /tmp/mdns-found.out
+	grep -q "^+ vm-b._adb._tcp.local$" /tmp/mdns-found.out && grep -q "^+ vm-c._adb._tcp.local$" /tmp/mdns-found.out
+}
 mdns_browse() {
-	if ! command -v python3 >/dev/null || ! python3 -c 'import zeroconf' 2>/dev/null; then
-		info "mDNS discovery not checked: no python3-zeroconf in the lab image"
-		return 0
-	fi
-	pc python3 /lab/mdns-browse.py _adb._tcp.local. 10 > /tmp/mdns.out 2>&1 ||
-		fail "mDNS browse: $(cat /tmp/mdns.out)"
-	for g in b c; do
-		grep -q "^vm-$g $BOARD " /tmp/mdns.out || fail "mDNS does not show vm-$g at $BOARD: $(cat /tmp/mdns.out)"
+	pc ip route replace 224.0.0.0/4 dev "$pcif" || fail "no multicast route in the PC's namespace"
+	t0=$(ms)
+	pc mdns-scan > /tmp/mdns-scan.out 2>&1 &
+	scan=$!; LAB_PIDS="$LAB_PIDS $scan"
+	wait_for 15 mdns_found || fail "mdns-scan did not find vm-b and vm-c: $(tr '\n' ' ' < /tmp/mdns-found.out)"
+	kill "$scan"
+	t1=$(ms)
+	for d in b:5556 c:5557; do
+		pc timeout 10 busybox nslookup -type=srv "vm-${d%%:*}._adb._tcp.local" "$BOARD:5353" > /tmp/ns.out 2>&1
+		host=$(sed -n "s/^vm-${d%%:*}._adb._tcp.local[[:space:]]*service = 0 0 ${d#*:} \(.*\)$/\1/p" /tmp/ns.out)
+		[ -n "$host" ] || fail "no SRV record for vm-${d%%:*} with port ${d#*:}: $(tr '\n' ' ' < /tmp/ns.out)"
 	done
+	pc timeout 10 busybox nslookup -type=a "$host" "$BOARD:5353" > /tmp/ns.out 2>&1
+	grep -q "^Address: $BOARD$" /tmp/ns.out || fail "$host is not at $BOARD: $(tr '\n' ' ' < /tmp/ns.out)"
+	info "mDNS: mdns-scan found vm-b and vm-c in $((t1 - t0)) ms ($(grep -c . /tmp/mdns-found.out) instance(s)); SRV ports 5556 and 5557 on $host, at $BOARD ($(($(ms) - t1)) ms)"
 }
 
 step modules
@@ -110,10 +126,12 @@ route a {
 route b {
 	front tcp:$BOARD:5556
 	target vsock:1:5556
+	mdns vm-b
 }
 route c {
 	front tcp:$BOARD:5557
 	target vsock:1:5557
+	mdns vm-c
 }
 CONF
 spawn RELAY_PID /tmp/relay.log adbd-relay -c /tmp/relay.conf
