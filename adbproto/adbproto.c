@@ -184,6 +184,29 @@ int adb_reader_at_boundary(const struct adb_reader *r)
 	return (r->state == RS_HEADER && r->hdr_have == 0) || r->state == RS_END;
 }
 
+uint32_t adb_reader_piece_left(const struct adb_reader *r)
+{
+	switch (r->state) {
+	case RS_HEADER:
+		return (uint32_t)(ADB_HEADER_SIZE - r->hdr_have);
+	case RS_PAYLOAD:
+		return r->cur.data_length - r->payload_done;
+	default:
+		return 0;
+	}
+}
+
+void adb_reader_skip_payload(struct adb_reader *r, uint32_t n)
+{
+	if (r->state != RS_PAYLOAD)
+		return;
+	if (n > r->cur.data_length - r->payload_done)
+		n = r->cur.data_length - r->payload_done;
+	r->payload_done += n;
+	if (r->payload_done == r->cur.data_length)
+		r->state = RS_END;
+}
+
 static enum adb_reader_event reader_fail(struct adb_reader *r,
 					 struct adb_frame_event *out,
 					 enum adb_error err)

@@ -144,5 +144,11 @@ enum adb_reader_event adb_reader_next(struct adb_reader *r, const uint8_t **data
 				      size_t *len, struct adb_frame_event *out);
 /* True between frames (no partial header or payload pending). */
 int adb_reader_at_boundary(const struct adb_reader *r);
+/* Bytes that complete the header or the payload being read: 24 between
+ * frames, 0 once a frame is complete or in error. */
+uint32_t adb_reader_piece_left(const struct adb_reader *r);
+/* n (<= piece_left, in a payload) payload bytes went past the reader (spliced from
+ * socket to socket): the next call yields ADB_EV_END once none are left. */
+void adb_reader_skip_payload(struct adb_reader *r, uint32_t n);
 
 #endif /* ADBPROTO_H */

@@ -30,6 +30,12 @@ struct guest_conn_ops {
 	void (*read_stop)(struct guest_conn *g);
 	output_write_fn write;                    /* ctx is the guest_conn */
 	void (*close)(struct guest_conn *g);
+	/* The socket payload may be spliced into now (datapath.h), or -1:
+	 * only a TCP or AF_UNIX socket (never kernel vsock, which has no
+	 * splice of its own), and only while nothing written waits in its
+	 * queue, so spliced bytes follow what went before. NULL: never
+	 * (kernel vsock, the virtio device). */
+	int (*splice_fd)(struct guest_conn *g);
 };
 
 struct guest_conn {

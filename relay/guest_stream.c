@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * guest_stream.c - a guest link on a stream socket (guest_conn.h): a libuv
- * pipe over the connected fd, read and written as libuv does. Owns the
- * pipe handle and, through it, the fd.
+ * pipe over the connected fd, read and written as libuv does, and lent
+ * for splice(2) when it is a TCP or AF_UNIX socket. Owns the pipe handle
+ * and, through it, the fd.
  */
 #include "relay/guest_conn.h"
 
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct guest_stream {
@@ -72,10 +74,38 @@ static void close_stream(struct guest_conn *g)
 	uv_close((uv_handle_t *)&gs->pipe, on_pipe_closed);
 }
 
+static int splice_fd(struct guest_conn *g)
+{
+	struct guest_stream *gs = (struct guest_stream *)g;
+	uv_os_fd_t fd;
+
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&gs->pipe) != 0 ||
+	    uv_fileno((uv_handle_t *)&gs->pipe, &fd) != 0)
+		return -1;
+	return fd;
+}
+
 static const struct guest_conn_ops stream_ops = {
 	.read_start = read_start, .read_stop = read_stop, .write = write_batch,
 	.close = close_stream,
 };
+
+static const struct guest_conn_ops splice_ops = {
+	.read_start = read_start, .read_stop = read_stop, .write = write_batch,
+	.close = close_stream, .splice_fd = splice_fd,
+};
+
+/* Kernel vsock has no splice of its own (the kernel copies): its payload
+ * goes through the session's buffers as it always did. */
+static int family_spliceable(int fd)
+{
+	int family = -1;
+	socklen_t len = sizeof(family);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) != 0)
+		return 0;
+	return family == AF_UNIX || family == AF_INET || family == AF_INET6;
+}
 
 static void free_unopened(uv_handle_t *h)
 {
@@ -104,7 +134,7 @@ int guest_conn_stream_open(uv_loop_t *loop, int fd, struct guest_conn **out)
 		uv_close((uv_handle_t *)&gs->pipe, free_unopened);
 		return rc;
 	}
-	gs->g.ops = &stream_ops;
+	gs->g.ops = family_spliceable(fd) ? &splice_ops : &stream_ops;
 	*out = &gs->g;
 	return 0;
 }

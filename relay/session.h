@@ -47,6 +47,18 @@
  * OPENHOLD_MAX held OPENs of at most OPENHOLD_PAYLOAD_MAX bytes each, plus
  * the frames pipelined streams hold: at most buffer bytes each way
  * (pipeline.h).
+ *
+ * Splice: the payload of a large host WRTE that goes to the guest as it
+ * arrives moves from socket to socket through a pipe (datapath.h), never
+ * through user space, when the PC is on TCP and the guest on a TCP or
+ * AF_UNIX socket (kernel vsock has no splice: it is copied as before).
+ * Headers are still read and checked; nothing is spliced while a capture
+ * is on, while the frame is held (pipelined, or an OPEN waiting), or while
+ * anything else waits to be written to the guest; what the guest does not
+ * take at once goes into a pool buffer and the ordinary output, so the
+ * memory bound and the order of frames hold. Guest frames are held whole
+ * and copied as before: splice from an AF_UNIX socket copies in the
+ * kernel, and measured costlier than read and write.
  */
 #ifndef RELAY_SESSION_H
 #define RELAY_SESSION_H
@@ -92,6 +104,7 @@ struct session_stats {
 	uint64_t restarts_shown;  /* guest restarts the PC saw (its connection ended) */
 	uint64_t acked_early;     /* WRTEs the relay acknowledged itself (pipeline.h) */
 	uint64_t acked_lost;      /* ... to the PC, and lost with the guest link */
+	uint64_t spliced;         /* payload bytes to the guest spliced, not copied */
 };
 
 /* What a session asks of its owner. Each gets the owner's `data`. */
@@ -189,6 +202,15 @@ struct session {
 	uint8_t h2g_open[HOST_OPEN_KEEP]; /* start of a host OPEN's service */
 	size_t h2g_open_len;
 	int h2g_hold;                  /* it is an OPEN held while the guest is down */
+	/* its payload spliced from the PC's socket to the guest's (a TCP
+	 * front and a TCP or Unix guest, a WRTE forwarded as it arrives, of
+	 * SPLICE_MIN bytes or more, no capture): the pipe, what the last
+	 * splice did, and the pool buffer for what the guest did not take */
+	struct splice_pump pump;
+	struct splice_result h2g_sp;
+	struct poolbuf *h2g_spill;
+	int h2g_big;                   /* ... so the next header is read alone */
+	int h2g_wait;                  /* not read until the guest's queue is empty */
 	/* OPENs the PC sent while the guest was down, and their deadline */
 	struct openhold held;
 	uv_timer_t open_wait;

@@ -144,6 +144,8 @@ void status_text(const struct relay *rl, struct strbuf *out)
 			      r->cfg.pipeline ? "on" : "off",
 			      (unsigned long long)r->st.acked_early,
 			      (unsigned long long)r->st.acked_lost);
+		strbuf_printf(out, "  payload bytes to the guest spliced (not copied) %llu\n",
+			      (unsigned long long)r->st.spliced);
 		if (r->last_error[0])
 			strbuf_printf(out, "  last error %.0f s ago: %s\n", ago_s(r->last_error_at),
 				      r->last_error);
@@ -250,6 +252,7 @@ static void json_route(const struct route *r, struct strbuf *out)
 	strbuf_printf(out, ",\"pipeline\":%s", r->cfg.pipeline ? "true" : "false");
 	json_u64(out, "acked_early", r->st.acked_early);
 	json_u64(out, "acked_lost", r->st.acked_lost);
+	json_u64(out, "spliced_to_guest", r->st.spliced);
 	strbuf_printf(out, ",\"guest_restart\":");
 	strbuf_json_str(out, guest_restart_name(r->cfg.guest_restart));
 	json_u64(out, "open_wait_ms", r->cfg.open_wait_ms);

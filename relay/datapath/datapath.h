@@ -3,7 +3,8 @@
  * datapath.h - the currency of the data path, the public header of
  * relay/datapath/: bounded pools of reference-counted read buffers that
  * reads land in (bufpool.c), and ordered output batches that write headers
- * and slices of those buffers to one side without copying them (output.c).
+ * and slices of those buffers to one side without copying them (output.c),
+ * and a pump that splices payload from socket to socket (splice.c).
  * The session moves bytes with them, and a front connection writes the
  * batches it is given. Nothing here knows of routes or sessions.
  */
@@ -144,5 +145,35 @@ int output_flush(struct output *o);
 /* May the side that feeds o be read on: fewer than budget bytes and fewer
  * than OUTPUT_MAX_BATCHES batches waiting to be written? */
 int output_has_room(const struct output *o, size_t budget);
+
+/* ---- splice.c: payload from one stream socket (TCP, AF_UNIX; never
+ * AF_VSOCK) to another through a pipe, never through user space. The
+ * pipe is empty between calls: what the destination would not take is
+ * read back into the caller's buffer, for its ordinary output.
+ */
+
+#define SPLICE_CHUNK BUFPOOL_CHUNK   /* at most this much in the pipe */
+
+struct splice_pump {
+	int rd, wr;                  /* the pipe, -1 until first use */
+	int failed;                  /* no pipe to be had: copy from now on */
+};
+
+struct splice_result {
+	size_t in;                   /* bytes taken from the source */
+	size_t out;                  /* ... of them written to the destination */
+	int in_err;                  /* 0, UV_EOF, or the source's uv error */
+	int out_err;                 /* 0, or the destination's uv error */
+};
+
+void splice_pump_init(struct splice_pump *sp);
+/* Make the pipe if there is none: 0, or -1 (never again for this pump). */
+int splice_pump_open(struct splice_pump *sp);
+void splice_pump_close(struct splice_pump *sp);
+/* Move up to max bytes from in_fd to out_fd, both non-blocking. The
+ * in - out bytes the destination did not take are in spill (room for
+ * SPLICE_CHUNK bytes) on return; nothing stays in the pipe. */
+void splice_pump_move(struct splice_pump *sp, int in_fd, int out_fd, size_t max,
+		      uint8_t *spill, struct splice_result *r);
 
 #endif

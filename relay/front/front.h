@@ -5,7 +5,8 @@
  * `adb connect` (tcp.c), or a FunctionFS function while the USB host has
  * it enabled (usb.c). Reads lend pooled buffers like libuv streams do;
  * writes take output batches (datapath.h) and frame them as the carrier
- * needs; close is asynchronous and ends with on_closed.
+ * needs; close is asynchronous and ends with on_closed. A TCP front lends
+ * its socket for splice(2) too.
  */
 #ifndef RELAY_FRONT_H
 #define RELAY_FRONT_H
@@ -27,6 +28,9 @@ struct front_conn_ops {
 	void (*read_stop)(struct front_conn *p);
 	output_write_fn write;                    /* ctx is the front_conn */
 	void (*close)(struct front_conn *p);
+	/* The socket payload may be spliced from (datapath.h), or -1; NULL
+	 * for a carrier that has none (USB). */
+	int (*splice_fd)(struct front_conn *p);
 };
 
 struct front_conn {

@@ -72,11 +72,20 @@ static void tcp_close(struct front_conn *p)
 	uv_close((uv_handle_t *)&t->tcp, on_tcp_closed);
 }
 
+static int tcp_splice_fd(struct front_conn *p)
+{
+	struct tcp_port *t = (struct tcp_port *)p;
+	uv_os_fd_t fd;
+
+	return uv_fileno((uv_handle_t *)&t->tcp, &fd) == 0 ? fd : -1;
+}
+
 static const struct front_conn_ops tcp_ops = {
 	.read_start = tcp_read_start,
 	.read_stop = tcp_read_stop,
 	.write = tcp_write,
 	.close = tcp_close,
+	.splice_fd = tcp_splice_fd,
 };
 
 static void peer_name(uv_tcp_t *t, char *buf, size_t len)

@@ -338,6 +338,39 @@ START_TEST(reader_truncated_frame_waits)
 }
 END_TEST
 
+/* Payload bytes that went past the reader (spliced): it counts them and
+ * ends the frame, and the next header is read as ever. */
+START_TEST(reader_skips_spliced_payload)
+{
+	uint8_t buf[2 * ADB_HEADER_SIZE];
+	const uint8_t *p = buf;
+	size_t len = ADB_HEADER_SIZE;
+	struct adb_header h;
+	struct adb_frame_event fe;
+	struct adb_reader r;
+
+	adb_header_init(&h, ADB_CMD_WRTE, 1, 2, 1000, 0);
+	adb_header_encode(&h, buf);
+	adb_header_init(&h, ADB_CMD_OKAY, 3, 4, 0, 0);
+	adb_header_encode(&h, buf + ADB_HEADER_SIZE);
+	adb_reader_init(&r, 4096);
+	ck_assert_uint_eq(adb_reader_piece_left(&r), ADB_HEADER_SIZE);
+	ck_assert_int_eq(adb_reader_next(&r, &p, &len, &fe), ADB_EV_HEADER);
+	ck_assert_uint_eq(adb_reader_piece_left(&r), 1000);
+	adb_reader_skip_payload(&r, 600);
+	ck_assert_uint_eq(adb_reader_piece_left(&r), 400);
+	ck_assert_int_eq(adb_reader_next(&r, &p, &len, &fe), ADB_EV_NEED_MORE);
+	adb_reader_skip_payload(&r, 400);
+	ck_assert_int_eq(adb_reader_next(&r, &p, &len, &fe), ADB_EV_END);
+	ck_assert_uint_eq(fe.header.command, ADB_CMD_WRTE);
+	ck_assert(adb_reader_at_boundary(&r));
+	adb_reader_skip_payload(&r, 5);   /* no payload: nothing happens */
+	len = ADB_HEADER_SIZE;
+	ck_assert_int_eq(adb_reader_next(&r, &p, &len, &fe), ADB_EV_HEADER);
+	ck_assert_uint_eq(fe.header.command, ADB_CMD_OKAY);
+}
+END_TEST
+
 START_TEST(reader_max_payload_changes_after_handshake)
 {
 	uint8_t buf[ADB_HEADER_SIZE];
@@ -366,6 +399,7 @@ static Suite *adbproto_suite(void)
 	tcase_add_test(tc, header_layout);
 	tcase_add_test(tc, header_validation);
 	tcase_add_test(tc, checksum);
+	tcase_add_test(tc, reader_skips_spliced_payload);
 	tcase_add_test(tc, banner_props_and_features);
 	tcase_add_test(tc, reader_every_split_point);
 	tcase_add_test(tc, reader_byte_by_byte);

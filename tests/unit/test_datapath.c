@@ -5,6 +5,7 @@
  * loop.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -255,6 +256,69 @@ START_TEST(pool_reader_stops_when_used_up)
 }
 END_TEST
 
+static void nonblock(int fd)
+{
+	ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+}
+
+/* The pump moves bytes in order; what the destination cannot take goes
+ * into the spill buffer, right after what it took, and the pipe is left
+ * empty; the source's end is UV_EOF. */
+START_TEST(splice_pump_spills_what_the_destination_refuses)
+{
+	enum { N = 3 * SPLICE_CHUNK };
+	int src[2], dst[2], sz = 16 * 1024;
+	uint8_t *in = malloc(N), *got = malloc(2 * N), *spill = malloc(SPLICE_CHUNK);
+	struct splice_pump sp;
+	struct splice_result r;
+	size_t have = 0, taken = 0, spilled = 0;
+
+	for (size_t i = 0; i < N; i++)
+		in[i] = (uint8_t)(i * 7 + i / 251);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, src), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, dst), 0);
+	ck_assert_int_eq(setsockopt(src[0], SOL_SOCKET, SO_SNDBUF, &(int){ 4 * N }, sizeof(int)), 0);
+	ck_assert_int_eq(setsockopt(dst[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)), 0);
+	nonblock(src[1]);
+	nonblock(dst[0]);
+	nonblock(dst[1]);
+	ck_assert_int_eq(write(src[0], in, N), N);
+	close(src[0]);
+	splice_pump_init(&sp);
+	ck_assert_int_eq(splice_pump_open(&sp), 0);
+	while (taken < N) {
+		ssize_t n;
+
+		splice_pump_move(&sp, src[1], dst[0], N - taken, spill, &r);
+		ck_assert_int_eq(r.out_err, 0);
+		ck_assert_int_eq(r.in_err, 0);
+		ck_assert_uint_le(r.in - r.out, SPLICE_CHUNK);
+		taken += r.in;
+		/* the destination's reader takes what was spliced, then the
+		 * spill follows it */
+		while ((n = read(dst[1], got + have, 2 * N - have)) > 0)
+			have += (size_t)n;
+		memcpy(got + have, spill, r.in - r.out);
+		spilled += r.in - r.out;
+		have += r.in - r.out;
+		ck_assert_int_eq(read(sp.rd, spill, 1), -1);   /* the pipe is empty */
+	}
+	ck_assert_uint_eq(have, N);
+	ck_assert(memcmp(got, in, N) == 0);
+	ck_assert_uint_gt(spilled, 0);
+	splice_pump_move(&sp, src[1], dst[0], 100, spill, &r);
+	ck_assert_int_eq(r.in_err, UV_EOF);
+	ck_assert_uint_eq(r.in, 0);
+	splice_pump_close(&sp);
+	close(src[1]);
+	close(dst[0]);
+	close(dst[1]);
+	free(in);
+	free(got);
+	free(spill);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("datapath");
@@ -265,6 +329,7 @@ int main(void)
 	tcase_add_test(tc, output_finishes_a_partial_write);
 	tcase_add_test(tc, pool_reader_packs_small_reads);
 	tcase_add_test(tc, pool_reader_stops_when_used_up);
+	tcase_add_test(tc, splice_pump_spills_what_the_destination_refuses);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
