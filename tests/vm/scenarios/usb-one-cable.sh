@@ -49,8 +49,16 @@ pc_link() {
 	[ -n "$pcif" ] || return 1
 	pc ip link set dev "$pcif" up || return 1
 	rm -f /tmp/lease
-	pc udhcpc -i "$pcif" -n -q -t 5 -T 1 -s /tmp/udhcpc.sh > /tmp/udhcpc.log 2>&1 || return 1
+	pc udhcpc -i "$pcif" -n -q -t 10 -T 1 -s /tmp/udhcpc.sh > /tmp/udhcpc.log 2>&1 || return 1
 	PC=$(cat /tmp/lease)
+}
+
+# what a failed pc_link saw: the links on both sides, udhcpc's last words,
+# and whether the board's DHCP server still runs
+pc_link_state() {
+	echo "board: $(ip -o link | tr '\n' ' ') PC: $(pc ip -o link 2>&1 | tr '\n' ' ')"
+	echo "udhcpc: $(tr '\n' ' ' < /tmp/udhcpc.log)"
+	echo "udhcpd: $(ps | grep '[u]dhcpd' | tr '\n' ' ')"
 }
 
 start_guest() { # start_guest NAME PORT
@@ -160,7 +168,7 @@ LAB_PIDS="$LAB_PIDS $PC_NS"
 wait_for 5 sh -c "[ \"\$(readlink /proc/$PC_NS/ns/net)\" != \"\$(readlink /proc/self/ns/net)\" ]" ||
 	fail "no network namespace for the PC"
 pc ip link set lo up
-wait_for 10 pc_link || fail "the PC's NCM interface ($(cat /sys/kernel/config/usb_gadget/gn/functions/ncm.gn/host_addr)) never appeared or got no lease: $(ip -o link | tr '\n' ' '; cat /tmp/udhcpc.log)"
+wait_for 40 pc_link || fail "the PC's NCM interface ($(cat /sys/kernel/config/usb_gadget/gn/functions/ncm.gn/host_addr)) never appeared or got no lease: $(pc_link_state)"
 case $PC in 192.168.7.2[0-9]) ;; *) fail "the PC was leased '$PC', not an address of 192.168.7.20-29" ;; esac
 FIRST_LEASE=$PC
 wait_for 10 pc ping -c 1 -W 1 "$BOARD" || fail "the PC cannot reach $BOARD: $(pc ip -o addr | tr '\n' ' ')"
@@ -232,7 +240,7 @@ ip -o addr show dev "$ifn" | grep -q "inet $BOARD/" && fail "unbind left $BOARD 
 pidof udhcpd > /dev/null && fail "unbind left udhcpd running"
 info "after unbind: $ifn $(ip -o addr show dev "$ifn" 2>&1 | tr '\n' ' ') link $(ip -o link show dev "$ifn" 2>&1)"
 adbd-relay-gadget bind gn dummy_udc.0 || fail "bind gn again"
-wait_for 10 pc_link || fail "the PC's NCM interface did not come back with a lease: $(ip -o link | tr '\n' ' '; cat /tmp/udhcpc.log)"
+wait_for 40 pc_link || fail "the PC's NCM interface did not come back with a lease: $(pc_link_state)"
 [ "$PC" = "$FIRST_LEASE" ] || fail "the PC was leased $PC after the replug, $FIRST_LEASE before (its MAC changed?)"
 wait_for 30 listed "$SERIAL" || fail "$SERIAL not back: $(padb devices -l | tr '\n' ' ')"
 for d in "$SERIAL:a" "$BOARD:5556:b" "$BOARD:5557:c"; do
