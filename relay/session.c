@@ -1014,6 +1014,10 @@ static enum host_move host_splice(struct session *s, struct poolbuf *spill)
 	    s->h2g_pipe || s->host_rd.cur.command != ADB_CMD_WRTE || !splice_route(s) ||
 	    s->to_guest.open != NULL)
 		return H2G_COPY;
+	if (s->h2g_copy_once) {
+		s->h2g_copy_once = 0;
+		return H2G_COPY;
+	}
 	in_fd = s->host->ops->splice_fd(s->host);
 	if (in_fd < 0 || splice_pump_open(&s->pump) != 0)
 		return H2G_COPY;
@@ -1033,6 +1037,11 @@ static void host_spliced(struct session *s)
 	struct poolbuf *spill = s->h2g_spill;
 
 	s->h2g_spill = NULL;
+	/* readable, yet splice takes nothing: TCP's splice stops at urgent
+	 * data (a PC's MSG_OOB byte) for good, where read() goes past it; the
+	 * next read copies, else the loop would call here again and again */
+	if (r->in == 0 && r->in_err == 0)
+		s->h2g_copy_once = 1;
 	adb_reader_skip_payload(&s->host_rd, (uint32_t)r->in);
 	s->owner->st->bytes[DIR_TO_GUEST] += r->in;
 	s->owner->st->spliced += r->out;

@@ -210,6 +210,7 @@ struct session {
 	struct splice_result h2g_sp;
 	struct poolbuf *h2g_spill;
 	int h2g_big;                   /* ... so the next header is read alone */
+	int h2g_copy_once;             /* splice took nothing: read() next */
 	int h2g_wait;                  /* not read until the guest's queue is empty */
 	/* OPENs the PC sent while the guest was down, and their deadline */
 	struct openhold held;

@@ -17,6 +17,8 @@ bounded by SECONDS.
       banner TEXT      answer CNXN with banner TEXT ("\\n" and "\\x.." decoded)
       mute             accept, never read, never send
       deaf             answer CNXN, then read everything and answer nothing
+      sink             answer CNXN and every OPEN (OKAY), read everything,
+                       OKAY every WRTE
       serve-cut FILE   serve FILE to shell:/exec: (cat) and sync: (pull) as
                        fast as it can, without waiting for OKAYs, and die
                        (close mid-frame) at a random byte of each transfer
@@ -29,6 +31,9 @@ bounded by SECONDS.
                        and waiting (up to 2 s) for the relay to close it
       churn N          N connections one after another, each sending CNXN
                        and hanging up at once
+      urgent N         N connections one after another, each sending CNXN,
+                       OPEN shell:, then a WRTE of 128 KiB with one TCP urgent
+                       (MSG_OOB) byte in its payload, and hanging up 1 s later
 """
 import os
 import socket
@@ -209,6 +214,20 @@ def guest_deaf(c, end, arg):
         rd.frames()       # EOFError once the relay closes the link
 
 
+def guest_sink(c, end, arg):
+    rd = wait_cnxn(c, end)
+    c.sendall(device_cnxn())
+    c.settimeout(0.1)
+    ids = 1000
+    while time.time() < end:
+        for cmd, a0, a1, _ in rd.frames():
+            if cmd == OPEN:
+                ids += 1
+                c.sendall(frame(OKAY, ids, a0))
+            elif cmd == WRTE:
+                c.sendall(frame(OKAY, a1, a0))
+
+
 def sync_reply(cmd, payload=b"", arg=None):
     n = len(payload) if arg is None else arg
     return cmd + struct.pack("<I", n) + payload
@@ -278,7 +297,7 @@ GUEST = {"serve-cut": guest_serve_cut, "okay-flood": guest_okay_flood,
          "wrte-flood": guest_wrte_flood, "open-flood": guest_open_flood,
          "open-reversed": guest_open_reversed, "payload": guest_payload,
          "auth-flood": guest_auth_flood, "banner": guest_banner, "mute": guest_mute,
-         "deaf": guest_deaf}
+         "deaf": guest_deaf, "sink": guest_sink}
 
 
 def run_guest(path, mode, secs, arg):
@@ -391,8 +410,32 @@ def pc_churn(port, end, arg):
     print("pc: %d connections made and dropped" % done, flush=True)
 
 
+def pc_urgent(port, end, arg):
+    done = 0
+    for _ in range(int(arg)):
+        if time.time() > end:
+            break
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(frame(CNXN, 0x01000001, 1024 * 1024, b"host::features=shell_v2"))
+        s.settimeout(0.1)
+        rd = wait_cnxn(s, end)
+        s.sendall(frame(OPEN, 1, 0, b"shell:\0"))
+        remote = None
+        while remote is None and time.time() < end:
+            remote = next((f[1] for f in rd.frames() if f[0] == OKAY and f[2] == 1), None)
+        payload = os.urandom(128 * 1024)
+        s.sendall(frame(WRTE, 1, remote, payload)[:24 + 40000])
+        time.sleep(0.1)                     # the relay is splicing this payload now
+        s.send(b"!", socket.MSG_OOB)
+        send_all_until(s, payload[40000:], end)
+        time.sleep(1)                       # connected: the relay must go on
+        s.close()
+        done += 1
+    print("pc: %d connections sent an urgent byte and hung up" % done, flush=True)
+
+
 PC = {"auth-flood": pc_auth_flood, "idle": pc_idle, "mute": pc_mute, "open-flood": pc_open_flood,
-      "refused": pc_refused, "churn": pc_churn}
+      "refused": pc_refused, "churn": pc_churn, "urgent": pc_urgent}
 
 
 def main(argv):
