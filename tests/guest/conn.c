@@ -36,7 +36,7 @@
 #define MAX_STREAMS     64           /* per connection; more OPENs get CLSE */
 #define READ_BUF_SIZE   (128 * 1024)
 #define CTL_QUEUE_LIMIT (256 * 1024) /* memory in queued replies before we stop reading */
-#define DACK_WINDOW     (2u << 20)   /* what a delayed_ack host may send a stream unacked */
+#define DACK_WINDOW     (32u << 20)  /* what a delayed_ack host may send a stream unacked (adbd: 32 MiB) */
 
 /* a host WRTE payload waiting for the service (delayed_ack) */
 struct inq {
