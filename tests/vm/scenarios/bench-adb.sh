@@ -42,7 +42,7 @@ adbd-relay-gadget bind gd dummy_udc.1 || fail "bind gd"
 adbd-relay-gadget create gr LABBENCHRELAY /dev/usb-ffs/gr "through adbd-relay" || fail "gadget gr"
 cat > /tmp/relay.conf <<CONF
 control /tmp/relay.sock
-log-level notice
+log-level info
 probe-interval 0
 route tcp {
 	front tcp:127.0.0.1:6520
