@@ -784,6 +784,85 @@ START_TEST(endless_claims_keep_probing_at_a_bounded_cost)
 }
 END_TEST
 
+/* a probe arriving on interface 7 from 10.0.0.98 for instance NAME whose
+ * records (its SRV to port 6000, above our 5555) win the tie-break */
+static void inject_winning_probe(const char *name)
+{
+	struct mdns_set other = { .n = 0 };
+	size_t len;
+
+	ck_assert_int_eq(mdns_set_add_service(&other, 0, name, host, 6000), 0);
+	len = mdns_probe(&other, 0, host, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(7, "10.0.0.98", MDNS_PORT, pkt, len);
+}
+
+static int follow_name;                  /* the attacker probes for our name of the moment */
+
+/* such a probe every 0.9 s for 60 s: each one before our probing (1 s
+ * deferred, then 3 probes) can end */
+static void winning_probes_for_a_minute(struct mdns_service *s)
+{
+	for (unsigned i = 0; i < 67; i++) {
+		inject_winning_probe(follow_name ? mdns_service_name(s) : "tv");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		world_now_ms += 900;
+	}
+}
+
+/* Review 2 of the responder, finding 2: one claim, then a probe every
+ * 0.9 s whose tie-break ours loses. Each loss defers our probing by 1 s,
+ * so it never ends; each is counted as a conflict and logged (rate-
+ * limited), and the third in a row for the same name is a conflict: the
+ * service takes the next name and is published. A host that follows
+ * every name renames it within may_rename()'s bounds. */
+START_TEST(lost_tiebreaks_rename)
+{
+	struct mdns_service *s;
+	unsigned lines;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	inject_claim(s, 7);                   /* announced: probing again */
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 1);
+	/* two lost tie-breaks: deferred 1 s each time, counted */
+	for (unsigned i = 0; i < 2; i++) {
+		inject_winning_probe("tv");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		ck_assert_uint_ge(next_probe_in(s), 1000);
+		world_now_ms += 900;
+	}
+	ck_assert_str_eq(mdns_service_name(s), "tv");
+	ck_assert_uint_eq(mdns_service_conflicts(s), 3);
+	/* the probes go on for a minute: renamed once, at the third */
+	lines = stderr_lines(winning_probes_for_a_minute, s);
+	ck_assert_str_eq(mdns_service_name(s), "tv (2)");
+	ck_assert_uint_eq(mdns_service_conflicts(s), 4);
+	ck_assert_msg(lines <= 5, "%u log lines", lines);
+	ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_str_eq(mdns_service_name(s), "tv (2)");
+	ck_assert_uint_eq(mdns_service_conflicts(s), 0);
+	/* one that follows every name: a rename every third probe, 22 in the
+	 * minute (under 15 in 10 s), every loss counted, the log bounded */
+	world_now_ms += 10000;
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	follow_name = 1;
+	lines = stderr_lines(winning_probes_for_a_minute, s);
+	follow_name = 0;
+	ck_assert_str_eq(mdns_service_name(s), "tv (24)");
+	ck_assert_uint_eq(mdns_service_conflicts(s), 1 + 67);
+	ck_assert_msg(lines <= 2 * 5 * (60 / 10 + 1), "%u log lines for 67 probes", lines);
+	withdraw(s);
+}
+END_TEST
+
 /* Review 25, F7: a source flooding the port (2000 legacy queries a
  * second) while another querier asks ten times a second: the querier gets
  * every answer; the flooder its budget's worth, then it is shut out (the
@@ -897,6 +976,7 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, renames_bounded);
 	tcase_add_test(tc, a_flood_does_not_starve_other_queriers);
 	tcase_add_test(tc, endless_claims_keep_probing_at_a_bounded_cost);
+	tcase_add_test(tc, lost_tiebreaks_rename);
 	tcase_add_test(tc, source_budgets_bounded);
 	suite_add_tcase(s, tc);
 	return s;
