@@ -13,6 +13,14 @@
  * bucket is what a new entry starts with, so forgetting it gives no one
  * more budget); an entry still drawing on its budget is never evicted.
  * With every entry busy, a new source shares the "others" bucket.
+ *
+ * Shutting out: a source with more than MDNS_SHUT_DROPS packets dropped
+ * in a second (a second from its first drop; taking a token does not
+ * clear the count, so a steady flood just past the refill is caught as
+ * well as a burst) goes into shut[], the socket's filter; with shut[]
+ * full it takes the place of the one whose time is up first, so every
+ * flooder is filtered, the oldest let go a little early. Its entry is
+ * released while it is shut out: it sends nothing that reaches us.
  */
 #include <string.h>
 
@@ -46,7 +54,7 @@ static struct mdns_source *entry_of(struct mdns_intake *in, struct in_addr src, 
 			continue;
 		}
 		refill(e, now);
-		if (e->tokens == FULL && !e->shut)
+		if (e->tokens == FULL)
 			spare = e;
 	}
 	if (spare == NULL)
@@ -59,15 +67,41 @@ static struct mdns_source *entry_of(struct mdns_intake *in, struct in_addr src, 
 	return spare;
 }
 
-static int shut(struct mdns_intake *in, struct mdns_source *e, uint64_t now)
+static int is_shut(const struct mdns_intake *in, struct in_addr src)
 {
-	if (in->nshut == MDNS_SHUT_MAX)
-		return 0;
-	in->shut[in->nshut].addr = e->addr;
-	in->shut[in->nshut].until = now + MDNS_SHUT_MS;
-	in->nshut++;
-	e->shut = 1;
-	return 1;
+	for (unsigned i = 0; i < in->nshut; i++)
+		if (in->shut[i].addr.s_addr == src.s_addr)
+			return 1;
+	return 0;
+}
+
+/* SRC into shut[] for MDNS_SHUT_MS; when full, in place of the one whose
+ * time is up first */
+static void shut(struct mdns_intake *in, struct in_addr src, uint64_t now)
+{
+	unsigned k = in->nshut;
+
+	if (k == MDNS_SHUT_MAX) {
+		k = 0;
+		for (unsigned i = 1; i < in->nshut; i++)
+			if (in->shut[i].until < in->shut[k].until)
+				k = i;
+	} else {
+		in->nshut++;
+	}
+	in->shut[k].addr = src;
+	in->shut[k].until = now + MDNS_SHUT_MS;
+}
+
+/* One more packet of E dropped: 1 when that makes more than
+ * MDNS_SHUT_DROPS in the second from its first */
+static int dropped(struct mdns_source *e, uint64_t now)
+{
+	if (e->drops == 0 || now - e->drop_start >= 1000) {
+		e->drop_start = now;
+		e->drops = 0;
+	}
+	return ++e->drops > MDNS_SHUT_DROPS;
 }
 
 enum mdns_verdict mdns_intake_admit(struct mdns_intake *in, struct in_addr src, int own,
@@ -84,17 +118,18 @@ enum mdns_verdict mdns_intake_admit(struct mdns_intake *in, struct in_addr src, 
 		in->second = now / 1000;
 		in->taken = 0;
 	}
+	if (is_shut(in, src))            /* read before the filter took it */
+		return MDNS_DROP;
 	e = entry_of(in, src, now);
 	refill(e, now);
 	if (e->tokens < 1000) {
-		/* another burst's worth past an empty budget: shut out */
-		if (++e->over >= MDNS_SOURCE_BURST && e != &in->others && !own && !e->shut &&
-		    shut(in, e, now))
-			return MDNS_SHUT;
-		return MDNS_DROP;
+		if (!dropped(e, now) || e == &in->others || own)
+			return MDNS_DROP;
+		shut(in, src, now);
+		memset(e, 0, sizeof(*e));   /* its entry free for another source */
+		return MDNS_SHUT;
 	}
 	e->tokens -= 1000;
-	e->over = 0;
 	if (in->taken >= MDNS_PACKETS_PER_S)
 		return MDNS_DROP;
 	in->taken++;
@@ -105,15 +140,9 @@ int mdns_intake_expire(struct mdns_intake *in, uint64_t now)
 {
 	unsigned k = 0;
 
-	for (unsigned i = 0; i < in->nshut; i++) {
-		if (now < in->shut[i].until) {
+	for (unsigned i = 0; i < in->nshut; i++)
+		if (now < in->shut[i].until)
 			in->shut[k++] = in->shut[i];
-			continue;
-		}
-		for (unsigned j = 0; j < MDNS_SOURCES_MAX; j++)
-			if (in->src[j].used && in->src[j].addr.s_addr == in->shut[i].addr.s_addr)
-				in->src[j].shut = 0;
-	}
 	if (k == in->nshut)
 		return 0;
 	in->nshut = k;

@@ -199,15 +199,17 @@ void mdns_instance_name(char *out, size_t len, const char *base, unsigned n);
 #define MDNS_SOURCES_MAX 32      /* sources with a budget of their own */
 #define MDNS_SOURCE_PER_S 20     /* each one's budget: 20 packets a second, */
 #define MDNS_SOURCE_BURST 40     /* 40 at once */
-#define MDNS_SHUT_MAX 8          /* sources shut out in the kernel at once, */
+#define MDNS_SHUT_DROPS 80       /* a source with more dropped in a second */
+#define MDNS_SHUT_MAX 32         /* is shut out in the kernel (so many at once), */
 #define MDNS_SHUT_MS 10000       /* each for 10 s (and up to a rescan more) */
 
 struct mdns_source {
 	struct in_addr addr;
-	int used, shut;
+	int used;
 	uint32_t tokens;             /* 1/1000 packets */
 	uint64_t last;               /* when tokens were last refilled */
-	unsigned over;               /* packets dropped since its budget ran out */
+	unsigned drops;              /* packets dropped in the second from drop_start */
+	uint64_t drop_start;
 };
 
 struct mdns_intake {
@@ -228,10 +230,12 @@ enum mdns_verdict {
 /* A packet from SRC at NOW (ms) under the budgets of IN (zeroed to
  * start): SRC's own (MDNS_SOURCE_PER_S, MDNS_SOURCE_BURST; the shared
  * one when all MDNS_SOURCES_MAX entries are busy), then the global
- * MDNS_PACKETS_PER_S. A source that sends MDNS_SOURCE_BURST more past an
- * empty budget is shut out for MDNS_SHUT_MS (while shut[] has room),
+ * MDNS_PACKETS_PER_S. A source with more than MDNS_SHUT_DROPS packets
+ * dropped within a second is shut out for MDNS_SHUT_MS (with shut[] full,
+ * in place of the one whose time is up first) and its entry released,
  * unless OWN (an address of the relay's own host: another responder
- * there speaks from it too). */
+ * there speaks from it too); packets of a source in shut[] (read before
+ * the filter took it) are dropped. */
 enum mdns_verdict mdns_intake_admit(struct mdns_intake *in, struct in_addr src, int own,
 				    uint64_t now);
 /* Drop from shut[] the sources whose time is up: 1 when shut[] changed. */

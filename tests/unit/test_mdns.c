@@ -903,8 +903,11 @@ static enum mdns_verdict admit(struct mdns_intake *in, const char *src, int own,
 /* The table of sources is bounded, and no one empties it: a source still
  * drawing on its budget keeps its entry (its empty budget) whatever the
  * number of other sources; sources without an entry share one budget; a
- * source far past its budget is shut out for 10 s, never an address of
- * the host's own; 200 packets a second from everyone together. */
+ * source with more than 80 packets dropped in a second is shut out for
+ * 10 s, its entry released, never an address of the host's own, whether
+ * it floods in bursts or steadily just past its refill; with shut[] full
+ * a flooder more takes the place of the one whose time is up first; 200
+ * packets a second from everyone together. */
 START_TEST(source_budgets_bounded)
 {
 	static struct mdns_intake in;
@@ -928,18 +931,45 @@ START_TEST(source_budgets_bounded)
 	now += 1000 / MDNS_SOURCE_PER_S;
 	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_TAKE);
 	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
-	/* another burst's worth past its budget: shut out, once */
-	for (unsigned i = 2; i < MDNS_SOURCE_BURST; i++)
+	/* more than MDNS_SHUT_DROPS dropped in a second (3 so far, a token
+	 * taken in between): shut out, once, its entry released */
+	for (unsigned i = 3; i < MDNS_SHUT_DROPS; i++)
 		ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
 	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_SHUT);
 	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
 	ck_assert_uint_eq(in.nshut, 1);
+	for (unsigned i = 0; i < MDNS_SOURCES_MAX; i++)
+		ck_assert(!in.src[i].used || in.src[i].addr.s_addr != inet_addr("10.0.0.66"));
 	ck_assert_int_eq(mdns_intake_expire(&in, now + MDNS_SHUT_MS - 1), 0);
 	ck_assert_int_eq(mdns_intake_expire(&in, now + MDNS_SHUT_MS), 1);
 	ck_assert_uint_eq(in.nshut, 0);
 	/* an address of the host's own is never shut out */
 	for (unsigned i = 0; i < 10 * MDNS_SOURCE_BURST; i++)
 		ck_assert_int_ne(admit(&in, "10.0.0.7", 1, now), MDNS_SHUT);
+	/* a steady flood just past the refill, one packet every 5 ms: shut
+	 * out within its first second (a token taken now and then does not
+	 * clear its count of drops) */
+	memset(&in, 0, sizeof(in));
+	now += 10000;
+	for (unsigned t = 0; t <= 1000 && in.nshut == 0; t += 5)
+		admit(&in, "10.0.0.67", 0, now + t);
+	ck_assert_uint_eq(in.nshut, 1);
+	/* shut[] full: one flooder more takes the place of the one whose
+	 * time is up first; every one of them is filtered */
+	memset(&in, 0, sizeof(in));
+	for (unsigned i = 0; i <= MDNS_SHUT_MAX; i++) {
+		enum mdns_verdict v = MDNS_TAKE;
+
+		snprintf(src, sizeof(src), "10.3.0.%u", i + 1);
+		for (unsigned k = 0; k < 10 * MDNS_SHUT_DROPS && v != MDNS_SHUT; k++)
+			v = admit(&in, src, 0, now + i);
+		ck_assert_int_eq(v, MDNS_SHUT);
+	}
+	ck_assert_uint_eq(in.nshut, MDNS_SHUT_MAX);
+	for (unsigned i = 0; i < MDNS_SHUT_MAX; i++)
+		ck_assert_uint_ne(in.shut[i].addr.s_addr, inet_addr("10.3.0.1"));
+	ck_assert_int_eq(admit(&in, "10.3.0.2", 0, now + 100), MDNS_DROP);
+	now += 20000;
 	/* the global budget: 32 sources, each its burst of 40 at once, in a
 	 * fresh table: 200 taken */
 	memset(&in, 0, sizeof(in));
