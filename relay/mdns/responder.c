@@ -543,18 +543,22 @@ static void shut_sources(void)
 /* Under the budgets (intake.c): 1 to parse the packet. */
 static int admitted(int slot, struct in_addr src)
 {
-	static const char shut_cause;
+	static const char shut_cause, crowded_cause;
 	char addr[INET_ADDRSTRLEN];
+	enum mdns_verdict v =
+		mdns_intake_admit(&R.intake, src, own_addr(&R.ifaces[slot], src), clock_mono_ms());
 
-	switch (mdns_intake_admit(&R.intake, src, own_addr(&R.ifaces[slot], src), clock_mono_ms())) {
-	case MDNS_TAKE:
+	if (v == MDNS_TAKE)
 		return 1;
-	case MDNS_DROP:
+	if (v == MDNS_DROP)
 		return 0;
-	case MDNS_SHUT:
-		break;
-	}
 	inet_ntop(AF_INET, &src, addr, sizeof(addr));
+	if (v == MDNS_CROWDED) {
+		log_limited(LOG_LVL_NOTICE, "mdns", &crowded_cause,
+			    "mdns: %d sources hold the table, within their budgets: %s on %s shares the others' budget, used up: dropped",
+			    MDNS_SOURCES_MAX, addr, R.ifaces[slot].name);
+		return 0;
+	}
 	log_limited(LOG_LVL_NOTICE, "mdns", &shut_cause,
 		    "mdns: %s on %s sends far past its budget (%d packets a second): shut out for %d s",
 		    addr, R.ifaces[slot].name, MDNS_SOURCE_PER_S, MDNS_SHUT_MS / 1000);

@@ -13,7 +13,9 @@
  * from off the link neither answered nor believed; an announced host name
  * probed again on a claim, renames bounded; a flooding source does not
  * starve another querier (each source's budget, intake.c), the table of
- * sources bounded and not to be emptied by an attacker.
+ * sources bounded and not to be emptied by an attacker, nor held by 33
+ * addresses each a little past its budget; a probe that wins the
+ * tie-break again and again renames the service.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -467,9 +469,20 @@ static void inject_claim_from(struct mdns_service *s, unsigned ifindex, const ch
 	world_inject(ifindex, from, MDNS_PORT, pkt, len);
 }
 
+/* the next of 32 on-link peers 10.0.0.100-131, in turn: claims in
+ * numbers stay within each peer's budget (intake.c) */
+static const char *next_peer(void)
+{
+	static char addr[INET_ADDRSTRLEN];
+	static unsigned n;
+
+	snprintf(addr, sizeof(addr), "10.0.0.%u", 100 + n++ % 32);
+	return addr;
+}
+
 static void inject_claim(struct mdns_service *s, unsigned ifindex)
 {
-	inject_claim_from(s, ifindex, "10.0.0.99");
+	inject_claim_from(s, ifindex, next_peer());
 }
 
 /* a query for "_adb._tcp.local" PTR from FROM:PORT arriving on IFINDEX,
@@ -655,7 +668,7 @@ static void inject_host_claim(unsigned ifindex)
 	ck_assert_int_eq(mdns_set_add_host(&other, name, &a), 0);
 	len = mdns_announce(&other, 0, 1, -1, pkt, sizeof(pkt));
 	ck_assert_uint_gt(len, 0);
-	world_inject(ifindex, "10.0.0.99", MDNS_PORT, pkt, len);
+	world_inject(ifindex, next_peer(), MDNS_PORT, pkt, len);
 }
 
 /* RFC 6762 9: a claim on an announced host name makes the services probe
@@ -864,10 +877,10 @@ START_TEST(lost_tiebreaks_rename)
 END_TEST
 
 /* Review 25, F7: a source flooding the port (2000 legacy queries a
- * second) while another querier asks ten times a second: the querier gets
+ * second) while another querier asks five times a second: the querier gets
  * every answer; the flooder its budget's worth, then it is shut out (the
  * made-up socket's filter drops its packets). Without the per-source
- * budget the flood uses up the 200 a second and the querier goes without. */
+ * budget the flood uses up the 200 a second and the querier gets 9 of 15. */
 START_TEST(a_flood_does_not_starve_other_queriers)
 {
 	struct mdns_service *s;
@@ -877,17 +890,71 @@ START_TEST(a_flood_does_not_starve_other_queriers)
 	while (mdns_service_state(s) == MDNS_PROBING)
 		uv_run(&loop, UV_RUN_ONCE);
 	for (unsigned ms = 0; ms < 3000; ms++) {
-		if (ms % 100 == 0)
+		if (ms % 200 == 0)
 			inject_query_port(7, "10.0.0.50", 40000, 0);
 		inject_query_port(7, "10.0.0.66", 40001, 0);
 		inject_query_port(7, "10.0.0.66", 40001, 0);
 		uv_run(&loop, UV_RUN_NOWAIT);
 		world_now_ms++;
 	}
-	ck_assert_uint_eq(world_sent_to("10.0.0.50"), 30);
+	ck_assert_uint_eq(world_sent_to("10.0.0.50"), 15);
 	/* its burst (40) and, while shut, nothing */
 	ck_assert_uint_le(world_sent_to("10.0.0.66"), MDNS_SOURCE_BURST + 2);
 	ck_assert_uint_gt(world_filtered, 5000);
+	withdraw(s);
+}
+END_TEST
+
+/* Lines written while the 33 addresses attack (the_table_held_by_many). */
+static void many_sources_for_4_s(struct mdns_service *s)
+{
+	char src[32];
+
+	(void)s;
+	for (unsigned ms = 0; ms < 6000; ms++) {
+		/* 10.0.0.100-131, one packet each every 40-47 ms (21-25 a second) */
+		for (unsigned i = 0; i < 32; i++) {
+			if ((ms + i) % (40 + i % 8) != 0)
+				continue;
+			snprintf(src, sizeof(src), "10.0.0.%u", 100 + i);
+			inject_query_port(7, src, 40001, 0);
+		}
+		if (ms % 20 == 0)             /* 10.0.0.140: 50 a second */
+			inject_query_port(7, "10.0.0.140", 40001, 0);
+		if (ms % 200 == 100)          /* a querier: 5 a second */
+			inject_query_port(7, "10.0.0.50", 40000, 0);
+		if (ms % 2500 == 700)         /* another: one every 2.5 s */
+			inject_query_port(7, "10.0.0.51", 40000, 0);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		world_now_ms++;
+	}
+}
+
+/* Review 2 of the responder, finding 1: 32 on-link addresses each a
+ * little past its budget (21-25 packets a second) and one more flooding
+ * at 50 a second. Before, they held every entry of the table (none full,
+ * so none evicted, none far enough past its budget to be shut out), the
+ * 33rd used up the budget the others share and the 32 the global one:
+ * the querier got 0-2 answers of 20. Now an entry past its budget is
+ * evicted for a new source (the one with the most drops), the 32 in
+ * budget take 160 a second of the 200, and the querier is answered but
+ * for its first query (its entry starts empty). */
+START_TEST(the_table_held_by_many)
+{
+	struct mdns_service *s;
+	unsigned lines;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	lines = stderr_lines(many_sources_for_4_s, s);
+	ck_assert_msg(world_sent_to("10.0.0.50") >= 27, "%u answers of 30",
+		      world_sent_to("10.0.0.50"));
+	ck_assert_msg(world_sent_to("10.0.0.51") == 3, "%u answers of 3",
+		      world_sent_to("10.0.0.51"));
+	ck_assert_uint_eq(world_overflowed, 0);
+	ck_assert_msg(lines <= 10, "%u log lines", lines);
 	withdraw(s);
 }
 END_TEST
@@ -970,8 +1037,9 @@ START_TEST(source_budgets_bounded)
 		ck_assert_uint_ne(in.shut[i].addr.s_addr, inet_addr("10.3.0.1"));
 	ck_assert_int_eq(admit(&in, "10.3.0.2", 0, now + 100), MDNS_DROP);
 	now += 20000;
-	/* the global budget: 32 sources, each its burst of 40 at once, in a
-	 * fresh table: 200 taken */
+	/* the global budget: 32 sources, each its burst of 10 at once, in a
+	 * fresh table: 160 taken, their first 5 each; the last 40 kept for
+	 * the first 5 of others (here the shared budget's, without an entry) */
 	memset(&in, 0, sizeof(in));
 	taken = 0;
 	now += 10000;
@@ -979,7 +1047,45 @@ START_TEST(source_budgets_bounded)
 		snprintf(src, sizeof(src), "10.2.0.%u", i % MDNS_SOURCES_MAX + 1);
 		taken += admit(&in, src, 0, now) == MDNS_TAKE;
 	}
-	ck_assert_uint_eq(taken, MDNS_PACKETS_PER_S);
+	ck_assert_uint_eq(taken, MDNS_PACKETS_PER_S - MDNS_PACKETS_RESERVE);
+	for (unsigned i = 0; i < MDNS_SOURCE_PER_S; i++)
+		ck_assert_int_eq(admit(&in, "10.2.1.1", 0, now), MDNS_TAKE);
+	ck_assert_int_eq(admit(&in, "10.2.1.1", 0, now), MDNS_DROP);
+	/* a table of 31 sources past their budgets and one idle for 2.5 s
+	 * (its bucket full again): a new source takes the entry of one past
+	 * its budget, the idle one keeps its own */
+	memset(&in, 0, sizeof(in));
+	now += 10000;
+	admit(&in, "10.4.0.1", 0, now);
+	for (unsigned t = 0; t <= 2500; t += 500)
+		for (unsigned i = 2; i <= MDNS_SOURCES_MAX; i++)
+			for (unsigned k = 0; k < 5; k++) {
+				snprintf(src, sizeof(src), "10.4.0.%u", i);
+				admit(&in, src, 0, now + t);
+			}
+	ck_assert_int_eq(admit(&in, "10.4.1.1", 0, now + 2500), MDNS_TAKE);
+	ck_assert_int_eq(admit(&in, "10.4.1.1", 0, now + 2500), MDNS_DROP);   /* one packet */
+	taken = 0;
+	for (unsigned i = 0; i < MDNS_SOURCES_MAX; i++)
+		taken += in.src[i].addr.s_addr == inet_addr("10.4.0.1");
+	ck_assert_uint_eq(taken, 1);
+	/* 32 sources in budget hold the table: a flooder without an entry
+	 * uses up the shared budget (told: crowded), and past 80 drops in a
+	 * second it is shut out too */
+	memset(&in, 0, sizeof(in));
+	now += 10000;
+	for (unsigned i = 1; i <= MDNS_SOURCES_MAX; i++) {
+		snprintf(src, sizeof(src), "10.5.0.%u", i);
+		ck_assert_int_eq(admit(&in, src, 0, now), MDNS_TAKE);
+	}
+	for (unsigned i = 0; i < MDNS_SOURCE_BURST; i++)
+		ck_assert_int_eq(admit(&in, "10.5.1.1", 0, now), MDNS_TAKE);
+	for (unsigned i = 0; i < MDNS_SHUT_DROPS; i++)
+		ck_assert_int_eq(admit(&in, "10.5.1.1", 0, now), MDNS_CROWDED);
+	ck_assert_int_eq(admit(&in, "10.5.1.1", 0, now), MDNS_SHUT);
+	ck_assert_uint_eq(in.nshut, 1);
+	/* every source in budget together: less than the global budget */
+	ck_assert_uint_lt((MDNS_SOURCES_MAX + 1) * MDNS_SOURCE_PER_S, MDNS_PACKETS_PER_S);
 }
 END_TEST
 
@@ -1008,6 +1114,7 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, endless_claims_keep_probing_at_a_bounded_cost);
 	tcase_add_test(tc, lost_tiebreaks_rename);
 	tcase_add_test(tc, source_budgets_bounded);
+	tcase_add_test(tc, the_table_held_by_many);
 	suite_add_tcase(s, tc);
 	return s;
 }
