@@ -555,7 +555,7 @@ static int admitted(int slot, struct in_addr src)
 	inet_ntop(AF_INET, &src, addr, sizeof(addr));
 	if (v == MDNS_CROWDED) {
 		log_limited(LOG_LVL_NOTICE, "mdns", &crowded_cause,
-			    "mdns: %d sources hold the table, within their budgets: %s on %s shares the others' budget, used up: dropped",
+			    "mdns: no entry of %d for %s on %s (none idle, none far past its budget): the budget the others share is used up, dropped",
 			    MDNS_SOURCES_MAX, addr, R.ifaces[slot].name);
 		return 0;
 	}
