@@ -11,8 +11,10 @@
  * then announces itself twice, 1 s apart, and answers queries. On a
  * conflict while probing it takes the next name, "NAME (2)", "NAME (3)",
  * ... (the host "<hostname>-adb-2", ...), at most 15 times in 10 s and 100
- * times in all; a claim on an announced name makes it probe again. Withdrawn, it says goodbye (its
- * records with TTL 0).
+ * times in all; a claim on an announced name makes it probe again. A probe
+ * of another host that wins the tie-break (RFC 6762 8.2) defers it 1 s;
+ * the third in a row for the same names is a conflict. Withdrawn, it says
+ * goodbye (its records with TTL 0).
  *
  * Where: a front bound to an address is published on the interface that
  * holds it (none yet: it waits for it); a front bound to the wildcard
@@ -62,8 +64,8 @@ const char *mdns_service_name(const struct mdns_service *s);
 enum mdns_state mdns_service_state(const struct mdns_service *s);
 const char *mdns_state_name(enum mdns_state st);
 const char *mdns_host_name(void);
-/* Claims on its names (instance or host) since it last probed them
- * through (0 once announcing). Whether its probes are 5 s apart (15 in 10 s: RFC 6762
+/* Claims on its names (instance or host) and tie-breaks lost since it
+ * last probed them through (0 once announcing). Whether its probes are 5 s apart (15 in 10 s: RFC 6762
  * 8.1), while probing. */
 unsigned mdns_service_conflicts(const struct mdns_service *s);
 int mdns_service_slowed(const struct mdns_service *s);

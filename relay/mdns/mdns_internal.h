@@ -197,22 +197,29 @@ void mdns_instance_name(char *out, size_t len, const char *base, unsigned n);
 /* ---- intake.c: how much of each source is heard ---- */
 
 #define MDNS_SOURCES_MAX 32      /* sources with a budget of their own */
-#define MDNS_SOURCE_PER_S 20     /* each one's budget: 20 packets a second, */
-#define MDNS_SOURCE_BURST 40     /* 40 at once */
-#define MDNS_SHUT_MAX 8          /* sources shut out in the kernel at once, */
+#define MDNS_SOURCE_PER_S 5      /* each one's budget: 5 packets a second, */
+#define MDNS_SOURCE_BURST 10     /* 10 at once */
+#define MDNS_HIST_MAX 8          /* drops counted of sources without an entry */
+#define MDNS_PACKETS_RESERVE 40  /* of the global budget, for sources' first 5 a second */
+#define MDNS_SHUT_DROPS 80       /* a source with more dropped in a second */
+#define MDNS_SHUT_MAX 32         /* is shut out in the kernel (so many at once), */
 #define MDNS_SHUT_MS 10000       /* each for 10 s (and up to a rescan more) */
 
 struct mdns_source {
 	struct in_addr addr;
-	int used, shut;
+	int used;
 	uint32_t tokens;             /* 1/1000 packets */
 	uint64_t last;               /* when tokens were last refilled */
-	unsigned over;               /* packets dropped since its budget ran out */
+	unsigned drops;              /* packets dropped in the second from drop_start */
+	uint64_t drop_start;
+	uint64_t second;             /* taken: packets taken in this second */
+	unsigned taken;
 };
 
 struct mdns_intake {
 	struct mdns_source src[MDNS_SOURCES_MAX];
 	struct mdns_source others;   /* shared by sources for which there is no entry */
+	struct mdns_source hist[MDNS_HIST_MAX];   /* their drops (no budget) */
 	struct { struct in_addr addr; uint64_t until; } shut[MDNS_SHUT_MAX];
 	unsigned nshut;
 	uint64_t second;
@@ -222,16 +229,22 @@ struct mdns_intake {
 enum mdns_verdict {
 	MDNS_TAKE,                   /* parse it */
 	MDNS_DROP,                   /* over its source's budget or the global one */
+	MDNS_CROWDED,                /* dropped: no entry free, the shared budget empty */
 	MDNS_SHUT,                   /* dropped, and its source added to shut[] */
 };
 
 /* A packet from SRC at NOW (ms) under the budgets of IN (zeroed to
- * start): SRC's own (MDNS_SOURCE_PER_S, MDNS_SOURCE_BURST; the shared
- * one when all MDNS_SOURCES_MAX entries are busy), then the global
- * MDNS_PACKETS_PER_S. A source that sends MDNS_SOURCE_BURST more past an
- * empty budget is shut out for MDNS_SHUT_MS (while shut[] has room),
+ * start): SRC's own (MDNS_SOURCE_PER_S, MDNS_SOURCE_BURST; a new source
+ * takes a free or idle entry, else the entry of the source with the most
+ * packets dropped (starting with an empty bucket), else shares the
+ * "others" budget), then the global MDNS_PACKETS_PER_S, whose last
+ * MDNS_PACKETS_RESERVE each second only a source's first
+ * MDNS_SOURCE_PER_S packets of that second may take. A source with more than MDNS_SHUT_DROPS packets
+ * dropped within a second is shut out for MDNS_SHUT_MS (with shut[] full,
+ * in place of the one whose time is up first) and its entry released,
  * unless OWN (an address of the relay's own host: another responder
- * there speaks from it too). */
+ * there speaks from it too); packets of a source in shut[] (read before
+ * the filter took it) are dropped. */
 enum mdns_verdict mdns_intake_admit(struct mdns_intake *in, struct in_addr src, int own,
 				    uint64_t now);
 /* Drop from shut[] the sources whose time is up: 1 when shut[] changed. */

@@ -25,6 +25,7 @@
 #define ANNOUNCEMENTS 2
 #define ANNOUNCE_GAP_MS 1000
 #define LOST_TIEBREAK_MS 1000        /* RFC 6762 8.2 */
+#define TIEBREAKS_LOST_MAX 3         /* lost in a row while probing a name: a conflict */
 #define PROBE_BURST 15               /* RFC 6762 8.1: 15 conflicts in 10 s, */
 #define PROBE_BURST_WINDOW_MS 10000
 #define PROBE_SLOW_MS 5000           /* then one probe every 5 s */
@@ -56,7 +57,8 @@ struct mdns_service {
 	uint32_t ifmask;                 /* interface slots it is published on */
 	uint64_t last_mc[MDNS_IFACES_MAX];
 	struct burst probes, renames_burst;
-	unsigned conflicts;              /* claims on its names since it last probed them through */
+	unsigned conflicts;              /* claims and lost tie-breaks since it last probed through */
+	unsigned lost;                   /* tie-breaks lost in a row while probing these names */
 	int slowed;                      /* its probes 5 s apart (PROBE_BURST in the window) */
 };
 
@@ -334,6 +336,7 @@ static void on_service_timer(uv_timer_t *t)
 		s->state = MDNS_ANNOUNCING;
 		s->step = 0;
 		s->conflicts = 0;
+		s->lost = 0;
 		log_notice("mdns: route %s: published as \"%s._adb._tcp.local\" on %s, port %u",
 			   s->route, s->name, R.host_text, s->port);
 	}
@@ -366,6 +369,7 @@ static void service_conflict(struct mdns_service *s)
 	}
 	memcpy(old, s->name, sizeof(old));
 	s->renames++;
+	s->lost = 0;
 	mdns_instance_name(s->name, sizeof(s->name), s->base, s->renames);
 	log_limited(LOG_LVL_NOTICE, s->route, &conflict_cause,
 		    "mdns: route %s: \"%s\" is taken on the network, now \"%s\"", s->route, old,
@@ -399,8 +403,37 @@ static void host_conflict(int probing)
 	for (struct mdns_service *s = R.services; s; s = s->next)
 		if (s->state != MDNS_WAITING) {
 			s->conflicts++;
+			s->lost = 0;
 			probe_start(s, 0);
 		}
+}
+
+/* Another host probes for a name S is probing, with records that win the
+ * tie-break (RFC 6762 8.2): S defers, probing again in 1 s. Counted as a
+ * conflict; the TIEBREAKS_LOST_MAXth in a row for the same names is
+ * taken as one (RFC 6762 9), so a host that probes for the name again and
+ * again cannot keep S probing for ever: the name lost is renamed (the
+ * host name when HOST, the instance otherwise), within may_rename()'s
+ * bounds. 1 when the host name was renamed (every service restarted). */
+static int lost_tiebreak(struct mdns_service *s, int host)
+{
+	static const char tiebreak_cause;
+
+	if (++s->lost < TIEBREAKS_LOST_MAX) {
+		s->conflicts++;
+		log_limited(LOG_LVL_NOTICE, s->route, &tiebreak_cause,
+			    "mdns: route %s: another host probes for %s and wins the tie-break: probing again in %d s",
+			    s->route, host ? R.host_text : s->name, LOST_TIEBREAK_MS / 1000);
+		probe_start(s, LOST_TIEBREAK_MS);
+		return 0;
+	}
+	s->lost = 0;
+	if (host) {
+		host_conflict(1);
+		return 1;
+	}
+	service_conflict(s);
+	return 0;
 }
 
 /* ---- packets ---- */
@@ -442,8 +475,11 @@ static void on_query(int slot, const struct sockaddr_in *from)
 
 		if (s->state != MDNS_PROBING || mdns_name_prepend(inst, s->name, mdns_adb_service) != 0)
 			continue;
-		if (mdns_tiebreak(&set, &msg, inst) < 0 || mdns_tiebreak(&set, &msg, R.host) < 0)
-			probe_start(s, LOST_TIEBREAK_MS);
+		if (mdns_tiebreak(&set, &msg, inst) < 0) {
+			lost_tiebreak(s, 0);
+		} else if (mdns_tiebreak(&set, &msg, R.host) < 0 && lost_tiebreak(s, 1)) {
+			break;           /* the host renamed: every service probes again */
+		}
 	}
 	build_set(slot, MDNS_ANNOUNCING, NULL);
 	len = mdns_answer(&set, &msg, ntohs(from->sin_port), tx, sizeof(tx), &unicast, &groups,
@@ -507,18 +543,22 @@ static void shut_sources(void)
 /* Under the budgets (intake.c): 1 to parse the packet. */
 static int admitted(int slot, struct in_addr src)
 {
-	static const char shut_cause;
+	static const char shut_cause, crowded_cause;
 	char addr[INET_ADDRSTRLEN];
+	enum mdns_verdict v =
+		mdns_intake_admit(&R.intake, src, own_addr(&R.ifaces[slot], src), clock_mono_ms());
 
-	switch (mdns_intake_admit(&R.intake, src, own_addr(&R.ifaces[slot], src), clock_mono_ms())) {
-	case MDNS_TAKE:
+	if (v == MDNS_TAKE)
 		return 1;
-	case MDNS_DROP:
+	if (v == MDNS_DROP)
 		return 0;
-	case MDNS_SHUT:
-		break;
-	}
 	inet_ntop(AF_INET, &src, addr, sizeof(addr));
+	if (v == MDNS_CROWDED) {
+		log_limited(LOG_LVL_NOTICE, "mdns", &crowded_cause,
+			    "mdns: no entry of %d for %s on %s (none idle, none far past its budget): the budget the others share is used up, dropped",
+			    MDNS_SOURCES_MAX, addr, R.ifaces[slot].name);
+		return 0;
+	}
 	log_limited(LOG_LVL_NOTICE, "mdns", &shut_cause,
 		    "mdns: %s on %s sends far past its budget (%d packets a second): shut out for %d s",
 		    addr, R.ifaces[slot].name, MDNS_SOURCE_PER_S, MDNS_SHUT_MS / 1000);

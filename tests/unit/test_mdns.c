@@ -13,7 +13,9 @@
  * from off the link neither answered nor believed; an announced host name
  * probed again on a claim, renames bounded; a flooding source does not
  * starve another querier (each source's budget, intake.c), the table of
- * sources bounded and not to be emptied by an attacker.
+ * sources bounded and not to be emptied by an attacker, nor held by 33
+ * addresses each a little past its budget; a probe that wins the
+ * tie-break again and again renames the service.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -467,9 +469,20 @@ static void inject_claim_from(struct mdns_service *s, unsigned ifindex, const ch
 	world_inject(ifindex, from, MDNS_PORT, pkt, len);
 }
 
+/* the next of 32 on-link peers 10.0.0.100-131, in turn: claims in
+ * numbers stay within each peer's budget (intake.c) */
+static const char *next_peer(void)
+{
+	static char addr[INET_ADDRSTRLEN];
+	static unsigned n;
+
+	snprintf(addr, sizeof(addr), "10.0.0.%u", 100 + n++ % 32);
+	return addr;
+}
+
 static void inject_claim(struct mdns_service *s, unsigned ifindex)
 {
-	inject_claim_from(s, ifindex, "10.0.0.99");
+	inject_claim_from(s, ifindex, next_peer());
 }
 
 /* a query for "_adb._tcp.local" PTR from FROM:PORT arriving on IFINDEX,
@@ -655,7 +668,7 @@ static void inject_host_claim(unsigned ifindex)
 	ck_assert_int_eq(mdns_set_add_host(&other, name, &a), 0);
 	len = mdns_announce(&other, 0, 1, -1, pkt, sizeof(pkt));
 	ck_assert_uint_gt(len, 0);
-	world_inject(ifindex, "10.0.0.99", MDNS_PORT, pkt, len);
+	world_inject(ifindex, next_peer(), MDNS_PORT, pkt, len);
 }
 
 /* RFC 6762 9: a claim on an announced host name makes the services probe
@@ -784,11 +797,90 @@ START_TEST(endless_claims_keep_probing_at_a_bounded_cost)
 }
 END_TEST
 
+/* a probe arriving on interface 7 from 10.0.0.98 for instance NAME whose
+ * records (its SRV to port 6000, above our 5555) win the tie-break */
+static void inject_winning_probe(const char *name)
+{
+	struct mdns_set other = { .n = 0 };
+	size_t len;
+
+	ck_assert_int_eq(mdns_set_add_service(&other, 0, name, host, 6000), 0);
+	len = mdns_probe(&other, 0, host, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(7, "10.0.0.98", MDNS_PORT, pkt, len);
+}
+
+static int follow_name;                  /* the attacker probes for our name of the moment */
+
+/* such a probe every 0.9 s for 60 s: each one before our probing (1 s
+ * deferred, then 3 probes) can end */
+static void winning_probes_for_a_minute(struct mdns_service *s)
+{
+	for (unsigned i = 0; i < 67; i++) {
+		inject_winning_probe(follow_name ? mdns_service_name(s) : "tv");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		world_now_ms += 900;
+	}
+}
+
+/* Review 2 of the responder, finding 2: one claim, then a probe every
+ * 0.9 s whose tie-break ours loses. Each loss defers our probing by 1 s,
+ * so it never ends; each is counted as a conflict and logged (rate-
+ * limited), and the third in a row for the same name is a conflict: the
+ * service takes the next name and is published. A host that follows
+ * every name renames it within may_rename()'s bounds. */
+START_TEST(lost_tiebreaks_rename)
+{
+	struct mdns_service *s;
+	unsigned lines;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	inject_claim(s, 7);                   /* announced: probing again */
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 1);
+	/* two lost tie-breaks: deferred 1 s each time, counted */
+	for (unsigned i = 0; i < 2; i++) {
+		inject_winning_probe("tv");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		ck_assert_uint_ge(next_probe_in(s), 1000);
+		world_now_ms += 900;
+	}
+	ck_assert_str_eq(mdns_service_name(s), "tv");
+	ck_assert_uint_eq(mdns_service_conflicts(s), 3);
+	/* the probes go on for a minute: renamed once, at the third */
+	lines = stderr_lines(winning_probes_for_a_minute, s);
+	ck_assert_str_eq(mdns_service_name(s), "tv (2)");
+	ck_assert_uint_eq(mdns_service_conflicts(s), 4);
+	ck_assert_msg(lines <= 5, "%u log lines", lines);
+	ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_str_eq(mdns_service_name(s), "tv (2)");
+	ck_assert_uint_eq(mdns_service_conflicts(s), 0);
+	/* one that follows every name: a rename every third probe, 22 in the
+	 * minute (under 15 in 10 s), every loss counted, the log bounded */
+	world_now_ms += 10000;
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	follow_name = 1;
+	lines = stderr_lines(winning_probes_for_a_minute, s);
+	follow_name = 0;
+	ck_assert_str_eq(mdns_service_name(s), "tv (24)");
+	ck_assert_uint_eq(mdns_service_conflicts(s), 1 + 67);
+	ck_assert_msg(lines <= 2 * 5 * (60 / 10 + 1), "%u log lines for 67 probes", lines);
+	withdraw(s);
+}
+END_TEST
+
 /* Review 25, F7: a source flooding the port (2000 legacy queries a
- * second) while another querier asks ten times a second: the querier gets
+ * second) while another querier asks five times a second: the querier gets
  * every answer; the flooder its budget's worth, then it is shut out (the
  * made-up socket's filter drops its packets). Without the per-source
- * budget the flood uses up the 200 a second and the querier goes without. */
+ * budget the flood uses up the 200 a second and the querier gets 9 of 15. */
 START_TEST(a_flood_does_not_starve_other_queriers)
 {
 	struct mdns_service *s;
@@ -798,17 +890,71 @@ START_TEST(a_flood_does_not_starve_other_queriers)
 	while (mdns_service_state(s) == MDNS_PROBING)
 		uv_run(&loop, UV_RUN_ONCE);
 	for (unsigned ms = 0; ms < 3000; ms++) {
-		if (ms % 100 == 0)
+		if (ms % 200 == 0)
 			inject_query_port(7, "10.0.0.50", 40000, 0);
 		inject_query_port(7, "10.0.0.66", 40001, 0);
 		inject_query_port(7, "10.0.0.66", 40001, 0);
 		uv_run(&loop, UV_RUN_NOWAIT);
 		world_now_ms++;
 	}
-	ck_assert_uint_eq(world_sent_to("10.0.0.50"), 30);
+	ck_assert_uint_eq(world_sent_to("10.0.0.50"), 15);
 	/* its burst (40) and, while shut, nothing */
 	ck_assert_uint_le(world_sent_to("10.0.0.66"), MDNS_SOURCE_BURST + 2);
 	ck_assert_uint_gt(world_filtered, 5000);
+	withdraw(s);
+}
+END_TEST
+
+/* Lines written while the 33 addresses attack (the_table_held_by_many). */
+static void many_sources_for_4_s(struct mdns_service *s)
+{
+	char src[32];
+
+	(void)s;
+	for (unsigned ms = 0; ms < 6000; ms++) {
+		/* 10.0.0.100-131, one packet each every 40-47 ms (21-25 a second) */
+		for (unsigned i = 0; i < 32; i++) {
+			if ((ms + i) % (40 + i % 8) != 0)
+				continue;
+			snprintf(src, sizeof(src), "10.0.0.%u", 100 + i);
+			inject_query_port(7, src, 40001, 0);
+		}
+		if (ms % 20 == 0)             /* 10.0.0.140: 50 a second */
+			inject_query_port(7, "10.0.0.140", 40001, 0);
+		if (ms % 200 == 100)          /* a querier: 5 a second */
+			inject_query_port(7, "10.0.0.50", 40000, 0);
+		if (ms % 2500 == 700)         /* another: one every 2.5 s */
+			inject_query_port(7, "10.0.0.51", 40000, 0);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		world_now_ms++;
+	}
+}
+
+/* Review 2 of the responder, finding 1: 32 on-link addresses each a
+ * little past its budget (21-25 packets a second) and one more flooding
+ * at 50 a second. Before, they held every entry of the table (none full,
+ * so none evicted, none far enough past its budget to be shut out), the
+ * 33rd used up the budget the others share and the 32 the global one:
+ * the querier got 0-2 answers of 20. Now an entry past its budget is
+ * evicted for a new source (the one with the most drops), the 32 in
+ * budget take 160 a second of the 200, and the querier is answered but
+ * for its first query (its entry starts empty). */
+START_TEST(the_table_held_by_many)
+{
+	struct mdns_service *s;
+	unsigned lines;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	lines = stderr_lines(many_sources_for_4_s, s);
+	ck_assert_msg(world_sent_to("10.0.0.50") >= 27, "%u answers of 30",
+		      world_sent_to("10.0.0.50"));
+	ck_assert_msg(world_sent_to("10.0.0.51") == 3, "%u answers of 3",
+		      world_sent_to("10.0.0.51"));
+	ck_assert_uint_eq(world_overflowed, 0);
+	ck_assert_msg(lines <= 10, "%u log lines", lines);
 	withdraw(s);
 }
 END_TEST
@@ -824,8 +970,11 @@ static enum mdns_verdict admit(struct mdns_intake *in, const char *src, int own,
 /* The table of sources is bounded, and no one empties it: a source still
  * drawing on its budget keeps its entry (its empty budget) whatever the
  * number of other sources; sources without an entry share one budget; a
- * source far past its budget is shut out for 10 s, never an address of
- * the host's own; 200 packets a second from everyone together. */
+ * source with more than 80 packets dropped in a second is shut out for
+ * 10 s, its entry released, never an address of the host's own, whether
+ * it floods in bursts or steadily just past its refill; with shut[] full
+ * a flooder more takes the place of the one whose time is up first; 200
+ * packets a second from everyone together. */
 START_TEST(source_budgets_bounded)
 {
 	static struct mdns_intake in;
@@ -849,20 +998,48 @@ START_TEST(source_budgets_bounded)
 	now += 1000 / MDNS_SOURCE_PER_S;
 	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_TAKE);
 	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
-	/* another burst's worth past its budget: shut out, once */
-	for (unsigned i = 2; i < MDNS_SOURCE_BURST; i++)
+	/* more than MDNS_SHUT_DROPS dropped in a second (3 so far, a token
+	 * taken in between): shut out, once, its entry released */
+	for (unsigned i = 3; i < MDNS_SHUT_DROPS; i++)
 		ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
 	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_SHUT);
 	ck_assert_int_eq(admit(&in, "10.0.0.66", 0, now), MDNS_DROP);
 	ck_assert_uint_eq(in.nshut, 1);
+	for (unsigned i = 0; i < MDNS_SOURCES_MAX; i++)
+		ck_assert(!in.src[i].used || in.src[i].addr.s_addr != inet_addr("10.0.0.66"));
 	ck_assert_int_eq(mdns_intake_expire(&in, now + MDNS_SHUT_MS - 1), 0);
 	ck_assert_int_eq(mdns_intake_expire(&in, now + MDNS_SHUT_MS), 1);
 	ck_assert_uint_eq(in.nshut, 0);
 	/* an address of the host's own is never shut out */
 	for (unsigned i = 0; i < 10 * MDNS_SOURCE_BURST; i++)
 		ck_assert_int_ne(admit(&in, "10.0.0.7", 1, now), MDNS_SHUT);
-	/* the global budget: 32 sources, each its burst of 40 at once, in a
-	 * fresh table: 200 taken */
+	/* a steady flood just past the refill, one packet every 5 ms: shut
+	 * out within its first second (a token taken now and then does not
+	 * clear its count of drops) */
+	memset(&in, 0, sizeof(in));
+	now += 10000;
+	for (unsigned t = 0; t <= 1000 && in.nshut == 0; t += 5)
+		admit(&in, "10.0.0.67", 0, now + t);
+	ck_assert_uint_eq(in.nshut, 1);
+	/* shut[] full: one flooder more takes the place of the one whose
+	 * time is up first; every one of them is filtered */
+	memset(&in, 0, sizeof(in));
+	for (unsigned i = 0; i <= MDNS_SHUT_MAX; i++) {
+		enum mdns_verdict v = MDNS_TAKE;
+
+		snprintf(src, sizeof(src), "10.3.0.%u", i + 1);
+		for (unsigned k = 0; k < 10 * MDNS_SHUT_DROPS && v != MDNS_SHUT; k++)
+			v = admit(&in, src, 0, now + i);
+		ck_assert_int_eq(v, MDNS_SHUT);
+	}
+	ck_assert_uint_eq(in.nshut, MDNS_SHUT_MAX);
+	for (unsigned i = 0; i < MDNS_SHUT_MAX; i++)
+		ck_assert_uint_ne(in.shut[i].addr.s_addr, inet_addr("10.3.0.1"));
+	ck_assert_int_eq(admit(&in, "10.3.0.2", 0, now + 100), MDNS_DROP);
+	now += 20000;
+	/* the global budget: 32 sources, each its burst of 10 at once, in a
+	 * fresh table: 160 taken, their first 5 each; the last 40 kept for
+	 * the first 5 of others (here the shared budget's, without an entry) */
 	memset(&in, 0, sizeof(in));
 	taken = 0;
 	now += 10000;
@@ -870,7 +1047,45 @@ START_TEST(source_budgets_bounded)
 		snprintf(src, sizeof(src), "10.2.0.%u", i % MDNS_SOURCES_MAX + 1);
 		taken += admit(&in, src, 0, now) == MDNS_TAKE;
 	}
-	ck_assert_uint_eq(taken, MDNS_PACKETS_PER_S);
+	ck_assert_uint_eq(taken, MDNS_PACKETS_PER_S - MDNS_PACKETS_RESERVE);
+	for (unsigned i = 0; i < MDNS_SOURCE_PER_S; i++)
+		ck_assert_int_eq(admit(&in, "10.2.1.1", 0, now), MDNS_TAKE);
+	ck_assert_int_eq(admit(&in, "10.2.1.1", 0, now), MDNS_DROP);
+	/* a table of 31 sources past their budgets and one idle for 2.5 s
+	 * (its bucket full again): a new source takes the entry of one past
+	 * its budget, the idle one keeps its own */
+	memset(&in, 0, sizeof(in));
+	now += 10000;
+	admit(&in, "10.4.0.1", 0, now);
+	for (unsigned t = 0; t <= 2500; t += 500)
+		for (unsigned i = 2; i <= MDNS_SOURCES_MAX; i++)
+			for (unsigned k = 0; k < 5; k++) {
+				snprintf(src, sizeof(src), "10.4.0.%u", i);
+				admit(&in, src, 0, now + t);
+			}
+	ck_assert_int_eq(admit(&in, "10.4.1.1", 0, now + 2500), MDNS_TAKE);
+	ck_assert_int_eq(admit(&in, "10.4.1.1", 0, now + 2500), MDNS_DROP);   /* one packet */
+	taken = 0;
+	for (unsigned i = 0; i < MDNS_SOURCES_MAX; i++)
+		taken += in.src[i].addr.s_addr == inet_addr("10.4.0.1");
+	ck_assert_uint_eq(taken, 1);
+	/* 32 sources in budget hold the table: a flooder without an entry
+	 * uses up the shared budget (told: crowded), and past 80 drops in a
+	 * second it is shut out too */
+	memset(&in, 0, sizeof(in));
+	now += 10000;
+	for (unsigned i = 1; i <= MDNS_SOURCES_MAX; i++) {
+		snprintf(src, sizeof(src), "10.5.0.%u", i);
+		ck_assert_int_eq(admit(&in, src, 0, now), MDNS_TAKE);
+	}
+	for (unsigned i = 0; i < MDNS_SOURCE_BURST; i++)
+		ck_assert_int_eq(admit(&in, "10.5.1.1", 0, now), MDNS_TAKE);
+	for (unsigned i = 0; i < MDNS_SHUT_DROPS; i++)
+		ck_assert_int_eq(admit(&in, "10.5.1.1", 0, now), MDNS_CROWDED);
+	ck_assert_int_eq(admit(&in, "10.5.1.1", 0, now), MDNS_SHUT);
+	ck_assert_uint_eq(in.nshut, 1);
+	/* every source in budget together: less than the global budget */
+	ck_assert_uint_lt((MDNS_SOURCES_MAX + 1) * MDNS_SOURCE_PER_S, MDNS_PACKETS_PER_S);
 }
 END_TEST
 
@@ -897,7 +1112,9 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, renames_bounded);
 	tcase_add_test(tc, a_flood_does_not_starve_other_queriers);
 	tcase_add_test(tc, endless_claims_keep_probing_at_a_bounded_cost);
+	tcase_add_test(tc, lost_tiebreaks_rename);
 	tcase_add_test(tc, source_budgets_bounded);
+	tcase_add_test(tc, the_table_held_by_many);
 	suite_add_tcase(s, tc);
 	return s;
 }
