@@ -13,8 +13,13 @@
 # ways turns each round); figures are medians: wall-clock ms of each adb
 # push/pull command, and the relay's (socat's) CPU time per MiB, from
 # /proc (its threads' schedstat, else utime+stime of /proc/PID/stat) before
-# and after each transfer. Prints ratios (time direct/way: above 1 the way
-# is faster) and writes bench-adb-local.json. A benchmark: it fails only if
+# and after each transfer; beside it the CPU time of the ends (the adb
+# command, its adb server and the guest), for every way: on a machine
+# whose cores the ends and the middle share, a transfer that keeps every
+# core busy can at best reach x/d = ends / (ends + middle), the ceiling
+# printed, and "busy" says how much of the cores it used. Prints ratios
+# (time direct/way: above 1 the way is faster) and writes
+# bench-adb-local.json. A benchmark: it fails only if
 # it cannot run, never on a figure; a transfer that fails or stalls (adb
 # has CMD_TIMEOUT) is reported, its client and way are left out of later
 # rounds, the rest runs on, and the exit status is 1. No round starts
@@ -32,6 +37,7 @@ import glob
 import hashlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -151,6 +157,7 @@ class Client:
         nodaemon server), so that it is stopped and reaped like the rest."""
         port = int(self.env["ANDROID_ADB_SERVER_PORT"])
         p = spawn([self.adb, "nodaemon", "server"], log, env=self.env)
+        self.server_pid = p.pid
         if not wait_listening(port, p):
             raise RuntimeError("%s: its adb server did not start (log: %s)" % (self.name, log.name))
 
@@ -216,7 +223,8 @@ def main():
 
 
 def start_ways(a, tmp, log):
-    """The guest, then the ways to it: name -> (port, pid of the middle or None)."""
+    """The guest, then the ways to it: name -> (port, pid of the middle or
+    None); the guest's pid."""
     gport = free_port()
     guest = spawn([os.path.abspath(a.guest), "--features", "delayed_ack",
                    "--listen", "tcp:127.0.0.1:%d" % gport], log,
@@ -232,7 +240,7 @@ def start_ways(a, tmp, log):
         if not wait_listening(port, p):
             raise RuntimeError("%s (%s) did not start (log: %s)" % (name, binary, log.name))
         ways[name] = (port, p)
-    return gport, ways
+    return gport, ways, guest.pid
 
 
 def socat_for(gport, log):
@@ -250,8 +258,17 @@ def socat_for(gport, log):
     raise RuntimeError("socat did not start (log: %s)" % log.name)
 
 
-def timed(client, args, pid):
-    c0 = cpu_s(pid) if pid else 0.0
+def children_cpu_s():
+    """CPU time of the children we have waited for (the adb commands)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def timed(client, args, pid, guest_pid):
+    """Wall ms of one adb command; CPU s of the middle (PID, or None) and
+    of the ends (the command, its adb server, the guest)."""
+    ends = lambda: children_cpu_s() + cpu_s(client.server_pid) + cpu_s(guest_pid)
+    c0, e0 = cpu_s(pid) if pid else 0.0, ends()
     t = time.monotonic()
     try:
         r = client.run(*args, timeout=CMD_TIMEOUT)
@@ -259,9 +276,10 @@ def timed(client, args, pid):
         raise RuntimeError("adb %s did not end in %d s" % (args[2], CMD_TIMEOUT))
     ms = (time.monotonic() - t) * 1000
     cpu = (cpu_s(pid) - c0) if pid else None
+    ends_cpu = ends() - e0
     if r.returncode != 0:
         raise RuntimeError("adb %s failed: %s" % (args[2], r.stdout.strip()[-300:]))
-    return ms, cpu
+    return ms, cpu, ends_cpu
 
 
 def run(a, build_dir, tmp, log, t0):
@@ -272,7 +290,7 @@ def run(a, build_dir, tmp, log, t0):
         clients.append(Client("adb34", adb, {"LD_LIBRARY_PATH": libs}))
         clients.append(Client("adb34-dack", adb, {"LD_LIBRARY_PATH": libs, "ADB_DELAYED_ACK": "1",
                                                   "ADB_BURST_MODE": "1"}))
-    gport, shared = start_ways(a, tmp, log)
+    gport, shared, guest_pid = start_ways(a, tmp, log)
     way_names = ["direct", "relay", "socat"] + (["base"] if a.base else [])
     conn = {}          # (client, way) -> (serial, pid of the middle)
     for c in clients:
@@ -308,7 +326,7 @@ def run(a, build_dir, tmp, log, t0):
                 if (c.name, w) in failed:
                     continue
                 try:
-                    transfer(a, c, w, conn[(c.name, w)], src, dst, back, want, fig)
+                    transfer(a, c, w, conn[(c.name, w)], guest_pid, src, dst, back, want, fig)
                 except (RuntimeError, subprocess.SubprocessError) as e:
                     failed[(c.name, w)] = "round %d: %s" % (rnd + 1, e)
                     say("FAILED: %s %s, round %d: %s" % (c.name, w, rnd + 1, e))
@@ -319,16 +337,18 @@ def run(a, build_dir, tmp, log, t0):
     return 1 if failed else 0
 
 
-def transfer(a, c, w, serial_pid, src, dst, back, want, fig):
+def transfer(a, c, w, serial_pid, guest_pid, src, dst, back, want, fig):
     """One push and one pull by client c the way w, timed and checked."""
     serial, pid = serial_pid
     for d, args, out in (("push", ("-s", serial, "push", src, dst), dst),
                          ("pull", ("-s", serial, "pull", dst, back), back)):
-        ms, cpu = timed(c, args, pid)
+        ms, cpu, ends = timed(c, args, pid, guest_pid)
         if sha256(out) != want:
             raise RuntimeError("%s: the copy's sha256 differs" % d)
-        f = fig.setdefault((c.name, w, d), {"ms": [], "cpu": []})
+        f = fig.setdefault((c.name, w, d), {"ms": [], "cpu": [], "ends": [], "busy": []})
         f["ms"].append(ms)
+        f["ends"].append(ends * 1e6 / a.mib)
+        f["busy"].append((ends + (cpu or 0.0)) / (ms / 1000) / os.cpu_count())
         if cpu is not None:
             f["cpu"].append(cpu * 1e6 / a.mib)
     os.unlink(back)
@@ -359,6 +379,8 @@ def report(a, clients, way_names, fig, rounds, dack, failed):
                 ms = median(f["ms"])
                 row[w + "_ms"] = round(ms, 1)
                 row[w + "_rounds"] = len(f["ms"])
+                row[w + "_ends_cpu_us_per_mib"] = round(median(f["ends"]))
+                row[w + "_busy"] = round(median(f["busy"]), 2)
                 if w == "direct":
                     line += " %6.0f (%4.0f)" % (ms, mbps(ms))
                     continue
@@ -376,6 +398,7 @@ def report(a, clients, way_names, fig, rounds, dack, failed):
                 line += "  relay/base %.2f" % row["relay_per_base"]
             print(line)
             rows.append(row)
+    cpu_report(rows, way_names)
     for (cn, w), why in sorted(failed.items()):
         print("FAILED: %s %s: %s" % (cn, w, why))
     if a.dat:
@@ -385,6 +408,34 @@ def report(a, clients, way_names, fig, rounds, dack, failed):
                    "clients": [c.name for c in clients], "guest_delayed_ack": dack, "runs": rows}, f)
         f.write("\n")
     say("%d figures in %s" % (len(rows), a.json))
+
+
+def cpu_report(rows, way_names):
+    """Where the cores bound a way: the ends' CPU per MiB beside the
+    middle's, the x/d ceiling that gives (the middle's CPU taken from
+    cores the ends would use), and how busy the cores were."""
+    print("\nCPU us per MiB of the ends (the adb command, its server, the guest) and of the middle, "
+          "medians; ceil = ends/(ends + middle), the best x/d when every one of the %d cores is "
+          "busy; busy = CPU used / (wall time x cores)" % os.cpu_count())
+    head = "%-11s %-5s %11s" % ("client", "dir", "direct")
+    for w in way_names[1:]:
+        head += " %22s" % w
+    print(head)
+    print("%-11s %-5s %11s" % ("", "", "ends busy") + " %22s" % "ends  mid  ceil busy" * (len(way_names) - 1))
+    for r in rows:
+        line = "%-11s %-5s" % (r["client"], r["direction"])
+        for w in way_names:
+            if w + "_ms" not in r:
+                line += " %11s" % "-" if w == "direct" else " %22s" % "-"
+                continue
+            ends, busy = r[w + "_ends_cpu_us_per_mib"], r[w + "_busy"]
+            if w == "direct":
+                line += " %6d %4.2f" % (ends, busy)
+                continue
+            mid = r[w + "_cpu_us_per_mib"]
+            r[w + "_ceiling"] = round(ends / (ends + mid), 3) if ends + mid else 0
+            line += " %5d %5d %5.2f %4.2f" % (ends, mid, r[w + "_ceiling"], busy)
+        print(line)
 
 
 def write_dat(path, rows, others):
