@@ -30,7 +30,8 @@
 #define PROBE_BURST 15               /* RFC 6762 8.1: 15 conflicts in 10 s, */
 #define PROBE_BURST_WINDOW_MS 10000
 #define PROBE_SLOW_MS 5000           /* then one probe every 5 s */
-#define MULTICAST_GAP_MS 1000        /* a record multicast at most once a second */
+#define MULTICAST_GAP_MS 1000        /* a record multicast at most once a second, */
+#define PROBE_ANSWER_GAP_MS 250      /* in answer to a probe every 250 ms (RFC 6762 6) */
 #define RENAMES_MAX 100              /* "NAME (100)", "HOST-adb-100": then no further */
 #define PACKETS_PER_TURN 16
 #define HOST_BASE_MAX 40
@@ -201,8 +202,10 @@ static void service_addrs(const struct mdns_service *s, const struct mdns_iface 
 }
 
 /* The records of the services published on interface SLOT (every slot
- * when -1) that are at least in state MIN, and ALSO whatever its state. */
-static void build_set(int slot, enum mdns_state min, const struct mdns_service *also)
+ * when -1) that are at least in state MIN, and ALSO whatever its state;
+ * on a slot, those multicast there less than GAP_MS ago marked recent. */
+static void build_set_gap(int slot, enum mdns_state min, const struct mdns_service *also,
+			  uint64_t gap_ms)
 {
 	uint64_t now = clock_mono_ms();
 	struct mdns_addrs a;
@@ -217,8 +220,7 @@ static void build_set(int slot, enum mdns_state min, const struct mdns_service *
 		if (mdns_set_add_service(&set, s->slot, s->name, R.host, s->port) != 0)
 			continue;
 		for (unsigned i = first; slot >= 0 && i < set.n; i++)
-			set.r[i].recent = set.r[i].group >= 0 &&
-					  now - s->last_mc[slot] < MULTICAST_GAP_MS;
+			set.r[i].recent = set.r[i].group >= 0 && now - s->last_mc[slot] < gap_ms;
 		for (int i = 0; i < MDNS_IFACES_MAX; i++) {
 			if ((slot >= 0 && i != slot) || !(s->ifmask & (1u << i)))
 				continue;
@@ -228,7 +230,12 @@ static void build_set(int slot, enum mdns_state min, const struct mdns_service *
 	}
 	for (unsigned i = 0; slot >= 0 && i < set.n; i++)
 		if (set.r[i].group < 0)
-			set.r[i].recent = now - R.host_last_mc[slot] < MULTICAST_GAP_MS;
+			set.r[i].recent = now - R.host_last_mc[slot] < gap_ms;
+}
+
+static void build_set(int slot, enum mdns_state min, const struct mdns_service *also)
+{
+	build_set_gap(slot, min, also, MULTICAST_GAP_MS);
 }
 
 static void sent_multicast(int slot, uint64_t groups, int shared)
@@ -485,6 +492,15 @@ static void on_response(void)
 		host_conflict(probing || claimed_again(&R.host_claims));
 }
 
+/* A probe: a query that proposes records (its authority section). */
+static int is_probe(const struct mdns_msg *m)
+{
+	for (unsigned i = 0; i < m->nrr; i++)
+		if (m->rr[i].section == MDNS_NS)
+			return 1;
+	return 0;
+}
+
 static void on_query(int slot, const struct sockaddr_in *from)
 {
 	uint64_t groups;
@@ -507,7 +523,12 @@ static void on_query(int slot, const struct sockaddr_in *from)
 			break;           /* the host renamed: every service probes again */
 		}
 	}
-	build_set(slot, MDNS_ANNOUNCING, NULL);
+	/* a probe is answered a quarter of a second after the last multicast
+	 * of the record, not a second (RFC 6762 6): the prober decides within
+	 * 750 ms, and a name left undefended so is taken (review 3 of the
+	 * responder, finding 2: any QM query kept it so) */
+	build_set_gap(slot, MDNS_ANNOUNCING, NULL,
+		      is_probe(&msg) ? PROBE_ANSWER_GAP_MS : MULTICAST_GAP_MS);
 	len = mdns_answer(&set, &msg, ntohs(from->sin_port), tx, sizeof(tx), &unicast, &groups,
 			  &shared);
 	if (len == 0)

@@ -952,6 +952,50 @@ START_TEST(claims_after_each_announcement_rename)
 }
 END_TEST
 
+/* Review 3 of the responder, finding 2: a record multicast less than a
+ * second ago is not multicast again (RFC 6762 6), but a probe for it is
+ * answered once a quarter second has passed: another host probes three
+ * times in 750 ms and takes the name if none is answered. Any QM query
+ * (or an announcement) kept the relay's names from being defended. */
+START_TEST(probes_are_answered_within_the_second)
+{
+	struct mdns_service *s;
+	struct mdns_set other = { .n = 0 };
+	uint8_t probe[MDNS_PKT_MAX];
+	size_t len;
+	unsigned sent;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)   /* its first announcement now */
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_ANNOUNCING);
+	/* 100 ms later, a query: not answered (multicast 100 ms ago), nor a probe */
+	world_now_ms += 100;
+	sent = world_sent(7);
+	inject_query(7, "10.0.0.50");
+	ck_assert_int_eq(mdns_set_add_service(&other, 0, "tv", host, 6000), 0);
+	len = mdns_probe(&other, 0, host, probe, sizeof(probe));
+	ck_assert_uint_gt(len, 0);
+	world_inject(7, "10.0.0.98", MDNS_PORT, probe, len);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent);
+	/* at 300 ms: the query still not, the probe answered by multicast */
+	world_now_ms += 200;
+	inject_query(7, "10.0.0.50");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent);
+	world_inject(7, "10.0.0.98", MDNS_PORT, probe, len);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent + 1);
+	ck_assert_uint_eq(world_sent_to("10.0.0.98"), 0);
+	memcpy(pkt, world_last_sent, world_last_len);
+	parse_ok(world_last_len);
+	ck_assert_ptr_nonnull(find_rr(MDNS_TYPE_SRV));
+	withdraw(s);
+}
+END_TEST
+
 /* Review 25, F7: a source flooding the port (2000 legacy queries a
  * second) while another querier asks five times a second: the querier gets
  * every answer; the flooder its budget's worth, then it is shut out (the
@@ -1196,6 +1240,7 @@ static Suite *mdns_suite(void)
 	slow = tcase_create("probed through");
 	tcase_set_timeout(slow, 60);
 	tcase_add_test(slow, claims_after_each_announcement_rename);
+	tcase_add_test(slow, probes_are_answered_within_the_second);
 	suite_add_tcase(s, slow);
 	return s;
 }
