@@ -996,6 +996,35 @@ START_TEST(probes_are_answered_within_the_second)
 }
 END_TEST
 
+/* Review 3 of the responder, finding 3: an interface's addresses change
+ * (a peer's router advertisements add IPv6 addresses at will): only the
+ * services whose own addresses there changed probe again; an IPv4 front
+ * stays announced when an IPv6 address comes, and probes again when an
+ * IPv4 address does. (A second front, on an address not there, makes the
+ * responder scan at once.) */
+START_TEST(other_families_addresses_leave_a_front_alone)
+{
+	struct mdns_service *s, *s2, *s3;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	world_add_addr6(7, "2001:db8::7");
+	s2 = mdns_publish(&loop, "r2", "tv2", "10.9.9.9", 5556);
+	ck_assert_ptr_nonnull(s2);
+	ck_assert_int_eq(mdns_service_state(s2), MDNS_WAITING);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_ANNOUNCING);
+	world_add_addr(7, "10.0.1.7/24");
+	s3 = mdns_publish(&loop, "r3", "tv3", "10.9.9.10", 5557);
+	ck_assert_ptr_nonnull(s3);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	mdns_withdraw(s3);
+	mdns_withdraw(s2);
+	withdraw(s);
+}
+END_TEST
+
 /* Review 25, F7: a source flooding the port (2000 legacy queries a
  * second) while another querier asks five times a second: the querier gets
  * every answer; the flooder its budget's worth, then it is shut out (the
@@ -1241,6 +1270,7 @@ static Suite *mdns_suite(void)
 	tcase_set_timeout(slow, 60);
 	tcase_add_test(slow, claims_after_each_announcement_rename);
 	tcase_add_test(slow, probes_are_answered_within_the_second);
+	tcase_add_test(slow, other_families_addresses_leave_a_front_alone);
 	suite_add_tcase(s, slow);
 	return s;
 }
