@@ -32,6 +32,7 @@
 #define PROBE_SLOW_MS 5000           /* then one probe every 5 s */
 #define MULTICAST_GAP_MS 1000        /* a record multicast at most once a second, */
 #define PROBE_ANSWER_GAP_MS 250      /* in answer to a probe every 250 ms (RFC 6762 6) */
+#define RESCUE_MS 250                /* a goodbye for our records: multicast again so soon */
 #define RENAMES_MAX 100              /* "NAME (100)", "HOST-adb-100": then no further */
 #define PACKETS_PER_TURN 16
 #define HOST_BASE_MAX 40
@@ -69,8 +70,8 @@ static struct {
 	uv_loop_t *loop;
 	int fd;
 	uv_poll_t poll;
-	uv_timer_t scan, resume;
-	int handles;                     /* open: poll, scan, resume */
+	uv_timer_t scan, resume, rescue;
+	int handles;                     /* open: poll, scan, resume, rescue */
 	int closing;
 	struct mdns_iface ifaces[MDNS_IFACES_MAX];   /* index 0: an empty slot */
 	unsigned joined[MDNS_IFACES_MAX];            /* ifindex joined per slot */
@@ -83,6 +84,7 @@ static struct {
 	uint8_t host[MDNS_NAME_MAX];
 	char host_text[MDNS_LABEL_MAX + 8];
 	uint64_t host_last_mc[MDNS_IFACES_MAX];
+	uint64_t rescue_groups[MDNS_IFACES_MAX];   /* said goodbye for by another: to multicast */
 	uint64_t second;
 	unsigned reads;                  /* packets read in this second */
 	struct mdns_intake intake;
@@ -471,7 +473,55 @@ static int lost_tiebreak(struct mdns_service *s, int host)
 
 /* ---- packets ---- */
 
-static void on_response(void)
+static void on_rescue(uv_timer_t *t)
+{
+	(void)t;
+	for (int i = 0; i < MDNS_IFACES_MAX; i++) {
+		uint64_t groups = R.rescue_groups[i];
+
+		R.rescue_groups[i] = 0;
+		for (const struct mdns_service *s = R.services; s && groups; s = s->next)
+			if ((groups & (1ull << s->slot)) && s->state >= MDNS_ANNOUNCING &&
+			    (s->ifmask & (1u << i)))
+				announce_on(s, i);
+	}
+}
+
+/* RFC 6762 10.1, 6.6: a goodbye (TTL 0) for a record of ours, from
+ * another host (one that lies, or a cooperating responder going away),
+ * makes caches drop it in a second; the owner rescues it by multicasting
+ * it within that second. Each service (and the host's records) named so
+ * is announced again on SLOT RESCUE_MS later, once for every goodbye in
+ * that time (review 3 of the responder, finding 4: one spoofed goodbye
+ * took the service out of every cache on the link). */
+static void rescue_goodbyes(int slot)
+{
+	uint64_t groups = 0;
+
+	build_set(slot, MDNS_ANNOUNCING, NULL);
+	for (unsigned i = 0; i < msg.nrr; i++) {
+		if (msg.rr[i].ttl != 0)
+			continue;
+		for (unsigned k = 0; k < set.n; k++) {
+			const struct mdns_record *r = &set.r[k];
+
+			if (!mdns_record_eq(r, &msg.rr[i]))
+				continue;
+			for (const struct mdns_service *s = R.services; s; s = s->next)
+				if (r->group == s->slot ||
+				    (r->group < 0 && s->state >= MDNS_ANNOUNCING &&
+				     (s->ifmask & (1u << slot))))
+					groups |= 1ull << s->slot;
+		}
+	}
+	if (groups == 0)
+		return;
+	R.rescue_groups[slot] |= groups;
+	if (!uv_is_active((uv_handle_t *)&R.rescue))
+		uv_timer_start(&R.rescue, on_rescue, RESCUE_MS, 0);
+}
+
+static void on_response(int slot)
 {
 	int host = 0, probing = 0;
 
@@ -490,6 +540,7 @@ static void on_response(void)
 	}
 	if (host && mdns_conflict(&set, &msg, R.host))
 		host_conflict(probing || claimed_again(&R.host_claims));
+	rescue_goodbyes(slot);
 }
 
 /* A probe: a query that proposes records (its authority section). */
@@ -642,7 +693,7 @@ static void on_packet(size_t len, const struct sockaddr_in *from, unsigned ifind
 		return;
 	}
 	if (msg.flags & MDNS_FLAG_QR)
-		on_response();
+		on_response(slot);
 	else
 		on_query(slot, from);
 }
@@ -865,6 +916,7 @@ static void on_responder_closed(uv_handle_t *h)
 	memset(R.ifaces, 0, sizeof(R.ifaces));
 	memset(R.joined, 0, sizeof(R.joined));
 	memset(&R.intake, 0, sizeof(R.intake));
+	memset(R.rescue_groups, 0, sizeof(R.rescue_groups));
 	if (R.services != NULL)          /* published again while closing */
 		responder_up(R.loop);
 }
@@ -877,7 +929,8 @@ static void responder_up(uv_loop_t *loop)
 	host_init();
 	uv_timer_init(loop, &R.scan);
 	uv_timer_init(loop, &R.resume);
-	R.handles = 2;
+	uv_timer_init(loop, &R.rescue);
+	R.handles = 3;
 	uv_timer_start(&R.scan, on_scan, 0, MDNS_RESCAN_MS);
 }
 
@@ -888,6 +941,7 @@ static void responder_down(void)
 		uv_close((uv_handle_t *)&R.poll, on_responder_closed);
 	uv_close((uv_handle_t *)&R.scan, on_responder_closed);
 	uv_close((uv_handle_t *)&R.resume, on_responder_closed);
+	uv_close((uv_handle_t *)&R.rescue, on_responder_closed);
 }
 
 struct mdns_service *mdns_publish(uv_loop_t *loop, const char *route, const char *name,

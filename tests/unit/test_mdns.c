@@ -1025,6 +1025,60 @@ START_TEST(other_families_addresses_leave_a_front_alone)
 }
 END_TEST
 
+/* a goodbye (TTL 0) from 10.0.0.98 on interface 7 for instance NAME's SRV
+ * on port PORT: ours when it names our port (5555) */
+static void inject_goodbye(const char *name, uint16_t port)
+{
+	struct mdns_set other = { .n = 0 };
+	uint8_t ours[MDNS_NAME_MAX];
+	size_t len;
+
+	ck_assert_int_eq(mdns_name_from_text(ours, mdns_host_name()), 0);
+	ck_assert_int_eq(mdns_set_add_service(&other, 0, name, ours, port), 0);
+	len = mdns_announce(&other, 0, 0, 0, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(7, "10.0.0.98", MDNS_PORT, pkt, len);
+}
+
+/* Review 3 of the responder, finding 4: a goodbye for our records from
+ * another host (a lie, or a cooperating responder leaving) has every
+ * cache drop them in a second (RFC 6762 10.1): the relay multicasts them
+ * again within it (6.6), 250 ms later, once for the goodbyes of that
+ * time; a goodbye for another's records, or another instance, is not
+ * answered. Without the rule nothing is sent. */
+START_TEST(goodbyes_for_our_records_are_answered)
+{
+	struct mdns_service *s;
+	unsigned sent;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) != MDNS_ANNOUNCED)
+		uv_run(&loop, UV_RUN_ONCE);
+	/* not ours: another port, another instance */
+	sent = world_sent(7);
+	inject_goodbye("tv", 6000);
+	inject_goodbye("radio", 5555);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent);
+	/* ours, three times: one announcement, 250 ms later */
+	world_now_ms += 2000;
+	for (int i = 0; i < 3; i++)
+		inject_goodbye("tv", 5555);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent);
+	uv_run(&loop, UV_RUN_ONCE);            /* the rescue's timer */
+	ck_assert_uint_eq(world_sent(7), sent + 1);
+	memcpy(pkt, world_last_sent, world_last_len);
+	parse_ok(world_last_len);
+	ck_assert_uint_eq(m.flags & MDNS_FLAG_QR, MDNS_FLAG_QR);
+	ck_assert_ptr_nonnull(find_rr(MDNS_TYPE_SRV));
+	ck_assert_uint_gt(find_rr(MDNS_TYPE_SRV)->ttl, 0);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_ANNOUNCED);
+	withdraw(s);
+}
+END_TEST
+
 /* Review 25, F7: a source flooding the port (2000 legacy queries a
  * second) while another querier asks five times a second: the querier gets
  * every answer; the flooder its budget's worth, then it is shut out (the
@@ -1271,6 +1325,7 @@ static Suite *mdns_suite(void)
 	tcase_add_test(slow, claims_after_each_announcement_rename);
 	tcase_add_test(slow, probes_are_answered_within_the_second);
 	tcase_add_test(slow, other_families_addresses_leave_a_front_alone);
+	tcase_add_test(slow, goodbyes_for_our_records_are_answered);
 	suite_add_tcase(s, slow);
 	return s;
 }
