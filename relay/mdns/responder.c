@@ -84,7 +84,8 @@ static struct {
 	uint8_t host[MDNS_NAME_MAX];
 	char host_text[MDNS_LABEL_MAX + 8];
 	uint64_t host_last_mc[MDNS_IFACES_MAX];
-	uint64_t rescue_groups[MDNS_IFACES_MAX];   /* said goodbye for by another: to multicast */
+	uint64_t rescue_groups[MDNS_IFACES_MAX];   /* said goodbye for by another: to multicast, */
+	uint32_t rescue_host;                        /* and the host's records on these slots */
 	uint64_t second;
 	unsigned reads;                  /* packets read in this second */
 	struct mdns_intake intake;
@@ -478,25 +479,38 @@ static void on_rescue(uv_timer_t *t)
 	(void)t;
 	for (int i = 0; i < MDNS_IFACES_MAX; i++) {
 		uint64_t groups = R.rescue_groups[i];
+		int host = (R.rescue_host & (1u << i)) != 0;
 
 		R.rescue_groups[i] = 0;
-		for (const struct mdns_service *s = R.services; s && groups; s = s->next)
+		for (const struct mdns_service *s = R.services; s && groups; s = s->next) {
 			if ((groups & (1ull << s->slot)) && s->state >= MDNS_ANNOUNCING &&
-			    (s->ifmask & (1u << i)))
-				announce_on(s, i);
+			    (s->ifmask & (1u << i))) {
+				announce_on(s, i);   /* the host's records with it */
+				host = 0;
+			}
+		}
+		if (!host)
+			continue;
+		build_set(i, MDNS_ANNOUNCING, NULL);   /* no group: the host's records alone */
+		if (set.n > 0) {
+			send_on(i, NULL, mdns_announce(&set, -2, 1, -1, tx, sizeof(tx)));
+			sent_multicast(i, 0, 1);
+		}
 	}
+	R.rescue_host = 0;
 }
 
 /* RFC 6762 10.1, 6.6: a goodbye (TTL 0) for a record of ours, from
  * another host (one that lies, or a cooperating responder going away),
  * makes caches drop it in a second; the owner rescues it by multicasting
- * it within that second. Each service (and the host's records) named so
+ * it within that second. Each service named so (or the host's records)
  * is announced again on SLOT RESCUE_MS later, once for every goodbye in
  * that time (review 3 of the responder, finding 4: one spoofed goodbye
  * took the service out of every cache on the link). */
 static void rescue_goodbyes(int slot)
 {
 	uint64_t groups = 0;
+	int host = 0;
 
 	build_set(slot, MDNS_ANNOUNCING, NULL);
 	for (unsigned i = 0; i < msg.nrr; i++) {
@@ -507,16 +521,17 @@ static void rescue_goodbyes(int slot)
 
 			if (!mdns_record_eq(r, &msg.rr[i]))
 				continue;
-			for (const struct mdns_service *s = R.services; s; s = s->next)
-				if (r->group == s->slot ||
-				    (r->group < 0 && s->state >= MDNS_ANNOUNCING &&
-				     (s->ifmask & (1u << slot))))
-					groups |= 1ull << s->slot;
+			if (r->group < 0)
+				host = 1;
+			else
+				groups |= 1ull << r->group;
 		}
 	}
-	if (groups == 0)
+	if (groups == 0 && !host)
 		return;
 	R.rescue_groups[slot] |= groups;
+	if (host)
+		R.rescue_host |= 1u << slot;
 	if (!uv_is_active((uv_handle_t *)&R.rescue))
 		uv_timer_start(&R.rescue, on_rescue, RESCUE_MS, 0);
 }
@@ -917,6 +932,7 @@ static void on_responder_closed(uv_handle_t *h)
 	memset(R.joined, 0, sizeof(R.joined));
 	memset(&R.intake, 0, sizeof(R.intake));
 	memset(R.rescue_groups, 0, sizeof(R.rescue_groups));
+	R.rescue_host = 0;
 	if (R.services != NULL)          /* published again while closing */
 		responder_up(R.loop);
 }

@@ -1040,12 +1040,29 @@ static void inject_goodbye(const char *name, uint16_t port)
 	world_inject(7, "10.0.0.98", MDNS_PORT, pkt, len);
 }
 
+/* a goodbye from 10.0.0.98 on interface 7 for our host's 10.0.0.7 */
+static void inject_host_goodbye(void)
+{
+	struct mdns_set other = { .n = 0 };
+	struct mdns_addrs a = { .n4 = 1 };
+	uint8_t name[MDNS_NAME_MAX];
+	size_t len;
+
+	ck_assert_int_eq(mdns_name_from_text(name, mdns_host_name()), 0);
+	inet_pton(AF_INET, "10.0.0.7", &a.v4[0]);
+	ck_assert_int_eq(mdns_set_add_host(&other, name, &a), 0);
+	len = mdns_announce(&other, 0, 1, 0, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(7, "10.0.0.98", MDNS_PORT, pkt, len);
+}
+
 /* Review 3 of the responder, finding 4: a goodbye for our records from
  * another host (a lie, or a cooperating responder leaving) has every
  * cache drop them in a second (RFC 6762 10.1): the relay multicasts them
  * again within it (6.6), 250 ms later, once for the goodbyes of that
- * time; a goodbye for another's records, or another instance, is not
- * answered. Without the rule nothing is sent. */
+ * time; the host's records alone for a goodbye of the host's address; a
+ * goodbye for another's records, or another instance, is not answered.
+ * Without the rule nothing is sent. */
 START_TEST(goodbyes_for_our_records_are_answered)
 {
 	struct mdns_service *s;
@@ -1075,6 +1092,18 @@ START_TEST(goodbyes_for_our_records_are_answered)
 	ck_assert_ptr_nonnull(find_rr(MDNS_TYPE_SRV));
 	ck_assert_uint_gt(find_rr(MDNS_TYPE_SRV)->ttl, 0);
 	ck_assert_int_eq(mdns_service_state(s), MDNS_ANNOUNCED);
+	/* the host's address: it alone, again */
+	world_now_ms += 2000;
+	inject_host_goodbye();
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent + 1);
+	uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(world_sent(7), sent + 2);
+	memcpy(pkt, world_last_sent, world_last_len);
+	parse_ok(world_last_len);
+	ck_assert_ptr_nonnull(find_rr(MDNS_TYPE_A));
+	ck_assert_uint_gt(find_rr(MDNS_TYPE_A)->ttl, 0);
+	ck_assert_ptr_null(find_rr(MDNS_TYPE_SRV));
 	withdraw(s);
 }
 END_TEST
