@@ -536,17 +536,26 @@ static void rescue_goodbyes(int slot)
 		uv_timer_start(&R.rescue, on_rescue, RESCUE_MS, 0);
 }
 
+/* Is S published on interface SLOT? Names are the link's (RFC 6762): a
+ * packet on one link says nothing of the names on another (review 3 of
+ * the responder, finding 5: a peer on one link renamed a front published
+ * on another only). */
+static int on_slot(const struct mdns_service *s, int slot)
+{
+	return s->state != MDNS_WAITING && (s->ifmask & (1u << slot));
+}
+
 static void on_response(int slot)
 {
 	int host = 0, probing = 0;
 
 	for (const struct mdns_service *s = R.services; s; s = s->next)
-		probing |= s->state == MDNS_PROBING;   /* before this packet's conflicts */
-	build_set(-1, MDNS_PROBING, NULL);
+		probing |= on_slot(s, slot) && s->state == MDNS_PROBING;   /* before its conflicts */
+	build_set(slot, MDNS_PROBING, NULL);
 	for (struct mdns_service *s = R.services; s; s = s->next) {
 		uint8_t inst[MDNS_NAME_MAX];
 
-		if (s->state == MDNS_WAITING)
+		if (!on_slot(s, slot))
 			continue;
 		host = 1;
 		if (mdns_name_prepend(inst, s->name, mdns_adb_service) == 0 &&
@@ -581,7 +590,8 @@ static void on_query(int slot, const struct sockaddr_in *from)
 	for (struct mdns_service *s = R.services; s && !ours; s = s->next) {
 		uint8_t inst[MDNS_NAME_MAX];
 
-		if (s->state != MDNS_PROBING || mdns_name_prepend(inst, s->name, mdns_adb_service) != 0)
+		if (s->state != MDNS_PROBING || !on_slot(s, slot) ||
+		    mdns_name_prepend(inst, s->name, mdns_adb_service) != 0)
 			continue;
 		if (mdns_tiebreak(&set, &msg, inst) < 0) {
 			lost_tiebreak(s, 0);

@@ -1108,6 +1108,60 @@ START_TEST(goodbyes_for_our_records_are_answered)
 }
 END_TEST
 
+/* a probe from FROM on IFINDEX for instance "tv" whose records (its SRV to
+ * port 6000, above our 5555) win the tie-break */
+static void inject_winning_probe_on(unsigned ifindex, const char *from)
+{
+	struct mdns_set other = { .n = 0 };
+	size_t len;
+
+	ck_assert_int_eq(mdns_set_add_service(&other, 0, "tv", host, 6000), 0);
+	len = mdns_probe(&other, 0, host, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(ifindex, from, MDNS_PORT, pkt, len);
+}
+
+/* Review 3 of the responder, finding 5: names are the link's (RFC 6762).
+ * "tv" on pub0 (10.0.0.7), "guest" on guest0 (10.0.1.7): a claim on
+ * "tv" from a peer on guest0 leaves it announced, and while it probes a
+ * probe for "tv" on guest0 does not defer it; the same on pub0 do. Before,
+ * the claim made it probe again and three such probes renamed it. */
+START_TEST(names_are_the_links)
+{
+	struct mdns_service *s, *g;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	world_add_iface(8, "guest0", "10.0.1.7/24");
+	s = publish_on("10.0.0.7");
+	g = mdns_publish(&loop, "r2", "guest", "10.0.1.7", 5556);
+	ck_assert_ptr_nonnull(g);
+	ck_assert(world_joined(7) && world_joined(8));
+	while (mdns_service_state(s) == MDNS_PROBING || mdns_service_state(g) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	inject_claim_from(s, 8, "10.0.1.98");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_ne(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 0);
+	inject_claim_from(s, 7, "10.0.0.98");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
+	for (int i = 0; i < 3; i++) {
+		inject_winning_probe_on(8, "10.0.1.98");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
+	}
+	ck_assert_str_eq(mdns_service_name(s), "tv");
+	ck_assert_uint_eq(mdns_service_conflicts(s), 1);
+	inject_winning_probe_on(7, "10.0.0.98");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_ge(next_probe_in(s), 1000);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 2);
+	mdns_withdraw(g);
+	withdraw(s);
+}
+END_TEST
+
 /* Review 25, F7: a source flooding the port (2000 legacy queries a
  * second) while another querier asks five times a second: the querier gets
  * every answer; the flooder its budget's worth, then it is shut out (the
@@ -1355,6 +1409,7 @@ static Suite *mdns_suite(void)
 	tcase_add_test(slow, probes_are_answered_within_the_second);
 	tcase_add_test(slow, other_families_addresses_leave_a_front_alone);
 	tcase_add_test(slow, goodbyes_for_our_records_are_answered);
+	tcase_add_test(slow, names_are_the_links);
 	suite_add_tcase(s, slow);
 	return s;
 }
