@@ -366,6 +366,15 @@ static void on_service_timer(uv_timer_t *t)
 	s->state = MDNS_ANNOUNCED;
 }
 
+/* Is S published on interface SLOT? Names are the link's (RFC 6762): a
+ * packet on one link says nothing of the names on another (review 3 of
+ * the responder, finding 5: a peer on one link renamed a front published
+ * on another only). */
+static int on_slot(const struct mdns_service *s, int slot)
+{
+	return s->state != MDNS_WAITING && (s->ifmask & (1u << slot));
+}
+
 static const char conflict_cause;
 
 /* One more claim on a name that was probed through (announcing or
@@ -413,9 +422,11 @@ static void service_conflict(struct mdns_service *s)
 }
 
 /* The host name, the same way: renamed only while a service was probing
- * it when the claim came (PROBING), and within the same bounds; otherwise
- * every service probes again. */
-static void host_conflict(int probing)
+ * it when the claim came (PROBING), and within the same bounds, and then
+ * every service probes the new name; otherwise the services on SLOT, the
+ * link the claim came on, probe again (one there cannot keep the others
+ * probing). */
+static void host_conflict(int probing, int slot)
 {
 	char old[sizeof(R.host_text)];
 
@@ -424,7 +435,7 @@ static void host_conflict(int probing)
 			    "mdns: another responder claims host name %s: probing again%s",
 			    R.host_text, probing ? " (too many renames, the name kept)" : "");
 		for (struct mdns_service *s = R.services; s; s = s->next)
-			if (s->state != MDNS_WAITING) {
+			if (on_slot(s, slot)) {
 				s->conflicts++;
 				probe_start(s, 0);
 			}
@@ -451,7 +462,7 @@ static void host_conflict(int probing)
  * again cannot keep S probing for ever: the name lost is renamed (the
  * host name when HOST, the instance otherwise), within may_rename()'s
  * bounds. 1 when the host name was renamed (every service restarted). */
-static int lost_tiebreak(struct mdns_service *s, int host)
+static int lost_tiebreak(struct mdns_service *s, int host, int slot)
 {
 	static const char tiebreak_cause;
 
@@ -465,7 +476,7 @@ static int lost_tiebreak(struct mdns_service *s, int host)
 	}
 	s->lost = 0;
 	if (host) {
-		host_conflict(1);
+		host_conflict(1, slot);
 		return 1;
 	}
 	service_conflict(s);
@@ -536,15 +547,6 @@ static void rescue_goodbyes(int slot)
 		uv_timer_start(&R.rescue, on_rescue, RESCUE_MS, 0);
 }
 
-/* Is S published on interface SLOT? Names are the link's (RFC 6762): a
- * packet on one link says nothing of the names on another (review 3 of
- * the responder, finding 5: a peer on one link renamed a front published
- * on another only). */
-static int on_slot(const struct mdns_service *s, int slot)
-{
-	return s->state != MDNS_WAITING && (s->ifmask & (1u << slot));
-}
-
 static void on_response(int slot)
 {
 	int host = 0, probing = 0;
@@ -563,7 +565,7 @@ static void on_response(int slot)
 			service_conflict(s);
 	}
 	if (host && mdns_conflict(&set, &msg, R.host))
-		host_conflict(probing || claimed_again(&R.host_claims));
+		host_conflict(probing || claimed_again(&R.host_claims), slot);
 	rescue_goodbyes(slot);
 }
 
@@ -594,8 +596,8 @@ static void on_query(int slot, const struct sockaddr_in *from)
 		    mdns_name_prepend(inst, s->name, mdns_adb_service) != 0)
 			continue;
 		if (mdns_tiebreak(&set, &msg, inst) < 0) {
-			lost_tiebreak(s, 0);
-		} else if (mdns_tiebreak(&set, &msg, R.host) < 0 && lost_tiebreak(s, 1)) {
+			lost_tiebreak(s, 0, slot);
+		} else if (mdns_tiebreak(&set, &msg, R.host) < 0 && lost_tiebreak(s, 1, slot)) {
 			break;           /* the host renamed: every service probes again */
 		}
 	}

@@ -654,9 +654,9 @@ START_TEST(off_link_packets_are_dropped)
 }
 END_TEST
 
-/* a response arriving on IFINDEX from an on-link peer that claims the
- * host name (its A record with another address) */
-static void inject_host_claim(unsigned ifindex)
+/* a response arriving on IFINDEX from FROM that claims the host name
+ * (its A record with another address) */
+static void inject_host_claim_from(unsigned ifindex, const char *from)
 {
 	struct mdns_set other = { .n = 0 };
 	struct mdns_addrs a = { .n4 = 1 };
@@ -668,7 +668,13 @@ static void inject_host_claim(unsigned ifindex)
 	ck_assert_int_eq(mdns_set_add_host(&other, name, &a), 0);
 	len = mdns_announce(&other, 0, 1, -1, pkt, sizeof(pkt));
 	ck_assert_uint_gt(len, 0);
-	world_inject(ifindex, next_peer(), MDNS_PORT, pkt, len);
+	world_inject(ifindex, from, MDNS_PORT, pkt, len);
+}
+
+/* the same from an on-link peer of pub0 */
+static void inject_host_claim(unsigned ifindex)
+{
+	inject_host_claim_from(ifindex, next_peer());
 }
 
 /* RFC 6762 9: a claim on an announced host name makes the services probe
@@ -1125,7 +1131,9 @@ static void inject_winning_probe_on(unsigned ifindex, const char *from)
  * "tv" on pub0 (10.0.0.7), "guest" on guest0 (10.0.1.7): a claim on
  * "tv" from a peer on guest0 leaves it announced, and while it probes a
  * probe for "tv" on guest0 does not defer it; the same on pub0 do. Before,
- * the claim made it probe again and three such probes renamed it. */
+ * the claim made it probe again and three such probes renamed it. A claim
+ * on the host name (one for every link) on guest0 makes guest probe again,
+ * not tv (before: every service). */
 START_TEST(names_are_the_links)
 {
 	struct mdns_service *s, *g;
@@ -1140,6 +1148,13 @@ START_TEST(names_are_the_links)
 		uv_run(&loop, UV_RUN_ONCE);
 	inject_claim_from(s, 8, "10.0.1.98");
 	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_ne(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 0);
+	/* the host name, one for every link, claimed on guest0: guest probes
+	 * it again, tv is left alone */
+	inject_host_claim_from(8, "10.0.1.98");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(g), MDNS_PROBING);
 	ck_assert_int_ne(mdns_service_state(s), MDNS_PROBING);
 	ck_assert_uint_eq(mdns_service_conflicts(s), 0);
 	inject_claim_from(s, 7, "10.0.0.98");
