@@ -12,7 +12,7 @@
  * conflict while probing it takes the next name, "NAME (2)", "NAME (3)",
  * ... (the host "<hostname>-adb-2", ...), at most 15 times in 10 s and 100
  * times in all; a claim on an announced name makes it probe again, and the
- * third in 10 s is a conflict. A probe of another host that wins the
+ * third in a minute is a conflict. A probe of another host that wins the
  * tie-break (RFC 6762 8.2) defers it 1 s; the third in a row for the same
  * names is a conflict. Claims and probes count on the link they come on
  * only. A goodbye of another host for its records makes it announce them

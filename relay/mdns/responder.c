@@ -26,7 +26,8 @@
 #define ANNOUNCE_GAP_MS 1000
 #define LOST_TIEBREAK_MS 1000        /* RFC 6762 8.2 */
 #define TIEBREAKS_LOST_MAX 3         /* lost in a row while probing a name: a conflict */
-#define CLAIMS_ANNOUNCED_MAX 3       /* claims on a name probed through, in 10 s: renamed */
+#define CLAIMS_ANNOUNCED_MAX 3       /* claims on a name probed through, in a minute: */
+#define CLAIMS_WINDOW_MS 60000       /* renamed */
 #define PROBE_BURST 15               /* RFC 6762 8.1: 15 conflicts in 10 s, */
 #define PROBE_BURST_WINDOW_MS 10000
 #define PROBE_SLOW_MS 5000           /* then one probe every 5 s */
@@ -37,7 +38,7 @@
 #define PACKETS_PER_TURN 16
 #define HOST_BASE_MAX 40
 
-/* events counted in a window of PROBE_BURST_WINDOW_MS from the first */
+/* events counted in a window from the first */
 struct burst {
 	uint64_t start;
 	unsigned n;
@@ -267,12 +268,12 @@ static void send_on(int slot, const struct sockaddr_in *to, size_t len)
 
 /* ---- the state machine ---- */
 
-/* One more event: how many in the window, this one included. */
-static unsigned burst_add(struct burst *b)
+/* One more event: how many in the window of WINDOW_MS, this one included. */
+static unsigned burst_add(struct burst *b, uint64_t window_ms)
 {
 	uint64_t now = clock_mono_ms();
 
-	if (b->n == 0 || now - b->start >= PROBE_BURST_WINDOW_MS) {
+	if (b->n == 0 || now - b->start >= window_ms) {
 		b->start = now;
 		b->n = 0;
 	}
@@ -283,13 +284,13 @@ static unsigned burst_add(struct burst *b)
  * the window, RENAMES_MAX in all (a flood of claims renames little). */
 static int may_rename(struct burst *b, unsigned renames)
 {
-	return burst_add(b) <= PROBE_BURST && renames < RENAMES_MAX;
+	return burst_add(b, PROBE_BURST_WINDOW_MS) <= PROBE_BURST && renames < RENAMES_MAX;
 }
 
 static void probe_start(struct mdns_service *s, unsigned delay_ms)
 {
 	static const char slow_cause;
-	int slowed = burst_add(&s->probes) > PROBE_BURST;
+	int slowed = burst_add(&s->probes, PROBE_BURST_WINDOW_MS) > PROBE_BURST;
 
 	if (slowed && !s->slowed)
 		log_limited(LOG_LVL_NOTICE, s->route, &slow_cause,
@@ -383,11 +384,12 @@ static const char conflict_cause;
  * a responder that claims without defending (broken, or hostile: claiming
  * each announcement kept the service probing, unanswered, 97% of the
  * time; review 3 of the responder, finding 1): the
- * CLAIMS_ANNOUNCED_MAXth claim in PROBE_BURST_WINDOW_MS is taken as a
- * conflict while probing, which renames within may_rename()'s bounds. */
+ * CLAIMS_ANNOUNCED_MAXth claim in CLAIMS_WINDOW_MS is taken as a conflict
+ * while probing, which renames within may_rename()'s bounds (a claim
+ * every 20 s or more, not renamed, leaves it unanswered a second in 20). */
 static int claimed_again(struct burst *b)
 {
-	if (burst_add(b) < CLAIMS_ANNOUNCED_MAX)
+	if (burst_add(b, CLAIMS_WINDOW_MS) < CLAIMS_ANNOUNCED_MAX)
 		return 0;
 	memset(b, 0, sizeof(*b));
 	return 1;
