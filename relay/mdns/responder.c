@@ -516,7 +516,8 @@ static void on_rescue(uv_timer_t *t)
 /* RFC 6762 10.1, 6.6: a goodbye (TTL 0) for a record of ours, from
  * another host (one that lies, or a cooperating responder going away),
  * makes caches drop it in a second; the owner rescues it by multicasting
- * it within that second. Each service named so (or the host's records)
+ * it within that second. The same for a copy with less than half our TTL
+ * (6.6: caches would drop it that much sooner). Each service named so (or the host's records)
  * is announced again on SLOT RESCUE_MS later, once for every goodbye in
  * that time (review 3 of the responder, finding 4: one spoofed goodbye
  * took the service out of every cache on the link). */
@@ -527,12 +528,10 @@ static void rescue_goodbyes(int slot)
 
 	build_set(slot, MDNS_ANNOUNCING, NULL);
 	for (unsigned i = 0; i < msg.nrr; i++) {
-		if (msg.rr[i].ttl != 0)
-			continue;
 		for (unsigned k = 0; k < set.n; k++) {
 			const struct mdns_record *r = &set.r[k];
 
-			if (!mdns_record_eq(r, &msg.rr[i]))
+			if (msg.rr[i].ttl >= r->ttl / 2 || !mdns_record_eq(r, &msg.rr[i]))
 				continue;
 			if (r->group < 0)
 				host = 1;

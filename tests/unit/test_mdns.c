@@ -1033,9 +1033,9 @@ START_TEST(other_families_addresses_leave_a_front_alone)
 }
 END_TEST
 
-/* a goodbye (TTL 0) from 10.0.0.98 on interface 7 for instance NAME's SRV
- * on port PORT: ours when it names our port (5555) */
-static void inject_goodbye(const char *name, uint16_t port)
+/* a copy with TTL (0: a goodbye) from 10.0.0.98 on interface 7 of
+ * instance NAME's records on port PORT: ours when it names our port (5555) */
+static void inject_ttl(const char *name, uint16_t port, long ttl)
 {
 	struct mdns_set other = { .n = 0 };
 	uint8_t ours[MDNS_NAME_MAX];
@@ -1043,9 +1043,14 @@ static void inject_goodbye(const char *name, uint16_t port)
 
 	ck_assert_int_eq(mdns_name_from_text(ours, mdns_host_name()), 0);
 	ck_assert_int_eq(mdns_set_add_service(&other, 0, name, ours, port), 0);
-	len = mdns_announce(&other, 0, 0, 0, pkt, sizeof(pkt));
+	len = mdns_announce(&other, 0, 0, ttl, pkt, sizeof(pkt));
 	ck_assert_uint_gt(len, 0);
 	world_inject(7, "10.0.0.98", MDNS_PORT, pkt, len);
+}
+
+static void inject_goodbye(const char *name, uint16_t port)
+{
+	inject_ttl(name, port, 0);
 }
 
 /* a goodbye from 10.0.0.98 on interface 7 for our host's 10.0.0.7 */
@@ -1068,8 +1073,9 @@ static void inject_host_goodbye(void)
  * another host (a lie, or a cooperating responder leaving) has every
  * cache drop them in a second (RFC 6762 10.1): the relay multicasts them
  * again within it (6.6), 250 ms later, once for the goodbyes of that
- * time; the host's records alone for a goodbye of the host's address; a
- * goodbye for another's records, or another instance, is not answered.
+ * time; the host's records alone for a goodbye of the host's address;
+ * likewise a copy with less than half our TTL (6.6), not one with ours;
+ * a goodbye for another's records, or another instance, is not answered.
  * Without the rule nothing is sent. */
 START_TEST(goodbyes_for_our_records_are_answered)
 {
@@ -1112,6 +1118,17 @@ START_TEST(goodbyes_for_our_records_are_answered)
 	ck_assert_ptr_nonnull(find_rr(MDNS_TYPE_A));
 	ck_assert_uint_gt(find_rr(MDNS_TYPE_A)->ttl, 0);
 	ck_assert_ptr_null(find_rr(MDNS_TYPE_SRV));
+	/* our records with 60 s (at least half our TTLs? the SRV's 120, not
+	 * the TXT's 4500): announced again; with their own TTLs: nothing */
+	world_now_ms += 2000;
+	inject_ttl("tv", 5555, -1);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_run(&loop, UV_RUN_ONCE);            /* the scan's timer, no rescue's */
+	ck_assert_uint_eq(world_sent(7), sent + 2);
+	inject_ttl("tv", 5555, 60);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(world_sent(7), sent + 3);
 	withdraw(s);
 }
 END_TEST
