@@ -15,7 +15,12 @@
  * starve another querier (each source's budget, intake.c), the table of
  * sources bounded and not to be emptied by an attacker, nor held by 33
  * addresses each a little past its budget; a probe that wins the
- * tie-break again and again renames the service.
+ * tie-break again and again renames the service. Review 3 of the
+ * responder: claims at each announcement rename it (and its "published"
+ * lines are limited), probes are answered 250 ms after a multicast,
+ * addresses of the other family leave a front alone, goodbyes and short
+ * TTLs for our records are answered, names are each link's own. Those
+ * wait for real probes: a tcase of their own, with a longer timeout.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
