@@ -398,7 +398,8 @@ static int claimed_again(struct burst *b)
 /* Another responder holds a name of ours: while probing, take the next
  * name (at most 15 times in 10 s, RENAMES_MAX in all; past that probe the
  * same name again); once announced, probe again (RFC 6762 9), and the
- * holder's answer to the probe decides. */
+ * holder's answer to the probe decides (the third such claim in a minute:
+ * as while probing, claimed_again()). */
 static void service_conflict(struct mdns_service *s)
 {
 	char old[sizeof(s->name)];
@@ -517,10 +518,11 @@ static void on_rescue(uv_timer_t *t)
  * another host (one that lies, or a cooperating responder going away),
  * makes caches drop it in a second; the owner rescues it by multicasting
  * it within that second. The same for a copy with less than half our TTL
- * (6.6: caches would drop it that much sooner). Each service named so (or the host's records)
- * is announced again on SLOT RESCUE_MS later, once for every goodbye in
- * that time (review 3 of the responder, finding 4: one spoofed goodbye
- * took the service out of every cache on the link). */
+ * (6.6: caches would drop it that much sooner). Each service named so
+ * (or the host's records) is announced again on SLOT RESCUE_MS later,
+ * once for every goodbye in that time (review 3 of the responder, finding
+ * 4: one spoofed goodbye took the service out of every cache on the
+ * link). */
 static void rescue_goodbyes(int slot)
 {
 	uint64_t groups = 0;
