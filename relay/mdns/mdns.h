@@ -11,17 +11,20 @@
  * then announces itself twice, 1 s apart, and answers queries. On a
  * conflict while probing it takes the next name, "NAME (2)", "NAME (3)",
  * ... (the host "<hostname>-adb-2", ...), at most 15 times in 10 s and 100
- * times in all; a claim on an announced name makes it probe again. A probe
- * of another host that wins the tie-break (RFC 6762 8.2) defers it 1 s;
- * the third in a row for the same names is a conflict. Withdrawn, it says
- * goodbye (its records with TTL 0).
+ * times in all; a claim on an announced name makes it probe again, and the
+ * third in a minute is a conflict. A probe of another host that wins the
+ * tie-break (RFC 6762 8.2) defers it 1 s; the third in a row for the same
+ * names is a conflict. Claims and probes count on the link they come on
+ * only. A goodbye of another host for its records makes it announce them
+ * again (RFC 6762 10.1). Withdrawn, it says goodbye (its records with TTL
+ * 0).
  *
  * Where: a front bound to an address is published on the interface that
  * holds it (none yet: it waits for it); a front bound to the wildcard
  * address on every interface that is up, multicast-capable and not the
  * loopback. Interfaces and addresses are scanned again every
- * MDNS_RESCAN_MS; a service whose interfaces or addresses changed probes
- * and announces itself again.
+ * MDNS_RESCAN_MS; a service whose interfaces, or addresses it publishes,
+ * changed probes and announces itself again.
  *
  * Every packet is an untrusted peer's: at most MDNS_READS_PER_S read a
  * second (the rest wait in, or overflow, the socket's buffer), at most

@@ -160,8 +160,8 @@ int mdns_record_eq(const struct mdns_record *r, const struct mdns_rr *rr);
  * the proposed records in the authority section. Length or 0. */
 size_t mdns_probe(const struct mdns_set *set, int group, const uint8_t *host, uint8_t *out,
 		  size_t cap);
-/* An unsolicited response with every record of GROUP (and the host's,
- * when WITH_HOST), each with TTL, or its own TTL when TTL is -1 (0: the
+/* An unsolicited response with every record of GROUP (none when -2; and
+ * the host's, when WITH_HOST), each with TTL, or its own TTL when TTL is -1 (0: the
  * goodbye). Length or 0. */
 size_t mdns_announce(const struct mdns_set *set, int group, int with_host, long ttl,
 		     uint8_t *out, size_t cap);

@@ -26,15 +26,19 @@
 #define ANNOUNCE_GAP_MS 1000
 #define LOST_TIEBREAK_MS 1000        /* RFC 6762 8.2 */
 #define TIEBREAKS_LOST_MAX 3         /* lost in a row while probing a name: a conflict */
+#define CLAIMS_ANNOUNCED_MAX 3       /* claims on a name probed through, in a minute: */
+#define CLAIMS_WINDOW_MS 60000       /* renamed */
 #define PROBE_BURST 15               /* RFC 6762 8.1: 15 conflicts in 10 s, */
 #define PROBE_BURST_WINDOW_MS 10000
 #define PROBE_SLOW_MS 5000           /* then one probe every 5 s */
-#define MULTICAST_GAP_MS 1000        /* a record multicast at most once a second */
+#define MULTICAST_GAP_MS 1000        /* a record multicast at most once a second, */
+#define PROBE_ANSWER_GAP_MS 250      /* in answer to a probe every 250 ms (RFC 6762 6) */
+#define RESCUE_MS 250                /* a goodbye for our records: multicast again so soon */
 #define RENAMES_MAX 100              /* "NAME (100)", "HOST-adb-100": then no further */
 #define PACKETS_PER_TURN 16
 #define HOST_BASE_MAX 40
 
-/* events counted in a window of PROBE_BURST_WINDOW_MS from the first */
+/* events counted in a window from the first */
 struct burst {
 	uint64_t start;
 	unsigned n;
@@ -57,6 +61,7 @@ struct mdns_service {
 	uint32_t ifmask;                 /* interface slots it is published on */
 	uint64_t last_mc[MDNS_IFACES_MAX];
 	struct burst probes, renames_burst;
+	struct burst claims;             /* claims on its instance name while not probing */
 	unsigned conflicts;              /* claims and lost tie-breaks since it last probed through */
 	unsigned lost;                   /* tie-breaks lost in a row while probing these names */
 	int slowed;                      /* its probes 5 s apart (PROBE_BURST in the window) */
@@ -66,8 +71,8 @@ static struct {
 	uv_loop_t *loop;
 	int fd;
 	uv_poll_t poll;
-	uv_timer_t scan, resume;
-	int handles;                     /* open: poll, scan, resume */
+	uv_timer_t scan, resume, rescue;
+	int handles;                     /* open: poll, scan, resume, rescue */
 	int closing;
 	struct mdns_iface ifaces[MDNS_IFACES_MAX];   /* index 0: an empty slot */
 	unsigned joined[MDNS_IFACES_MAX];            /* ifindex joined per slot */
@@ -76,9 +81,12 @@ static struct {
 	char host_base[HOST_BASE_MAX + 1];
 	unsigned host_renames;
 	struct burst host_renames_burst;
+	struct burst host_claims;        /* claims on the host name while none was probing */
 	uint8_t host[MDNS_NAME_MAX];
 	char host_text[MDNS_LABEL_MAX + 8];
 	uint64_t host_last_mc[MDNS_IFACES_MAX];
+	uint64_t rescue_groups[MDNS_IFACES_MAX];   /* said goodbye for by another: to multicast, */
+	uint32_t rescue_host;                        /* and the host's records on these slots */
 	uint64_t second;
 	unsigned reads;                  /* packets read in this second */
 	struct mdns_intake intake;
@@ -163,6 +171,7 @@ static void host_init(void)
 		snprintf(R.host_base, sizeof(R.host_base), "adbd-relay");
 	R.host_renames = 1;
 	memset(&R.host_renames_burst, 0, sizeof(R.host_renames_burst));
+	memset(&R.host_claims, 0, sizeof(R.host_claims));
 	set_host_name();
 }
 
@@ -197,8 +206,10 @@ static void service_addrs(const struct mdns_service *s, const struct mdns_iface 
 }
 
 /* The records of the services published on interface SLOT (every slot
- * when -1) that are at least in state MIN, and ALSO whatever its state. */
-static void build_set(int slot, enum mdns_state min, const struct mdns_service *also)
+ * when -1) that are at least in state MIN, and ALSO whatever its state;
+ * on a slot, those multicast there less than GAP_MS ago marked recent. */
+static void build_set_gap(int slot, enum mdns_state min, const struct mdns_service *also,
+			  uint64_t gap_ms)
 {
 	uint64_t now = clock_mono_ms();
 	struct mdns_addrs a;
@@ -213,8 +224,7 @@ static void build_set(int slot, enum mdns_state min, const struct mdns_service *
 		if (mdns_set_add_service(&set, s->slot, s->name, R.host, s->port) != 0)
 			continue;
 		for (unsigned i = first; slot >= 0 && i < set.n; i++)
-			set.r[i].recent = set.r[i].group >= 0 &&
-					  now - s->last_mc[slot] < MULTICAST_GAP_MS;
+			set.r[i].recent = set.r[i].group >= 0 && now - s->last_mc[slot] < gap_ms;
 		for (int i = 0; i < MDNS_IFACES_MAX; i++) {
 			if ((slot >= 0 && i != slot) || !(s->ifmask & (1u << i)))
 				continue;
@@ -224,7 +234,12 @@ static void build_set(int slot, enum mdns_state min, const struct mdns_service *
 	}
 	for (unsigned i = 0; slot >= 0 && i < set.n; i++)
 		if (set.r[i].group < 0)
-			set.r[i].recent = now - R.host_last_mc[slot] < MULTICAST_GAP_MS;
+			set.r[i].recent = now - R.host_last_mc[slot] < gap_ms;
+}
+
+static void build_set(int slot, enum mdns_state min, const struct mdns_service *also)
+{
+	build_set_gap(slot, min, also, MULTICAST_GAP_MS);
 }
 
 static void sent_multicast(int slot, uint64_t groups, int shared)
@@ -253,12 +268,12 @@ static void send_on(int slot, const struct sockaddr_in *to, size_t len)
 
 /* ---- the state machine ---- */
 
-/* One more event: how many in the window, this one included. */
-static unsigned burst_add(struct burst *b)
+/* One more event: how many in the window of WINDOW_MS, this one included. */
+static unsigned burst_add(struct burst *b, uint64_t window_ms)
 {
 	uint64_t now = clock_mono_ms();
 
-	if (b->n == 0 || now - b->start >= PROBE_BURST_WINDOW_MS) {
+	if (b->n == 0 || now - b->start >= window_ms) {
 		b->start = now;
 		b->n = 0;
 	}
@@ -269,13 +284,13 @@ static unsigned burst_add(struct burst *b)
  * the window, RENAMES_MAX in all (a flood of claims renames little). */
 static int may_rename(struct burst *b, unsigned renames)
 {
-	return burst_add(b) <= PROBE_BURST && renames < RENAMES_MAX;
+	return burst_add(b, PROBE_BURST_WINDOW_MS) <= PROBE_BURST && renames < RENAMES_MAX;
 }
 
 static void probe_start(struct mdns_service *s, unsigned delay_ms)
 {
 	static const char slow_cause;
-	int slowed = burst_add(&s->probes) > PROBE_BURST;
+	int slowed = burst_add(&s->probes, PROBE_BURST_WINDOW_MS) > PROBE_BURST;
 
 	if (slowed && !s->slowed)
 		log_limited(LOG_LVL_NOTICE, s->route, &slow_cause,
@@ -324,6 +339,7 @@ static void goodbye_on(const struct mdns_service *s, int slot)
 
 static void on_service_timer(uv_timer_t *t)
 {
+	static const char published_cause;
 	struct mdns_service *s = t->data;
 
 	if (s->state == MDNS_PROBING && s->step < PROBES) {
@@ -337,8 +353,11 @@ static void on_service_timer(uv_timer_t *t)
 		s->step = 0;
 		s->conflicts = 0;
 		s->lost = 0;
-		log_notice("mdns: route %s: published as \"%s._adb._tcp.local\" on %s, port %u",
-			   s->route, s->name, R.host_text, s->port);
+		/* a peer's claims and the interfaces' addresses make it come
+		 * again: limited */
+		log_limited(LOG_LVL_NOTICE, s->route, &published_cause,
+			    "mdns: route %s: published as \"%s._adb._tcp.local\" on %s, port %u",
+			    s->route, s->name, R.host_text, s->port);
 	}
 	each_iface(s, announce_on);
 	if (++s->step < ANNOUNCEMENTS) {
@@ -348,28 +367,56 @@ static void on_service_timer(uv_timer_t *t)
 	s->state = MDNS_ANNOUNCED;
 }
 
+/* Is S published on interface SLOT? Names are the link's (RFC 6762): a
+ * packet on one link says nothing of the names on another (review 3 of
+ * the responder, finding 5: a peer on one link renamed a front published
+ * on another only). */
+static int on_slot(const struct mdns_service *s, int slot)
+{
+	return s->state != MDNS_WAITING && (s->ifmask & (1u << slot));
+}
+
 static const char conflict_cause;
+
+/* One more claim on a name that was probed through (announcing or
+ * announced, RFC 6762 9: probed again). A holder answers our probe, so
+ * a name probed through again and again yet claimed each time is held by
+ * a responder that claims without defending (broken, or hostile: claiming
+ * each announcement kept the service probing, unanswered, 97% of the
+ * time; review 3 of the responder, finding 1): the
+ * CLAIMS_ANNOUNCED_MAXth claim in CLAIMS_WINDOW_MS is taken as a conflict
+ * while probing, which renames within may_rename()'s bounds (a claim
+ * every 20 s or more, not renamed, leaves it unanswered a second in 20). */
+static int claimed_again(struct burst *b)
+{
+	if (burst_add(b, CLAIMS_WINDOW_MS) < CLAIMS_ANNOUNCED_MAX)
+		return 0;
+	memset(b, 0, sizeof(*b));
+	return 1;
+}
 
 /* Another responder holds a name of ours: while probing, take the next
  * name (at most 15 times in 10 s, RENAMES_MAX in all; past that probe the
  * same name again); once announced, probe again (RFC 6762 9), and the
- * holder's answer to the probe decides. */
+ * holder's answer to the probe decides (the third such claim in a minute:
+ * as while probing, claimed_again()). */
 static void service_conflict(struct mdns_service *s)
 {
 	char old[sizeof(s->name)];
+	int probing = s->state == MDNS_PROBING || claimed_again(&s->claims);
 
 	s->conflicts++;
-	if (s->state != MDNS_PROBING || !may_rename(&s->renames_burst, s->renames)) {
+	if (!probing || !may_rename(&s->renames_burst, s->renames)) {
 		log_limited(LOG_LVL_NOTICE, s->route, &conflict_cause,
 			    "mdns: route %s: another responder claims \"%s\": probing again%s",
-			    s->route, s->name,
-			    s->state == MDNS_PROBING ? " (too many renames, the name kept)" : "");
+			    s->route, s->name, probing ? " (too many renames, the name kept)" : "");
 		probe_start(s, 0);
 		return;
 	}
 	memcpy(old, s->name, sizeof(old));
 	s->renames++;
 	s->lost = 0;
+	memset(&s->claims, 0, sizeof(s->claims));
 	mdns_instance_name(s->name, sizeof(s->name), s->base, s->renames);
 	log_limited(LOG_LVL_NOTICE, s->route, &conflict_cause,
 		    "mdns: route %s: \"%s\" is taken on the network, now \"%s\"", s->route, old,
@@ -378,9 +425,11 @@ static void service_conflict(struct mdns_service *s)
 }
 
 /* The host name, the same way: renamed only while a service was probing
- * it when the claim came (PROBING), and within the same bounds; otherwise
- * every service probes again. */
-static void host_conflict(int probing)
+ * it when the claim came (PROBING), and within the same bounds, and then
+ * every service probes the new name; otherwise the services on SLOT, the
+ * link the claim came on, probe again (one there cannot keep the others
+ * probing). */
+static void host_conflict(int probing, int slot)
 {
 	char old[sizeof(R.host_text)];
 
@@ -389,7 +438,7 @@ static void host_conflict(int probing)
 			    "mdns: another responder claims host name %s: probing again%s",
 			    R.host_text, probing ? " (too many renames, the name kept)" : "");
 		for (struct mdns_service *s = R.services; s; s = s->next)
-			if (s->state != MDNS_WAITING) {
+			if (on_slot(s, slot)) {
 				s->conflicts++;
 				probe_start(s, 0);
 			}
@@ -397,6 +446,7 @@ static void host_conflict(int probing)
 	}
 	memcpy(old, R.host_text, sizeof(old));
 	R.host_renames++;
+	memset(&R.host_claims, 0, sizeof(R.host_claims));
 	set_host_name();
 	log_limited(LOG_LVL_NOTICE, "mdns", &conflict_cause,
 		    "mdns: host name %s is taken on the network, now %s", old, R.host_text);
@@ -415,7 +465,7 @@ static void host_conflict(int probing)
  * again cannot keep S probing for ever: the name lost is renamed (the
  * host name when HOST, the instance otherwise), within may_rename()'s
  * bounds. 1 when the host name was renamed (every service restarted). */
-static int lost_tiebreak(struct mdns_service *s, int host)
+static int lost_tiebreak(struct mdns_service *s, int host, int slot)
 {
 	static const char tiebreak_cause;
 
@@ -429,7 +479,7 @@ static int lost_tiebreak(struct mdns_service *s, int host)
 	}
 	s->lost = 0;
 	if (host) {
-		host_conflict(1);
+		host_conflict(1, slot);
 		return 1;
 	}
 	service_conflict(s);
@@ -438,17 +488,79 @@ static int lost_tiebreak(struct mdns_service *s, int host)
 
 /* ---- packets ---- */
 
-static void on_response(void)
+static void on_rescue(uv_timer_t *t)
+{
+	(void)t;
+	for (int i = 0; i < MDNS_IFACES_MAX; i++) {
+		uint64_t groups = R.rescue_groups[i];
+		int host = (R.rescue_host & (1u << i)) != 0;
+
+		R.rescue_groups[i] = 0;
+		for (const struct mdns_service *s = R.services; s && groups; s = s->next) {
+			if ((groups & (1ull << s->slot)) && s->state >= MDNS_ANNOUNCING &&
+			    (s->ifmask & (1u << i))) {
+				announce_on(s, i);   /* the host's records with it */
+				host = 0;
+			}
+		}
+		if (!host)
+			continue;
+		build_set(i, MDNS_ANNOUNCING, NULL);   /* no group: the host's records alone */
+		if (set.n > 0) {
+			send_on(i, NULL, mdns_announce(&set, -2, 1, -1, tx, sizeof(tx)));
+			sent_multicast(i, 0, 1);
+		}
+	}
+	R.rescue_host = 0;
+}
+
+/* RFC 6762 10.1, 6.6: a goodbye (TTL 0) for a record of ours, from
+ * another host (one that lies, or a cooperating responder going away),
+ * makes caches drop it in a second; the owner rescues it by multicasting
+ * it within that second. The same for a copy with less than half our TTL
+ * (6.6: caches would drop it that much sooner). Each service named so
+ * (or the host's records) is announced again on SLOT RESCUE_MS later,
+ * once for every goodbye in that time (review 3 of the responder, finding
+ * 4: one spoofed goodbye took the service out of every cache on the
+ * link). */
+static void rescue_goodbyes(int slot)
+{
+	uint64_t groups = 0;
+	int host = 0;
+
+	build_set(slot, MDNS_ANNOUNCING, NULL);
+	for (unsigned i = 0; i < msg.nrr; i++) {
+		for (unsigned k = 0; k < set.n; k++) {
+			const struct mdns_record *r = &set.r[k];
+
+			if (msg.rr[i].ttl >= r->ttl / 2 || !mdns_record_eq(r, &msg.rr[i]))
+				continue;
+			if (r->group < 0)
+				host = 1;
+			else
+				groups |= 1ull << r->group;
+		}
+	}
+	if (groups == 0 && !host)
+		return;
+	R.rescue_groups[slot] |= groups;
+	if (host)
+		R.rescue_host |= 1u << slot;
+	if (!uv_is_active((uv_handle_t *)&R.rescue))
+		uv_timer_start(&R.rescue, on_rescue, RESCUE_MS, 0);
+}
+
+static void on_response(int slot)
 {
 	int host = 0, probing = 0;
 
 	for (const struct mdns_service *s = R.services; s; s = s->next)
-		probing |= s->state == MDNS_PROBING;   /* before this packet's conflicts */
-	build_set(-1, MDNS_PROBING, NULL);
+		probing |= on_slot(s, slot) && s->state == MDNS_PROBING;   /* before its conflicts */
+	build_set(slot, MDNS_PROBING, NULL);
 	for (struct mdns_service *s = R.services; s; s = s->next) {
 		uint8_t inst[MDNS_NAME_MAX];
 
-		if (s->state == MDNS_WAITING)
+		if (!on_slot(s, slot))
 			continue;
 		host = 1;
 		if (mdns_name_prepend(inst, s->name, mdns_adb_service) == 0 &&
@@ -456,7 +568,17 @@ static void on_response(void)
 			service_conflict(s);
 	}
 	if (host && mdns_conflict(&set, &msg, R.host))
-		host_conflict(probing);
+		host_conflict(probing || claimed_again(&R.host_claims), slot);
+	rescue_goodbyes(slot);
+}
+
+/* A probe: a query that proposes records (its authority section). */
+static int is_probe(const struct mdns_msg *m)
+{
+	for (unsigned i = 0; i < m->nrr; i++)
+		if (m->rr[i].section == MDNS_NS)
+			return 1;
+	return 0;
 }
 
 static void on_query(int slot, const struct sockaddr_in *from)
@@ -473,15 +595,21 @@ static void on_query(int slot, const struct sockaddr_in *from)
 	for (struct mdns_service *s = R.services; s && !ours; s = s->next) {
 		uint8_t inst[MDNS_NAME_MAX];
 
-		if (s->state != MDNS_PROBING || mdns_name_prepend(inst, s->name, mdns_adb_service) != 0)
+		if (s->state != MDNS_PROBING || !on_slot(s, slot) ||
+		    mdns_name_prepend(inst, s->name, mdns_adb_service) != 0)
 			continue;
 		if (mdns_tiebreak(&set, &msg, inst) < 0) {
-			lost_tiebreak(s, 0);
-		} else if (mdns_tiebreak(&set, &msg, R.host) < 0 && lost_tiebreak(s, 1)) {
+			lost_tiebreak(s, 0, slot);
+		} else if (mdns_tiebreak(&set, &msg, R.host) < 0 && lost_tiebreak(s, 1, slot)) {
 			break;           /* the host renamed: every service probes again */
 		}
 	}
-	build_set(slot, MDNS_ANNOUNCING, NULL);
+	/* a probe is answered a quarter of a second after the last multicast
+	 * of the record, not a second (RFC 6762 6): the prober decides within
+	 * 750 ms, and a name left undefended so is taken (review 3 of the
+	 * responder, finding 2: any QM query kept it so) */
+	build_set_gap(slot, MDNS_ANNOUNCING, NULL,
+		      is_probe(&msg) ? PROBE_ANSWER_GAP_MS : MULTICAST_GAP_MS);
 	len = mdns_answer(&set, &msg, ntohs(from->sin_port), tx, sizeof(tx), &unicast, &groups,
 			  &shared);
 	if (len == 0)
@@ -595,7 +723,7 @@ static void on_packet(size_t len, const struct sockaddr_in *from, unsigned ifind
 		return;
 	}
 	if (msg.flags & MDNS_FLAG_QR)
-		on_response();
+		on_response(slot);
 	else
 		on_query(slot, from);
 }
@@ -721,10 +849,38 @@ static void join_used(void)
 	}
 }
 
+static int addrs_eq(const struct mdns_addrs *a, const struct mdns_addrs *b)
+{
+	return a->n4 == b->n4 && a->n6 == b->n6 &&
+	       memcmp(a->v4, b->v4, a->n4 * sizeof(a->v4[0])) == 0 &&
+	       memcmp(a->v6, b->v6, a->n6 * sizeof(a->v6[0])) == 0;
+}
+
+/* The slots of CHANGED (take_scan()) where what S publishes changed: the
+ * interface came or went, or the addresses S has on it. Others' changes
+ * (an IPv6 address for an IPv4 front: a peer's router advertisements add
+ * them at will) leave S alone (review 3 of the responder, finding 3). */
+static uint32_t service_changed(const struct mdns_service *s, const struct mdns_iface *old,
+				uint32_t changed)
+{
+	struct mdns_addrs a, b;
+	uint32_t m = 0;
+
+	for (int i = 0; i < MDNS_IFACES_MAX; i++) {
+		if (!(changed & (1u << i)))
+			continue;
+		service_addrs(s, &old[i], &a);
+		service_addrs(s, &R.ifaces[i], &b);
+		if (old[i].index != R.ifaces[i].index || !addrs_eq(&a, &b))
+			m |= 1u << i;
+	}
+	return m;
+}
+
 static void rescan(void)
 {
 	static const char scan_cause;
-	struct mdns_iface found[MDNS_IFACES_MAX];
+	struct mdns_iface found[MDNS_IFACES_MAX], old[MDNS_IFACES_MAX];
 	int n = mdns_scan_ifaces(found, MDNS_IFACES_MAX);
 	uint32_t changed;
 
@@ -733,11 +889,13 @@ static void rescan(void)
 			    strerror(errno));
 		return;
 	}
+	memcpy(old, R.ifaces, sizeof(old));
 	changed = take_scan(found, n);
 	for (struct mdns_service *s = R.services; s; s = s->next) {
 		uint32_t m = service_mask(s);
 
-		if (m == s->ifmask && !(m & changed) && s->state != MDNS_WAITING)
+		if (m == s->ifmask && !(m & service_changed(s, old, changed)) &&
+		    s->state != MDNS_WAITING)
 			continue;
 		s->ifmask = m;
 		if (m == 0) {
@@ -788,6 +946,8 @@ static void on_responder_closed(uv_handle_t *h)
 	memset(R.ifaces, 0, sizeof(R.ifaces));
 	memset(R.joined, 0, sizeof(R.joined));
 	memset(&R.intake, 0, sizeof(R.intake));
+	memset(R.rescue_groups, 0, sizeof(R.rescue_groups));
+	R.rescue_host = 0;
 	if (R.services != NULL)          /* published again while closing */
 		responder_up(R.loop);
 }
@@ -800,7 +960,8 @@ static void responder_up(uv_loop_t *loop)
 	host_init();
 	uv_timer_init(loop, &R.scan);
 	uv_timer_init(loop, &R.resume);
-	R.handles = 2;
+	uv_timer_init(loop, &R.rescue);
+	R.handles = 3;
 	uv_timer_start(&R.scan, on_scan, 0, MDNS_RESCAN_MS);
 }
 
@@ -811,6 +972,7 @@ static void responder_down(void)
 		uv_close((uv_handle_t *)&R.poll, on_responder_closed);
 	uv_close((uv_handle_t *)&R.scan, on_responder_closed);
 	uv_close((uv_handle_t *)&R.resume, on_responder_closed);
+	uv_close((uv_handle_t *)&R.rescue, on_responder_closed);
 }
 
 struct mdns_service *mdns_publish(uv_loop_t *loop, const char *route, const char *name,

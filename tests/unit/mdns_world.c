@@ -79,6 +79,18 @@ void world_add_addr(unsigned ifindex, const char *addr)
 	f->addrs.n4++;
 }
 
+void world_add_addr6(unsigned ifindex, const char *addr)
+{
+	int i = iface_at(ifindex);
+	struct mdns_iface *f;
+
+	world_check(i >= 0 && ifaces[i].addrs.n6 < MDNS_ADDRS_MAX, "no room for an address");
+	f = &ifaces[i];
+	world_check(inet_pton(AF_INET6, addr, &f->addrs.v6[f->addrs.n6]) == 1,
+		    "not an IPv6 address");
+	f->addrs.n6++;
+}
+
 void world_add_iface(unsigned ifindex, const char *name, const char *addr)
 {
 	struct mdns_iface *f;

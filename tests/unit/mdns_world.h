@@ -27,6 +27,8 @@ extern uint64_t world_now_ms;
 void world_add_iface(unsigned ifindex, const char *name, const char *addr);
 /* One more address ("a.b.c.d/prefix") on interface IFINDEX. */
 void world_add_addr(unsigned ifindex, const char *addr);
+/* One more IPv6 address on interface IFINDEX. */
+void world_add_addr6(unsigned ifindex, const char *addr);
 /* When set, what the responder multicasts comes back to it, as the
  * kernel's IP_MULTICAST_LOOP does: from the interface's first address,
  * port 5353, on that interface. Cleared by world_end(). */

@@ -15,7 +15,12 @@
  * starve another querier (each source's budget, intake.c), the table of
  * sources bounded and not to be emptied by an attacker, nor held by 33
  * addresses each a little past its budget; a probe that wins the
- * tie-break again and again renames the service.
+ * tie-break again and again renames the service. Review 3 of the
+ * responder: claims at each announcement rename it (and its "published"
+ * lines are limited), probes are answered 250 ms after a multicast,
+ * addresses of the other family leave a front alone, goodbyes and short
+ * TTLs for our records are answered, names are each link's own. Those
+ * wait for real probes: a tcase of their own, with a longer timeout.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -654,9 +659,9 @@ START_TEST(off_link_packets_are_dropped)
 }
 END_TEST
 
-/* a response arriving on IFINDEX from an on-link peer that claims the
- * host name (its A record with another address) */
-static void inject_host_claim(unsigned ifindex)
+/* a response arriving on IFINDEX from FROM that claims the host name
+ * (its A record with another address) */
+static void inject_host_claim_from(unsigned ifindex, const char *from)
 {
 	struct mdns_set other = { .n = 0 };
 	struct mdns_addrs a = { .n4 = 1 };
@@ -668,7 +673,13 @@ static void inject_host_claim(unsigned ifindex)
 	ck_assert_int_eq(mdns_set_add_host(&other, name, &a), 0);
 	len = mdns_announce(&other, 0, 1, -1, pkt, sizeof(pkt));
 	ck_assert_uint_gt(len, 0);
-	world_inject(ifindex, next_peer(), MDNS_PORT, pkt, len);
+	world_inject(ifindex, from, MDNS_PORT, pkt, len);
+}
+
+/* the same from an on-link peer of pub0 */
+static void inject_host_claim(unsigned ifindex)
+{
+	inject_host_claim_from(ifindex, next_peer());
 }
 
 /* RFC 6762 9: a claim on an announced host name makes the services probe
@@ -872,6 +883,320 @@ START_TEST(lost_tiebreaks_rename)
 	ck_assert_str_eq(mdns_service_name(s), "tv (24)");
 	ck_assert_uint_eq(mdns_service_conflicts(s), 1 + 67);
 	ck_assert_msg(lines <= 2 * 5 * (60 / 10 + 1), "%u log lines for 67 probes", lines);
+	withdraw(s);
+}
+END_TEST
+
+/* Lines of what FN writes to stderr that hold NEEDLE, in *LINES. */
+static unsigned stderr_holding(void (*fn)(struct mdns_service *), struct mdns_service *s,
+			       const char *needle)
+{
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	unsigned n = 0;
+	char line[1024];
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fileno(f), 2), 0);
+	fn(s);
+	fflush(stderr);
+	ck_assert_int_ge(dup2(saved, 2), 0);
+	close(saved);
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+static int claim_host;                   /* the attacker claims the host name, not the instance */
+
+/* A responder that claims the name again each time S is announced, never
+ * answering its probes: 7 times, each once S has probed through, 15 s
+ * apart. */
+static void claims_at_each_announcement(struct mdns_service *s)
+{
+	for (unsigned i = 0; i < 7; i++) {
+		while (mdns_service_state(s) == MDNS_PROBING)
+			uv_run(&loop, UV_RUN_ONCE);
+		if (claim_host)
+			inject_host_claim(7);
+		else
+			inject_claim_from(s, 7, "10.0.0.98");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+		world_now_ms += 15000;
+	}
+}
+
+/* Review 3 of the responder, finding 1: a claim on an announced name
+ * makes it probe again (RFC 6762 9); a responder that claims it again at
+ * each announcement, without ever answering a probe, kept it probing,
+ * unanswered, 97% of the time, the name never given up, a "published"
+ * line logged each time. The third claim on a probed-through name in a
+ * minute is a conflict while probing: renamed (within the rename bounds),
+ * the instance name as the host name; the "published" line goes through
+ * the rate limiter. Without the rule: "tv" after 7 claims, 7 lines (with
+ * a window of 10 s, as the other bursts': "tv"). */
+START_TEST(claims_after_each_announcement_rename)
+{
+	struct mdns_service *s;
+	char first[MDNS_LABEL_MAX + 8];
+	unsigned published;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	snprintf(first, sizeof(first), "%s", mdns_host_name());
+	/* one that follows the name: renamed at the 3rd and the 6th claim */
+	published = stderr_holding(claims_at_each_announcement, s, "published as");
+	ck_assert_str_eq(mdns_service_name(s), "tv (3)");
+	ck_assert_str_eq(mdns_host_name(), first);
+	ck_assert_msg(published <= 5, "%u \"published\" lines", published);
+	ck_assert_uint_ge(published, 5);
+	/* the host name: likewise */
+	world_now_ms += 10000;
+	claim_host = 1;
+	claims_at_each_announcement(s);
+	claim_host = 0;
+	ck_assert_ptr_nonnull(strstr(mdns_host_name(), "-adb-3.local"));
+	ck_assert_str_eq(mdns_service_name(s), "tv (3)");
+	withdraw(s);
+}
+END_TEST
+
+/* Review 3 of the responder, finding 2: a record multicast less than a
+ * second ago is not multicast again (RFC 6762 6), but a probe for it is
+ * answered once a quarter second has passed: another host probes three
+ * times in 750 ms and takes the name if none is answered. Any QM query
+ * (or an announcement) kept the relay's names from being defended. */
+START_TEST(probes_are_answered_within_the_second)
+{
+	struct mdns_service *s;
+	struct mdns_set other = { .n = 0 };
+	uint8_t probe[MDNS_PKT_MAX];
+	size_t len;
+	unsigned sent;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)   /* its first announcement now */
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_ANNOUNCING);
+	/* 100 ms later, a query: not answered (multicast 100 ms ago), nor a probe */
+	world_now_ms += 100;
+	sent = world_sent(7);
+	inject_query(7, "10.0.0.50");
+	ck_assert_int_eq(mdns_set_add_service(&other, 0, "tv", host, 6000), 0);
+	len = mdns_probe(&other, 0, host, probe, sizeof(probe));
+	ck_assert_uint_gt(len, 0);
+	world_inject(7, "10.0.0.98", MDNS_PORT, probe, len);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent);
+	/* at 300 ms: the query still not, the probe answered by multicast */
+	world_now_ms += 200;
+	inject_query(7, "10.0.0.50");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent);
+	world_inject(7, "10.0.0.98", MDNS_PORT, probe, len);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent + 1);
+	ck_assert_uint_eq(world_sent_to("10.0.0.98"), 0);
+	memcpy(pkt, world_last_sent, world_last_len);
+	parse_ok(world_last_len);
+	ck_assert_ptr_nonnull(find_rr(MDNS_TYPE_SRV));
+	withdraw(s);
+}
+END_TEST
+
+/* Review 3 of the responder, finding 3: an interface's addresses change
+ * (a peer's router advertisements add IPv6 addresses at will): only the
+ * services whose own addresses there changed probe again; an IPv4 front
+ * stays announced when an IPv6 address comes, and probes again when an
+ * IPv4 address does. (A second front, on an address not there, makes the
+ * responder scan at once.) */
+START_TEST(other_families_addresses_leave_a_front_alone)
+{
+	struct mdns_service *s, *s2, *s3;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	world_add_addr6(7, "2001:db8::7");
+	s2 = mdns_publish(&loop, "r2", "tv2", "10.9.9.9", 5556);
+	ck_assert_ptr_nonnull(s2);
+	ck_assert_int_eq(mdns_service_state(s2), MDNS_WAITING);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_ANNOUNCING);
+	world_add_addr(7, "10.0.1.7/24");
+	s3 = mdns_publish(&loop, "r3", "tv3", "10.9.9.10", 5557);
+	ck_assert_ptr_nonnull(s3);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	mdns_withdraw(s3);
+	mdns_withdraw(s2);
+	withdraw(s);
+}
+END_TEST
+
+/* a copy with TTL (0: a goodbye) from 10.0.0.98 on interface 7 of
+ * instance NAME's records on port PORT: ours when it names our port (5555) */
+static void inject_ttl(const char *name, uint16_t port, long ttl)
+{
+	struct mdns_set other = { .n = 0 };
+	uint8_t ours[MDNS_NAME_MAX];
+	size_t len;
+
+	ck_assert_int_eq(mdns_name_from_text(ours, mdns_host_name()), 0);
+	ck_assert_int_eq(mdns_set_add_service(&other, 0, name, ours, port), 0);
+	len = mdns_announce(&other, 0, 0, ttl, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(7, "10.0.0.98", MDNS_PORT, pkt, len);
+}
+
+static void inject_goodbye(const char *name, uint16_t port)
+{
+	inject_ttl(name, port, 0);
+}
+
+/* a goodbye from 10.0.0.98 on interface 7 for our host's 10.0.0.7 */
+static void inject_host_goodbye(void)
+{
+	struct mdns_set other = { .n = 0 };
+	struct mdns_addrs a = { .n4 = 1 };
+	uint8_t name[MDNS_NAME_MAX];
+	size_t len;
+
+	ck_assert_int_eq(mdns_name_from_text(name, mdns_host_name()), 0);
+	inet_pton(AF_INET, "10.0.0.7", &a.v4[0]);
+	ck_assert_int_eq(mdns_set_add_host(&other, name, &a), 0);
+	len = mdns_announce(&other, 0, 1, 0, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(7, "10.0.0.98", MDNS_PORT, pkt, len);
+}
+
+/* Review 3 of the responder, finding 4: a goodbye for our records from
+ * another host (a lie, or a cooperating responder leaving) has every
+ * cache drop them in a second (RFC 6762 10.1): the relay multicasts them
+ * again within it (6.6), 250 ms later, once for the goodbyes of that
+ * time; the host's records alone for a goodbye of the host's address;
+ * likewise a copy with less than half our TTL (6.6), not one with ours;
+ * a goodbye for another's records, or another instance, is not answered.
+ * Without the rule nothing is sent. */
+START_TEST(goodbyes_for_our_records_are_answered)
+{
+	struct mdns_service *s;
+	unsigned sent;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) != MDNS_ANNOUNCED)
+		uv_run(&loop, UV_RUN_ONCE);
+	/* not ours: another port, another instance */
+	sent = world_sent(7);
+	inject_goodbye("tv", 6000);
+	inject_goodbye("radio", 5555);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent);
+	/* ours, three times: one announcement, 250 ms later */
+	world_now_ms += 2000;
+	for (int i = 0; i < 3; i++)
+		inject_goodbye("tv", 5555);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent);
+	uv_run(&loop, UV_RUN_ONCE);            /* the rescue's timer */
+	ck_assert_uint_eq(world_sent(7), sent + 1);
+	memcpy(pkt, world_last_sent, world_last_len);
+	parse_ok(world_last_len);
+	ck_assert_uint_eq(m.flags & MDNS_FLAG_QR, MDNS_FLAG_QR);
+	ck_assert_ptr_nonnull(find_rr(MDNS_TYPE_SRV));
+	ck_assert_uint_gt(find_rr(MDNS_TYPE_SRV)->ttl, 0);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_ANNOUNCED);
+	/* the host's address: it alone, again */
+	world_now_ms += 2000;
+	inject_host_goodbye();
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_eq(world_sent(7), sent + 1);
+	uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(world_sent(7), sent + 2);
+	memcpy(pkt, world_last_sent, world_last_len);
+	parse_ok(world_last_len);
+	ck_assert_ptr_nonnull(find_rr(MDNS_TYPE_A));
+	ck_assert_uint_gt(find_rr(MDNS_TYPE_A)->ttl, 0);
+	ck_assert_ptr_null(find_rr(MDNS_TYPE_SRV));
+	/* our records with 60 s (at least half our TTLs? the SRV's 120, not
+	 * the TXT's 4500): announced again; with their own TTLs: nothing */
+	world_now_ms += 2000;
+	inject_ttl("tv", 5555, -1);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_run(&loop, UV_RUN_ONCE);            /* the scan's timer, no rescue's */
+	ck_assert_uint_eq(world_sent(7), sent + 2);
+	inject_ttl("tv", 5555, 60);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_uint_eq(world_sent(7), sent + 3);
+	withdraw(s);
+}
+END_TEST
+
+/* a probe from FROM on IFINDEX for instance "tv" whose records (its SRV to
+ * port 6000, above our 5555) win the tie-break */
+static void inject_winning_probe_on(unsigned ifindex, const char *from)
+{
+	struct mdns_set other = { .n = 0 };
+	size_t len;
+
+	ck_assert_int_eq(mdns_set_add_service(&other, 0, "tv", host, 6000), 0);
+	len = mdns_probe(&other, 0, host, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(ifindex, from, MDNS_PORT, pkt, len);
+}
+
+/* Review 3 of the responder, finding 5: names are the link's (RFC 6762).
+ * "tv" on pub0 (10.0.0.7), "guest" on guest0 (10.0.1.7): a claim on
+ * "tv" from a peer on guest0 leaves it announced, and while it probes a
+ * probe for "tv" on guest0 does not defer it; the same on pub0 do. Before,
+ * the claim made it probe again and three such probes renamed it. A claim
+ * on the host name (one for every link) on guest0 makes guest probe again,
+ * not tv (before: every service). */
+START_TEST(names_are_the_links)
+{
+	struct mdns_service *s, *g;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	world_add_iface(8, "guest0", "10.0.1.7/24");
+	s = publish_on("10.0.0.7");
+	g = mdns_publish(&loop, "r2", "guest", "10.0.1.7", 5556);
+	ck_assert_ptr_nonnull(g);
+	ck_assert(world_joined(7) && world_joined(8));
+	while (mdns_service_state(s) == MDNS_PROBING || mdns_service_state(g) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	inject_claim_from(s, 8, "10.0.1.98");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_ne(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 0);
+	/* the host name, one for every link, claimed on guest0: guest probes
+	 * it again, tv is left alone */
+	inject_host_claim_from(8, "10.0.1.98");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(g), MDNS_PROBING);
+	ck_assert_int_ne(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 0);
+	inject_claim_from(s, 7, "10.0.0.98");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
+	for (int i = 0; i < 3; i++) {
+		inject_winning_probe_on(8, "10.0.1.98");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		ck_assert_uint_lt(next_probe_in(s), PROBE_GAP_MS);
+	}
+	ck_assert_str_eq(mdns_service_name(s), "tv");
+	ck_assert_uint_eq(mdns_service_conflicts(s), 1);
+	inject_winning_probe_on(7, "10.0.0.98");
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_uint_ge(next_probe_in(s), 1000);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 2);
+	mdns_withdraw(g);
 	withdraw(s);
 }
 END_TEST
@@ -1092,7 +1417,7 @@ END_TEST
 static Suite *mdns_suite(void)
 {
 	Suite *s = suite_create("mdns");
-	TCase *tc = tcase_create("core");
+	TCase *tc = tcase_create("core"), *slow;
 
 	tcase_add_test(tc, records_encoded);
 	tcase_add_test(tc, compression_written_and_read);
@@ -1116,6 +1441,15 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, source_budgets_bounded);
 	tcase_add_test(tc, the_table_held_by_many);
 	suite_add_tcase(s, tc);
+	/* tests that wait for probes in real time (a second each) */
+	slow = tcase_create("probed through");
+	tcase_set_timeout(slow, 60);
+	tcase_add_test(slow, claims_after_each_announcement_rename);
+	tcase_add_test(slow, probes_are_answered_within_the_second);
+	tcase_add_test(slow, other_families_addresses_leave_a_front_alone);
+	tcase_add_test(slow, goodbyes_for_our_records_are_answered);
+	tcase_add_test(slow, names_are_the_links);
+	suite_add_tcase(s, slow);
 	return s;
 }
 
