@@ -150,7 +150,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 /* ---- rate limits ---- */
 
-#define LIMIT_SLOTS 128
 #define SCOPE_MAX 64
 
 struct limit_slot {
@@ -162,7 +161,8 @@ struct limit_slot {
 	uint64_t last_used;
 };
 
-static struct limit_slot slots[LIMIT_SLOTS];
+static struct limit_slot slots[LOG_LIMIT_PAIRS];
+static struct limit_slot overflow;   /* every pair that found no slot */
 static unsigned long long suppressed_total;
 
 static uint64_t mono_ms(void)
@@ -173,19 +173,28 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The slot of (scope, cause), or the least recently used one, reset. */
+/* The slot of (scope, cause); else a free one, or the least recently
+ * used of those whose window is over (it would start afresh anyway);
+ * else the overflow slot, which every pair without one shares. A slot
+ * still counting its window is never taken from its pair: with more pairs
+ * than slots (many routes, each with its causes), evicting it would let
+ * its pair start a fresh burst, and the limit would hold for no one. So
+ * at most LOG_LIMIT_PAIRS + 1 bursts a window, whatever peers do. */
 static struct limit_slot *limit_slot(const char *scope, const void *cause, uint64_t now)
 {
-	struct limit_slot *lru = &slots[0];
+	struct limit_slot *lru = NULL;
 
-	for (size_t i = 0; i < LIMIT_SLOTS; i++) {
+	for (size_t i = 0; i < LOG_LIMIT_PAIRS; i++) {
 		struct limit_slot *sl = &slots[i];
 
 		if (sl->cause == cause && strncmp(sl->scope, scope, SCOPE_MAX - 1) == 0)
 			return sl;
-		if (sl->last_used < lru->last_used)
+		if ((sl->cause == NULL || now - sl->window_start >= LOG_LIMIT_WINDOW_MS) &&
+		    (lru == NULL || sl->last_used < lru->last_used))
 			lru = sl;
 	}
+	if (lru == NULL)
+		return &overflow;
 	/* an evicted slot's count is lost from its line but kept in the total */
 	memset(lru, 0, sizeof(*lru));
 	lru->cause = cause;

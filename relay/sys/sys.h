@@ -49,8 +49,12 @@ void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * LOG_LIMIT_WINDOW_MS for each pair; the rest are counted, and the count is
  * appended to the next line let through ("(N similar suppressed)"). scope is
  * usually the route or device name; cause identifies the call site by
- * address (pass the format string).
+ * address (pass the format string). The pairs counting at once are
+ * bounded (LOG_LIMIT_PAIRS); pairs past that share one more budget of
+ * LOG_LIMIT_BURST, so no more than LOG_LIMIT_PAIRS + 1 bursts are let
+ * through a window.
  */
+#define LOG_LIMIT_PAIRS 128
 #define LOG_LIMIT_BURST 5
 #define LOG_LIMIT_WINDOW_MS 10000
 void log_limited(enum log_level level, const char *scope, const void *cause,
