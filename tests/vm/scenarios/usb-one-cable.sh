@@ -48,10 +48,27 @@ pc_link() {
 	pcif=$(pc ip -o link | grep -i "$mac" | sed -n 's/^[0-9]*: \([^:@]*\).*/\1/p' | head -n 1)
 	[ -n "$pcif" ] || return 1
 	pc ip link set dev "$pcif" up || return 1
+	# with dummy_hcd, one run in a few the PC's cdc_ncm never hears
+	# f_ncm's "connected" and its end stays NO-CARRIER for good (no lease in
+	# 40 s): after 5 s without carrier the board's end is cycled, which
+	# sends "connected" again (said in the log after the step: wait_for
+	# silences its command; and not wait_for here, whose deadline is the
+	# caller's)
+	n=0
+	while ! pc_carrier "$pcif" && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+	if ! pc_carrier "$pcif"; then
+		bif=$(cat /sys/kernel/config/usb_gadget/gn/functions/ncm.gn/ifname)
+		echo "the PC's $pcif had no carrier after 5 s: the board's $bif cycled to say \"connected\" again" \
+			>> /tmp/carrier.log
+		ip link set dev "$bif" down && ip link set dev "$bif" up || return 1
+	fi
 	rm -f /tmp/lease
 	pc udhcpc -i "$pcif" -n -q -t 10 -T 1 -s /tmp/udhcpc.sh > /tmp/udhcpc.log 2>&1 || return 1
 	PC=$(cat /tmp/lease)
 }
+
+# pc_carrier IF: the PC's end IF has its carrier (the gadget said "connected")
+pc_carrier() { pc ip -o link show dev "$1" | grep -q LOWER_UP; }
 
 # what a failed pc_link saw: the links on both sides, udhcpc's last words,
 # and whether the board's DHCP server still runs
@@ -171,6 +188,7 @@ pc ip link set lo up
 wait_for 40 pc_link || fail "the PC's NCM interface ($(cat /sys/kernel/config/usb_gadget/gn/functions/ncm.gn/host_addr)) never appeared or got no lease: $(pc_link_state)"
 case $PC in 192.168.7.2[0-9]) ;; *) fail "the PC was leased '$PC', not an address of 192.168.7.20-29" ;; esac
 FIRST_LEASE=$PC
+[ ! -s /tmp/carrier.log ] || info "$(cat /tmp/carrier.log)"
 wait_for 10 pc ping -c 1 -W 1 "$BOARD" || fail "the PC cannot reach $BOARD: $(pc ip -o addr | tr '\n' ' ')"
 info "the PC at $PC (leased from the board), interfaces $(pc ip -o link | grep -o "^[0-9]*: [^:]*" | tr "\n" " ")"
 ok
@@ -240,7 +258,9 @@ ip -o addr show dev "$ifn" | grep -q "inet $BOARD/" && fail "unbind left $BOARD 
 pidof udhcpd > /dev/null && fail "unbind left udhcpd running"
 info "after unbind: $ifn $(ip -o addr show dev "$ifn" 2>&1 | tr '\n' ' ') link $(ip -o link show dev "$ifn" 2>&1)"
 adbd-relay-gadget bind gn dummy_udc.0 || fail "bind gn again"
+rm -f /tmp/carrier.log
 wait_for 40 pc_link || fail "the PC's NCM interface did not come back with a lease: $(pc_link_state)"
+[ ! -s /tmp/carrier.log ] || info "$(cat /tmp/carrier.log)"
 [ "$PC" = "$FIRST_LEASE" ] || fail "the PC was leased $PC after the replug, $FIRST_LEASE before (its MAC changed?)"
 wait_for 30 listed "$SERIAL" || fail "$SERIAL not back: $(padb devices -l | tr '\n' ' ')"
 for d in "$SERIAL:a" "$BOARD:5556:b" "$BOARD:5557:c"; do
