@@ -39,6 +39,8 @@
 #define MDNS_CLASS_ANY 255
 #define MDNS_CLASS_TOP 0x8000    /* QU in a question, cache-flush in a record */
 #define MDNS_FLAG_QR 0x8000      /* a response */
+#define MDNS_FLAG_OPCODE 0x7800  /* 0 in mDNS (RFC 6762 18.3) */
+#define MDNS_FLAG_RCODE 0x000f   /* 0 in mDNS (RFC 6762 18.11) */
 #define MDNS_FLAG_AA 0x0400
 
 #define MDNS_TTL_HOST 120        /* RFC 6762 10: records naming a host */

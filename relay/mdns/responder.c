@@ -722,10 +722,17 @@ static void on_packet(size_t len, const struct sockaddr_in *from, unsigned ifind
 			    addr, R.ifaces[slot].name, why);
 		return;
 	}
-	if (msg.flags & MDNS_FLAG_QR)
-		on_response(slot);
-	else
+	/* silently ignored (RFC 6762): an opcode or a response code other than
+	 * 0 (18.3, 18.11), a response not from port 5353 (6: not an mDNS
+	 * responder; legacy unicast queries come from any port) */
+	if ((msg.flags & (MDNS_FLAG_OPCODE | MDNS_FLAG_RCODE)) != 0)
+		return;
+	if (msg.flags & MDNS_FLAG_QR) {
+		if (ntohs(from->sin_port) == MDNS_PORT)
+			on_response(slot);
+	} else {
 		on_query(slot, from);
+	}
 }
 
 static void on_readable(uv_poll_t *h, int status, int events);

@@ -505,6 +505,44 @@ static void inject_query(unsigned ifindex, const char *from)
 	inject_query_port(ifindex, from, MDNS_PORT, 0);
 }
 
+/* RFC 6762 6, 18.3, 18.11: a claim from a port other than 5353, or with
+ * an opcode or a response code other than 0, is no claim; the same claim
+ * from port 5353 with both 0 is one */
+START_TEST(responses_that_are_not_mdns_are_ignored)
+{
+	static const uint16_t flags[] = { 0x0800, 0x2800, 0x0001, 0x0003 };
+	struct mdns_set other = { .n = 0 };
+	struct mdns_service *s;
+	size_t len;
+
+	world_add_iface(7, "pub0", "10.0.0.7/24");
+	s = publish_on("0.0.0.0");
+	while (mdns_service_state(s) == MDNS_PROBING)
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_int_eq(mdns_set_add_service(&other, 0, mdns_service_name(s), host, 6000), 0);
+	len = mdns_announce(&other, 0, 0, -1, pkt, sizeof(pkt));
+	ck_assert_uint_gt(len, 0);
+	world_inject(7, next_peer(), 5354, pkt, len);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	for (unsigned i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		uint16_t f = (uint16_t)(pkt[2] << 8 | pkt[3]);
+
+		f = (uint16_t)((f & ~(MDNS_FLAG_OPCODE | MDNS_FLAG_RCODE)) | flags[i]);
+		pkt[2] = (uint8_t)(f >> 8);
+		pkt[3] = (uint8_t)f;
+		world_inject(7, next_peer(), MDNS_PORT, pkt, len);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	ck_assert_int_ne(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 0);
+	inject_claim(s, 7);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(mdns_service_state(s), MDNS_PROBING);
+	ck_assert_uint_eq(mdns_service_conflicts(s), 1);
+	withdraw(s);
+}
+END_TEST
+
 START_TEST(probing_slows_down_after_15_conflicts)
 {
 	struct mdns_service *s;
@@ -1440,6 +1478,7 @@ static Suite *mdns_suite(void)
 	tcase_add_test(tc, lost_tiebreaks_rename);
 	tcase_add_test(tc, source_budgets_bounded);
 	tcase_add_test(tc, the_table_held_by_many);
+	tcase_add_test(tc, responses_that_are_not_mdns_are_ignored);
 	suite_add_tcase(s, tc);
 	/* tests that wait for probes in real time (a second each) */
 	slow = tcase_create("probed through");
