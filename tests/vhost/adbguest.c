@@ -113,24 +113,35 @@ static int step(int timeout_ms)
 	return 1;
 }
 
-/* n bytes of the connection; 0, or -1 when it ended first. */
+/* n bytes of the connection; 0, or -1 when it ended first. Taken as they
+ * come, as a reader of a Linux socket does: waiting for all n in the queue
+ * first would wait for ever once n is more than the credit left beside
+ * the bytes taken and not yet told (a frame of 200000 bytes, 150 KiB
+ * taken untold: the host may send 106 KiB). */
 static int read_bytes(void *p, size_t n)
 {
 	uint8_t *out = p;
 
-	while (rxq_len < n) {
-		if (!open_conn)
-			return -1;
-		if (!step(30000))
-			die("the host sent nothing for 30 s");
+	while (n > 0) {
+		size_t k;
+
+		while (rxq_len == 0) {
+			if (!open_conn)
+				return -1;
+			if (!step(30000))
+				die("the host sent nothing for 30 s");
+		}
+		k = rxq_len < n ? rxq_len : n;
+		for (size_t i = 0; i < k; i++)
+			out[i] = rxq[(rxq_head + i) % sizeof(rxq)];
+		rxq_head = (rxq_head + k) % sizeof(rxq);
+		rxq_len -= k;
+		fwd += (uint32_t)k;
+		if (fwd - fwd_sent > VVS_BUF - CREDIT_LOW)
+			send_op(VVS_OP_CREDIT_UPDATE, 0, NULL, 0);
+		out += k;
+		n -= k;
 	}
-	for (size_t i = 0; i < n; i++)
-		out[i] = rxq[(rxq_head + i) % sizeof(rxq)];
-	rxq_head = (rxq_head + n) % sizeof(rxq);
-	rxq_len -= n;
-	fwd += (uint32_t)n;
-	if (fwd - fwd_sent > VVS_BUF - CREDIT_LOW)
-		send_op(VVS_OP_CREDIT_UPDATE, 0, NULL, 0);
 	return 0;
 }
 
