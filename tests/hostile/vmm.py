@@ -225,7 +225,21 @@ class Guest:
         return off
 
     def u16(self, off):
-        return struct.unpack_from("<H", self.m, off)[0]
+        """The ring index at OFF in one 16-bit load, as a driver reads it
+        (struct reads it byte by byte: torn while the device moves it)."""
+        v = ctypes.c_uint16.from_buffer(self.m, off)
+        x = v.value
+        del v
+        return x
+
+    def set_u16(self, off, x):
+        """The ring index at OFF in one 16-bit store, as a driver writes it:
+        struct writes the low byte, then the high one, and a device that
+        reads between them sees an index 255 behind (more made available
+        than the ring holds: the device fails, rightly)."""
+        v = ctypes.c_uint16.from_buffer(self.m, off)
+        v.value = x
+        del v
 
     def desc(self, ring, i, off, length, flags=0, nxt=0):
         struct.pack_into("<QIHH", self.m, self.rings[ring][0] + 16 * i, GPA + off, length,
@@ -235,7 +249,7 @@ class Guest:
         n, avail = self.num[ring], self.rings[ring][1]
         struct.pack_into("<H", self.m, avail + 4 + 2 * (self.avail_idx[ring] % n), head)
         self.avail_idx[ring] = (self.avail_idx[ring] + 1) & 0xffff
-        struct.pack_into("<H", self.m, avail + 2, self.avail_idx[ring])
+        self.set_u16(avail + 2, self.avail_idx[ring])
 
     def used_idx(self, ring):
         return self.u16(self.rings[ring][2] + 2)
@@ -438,7 +452,7 @@ def long_chains(path, args):
         used = g.used_idx(1)
         returned += (used - first) & 0xffff
         first = used
-        struct.pack_into("<H", g.m, avail + 2, (used + n) & 0xffff)
+        g.set_u16(avail + 2, (used + n) & 0xffff)
         g.kick(1)
         time.sleep(0.002)
         if v.wait_dropped(0.001) is not None:
