@@ -16,6 +16,7 @@
 extern const char *bench_name;   /* the program's name, for its messages */
 
 double bench_now_s(void);        /* CLOCK_MONOTONIC, seconds */
+double bench_thread_cpu_s(void); /* the calling thread's CPU time, seconds */
 _Noreturn void bench_die(const char *what);
 
 void bench_write_all(int fd, const void *p, size_t len);

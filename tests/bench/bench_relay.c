@@ -9,8 +9,10 @@
  * the relay adds. The streams send without waiting (their OPEN names a
  * delayed_ack window larger than the run, so the relay passes them as
  * they are); the round trips are stop-and-wait as adb without
- * delayed_ack: each WRTE is OKAYed, and timed to the echo. Prints
- * ratios; never passes or fails on numbers.
+ * delayed_ack: each WRTE is OKAYed, and timed to the echo. CPU time per
+ * MiB of the process in the middle, and of the ends (the PC's and the
+ * guest's threads), whose sum shows work the middle only moved to its
+ * reader. Prints ratios; never passes or fails on numbers.
  *
  *   bench_relay [--json FILE] [--dat FILE] [--only h2g|g2h|rtt] [--base RELAY_BINARY]
  *               RELAY_BINARY [MIB_PER_RUN]
@@ -44,6 +46,8 @@ struct run {
 	size_t total;            /* bytes, or round trips for PING_PONG */
 	double *rtt_us;          /* PING_PONG: one sample per round trip */
 	double cpu_s;            /* out: CPU time of the process in the middle */
+	double pc_cpu_s;         /* out: CPU time of the PC's thread, streaming */
+	double guest_cpu_s;      /* out: CPU time of the guest's thread, streaming */
 	int listen_fd;           /* the guest's, listening before anyone connects */
 };
 
@@ -70,6 +74,7 @@ static void *guest_main(void *arg)
 	bench_send_frame(c, ADB_CMD_CNXN, ADB_VERSION, ADB_MAX_PAYLOAD, banner, sizeof(banner));
 	bench_recv_frame(c, buf, ADB_MAX_PAYLOAD); /* OPEN */
 	bench_send_frame(c, ADB_CMD_OKAY, 1, 1, NULL, 0);
+	r->guest_cpu_s = -bench_thread_cpu_s();
 	if (r->dir == TO_GUEST)
 		bench_sink_frames(c, r->total, buf, ADB_MAX_PAYLOAD);
 	else if (r->dir == TO_HOST)
@@ -85,6 +90,7 @@ static void *guest_main(void *arg)
 			bench_recv_frame(c, buf, ADB_MAX_PAYLOAD);
 		}
 	bench_recv_frame(c, buf, ADB_MAX_PAYLOAD); /* the host's CLSE: all data read */
+	r->guest_cpu_s += bench_thread_cpu_s();
 	close(c);
 	close(l);
 	free(buf);
@@ -112,6 +118,7 @@ static double measure(struct run *r, int (*connect_fn)(void *), void *arg)
 	bench_send_frame(fd, ADB_CMD_OPEN, 1, r->dir == PING_PONG ? 0 : 0x7fffffff, "bench:\0", 7);
 	bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);
 	t0 = bench_now_s();
+	r->pc_cpu_s = -bench_thread_cpu_s();
 	if (r->dir == TO_GUEST)
 		bench_stream_frames(fd, r->payload, r->total, buf);
 	else if (r->dir == TO_HOST)
@@ -134,6 +141,7 @@ static double measure(struct run *r, int (*connect_fn)(void *), void *arg)
 			bench_send_frame(fd, ADB_CMD_OKAY, 1, 1, NULL, 0);
 		}
 	bench_send_frame(fd, ADB_CMD_CLSE, 1, 1, NULL, 0);
+	r->pc_cpu_s += bench_thread_cpu_s();
 	pthread_join(guest, NULL); /* the guest has read everything */
 	t1 = bench_now_s();
 	close(fd);
@@ -234,13 +242,15 @@ struct cell {
 	size_t payload;
 	double memcpy_mbps, mbps[VIAS];
 	double cpu_us_mib[VIAS];      /* CPU of the process in the middle per MiB */
+	double ends_us_mib[VIAS];     /* CPU of the PC's and the guest's threads per MiB */
+	double all_us_mib[VIAS];      /* both */
 };
 
 /* Throughput: ROUNDS runs of each way, interleaved so that a busy moment
  * of the machine hits all of them alike; the medians. */
 static void throughput(struct cell *c, size_t total)
 {
-	double v[VIAS][ROUNDS], cpu[VIAS][ROUNDS], mc[ROUNDS];
+	double v[VIAS][ROUNDS], cpu[VIAS][ROUNDS], ends[VIAS][ROUNDS], all[VIAS][ROUNDS], mc[ROUNDS];
 
 	for (int k = 0; k < ROUNDS; k++) {
 		struct run r = { .guest_path = guest_path, .dir = c->dir, .payload = c->payload,
@@ -251,12 +261,16 @@ static void throughput(struct cell *c, size_t total)
 			r.cpu_s = 0;
 			v[w][k] = one_run((enum via)w, &r);
 			cpu[w][k] = r.cpu_s * 1e6 / (double)(total >> 20);
+			ends[w][k] = (r.pc_cpu_s + r.guest_cpu_s) * 1e6 / (double)(total >> 20);
+			all[w][k] = cpu[w][k] + ends[w][k];
 		}
 	}
 	c->memcpy_mbps = bench_percentile(mc, ROUNDS, 50);
 	for (int w = 0; w < nvias; w++) {
 		c->mbps[w] = bench_percentile(v[w], ROUNDS, 50);
 		c->cpu_us_mib[w] = bench_percentile(cpu[w], ROUNDS, 50);
+		c->ends_us_mib[w] = bench_percentile(ends[w], ROUNDS, 50);
+		c->all_us_mib[w] = bench_percentile(all[w], ROUNDS, 50);
 	}
 }
 
@@ -307,6 +321,8 @@ static void write_json(const char *path, const struct cell *c, size_t n, const s
 			fprintf(f, ",\"base_mbps\":%.0f,\"relay_per_base\":%.3f,"
 				"\"base_cpu_us_per_mib\":%.0f", c[i].mbps[VIA_BASE],
 				c[i].mbps[VIA_RELAY] / c[i].mbps[VIA_BASE], c[i].cpu_us_mib[VIA_BASE]);
+		for (int w = 0; w < nvias; w++)
+			fprintf(f, ",\"%s_ends_cpu_us_per_mib\":%.0f", via_name[w], c[i].ends_us_mib[w]);
 		fprintf(f, "}");
 	}
 	fprintf(f, "]");
@@ -340,6 +356,31 @@ static void write_dat(const char *path, const struct cell *c, size_t n)
 		fprintf(f, "\n\n");
 	}
 	fclose(f);
+}
+
+/* What the middle's CPU leaves out: a splice or a small write saves the
+ * middle work that its reader may have to do instead. The ends (the PC's
+ * and the guest's threads) beside the middle, and the sum, which is what a
+ * machine whose cores the three share pays per MiB. */
+static void print_all_cpu(const struct cell *cells, size_t n)
+{
+	printf("CPU time of the ends (the PC's and the guest's threads) and of everything "
+	       "(ends + middle),\nmicroseconds per MiB\n");
+	printf("%-12s %7s %7s %7s %7s %7s %7s %7s", "direction", "payload", "direct", "socat",
+	       "ends", "relay", "ends", "r/s all");
+	printf(base_binary ? " %7s %7s %7s\n" : "\n", "base", "ends", "r/b all");
+	for (size_t i = 0; i < n; i++) {
+		const struct cell *c = &cells[i];
+
+		printf("%-12s %6zuK %7.0f %7.0f %7.0f %7.0f %7.0f %7.2f", dir_name(c->dir),
+		       c->payload / 1024, c->all_us_mib[VIA_DIRECT], c->all_us_mib[VIA_SOCAT],
+		       c->ends_us_mib[VIA_SOCAT], c->all_us_mib[VIA_RELAY], c->ends_us_mib[VIA_RELAY],
+		       c->all_us_mib[VIA_RELAY] / c->all_us_mib[VIA_SOCAT]);
+		if (base_binary)
+			printf(" %7.0f %7.0f %7.2f", c->all_us_mib[VIA_BASE], c->ends_us_mib[VIA_BASE],
+			       c->all_us_mib[VIA_RELAY] / c->all_us_mib[VIA_BASE]);
+		printf("\n");
+	}
 }
 
 static void usage(void)
@@ -424,6 +465,8 @@ int main(int argc, char **argv)
 			printf("\n");
 		}
 	}
+	if (ncells > 0)
+		print_all_cpu(cells, ncells);
 	if (!only || strcmp(only, "rtt") == 0) {
 		latency(&lat);
 		printf("round trip of a %d-byte WRTE answered by the guest, %d times; microseconds\n",
