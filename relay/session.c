@@ -1061,7 +1061,7 @@ static unsigned host_piece(const struct session *s)
 {
 	uint32_t n = adb_reader_piece_left(&s->host_rd);
 
-	return n > 0 && n < BUFPOOL_CHUNK ? n : BUFPOOL_CHUNK;
+	return n > 0 && n < s->host_pool.chunk ? n : (unsigned)s->host_pool.chunk;
 }
 
 static void on_host_alloc(struct front_conn *p, uv_buf_t *buf)
@@ -1080,7 +1080,7 @@ static void on_host_alloc(struct front_conn *p, uv_buf_t *buf)
 	}
 	/* around a large WRTE reads stop at its end and the next header is
 	 * read alone, so that the payloads stay in the kernel for host_splice */
-	*buf = b ? uv_buf_init((char *)b->data, s->h2g_big ? host_piece(s) : BUFPOOL_CHUNK)
+	*buf = b ? uv_buf_init((char *)b->data, s->h2g_big ? host_piece(s) : (unsigned)s->host_pool.chunk)
 		 : uv_buf_init(NULL, 0);
 }
 
@@ -1489,8 +1489,11 @@ int session_start(const struct session_owner *o, struct front_conn *host)
 	openhold_init(&s->held);
 	s->handles_open = 4;
 	adb_reader_init(&s->host_rd, ADB_MAX_PAYLOAD);
-	bufpool_init(&s->host_pool, o->buffer);
-	bufpool_init(&s->guest_pool, o->buffer);
+	/* a socket front is read one read at a time, into buffers of its own
+	 * (USB keeps several transfers in flight, a buffer each) */
+	bufpool_init(&s->host_pool, o->buffer,
+		     host->ops->splice_fd != NULL ? BUFPOOL_BIG_CHUNK : BUFPOOL_CHUNK);
+	bufpool_init(&s->guest_pool, o->buffer, BUFPOOL_CHUNK);
 	pool_reader_init(&s->guest_reader, &s->guest_pool);
 	s->guest_max_payload = framehold_max_payload(s->guest_pool.limit);
 	shield_init(&s->shield);

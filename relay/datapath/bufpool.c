@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * bufpool.c - bounded pool of 64 KiB reference-counted buffers. Buffers are
+ * bufpool.c - bounded pool of reference-counted buffers of one size (64
+ * KiB, or 256 KiB for a pool one read at a time fills). Buffers are
  * allocated on first use and kept for reuse, so a steady stream allocates
  * nothing. Each is a mapping of its own, unmapped when its pool goes, so
  * the memory a transfer used goes back to the system when its session
@@ -25,33 +26,37 @@
 #endif
 #endif
 
-static struct poolbuf *poolbuf_map(void)
+static struct poolbuf *poolbuf_map(size_t chunk)
 {
 #ifdef POOL_ON_HEAP
-	return malloc(sizeof(struct poolbuf));
+	return malloc(sizeof(struct poolbuf) + chunk);
 #else
-	void *m = mmap(NULL, sizeof(struct poolbuf), PROT_READ | PROT_WRITE,
+	void *m = mmap(NULL, sizeof(struct poolbuf) + chunk, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	return m == MAP_FAILED ? NULL : m;
 #endif
 }
 
-static void poolbuf_unmap(struct poolbuf *b)
+static void poolbuf_unmap(struct poolbuf *b, size_t chunk)
 {
 #ifdef POOL_ON_HEAP
+	(void)chunk;
 	free(b);
 #else
-	munmap(b, sizeof(*b));
+	munmap(b, sizeof(*b) + chunk);
 #endif
 }
 
-void bufpool_init(struct bufpool *p, size_t budget_bytes)
+void bufpool_init(struct bufpool *p, size_t budget_bytes, size_t chunk)
 {
 	p->free_list = NULL;
 	p->in_use = 0;
 	p->allocated = 0;
-	p->limit = (unsigned)(budget_bytes / BUFPOOL_CHUNK);
+	if (chunk != BUFPOOL_BIG_CHUNK || budget_bytes / chunk < BUFPOOL_MIN_CHUNKS)
+		chunk = BUFPOOL_CHUNK;
+	p->chunk = chunk;
+	p->limit = (unsigned)(budget_bytes / chunk);
 	if (p->limit < BUFPOOL_MIN_CHUNKS)
 		p->limit = BUFPOOL_MIN_CHUNKS;
 }
@@ -62,7 +67,7 @@ void bufpool_destroy(struct bufpool *p)
 	while (p->free_list) {
 		struct poolbuf *b = p->free_list;
 		p->free_list = b->next_free;
-		poolbuf_unmap(b);
+		poolbuf_unmap(b, p->chunk);
 		p->allocated--;
 	}
 }
@@ -82,7 +87,7 @@ struct poolbuf *bufpool_get(struct bufpool *p)
 	if (b != NULL) {
 		p->free_list = b->next_free;
 	} else {
-		b = poolbuf_map();
+		b = poolbuf_map(p->chunk);
 		if (b == NULL)
 			return NULL;
 		b->pool = p;
@@ -122,7 +127,7 @@ void pool_reader_init(struct pool_reader *r, struct bufpool *pool)
 
 static int cur_has_room(const struct pool_reader *r)
 {
-	return r->cur != NULL && BUFPOOL_CHUNK - r->used >= BUFPOOL_MIN_READ;
+	return r->cur != NULL && r->pool->chunk - r->used >= BUFPOOL_MIN_READ;
 }
 
 int pool_reader_has_room(const struct pool_reader *r)
@@ -142,7 +147,7 @@ uint8_t *pool_reader_alloc(struct pool_reader *r, size_t *len)
 	}
 	poolbuf_ref(r->cur);
 	r->lent = r->cur;
-	*len = BUFPOOL_CHUNK - r->used;
+	*len = r->pool->chunk - r->used;
 	return r->cur->data + r->used;
 }
 

@@ -25,6 +25,10 @@
  */
 
 #define BUFPOOL_CHUNK (64 * 1024)
+/* The buffers of a pool that one read at a time fills from a socket: a
+ * quarter as many reads (and TCP window updates) per MiB as 64 KiB ones.
+ * Only where the budget holds BUFPOOL_MIN_CHUNKS of them. */
+#define BUFPOOL_BIG_CHUNK (256 * 1024)
 #define BUFPOOL_MIN_CHUNKS 2          /* a pool holds at least this many */
 /* A read gets the rest of the current buffer while this much is left. */
 #define BUFPOOL_MIN_READ 4096
@@ -35,7 +39,7 @@ struct poolbuf {
 	struct bufpool *pool;
 	struct poolbuf *next_free;
 	unsigned refs;
-	uint8_t data[BUFPOOL_CHUNK];
+	uint8_t data[];              /* pool->chunk bytes */
 };
 
 struct bufpool {
@@ -43,9 +47,13 @@ struct bufpool {
 	unsigned in_use;
 	unsigned allocated;
 	unsigned limit;              /* buffers, from the byte budget */
+	size_t chunk;                /* bytes in each */
 };
 
-void bufpool_init(struct bufpool *p, size_t budget_bytes);
+/* Buffers of chunk bytes (BUFPOOL_CHUNK or BUFPOOL_BIG_CHUNK), as many as
+ * budget_bytes holds; BUFPOOL_CHUNK ones where it holds fewer than
+ * BUFPOOL_MIN_CHUNKS big ones. */
+void bufpool_init(struct bufpool *p, size_t budget_bytes, size_t chunk);
 /* Free every buffer; all of them must have come back. */
 void bufpool_destroy(struct bufpool *p);
 /* A buffer with one reference, or NULL when the budget is used up. */

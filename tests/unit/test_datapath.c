@@ -20,7 +20,7 @@ START_TEST(pool_is_bounded_and_reuses)
 	struct bufpool p;
 	struct poolbuf *a, *b, *c;
 
-	bufpool_init(&p, 2 * BUFPOOL_CHUNK);
+	bufpool_init(&p, 2 * BUFPOOL_CHUNK, BUFPOOL_CHUNK);
 	a = bufpool_get(&p);
 	b = bufpool_get(&p);
 	ck_assert_ptr_nonnull(a);
@@ -86,7 +86,7 @@ static void rig_open(struct rig *r, int sndbuf)
 	uv_loop_init(&r->loop);
 	uv_pipe_init(&r->loop, &r->pipe, 0);
 	ck_assert_int_eq(uv_pipe_open(&r->pipe, sv[0]), 0);
-	bufpool_init(&r->pool, 4 * BUFPOOL_CHUNK);
+	bufpool_init(&r->pool, 4 * BUFPOOL_CHUNK, BUFPOOL_CHUNK);
 	output_init(&r->o, on_done, r->k);
 }
 
@@ -199,7 +199,7 @@ START_TEST(pool_reader_packs_small_reads)
 	size_t len;
 	uint8_t *room;
 
-	bufpool_init(&p, 2 * BUFPOOL_CHUNK);
+	bufpool_init(&p, 2 * BUFPOOL_CHUNK, BUFPOOL_CHUNK);
 	pool_reader_init(&r, &p);
 	/* 100 reads of 600 bytes land back to back in one buffer */
 	for (int i = 0; i < 100; i++) {
@@ -238,7 +238,7 @@ START_TEST(pool_reader_stops_when_used_up)
 	struct poolbuf *held[2];
 	size_t len;
 
-	bufpool_init(&p, BUFPOOL_CHUNK);          /* rounded up to two buffers */
+	bufpool_init(&p, BUFPOOL_CHUNK, BUFPOOL_CHUNK);         /* rounded up to two buffers */
 	ck_assert_uint_eq(p.limit, BUFPOOL_MIN_CHUNKS);
 	pool_reader_init(&r, &p);
 	for (int i = 0; i < 2; i++) {
@@ -252,6 +252,40 @@ START_TEST(pool_reader_stops_when_used_up)
 	ck_assert(pool_reader_has_room(&r));
 	poolbuf_unref(held[1]);
 	pool_reader_reset(&r);
+	bufpool_destroy(&p);
+}
+END_TEST
+
+/* A pool one read at a time fills may take 256 KiB buffers, whole, but
+ * only as many as its byte budget holds: where it holds fewer than two the
+ * pool keeps to 64 KiB ones, so the bound per connection stays the budget. */
+START_TEST(big_buffers_only_within_the_budget)
+{
+	struct bufpool p;
+	struct poolbuf *b;
+	size_t len;
+	struct pool_reader r;
+
+	bufpool_init(&p, 1024 * 1024, BUFPOOL_BIG_CHUNK);
+	ck_assert_uint_eq(p.chunk, BUFPOOL_BIG_CHUNK);
+	ck_assert_uint_eq(p.limit, 4);
+	b = bufpool_get(&p);
+	memset(b->data, 0xa5, p.chunk);              /* all of it is there */
+	poolbuf_unref(b);
+	pool_reader_init(&r, &p);
+	ck_assert_ptr_nonnull(pool_reader_alloc(&r, &len));
+	ck_assert_uint_eq(len, BUFPOOL_BIG_CHUNK);
+	poolbuf_unref(pool_reader_done(&r, 10));
+	pool_reader_reset(&r);
+	bufpool_destroy(&p);
+
+	bufpool_init(&p, 2 * BUFPOOL_BIG_CHUNK - 1, BUFPOOL_BIG_CHUNK);
+	ck_assert_uint_eq(p.chunk, BUFPOOL_CHUNK);
+	ck_assert_uint_eq(p.limit, (2 * BUFPOOL_BIG_CHUNK - 1) / BUFPOOL_CHUNK);
+	bufpool_destroy(&p);
+
+	bufpool_init(&p, 64 * 1024 * 1024, BUFPOOL_CHUNK);
+	ck_assert_uint_eq(p.chunk, BUFPOOL_CHUNK);
 	bufpool_destroy(&p);
 }
 END_TEST
@@ -329,6 +363,7 @@ int main(void)
 	tcase_add_test(tc, output_finishes_a_partial_write);
 	tcase_add_test(tc, pool_reader_packs_small_reads);
 	tcase_add_test(tc, pool_reader_stops_when_used_up);
+	tcase_add_test(tc, big_buffers_only_within_the_budget);
 	tcase_add_test(tc, splice_pump_spills_what_the_destination_refuses);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

@@ -59,7 +59,7 @@ START_TEST(framehold_merges_and_releases_whole)
 	uint8_t raw[ADB_HEADER_SIZE];
 
 	memset(&f, 0, sizeof(f));
-	bufpool_init(&p, 4 * BUFPOOL_CHUNK);
+	bufpool_init(&p, 4 * BUFPOOL_CHUNK, BUFPOOL_CHUNK);
 	a = bufpool_get(&p);
 	b = bufpool_get(&p);
 	memset(a->data, 'a', BUFPOOL_CHUNK);
