@@ -39,6 +39,9 @@
 #define GUEST_REFUSED_MAX 1000
 #define G2H_STALE (-1)
 #define G2H_BEHIND (-2)   /* a CLSE that waits behind a held frame */
+/* Bytes of full reads of the host in one loop turn, then the turn ends:
+ * what libuv's own limit, 32 reads, comes to with 64 KiB buffers. */
+#define HOST_TURN_BYTES (2u * 1024 * 1024)
 /* A host WRTE's payload is spliced when this much of it is still to come
  * (measured on this 2-core machine, CPU per MiB of read and write against
  * splice in and out, TCP to AF_UNIX: splice costs 0.85 of a copy at 4 KiB,
@@ -1064,11 +1067,38 @@ static unsigned host_piece(const struct session *s)
 	return n > 0 && n < s->host_pool.chunk ? n : (unsigned)s->host_pool.chunk;
 }
 
+/* How much the next read of the host may take: at most 64 KiB past the
+ * payload being read. So what is not payload (headers, and the frames the
+ * relay answers or drops itself) comes 64 KiB a read at most, as with 64
+ * KiB buffers, which bounds what one read can queue (session.h), while a
+ * large payload comes in fewer reads (of a 256 KiB WRTE, two). */
+static unsigned host_read_len(const struct session *s)
+{
+	size_t left = adb_reader_piece_left(&s->host_rd);
+
+	if (left < BUFPOOL_CHUNK)
+		return BUFPOOL_CHUNK;
+	left += BUFPOOL_CHUNK;
+	return (unsigned)(left < s->host_pool.chunk ? left : s->host_pool.chunk);
+}
+
 static void on_host_alloc(struct front_conn *p, uv_buf_t *buf)
 {
 	struct session *s = p->data;
-	struct poolbuf *b = bufpool_get(&s->host_pool);
-	enum host_move m = b != NULL ? host_splice(s, b) : H2G_COPY;
+	struct poolbuf *b;
+	enum host_move m;
+
+	/* libuv reads a socket again and again while reads come back full:
+	 * past HOST_TURN_BYTES the turn ends (an empty buffer), and the next
+	 * loop turn reads on, so a PC whose frames the relay drops costs the
+	 * other routes no more than 32 reads of 64 KiB would */
+	if (s->host_turn >= HOST_TURN_BYTES) {
+		s->host_turn = 0;
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	b = bufpool_get(&s->host_pool);
+	m = b != NULL ? host_splice(s, b) : H2G_COPY;
 
 	if (m != H2G_COPY) {
 		if (m == H2G_WAIT) {
@@ -1080,7 +1110,7 @@ static void on_host_alloc(struct front_conn *p, uv_buf_t *buf)
 	}
 	/* around a large WRTE reads stop at its end and the next header is
 	 * read alone, so that the payloads stay in the kernel for host_splice */
-	*buf = b ? uv_buf_init((char *)b->data, s->h2g_big ? host_piece(s) : (unsigned)s->host_pool.chunk)
+	*buf = b ? uv_buf_init((char *)b->data, s->h2g_big ? host_piece(s) : host_read_len(s))
 		 : uv_buf_init(NULL, 0);
 }
 
@@ -1103,6 +1133,8 @@ static void on_host_read(struct front_conn *p, ssize_t nread, const uv_buf_t *bu
 		update_reading(s);
 		return;
 	}
+	if (nread > 0)
+		s->host_turn = (size_t)nread == buf->len ? s->host_turn + (size_t)nread : 0;
 	if (nread > 0 && !s->closing)
 		host_input(s, b, (const uint8_t *)buf->base, (size_t)nread);
 	if (b != NULL)

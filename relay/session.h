@@ -38,12 +38,14 @@
  * once when open_wait_ms is 0 or the holding is full.
  *
  * Memory: each direction reads into a pool of `buffer` bytes (at least two
- * 64 KiB buffers) and stops reading while that pool is used up, while the
+ * 64 KiB buffers; a TCP front's are 256 KiB where `buffer` holds two, but
+ * a read of it takes at most 64 KiB past the payload being read, so what
+ * is not payload still comes 64 KiB a read) and stops reading while that pool is used up, while the
  * output towards the other side holds `buffer` bytes or OUTPUT_MAX_BATCHES
  * batches, or while 64 KiB of frames the relay made up wait for the side
  * that caused them. So a connection holds at most 2 x buffer of data plus
  * 2 x (OUTPUT_MAX_BATCHES + 43) batches of about 2.8 KiB (43: the
- * header-only frames one 64 KiB read can carry beyond the limit), plus
+ * header-only frames 64 KiB of one read can carry beyond the limit), plus
  * OPENHOLD_MAX held OPENs of at most OPENHOLD_PAYLOAD_MAX bytes each, plus
  * the frames pipelined streams hold: at most buffer bytes each way
  * (pipeline.h).
@@ -173,6 +175,7 @@ struct session {
 	struct front_conn *host;
 	struct adb_reader host_rd;
 	struct bufpool host_pool;      /* buffers read from the host */
+	size_t host_turn;              /* bytes of full host reads in a row (this loop turn) */
 	struct output to_host;
 	int host_reading;
 
