@@ -17,7 +17,8 @@
  * pick one, for profiling; --json writes the figures for scripts)
  *
  * --relay measures the relay itself through a virtio: target instead: adb
- * WRTE streams of 64 KiB from a TCP front through the relay and its device
+ * WRTE streams of 64 KiB (and host->guest once more of 256 KiB, what adb
+ * 34's push sends) from a TCP front through the relay and its device
  * to the synthetic adb guest (tests/vhost/adbguest.c; RX buffers of 4 KiB
  * as Linux posts them, and of a whole 64 KiB packet), both ways, each run
  * a relay process of its own; the
@@ -163,11 +164,14 @@ static double one_flow(const char *path, int to_guest, size_t wsize, uint64_t to
 /* ---- the relay through a virtio: target (--relay) ---- */
 
 #define RELAY_PAYLOAD (64 * 1024)
+/* ... and once more host->guest in WRTEs of 256 KiB, the size adb 34's
+ * push sent through the relay (264 WRTEs for 64 MiB) */
+#define RELAY_PAYLOAD_BIG (256 * 1024)
 
 /* One transfer of `total` bytes through relay binary `relay`, the guest
  * adbguest behind its device; the relay's CPU seconds in *cpu_s. MB/s. */
 static double relay_run(const char *relay, const char *guest, const char *dir, int to_guest,
-			size_t rxbuf, uint64_t total, double *cpu_s)
+			size_t rxbuf, size_t payload, uint64_t total, double *cpu_s)
 {
 	char conf[160], control[160], vhost[160], port_s[16], rxbuf_s[16], service[64];
 	uint8_t *buf = malloc(ADB_MAX_PAYLOAD);
@@ -204,17 +208,17 @@ static double relay_run(const char *relay, const char *guest, const char *dir, i
 	if (to_guest)
 		snprintf(service, sizeof(service), "sink:%llu", (unsigned long long)total);
 	else
-		snprintf(service, sizeof(service), "source:%llu:%d", (unsigned long long)total,
-			 RELAY_PAYLOAD);
+		snprintf(service, sizeof(service), "source:%llu:%zu", (unsigned long long)total,
+			 payload);
 	bench_send_frame(fd, ADB_CMD_OPEN, 1, 0x7fffffff, service, strlen(service) + 1);
 	bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);   /* OKAY */
 	t0 = bench_now_s();
 	if (to_guest) {
 		/* the pattern the guest checks, as it goes */
-		for (uint64_t sent = 0; sent < total; sent += RELAY_PAYLOAD) {
-			for (size_t i = 0; i < RELAY_PAYLOAD; i++)
+		for (uint64_t sent = 0; sent < total; sent += payload) {
+			for (size_t i = 0; i < payload; i++)
 				buf[i] = vflow_pattern(sent + i);
-			bench_send_frame(fd, ADB_CMD_WRTE, 1, 1, buf, RELAY_PAYLOAD);
+			bench_send_frame(fd, ADB_CMD_WRTE, 1, 1, buf, payload);
 		}
 		bench_recv_frame(fd, buf, ADB_MAX_PAYLOAD);   /* the guest's CLSE: all in */
 	} else {
@@ -242,25 +246,25 @@ static int relay_bench(const char *relay, const char *base, const char *guest, u
 		return 1;
 	bench_name = "bench_virtio";
 	printf("relay through a virtio: target (TCP front, synthetic adb guest), %llu MiB per run,"
-	       " %d KiB WRTEs, median of %d rounds\n", (unsigned long long)(total >> 20),
-	       RELAY_PAYLOAD / 1024, ROUNDS);
-	printf("%-12s %-9s %10s %13s%s\n", "direction", "RX bufs", "relay MB/s", "relay us/MiB",
+	       " median of %d rounds\n", (unsigned long long)(total >> 20), ROUNDS);
+	printf("%-12s %-9s %5s %10s %13s%s\n", "direction", "RX bufs", "WRTE", "relay MB/s", "relay us/MiB",
 	       base ? "  base MB/s  base us/MiB  relay/base CPU" : "");
 	if (json)
 		fprintf(json, "{\"bench\":\"virtio-relay\",\"mib_per_run\":%llu,\"rounds\":%d,"
 			"\"rows\":[", (unsigned long long)(total >> 20), ROUNDS);
-	for (int row = 0; row < 4; row++) {
-		int to_guest = row < 2;
+	for (int row = 0; row < 5; row++) {
+		int to_guest = row < 2 || row == 4;
 		/* as Linux posts them, and large enough for a whole 64 KiB packet */
 		size_t rxbuf = row % 2 ? VVS_MAX_PKT : 4096;
+		size_t payload = row == 4 ? RELAY_PAYLOAD_BIG : RELAY_PAYLOAD;
 		double mbps[2][ROUNDS], cpu[2][ROUNDS], ratio[ROUNDS], m[2], c[2], r = 0;
 
 		for (int k = 0; k < ROUNDS; k++) {
 			for (int b = 0; b < nbin; b++) {
 				double cpu_s;
 
-				mbps[b][k] = relay_run(bin[b], guest, dir, to_guest, rxbuf, total,
-						       &cpu_s);
+				mbps[b][k] = relay_run(bin[b], guest, dir, to_guest, rxbuf, payload,
+						       total, &cpu_s);
 				cpu[b][k] = cpu_s * 1e6 / mib;
 			}
 			ratio[k] = base ? cpu[0][k] / cpu[1][k] : 0;
@@ -271,15 +275,15 @@ static int relay_bench(const char *relay, const char *base, const char *guest, u
 		}
 		if (base)
 			r = median(ratio, ROUNDS);
-		printf("%-12s %-9s %10.0f %13.0f", to_guest ? "host->guest" : "guest->host",
-		       rxbuf == 4096 ? "4 KiB" : "64 KiB+44", m[0], c[0]);
+		printf("%-12s %-9s %4zuK %10.0f %13.0f", to_guest ? "host->guest" : "guest->host",
+		       rxbuf == 4096 ? "4 KiB" : "64 KiB+44", payload / 1024, m[0], c[0]);
 		if (base)
 			printf(" %10.0f %12.0f %15.2f", m[1], c[1], r);
 		printf("\n");
 		if (json) {
-			fprintf(json, "%s{\"direction\":\"%s\",\"rx_buffer\":%zu,\"relay_mbps\":%.0f,"
-				"\"relay_cpu_us_per_mib\":%.0f", row ? "," : "",
-				to_guest ? "host->guest" : "guest->host", rxbuf, m[0], c[0]);
+			fprintf(json, "%s{\"direction\":\"%s\",\"rx_buffer\":%zu,\"wrte\":%zu,"
+				"\"relay_mbps\":%.0f,\"relay_cpu_us_per_mib\":%.0f", row ? "," : "",
+				to_guest ? "host->guest" : "guest->host", rxbuf, payload, m[0], c[0]);
 			if (base)
 				fprintf(json, ",\"base_mbps\":%.0f,\"base_cpu_us_per_mib\":%.0f,"
 					"\"relay_per_base_cpu\":%.3f", m[1], c[1], r);
