@@ -1091,8 +1091,9 @@ static void on_host_alloc(struct front_conn *p, uv_buf_t *buf)
 	/* libuv reads a socket again and again while reads come back full:
 	 * past HOST_TURN_BYTES the turn ends (an empty buffer), and the next
 	 * loop turn reads on, so a PC whose frames the relay drops costs the
-	 * other routes no more than 32 reads of 64 KiB would */
-	if (s->host_turn >= HOST_TURN_BYTES) {
+	 * other routes no more than 32 reads of 64 KiB would. (Not USB: its
+	 * reads are transfers in flight, and an empty buffer stops them.) */
+	if (s->host_turn >= HOST_TURN_BYTES && p->ops->splice_fd != NULL) {
 		s->host_turn = 0;
 		*buf = uv_buf_init(NULL, 0);
 		return;

@@ -125,10 +125,15 @@ static void read_done(struct usb_function *f, struct usb_xfer *x, long res)
 		f->st.out_xfers++;
 		/* 0: a zero-length packet (the host ends a payload that fills
 		 * whole packets with one): nothing to deliver but the buffer */
-		if (r == -EPIPE || r == -ESHUTDOWN || r == -ECONNRESET || r == -ECANCELED)
+		if (r == -EPIPE || r == -ESHUTDOWN || r == -ECONNRESET || r == -ECANCELED) {
 			f->on_read(f, r == -EPIPE ? UV_EPIPE : UV_ECANCELED, &b);
-		else
+		} else {
+			/* the session ends on it: say which transfer, for the field */
+			if (r < 0)
+				usb_log(f, 1, "OUT transfer of %zu bytes failed: %s", b.len,
+					strerror((int)-r));
 			f->on_read(f, r, &b);
+		}
 	}
 }
 
@@ -193,6 +198,10 @@ static void write_done(struct usb_function *f, struct usb_xfer *x, long res)
 		status = (int)res;
 	else if ((size_t)res != x->len)
 		status = UV_EIO;
+	/* the session ends on it: say which transfer, for the field */
+	if (status != 0 && status != UV_ECANCELED)
+		usb_log(f, 1, "IN transfer of %zu bytes ended after %ld: %s", x->len,
+			res < 0 ? 0 : res, res < 0 ? strerror((int)-res) : "short");
 	if (f->on_in != NULL)
 		f->on_in(f, status);
 }
