@@ -40,8 +40,8 @@
  * Memory: each direction reads into a pool of `buffer` bytes (at least two
  * 64 KiB buffers; a TCP front's are 256 KiB where `buffer` holds two, but
  * a read of it takes at most 64 KiB past the payload being read, so what
- * is not payload still comes 64 KiB a read) and stops reading while that pool is used up, while the
- * output towards the other side holds `buffer` bytes or OUTPUT_MAX_BATCHES
+ * is not payload still comes 64 KiB a read) and stops reading while that
+ * pool is used up, while the output towards the other side holds `buffer` bytes or OUTPUT_MAX_BATCHES
  * batches, or while 64 KiB of frames the relay made up wait for the side
  * that caused them. So a connection holds at most 2 x buffer of data plus
  * 2 x (OUTPUT_MAX_BATCHES + 43) batches of about 2.8 KiB (43: the
