@@ -235,6 +235,10 @@ wait_for 20 grep -q tick /tmp/stream-a.log || fail "streaming shell on a printed
 wait_for 20 grep -q tick /tmp/stream-c.log || fail "streaming shell on c printed nothing"
 # shellcheck disable=SC2154
 kill -9 "$GUEST_b"
+# its listening socket goes with the process, not with the signal: binding
+# port 5556 again before it is gone fails (the fresh-clone suite once saw
+# "guest b did not start")
+wait "$GUEST_b" 2>/dev/null
 start_guest b 5556
 wait_for 10 padb -s "$BOARD:5556" shell true || fail "no shell on b within 10 s of its restart"
 [ "$(tid "$BOARD:5556")" = "$TB" ] || fail "transport id of b changed: $(padb devices -l | tr '\n' ' ')"
