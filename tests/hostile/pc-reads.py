@@ -12,18 +12,18 @@
 #   pc-reads.py mute PORT NPC SECS
 #       NPC PCs each send OPENs with local id 0 (refused: a CLSE made up
 #       for each) and never read, for SECS. Prints "sent BYTES".
+import os
 import socket
-import struct
 import sys
 import threading
 import time
 
-CNXN, OKAY, OPEN = 0x4e584e43, 0x59414b4f, 0x4e45504f
-BANNER = b"host::\0"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from peer import HOST_CNXN, OKAY, OPEN, header  # noqa: E402
 
 
-def hdr(cmd, a0, a1, n=0, chk=0):
-    return struct.pack("<6I", cmd, a0, a1, n, chk, cmd ^ 0xffffffff)
+def hdr(cmd, a0, a1):
+    return header(cmd, a0, a1, 0)
 
 
 def pc(port, rcvbuf=None):
@@ -31,7 +31,7 @@ def pc(port, rcvbuf=None):
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.connect(("127.0.0.1", port))
-    s.sendall(hdr(CNXN, 0x01000001, 256 * 1024, len(BANNER), sum(BANNER)) + BANNER)
+    s.sendall(HOST_CNXN)
     return s
 
 
