@@ -403,9 +403,10 @@ static int route_option(struct parser *p, struct route_config *rc, char **w, int
 	return 0;
 }
 
+/* an absolute path the relay can listen at */
 static int socket_path(const char *s)
 {
-	return s[0] == '/' && strlen(s) < VSOCK_PATH_MAX;
+	return s[0] == '/' && strlen(s) < VSOCK_LISTEN_PATH_MAX;
 }
 
 /* virtio-hybrid SOCKET PATH, checked against the others; the routes are
@@ -416,8 +417,8 @@ static int hybrid_option(struct parser *p, char **w, int n)
 	struct vsock_virtio_hybrid *h;
 
 	if (n != 3 || !socket_path(w[1]) || !socket_path(w[2]))
-		return perr(p, "virtio-hybrid takes SOCKET PATH, absolute paths under %d bytes",
-			    VSOCK_PATH_MAX);
+		return perr(p, "virtio-hybrid takes SOCKET PATH, absolute paths under %zu bytes",
+			    VSOCK_LISTEN_PATH_MAX);
 	if (strcmp(w[1], w[2]) == 0)
 		return perr(p, "virtio-hybrid: PATH must differ from SOCKET");
 	for (size_t i = 0; i < cfg->nhybrid; i++) {

@@ -20,7 +20,7 @@
 #define ROUTE_NAME_MAX 32          /* including the NUL */
 #define CONFIG_MAX_ROUTES 64
 #define CONFIG_FILE_MAX (64 * 1024)
-#define CONTROL_PATH_MAX 108       /* sun_path */
+#define CONTROL_PATH_MAX VSOCK_LISTEN_PATH_MAX
 #define CONFIG_ID_MAX 64           /* user and group names */
 
 enum front_kind { FRONT_TCP, FRONT_USB };

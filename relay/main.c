@@ -206,8 +206,14 @@ int main(int argc, char **argv)
 		}
 		rl.cfg.log_level = lvl;
 	}
-	if (control != NULL)
+	if (control != NULL) {
+		if (control[0] != '/' || strlen(control) >= sizeof(rl.cfg.control_path)) {
+			fprintf(stderr, "adbd-relay: --control takes an absolute socket path of "
+				"at most %zu bytes\n", sizeof(rl.cfg.control_path) - 1);
+			return 2;
+		}
 		snprintf(rl.cfg.control_path, sizeof(rl.cfg.control_path), "%s", control);
+	}
 	if (rl.cfg.group[0] != '\0' && rl.cfg.user[0] == '\0') {
 		fprintf(stderr, "adbd-relay: configuration: group needs user\n");
 		return 2;

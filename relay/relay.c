@@ -239,27 +239,20 @@ static void virtio_trace_line(const char *path, const char *text)
 
 /* ---- start ---- */
 
-/* The control socket's owner and group, as configured. 0 or a uv error. */
-static int own_control_socket(const struct relay_config *cfg)
+/* The control socket's owner and group, as configured ((uid_t)-1 and
+ * (gid_t)-1 where none is). 0 or a uv error. */
+static int control_owner_ids(const struct relay_config *cfg, uid_t *uid, gid_t *gid)
 {
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
 	char err[160];
 
-	if (cfg->control_owner[0] == '\0' && cfg->control_group[0] == '\0')
-		return 0;
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
 	if ((cfg->control_owner[0] != '\0' &&
-	     priv_user_id(cfg->control_owner, &uid, NULL, err, sizeof(err)) != 0) ||
+	     priv_user_id(cfg->control_owner, uid, NULL, err, sizeof(err)) != 0) ||
 	    (cfg->control_group[0] != '\0' &&
-	     priv_group_id(cfg->control_group, &gid, err, sizeof(err)) != 0)) {
+	     priv_group_id(cfg->control_group, gid, err, sizeof(err)) != 0)) {
 		log_error("control socket: %s", err);
 		return UV_EINVAL;
-	}
-	if (chown(cfg->control_path, uid, gid) != 0) {
-		int e = errno;
-
-		log_error("control socket %s: chown: %s", cfg->control_path, strerror(e));
-		return uv_translate_sys_error(e);
 	}
 	return 0;
 }
@@ -297,17 +290,19 @@ static int become_configured_user(const struct relay_config *cfg)
 int relay_start(struct relay *rl, uv_loop_t *loop)
 {
 	int rc, not_started;
+	uid_t uid;
+	gid_t gid;
 
 	rl->loop = loop;
 	the_relay = rl;
 	vsock_virtio_set_log(virtio_log_line);
 	vsock_virtio_set_trace(virtio_trace_wanted, virtio_trace_line);
 	rl->started_ms = clock_mono_ms();
-	rc = rl->ops->control_start(rl, rl->cfg.control_path, rl->cfg.control_mode, &rl->control);
+	rc = control_owner_ids(&rl->cfg, &uid, &gid);
 	if (rc == 0)
-		rc = own_control_socket(&rl->cfg);
+		rc = rl->ops->control_start(rl, rl->cfg.control_path, rl->cfg.control_mode, uid,
+					    gid, &rl->control);
 	if (rc != 0) {
-		/* a socket that was made but cannot be owned closes with the rest */
 		log_error("control socket %s: %s", rl->cfg.control_path, uv_strerror(rc));
 		relay_stop(rl);
 		return -1;

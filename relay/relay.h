@@ -67,8 +67,8 @@ struct relay_ops {
 	 * (vsock_virtio_set_hybrid). */
 	int (*set_hybrid)(const struct vsock_virtio_hybrid *h, size_t n);
 	/* The control socket (control_start, control_stop). */
-	int (*control_start)(struct relay *rl, const char *path, mode_t mode,
-			     struct control **out);
+	int (*control_start)(struct relay *rl, const char *path, mode_t mode, uid_t uid,
+			     gid_t gid, struct control **out);
 	void (*control_stop)(struct control *c);
 };
 

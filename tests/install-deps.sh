@@ -16,6 +16,7 @@ set_name=${1:-suite}
 # (mdns.test, mdns-flood.test), tshark (capture.test), socat
 # (notify.test, the benchmark's reference), groff-base (docs.test),
 # systemd and man-db (systemd-units.test), libfaketime (clock-step.test),
+# strace (unprivileged.test: the order in which the control socket is made),
 # busybox-static (init-scripts.test, the VM lab), qemu-system-x86 and
 # qemu-system-arm (amd64 and aarch64 lab guests), kmod,
 # cpio, xz-utils and debian-archive-keyring (the VM lab), clang (the
@@ -30,7 +31,7 @@ CROSS_ARCHES="arm64 armhf"
 PACKAGES="gcc make autoconf automake pkg-config libuv1-dev libusb-1.0-0-dev check tshark adb python3 clang
 	python3-zeroconf iproute2
 	socat qemu-system-x86 qemu-system-arm busybox-static kmod cpio xz-utils debian-archive-keyring groff-base systemd
-	man-db libfaketime gnuplot-nox qemu-user-static file dpkg-dev debhelper lintian mmdebstrap"
+	man-db libfaketime strace gnuplot-nox qemu-user-static file dpkg-dev debhelper lintian mmdebstrap"
 for a in $CROSS_ARCHES; do
 	PACKAGES="$PACKAGES crossbuild-essential-$a libuv1-dev:$a check:$a libusb-1.0-0-dev:$a pkgconf:$a"
 done

@@ -90,7 +90,8 @@ static int parse_virtio(const char *spec, const char *rest, struct vsock_target 
 		cid--;
 	if (port == NULL || cid == NULL || cid == rest || cid - 1 == rest)
 		return fail(err, errlen, spec, "expected virtio:PATH:CID:PORT");
-	if (parse_path(rest, (size_t)(cid - 1 - rest), t) != 0)
+	if ((size_t)(cid - 1 - rest) >= VSOCK_LISTEN_PATH_MAX ||
+	    parse_path(rest, (size_t)(cid - 1 - rest), t) != 0)
 		return fail(err, errlen, spec, "socket path empty or too long");
 	if ((size_t)(port - cid) >= sizeof(num))
 		return fail(err, errlen, spec, "CID and PORT must be decimal numbers");

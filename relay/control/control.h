@@ -15,8 +15,11 @@
 struct relay;
 struct control;
 
-/* Listen on path (replacing a stale socket) with the given mode. */
-int control_start(struct relay *rl, const char *path, mode_t mode, struct control **out);
+/* Listen on path (replacing a stale socket) with the given mode, owner and
+ * group ((uid_t)-1, (gid_t)-1: unchanged). It is made at path
+ * VSOCK_LISTEN_SUFFIX and renamed: path appears only once it accepts. */
+int control_start(struct relay *rl, const char *path, mode_t mode, uid_t uid, gid_t gid,
+		  struct control **out);
 void control_stop(struct control *c);
 
 #endif

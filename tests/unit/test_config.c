@@ -126,8 +126,31 @@ START_TEST(virtio_hybrid_path_too_long)
 	snprintf(text, sizeof(text), VROUTE "virtio-hybrid /run/vm/vhost.sock %s\n", longpath);
 	ck_assert_int_eq(parse(text), -1);
 	ck_assert_ptr_nonnull(strstr(err, "test.conf:5: virtio-hybrid takes SOCKET PATH"));
-	longpath[VSOCK_PATH_MAX - 1] = '\0';        /* 107 bytes: fits sun_path */
+	/* 104 bytes: fits sun_path, not with the ".new" it is made under */
+	longpath[VSOCK_LISTEN_PATH_MAX] = '\0';
 	snprintf(text, sizeof(text), VROUTE "virtio-hybrid /run/vm/vhost.sock %s\n", longpath);
+	ck_assert_int_eq(parse(text), -1);
+	longpath[VSOCK_LISTEN_PATH_MAX - 1] = '\0';  /* 103 bytes */
+	snprintf(text, sizeof(text), VROUTE "virtio-hybrid /run/vm/vhost.sock %s\n", longpath);
+	ck_assert_int_eq(parse(text), 0);
+}
+END_TEST
+
+/* The device's socket is made under SOCKET.new: it must leave room. */
+START_TEST(virtio_socket_path_leaves_room)
+{
+	char text[512], longpath[VSOCK_LISTEN_PATH_MAX + 1];
+
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';      /* 104 bytes */
+	snprintf(text, sizeof(text), "route v {\nfront tcp:127.0.0.1:1\ntarget virtio:%s:3:5555\n}\n",
+		 longpath);
+	ck_assert_int_eq(parse(text), -1);
+	ck_assert_ptr_nonnull(strstr(err, "socket path empty or too long"));
+	longpath[sizeof(longpath) - 2] = '\0';      /* 103 bytes */
+	snprintf(text, sizeof(text), "route v {\nfront tcp:127.0.0.1:1\ntarget virtio:%s:3:5555\n}\n",
+		 longpath);
 	ck_assert_int_eq(parse(text), 0);
 }
 END_TEST
@@ -488,6 +511,7 @@ int main(void)
 	tcase_add_test(tc, file_size_and_nul_bytes);
 	tcase_add_test(tc, virtio_hybrid_accepted);
 	tcase_add_test(tc, virtio_hybrid_path_too_long);
+	tcase_add_test(tc, virtio_socket_path_leaves_room);
 	tcase_add_test(tc, sizes_and_durations);
 	tcase_add_test(tc, specs_round_trip);
 	tcase_add_test(tc, tcp_targets);

@@ -3,9 +3,11 @@
  * unix_listen.c - the listening Unix sockets of a device (its vhost-user
  * socket, its hybrid socket): made at a path where an earlier run may have
  * left a socket (that one goes; anything else stays and is an error), with
- * the mode asked for whatever the process umask.
+ * the mode asked for whatever the process umask, appearing at the path
+ * only once they accept.
  */
 #include "vsock/virtio/vhu_internal.h"
+#include "vsock/vsock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -41,25 +43,29 @@ int vhu_listen_unix(const char *what, const char *path, mode_t mode, int backlog
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd, e, bound = 0, rc;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
+	if (strlen(path) >= VSOCK_LISTEN_PATH_MAX) {
 		snprintf(err, errlen, "%s%.80s...: socket path too long (%zu bytes, at most %zu)",
-			 what, path, strlen(path), sizeof(sun.sun_path) - 1);
+			 what, path, strlen(path), VSOCK_LISTEN_PATH_MAX - 1);
 		return UV_ENAMETOOLONG;
 	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s" VSOCK_LISTEN_SUFFIX, path);
 	rc = remove_stale(what, path, err, errlen);
+	if (rc == 0)
+		rc = remove_stale(what, sun.sun_path, err, errlen);
 	if (rc != 0)
 		return rc;
-	memcpy(sun.sun_path, path, strlen(path));
+	/* made under a temporary name, renamed once it accepts with its mode:
+	 * a client that sees path can connect, and only as the mode allows */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
 		bound = 1;
-		/* before listen: nobody can connect in between */
-		if (chmod(path, mode) == 0 && listen(fd, backlog) == 0)
+		if (chmod(sun.sun_path, mode) == 0 && listen(fd, backlog) == 0 &&
+		    rename(sun.sun_path, path) == 0)
 			return fd;
 	}
 	e = errno;
 	if (bound)
-		unlink(path);
+		unlink(sun.sun_path);
 	if (fd >= 0)
 		close(fd);
 	return fail(what, path, e, err, errlen);
