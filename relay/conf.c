@@ -417,7 +417,7 @@ static int hybrid_option(struct parser *p, char **w, int n)
 	struct vsock_virtio_hybrid *h;
 
 	if (n != 3 || !socket_path(w[1]) || !socket_path(w[2]))
-		return perr(p, "virtio-hybrid takes SOCKET PATH, absolute paths under %zu bytes",
+		return perr(p, "virtio-hybrid takes SOCKET PATH, absolute paths under %d bytes",
 			    VSOCK_LISTEN_PATH_MAX);
 	if (strcmp(w[1], w[2]) == 0)
 		return perr(p, "virtio-hybrid: PATH must differ from SOCKET");
@@ -479,7 +479,8 @@ static int global_option(struct parser *p, char **w, int n)
 
 	if (strcmp(w[0], "control") == 0) {
 		if (n != 2 || strlen(w[1]) >= sizeof(cfg->control_path) || w[1][0] != '/')
-			return perr(p, "control takes an absolute socket path");
+			return perr(p, "control takes an absolute socket path of at most %d bytes",
+				    CONTROL_PATH_MAX - 1);
 		snprintf(cfg->control_path, sizeof(cfg->control_path), "%s", w[1]);
 	} else if (strcmp(w[0], "control-mode") == 0) {
 		char *end;

@@ -303,7 +303,7 @@ int relay_start(struct relay *rl, uv_loop_t *loop)
 		rc = rl->ops->control_start(rl, rl->cfg.control_path, rl->cfg.control_mode, uid,
 					    gid, &rl->control);
 	if (rc != 0) {
-		log_error("control socket %s: %s", rl->cfg.control_path, uv_strerror(rc));
+		/* both say why themselves */
 		relay_stop(rl);
 		return -1;
 	}

@@ -92,7 +92,8 @@ static int parse_virtio(const char *spec, const char *rest, struct vsock_target 
 		return fail(err, errlen, spec, "expected virtio:PATH:CID:PORT");
 	if ((size_t)(cid - 1 - rest) >= VSOCK_LISTEN_PATH_MAX ||
 	    parse_path(rest, (size_t)(cid - 1 - rest), t) != 0)
-		return fail(err, errlen, spec, "socket path empty or too long");
+		return fail(err, errlen, spec, "socket path empty or too long (at most 103 bytes)");
+	_Static_assert(VSOCK_LISTEN_PATH_MAX == 104, "the message above says 103");
 	if ((size_t)(port - cid) >= sizeof(num))
 		return fail(err, errlen, spec, "CID and PORT must be decimal numbers");
 	memcpy(num, cid, (size_t)(port - cid));

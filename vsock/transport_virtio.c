@@ -20,6 +20,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+_Static_assert(VSOCK_LISTEN_PATH_MAX == VHU_LISTEN_PATH_MAX,
+	       "vsock.h and the device agree on the paths they listen at");
+
 struct virtio_entry {
 	struct vhu_device dev;
 	struct virtio_entry *next;

@@ -32,10 +32,9 @@
 #include <uv.h>
 
 #define VSOCK_PATH_MAX 108 /* sizeof(sockaddr_un.sun_path) */
-/* A path the relay listens at is made under PATH VSOCK_LISTEN_SUFFIX and
- * renamed into place once it accepts: it must leave room for the suffix. */
-#define VSOCK_LISTEN_SUFFIX ".new"
-#define VSOCK_LISTEN_PATH_MAX (VSOCK_PATH_MAX - (sizeof(VSOCK_LISTEN_SUFFIX) - 1))
+/* A path the relay listens at is made under another name first and
+ * renamed into place (vsock/virtio: VHU_LISTEN_PATH_MAX, the same). */
+#define VSOCK_LISTEN_PATH_MAX (VSOCK_PATH_MAX - 4)
 #define VSOCK_SPEC_MAX (VSOCK_PATH_MAX + 32)
 #define VSOCK_HOST_MAX 46  /* INET6_ADDRSTRLEN */
 

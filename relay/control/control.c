@@ -27,10 +27,11 @@
 #include "relay/obs/obs.h"
 #include "relay/relay.h"
 #include "relay/sys/sys.h"
-#include "vsock/vsock.h"
+#include "vsock/virtio/virtio.h"
 
 #define CONTROL_LINE_MAX 256
 #define CONTROL_CLIENTS 16
+#define CONTROL_BACKLOG 64
 #define CONTROL_SUBSCRIBERS 8
 #define CONTROL_TIMEOUT_MS 5000
 #define CONTROL_REPLY_MAX (1024 * 1024)
@@ -411,50 +412,38 @@ static void on_control_connection(uv_stream_t *l, int status)
 	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 
-/* Remove what a crashed relay left at path: a socket only. */
-static void unlink_stale_socket(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-}
-
 int control_start(struct relay *rl, const char *path, mode_t mode, uid_t uid, gid_t gid,
 		  struct control **out)
 {
 	struct control *c;
-	char tmp[sizeof(c->path)];
-	struct stat st;
-	int rc;
+	char err[256];
+	int fd, rc;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s" VSOCK_LISTEN_SUFFIX, path) >= sizeof(tmp))
-		return UV_ENAMETOOLONG;
-	/* what is at path and is not a socket is someone else's */
-	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
-		return UV_EADDRINUSE;
+	fd = vhu_listen_unix("control socket ", path, mode, uid, gid, CONTROL_BACKLOG, err,
+			     sizeof(err));
+	if (fd < 0) {
+		log_error("%s", err);
+		return fd;
+	}
 	c = calloc(1, sizeof(*c));
-	if (c == NULL)
+	if (c == NULL) {
+		unlink(path);
+		close(fd);
 		return UV_ENOMEM;
+	}
 	c->rl = rl;
 	snprintf(c->path, sizeof(c->path), "%s", path);
-	unlink_stale_socket(tmp);
 	uv_pipe_init(rl->loop, &c->listener, 0);
 	c->listener.data = c;
-	/* The socket is made under a temporary name and renamed into place
-	 * once it listens with its mode and owner: a client that sees path
-	 * can connect. */
-	rc = uv_pipe_bind(&c->listener, tmp);
-	if (rc == 0 && chmod(tmp, mode) != 0)
-		rc = -errno;
-	if (rc == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) && chown(tmp, uid, gid) != 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&c->listener, 64, on_control_connection);
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
+	/* opened, not bound: libuv knows no name of its own to unlink */
+	rc = uv_pipe_open(&c->listener, fd);
+	if (rc != 0)
+		close(fd);
+	else
+		rc = uv_listen((uv_stream_t *)&c->listener, CONTROL_BACKLOG, on_control_connection);
 	if (rc != 0) {
-		unlink_stale_socket(tmp);
+		log_error("control socket %s: %s", path, uv_strerror(rc));
+		unlink(path);
 		c->stopping = 1;
 		uv_close((uv_handle_t *)&c->listener, on_listener_closed);
 		return rc;

@@ -16,8 +16,8 @@ struct relay;
 struct control;
 
 /* Listen on path (replacing a stale socket) with the given mode, owner and
- * group ((uid_t)-1, (gid_t)-1: unchanged). It is made at path
- * VSOCK_LISTEN_SUFFIX and renamed: path appears only once it accepts. */
+ * group ((uid_t)-1, (gid_t)-1: unchanged): vhu_listen_unix, so path
+ * appears only once it accepts. A failure is logged, with its reason. */
 int control_start(struct relay *rl, const char *path, mode_t mode, uid_t uid, gid_t gid,
 		  struct control **out);
 void control_stop(struct control *c);

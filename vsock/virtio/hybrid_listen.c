@@ -110,7 +110,8 @@ int vhu_hybrid_listen(struct vhu_device *d, const char *path, char *err, size_t 
 		free(l);
 		return rc;
 	}
-	fd = vhu_listen_unix("hybrid socket ", path, SOCKET_MODE, BACKLOG, err, errlen);
+	fd = vhu_listen_unix("hybrid socket ", path, SOCKET_MODE, (uid_t)-1, (gid_t)-1,
+			     BACKLOG, err, errlen);
 	if (fd < 0) {
 		close(l->spare);
 		free(l);

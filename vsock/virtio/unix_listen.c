@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * unix_listen.c - the listening Unix sockets of a device (its vhost-user
- * socket, its hybrid socket): made at a path where an earlier run may have
- * left a socket (that one goes; anything else stays and is an error), with
- * the mode asked for whatever the process umask, appearing at the path
- * only once they accept.
+ * unix_listen.c - the listening Unix sockets the relay makes at a path
+ * (a device's vhost-user socket, its hybrid socket, the relay's control
+ * socket). Each is bound at PATH VHU_LISTEN_SUFFIX with its mode (under a
+ * umask, not a chmod by name) and owner, made to listen, and renamed to
+ * PATH without replacing anything: PATH appears only once it accepts. A
+ * socket an earlier run left at either name goes; a live one at the
+ * temporary name, or anything else at either, stays and is an error.
  */
-#include "vsock/virtio/vhu_internal.h"
-#include "vsock/vsock.h"
+#include "vsock/virtio/vhost_user.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,56 +19,102 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int fail(const char *what, const char *path, int e, char *err, size_t errlen)
+static int fail(const char *what, const char *path, const char *op, int e, char *err,
+		size_t errlen)
 {
-	snprintf(err, errlen, "%s%s: %s", what, path, strerror(e));
+	snprintf(err, errlen, "%s%s: %s%s%s", what, path, op, *op ? ": " : "", strerror(e));
 	return uv_translate_sys_error(e);
 }
 
-static int remove_stale(const char *what, const char *path, char *err, size_t errlen)
+/* Does a process listen on the socket at sun? A full backlog counts. */
+static int listening(const struct sockaddr_un *sun)
 {
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int live;
+
+	if (fd < 0)
+		return 0;
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 || errno == EAGAIN;
+	close(fd);
+	return live;
+}
+
+/* Make room at path: nothing there, or a socket nobody listens on (gone
+ * now). check_live: a socket somebody listens on stays, an error. */
+static int remove_stale(const char *what, const char *path, int check_live, char *err,
+			size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
 
 	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : fail(what, path, errno, err, errlen);
+		return errno == ENOENT ? 0 : fail(what, path, "", errno, err, errlen);
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen, "%s%s: exists and is not a socket; not replacing it", what,
 			 path);
 		return UV_EEXIST;
 	}
-	return unlink(path) == 0 ? 0 : fail(what, path, errno, err, errlen);
+	memcpy(sun.sun_path, path, strlen(path));
+	if (check_live && listening(&sun)) {
+		snprintf(err, errlen, "%s%s: another program listens there; not replacing it",
+			 what, path);
+		return UV_EADDRINUSE;
+	}
+	return unlink(path) == 0 ? 0 : fail(what, path, "", errno, err, errlen);
 }
 
-int vhu_listen_unix(const char *what, const char *path, mode_t mode, int backlog,
-		    char *err, size_t errlen)
+/* PATH VHU_LISTEN_SUFFIX to path, failing if something appeared at path. */
+static int rename_into_place(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* a file system without RENAME_NOREPLACE */
+	return rename(tmp, path);
+}
+
+int vhu_listen_unix(const char *what, const char *path, mode_t mode, uid_t uid, gid_t gid,
+		    int backlog, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd, e, bound = 0, rc;
+	const char *tmp = sun.sun_path, *op;
+	mode_t umask_was;
+	int fd, e, rc;
 
-	if (strlen(path) >= VSOCK_LISTEN_PATH_MAX) {
+	if (strlen(path) >= VHU_LISTEN_PATH_MAX) {
 		snprintf(err, errlen, "%s%.80s...: socket path too long (%zu bytes, at most %zu)",
-			 what, path, strlen(path), VSOCK_LISTEN_PATH_MAX - 1);
+			 what, path, strlen(path), VHU_LISTEN_PATH_MAX - 1);
 		return UV_ENAMETOOLONG;
 	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s" VSOCK_LISTEN_SUFFIX, path);
-	rc = remove_stale(what, path, err, errlen);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s" VHU_LISTEN_SUFFIX, path);
+	rc = remove_stale(what, path, 0, err, errlen);
 	if (rc == 0)
-		rc = remove_stale(what, sun.sun_path, err, errlen);
+		rc = remove_stale(what, tmp, 1, err, errlen);
 	if (rc != 0)
 		return rc;
-	/* made under a temporary name, renamed once it accepts with its mode:
-	 * a client that sees path can connect, and only as the mode allows */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-		bound = 1;
-		if (chmod(sun.sun_path, mode) == 0 && listen(fd, backlog) == 0 &&
-		    rename(sun.sun_path, path) == 0)
-			return fd;
+	if (fd < 0)
+		return fail(what, path, "socket", errno, err, errlen);
+	umask_was = umask(~mode & 0777);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	e = errno;
+	umask(umask_was);
+	if (rc != 0) {
+		close(fd);
+		return fail(what, path, "bind", e, err, errlen);
+	}
+	op = "chown";
+	if ((uid == (uid_t)-1 && gid == (gid_t)-1) || lchown(tmp, uid, gid) == 0) {
+		op = "listen";
+		if (listen(fd, backlog) == 0) {
+			op = "rename";
+			if (rename_into_place(tmp, path) == 0)
+				return fd;
+		}
 	}
 	e = errno;
-	if (bound)
-		unlink(sun.sun_path);
-	if (fd >= 0)
-		close(fd);
-	return fail(what, path, e, err, errlen);
+	unlink(tmp);
+	close(fd);
+	return fail(what, path, op, e, err, errlen);
 }

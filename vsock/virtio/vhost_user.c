@@ -1263,7 +1263,7 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 		snprintf(err, errlen, "out of memory");
 		return UV_ENOMEM;
 	}
-	fd = vhu_listen_unix("", path, SOCKET_MODE, 4, err, errlen);
+	fd = vhu_listen_unix("", path, SOCKET_MODE, (uid_t)-1, (gid_t)-1, 4, err, errlen);
 	if (fd < 0) {
 		free(d->pkt);
 		return fd;

@@ -24,6 +24,7 @@
 #define VSOCK_VHOST_USER_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <uv.h>
@@ -36,6 +37,18 @@
 #define VHU_EXPIRE_TICK_MS 1000   /* how often the core's deadlines are checked */
 
 struct vhu_device;
+
+/* A listening Unix stream socket at PATH (unix_listen.c): made at PATH
+ * VHU_LISTEN_SUFFIX with MODE, owner UID and group GID ((uid_t)-1 and
+ * (gid_t)-1 leave them), made to listen with BACKLOG, then renamed to
+ * PATH, so PATH appears only once it accepts. A socket nobody listens on
+ * at either name is replaced. The fd (non-blocking), or a uv error with
+ * ERR set, starting with WHAT. */
+#define VHU_LISTEN_SUFFIX ".new"
+#define VHU_LISTEN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - \
+			     (sizeof(VHU_LISTEN_SUFFIX) - 1))
+int vhu_listen_unix(const char *what, const char *path, mode_t mode, uid_t uid, gid_t gid,
+		    int backlog, char *err, size_t errlen);
 struct vhu_conn;                   /* the VMM's socket (vhu_conn.c) */
 
 struct vhu_queue {

@@ -73,9 +73,5 @@ void vhu_conn_close(struct vhu_conn *c);
  * it is writable. More than VHU_OUT_MAX waiting drops the VMM. */
 void vhu_conn_send(struct vhu_conn *c, uint32_t request, const void *payload, uint32_t size);
 
-/* A listening Unix socket at PATH with MODE (see unix_listen.c); errors
- * start with WHAT. fd, or a uv error with ERR set. */
-int vhu_listen_unix(const char *what, const char *path, mode_t mode, int backlog,
-		    char *err, size_t errlen);
 
 #endif
