@@ -640,3 +640,20 @@ int config_load(struct relay_config *cfg, const char *path, char *err, size_t er
 	free(text);
 	return rc;
 }
+
+int config_set_control(struct relay_config *cfg, const char *path, char *err, size_t errlen)
+{
+	if (path[0] != '/' || strlen(path) >= sizeof(cfg->control_path)) {
+		snprintf(err, errlen, "--control takes an absolute socket path of at most %d bytes",
+			 CONTROL_PATH_MAX - 1);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nhybrid; i++) {
+		if (strcmp(cfg->hybrid[i].path, path) == 0) {
+			snprintf(err, errlen, "--control %s is a virtio-hybrid socket", path);
+			return -1;
+		}
+	}
+	snprintf(cfg->control_path, sizeof(cfg->control_path), "%s", path);
+	return 0;
+}

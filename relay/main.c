@@ -195,6 +195,7 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &rl, &check_only, &control, &use_syslog, &level) != 0)
 		return 2;
 	log_init("adbd-relay", use_syslog);
+	rl.control_override = control;
 	if (relay_load_config(&rl, &rl.cfg, err, sizeof(err)) != 0) {
 		log_error("configuration: %s", err);
 		return 2;
@@ -205,14 +206,6 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		rl.cfg.log_level = lvl;
-	}
-	if (control != NULL) {
-		if (control[0] != '/' || strlen(control) >= sizeof(rl.cfg.control_path)) {
-			fprintf(stderr, "adbd-relay: --control takes an absolute socket path of "
-				"at most %zu bytes\n", sizeof(rl.cfg.control_path) - 1);
-			return 2;
-		}
-		snprintf(rl.cfg.control_path, sizeof(rl.cfg.control_path), "%s", control);
 	}
 	if (rl.cfg.group[0] != '\0' && rl.cfg.user[0] == '\0') {
 		fprintf(stderr, "adbd-relay: configuration: group needs user\n");

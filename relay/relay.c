@@ -27,7 +27,9 @@ int relay_load_config(const struct relay *rl, struct relay_config *cfg, char *er
 	config_init(cfg);
 	if (rl->config_path != NULL && config_load(cfg, rl->config_path, err, errlen) != 0)
 		return -1;
-	if (rl->have_cli_route && config_add_route(cfg, &rl->cli_route, err, errlen) != 0) {
+	if ((rl->have_cli_route && config_add_route(cfg, &rl->cli_route, err, errlen) != 0) ||
+	    (rl->control_override != NULL &&
+	     config_set_control(cfg, rl->control_override, err, errlen) != 0)) {
 		config_free(cfg);
 		return -1;
 	}

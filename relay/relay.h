@@ -79,6 +79,7 @@ struct relay {
 	const char *config_path;        /* NULL: routes from the command line only */
 	struct route_config cli_route;
 	int have_cli_route;             /* cli_route is added to every configuration */
+	const char *control_override;   /* --control: replaces the file's, NULL if none */
 	struct route *routes;
 	struct control *control;
 	uint64_t started_ms;
@@ -87,7 +88,8 @@ struct relay {
 /* An empty relay using OPS. */
 void relay_init(struct relay *rl, const struct relay_ops *ops);
 /* Read the configuration into CFG: rl->config_path, if any, then the
- * command line's route. 0, or -1 with ERR set (CFG then holds nothing). */
+ * command line's route and control socket. 0, or -1 with ERR set (CFG then
+ * holds nothing). */
 int relay_load_config(const struct relay *rl, struct relay_config *cfg, char *err,
 		      size_t errlen);
 /* Start rl->cfg on LOOP: the control socket (owned as configured), every

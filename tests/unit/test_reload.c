@@ -606,6 +606,33 @@ END_TEST
 	":3:" #port "\n}\n"
 #define HYBRID "virtio-hybrid " VSOCK_SOCK " /run/vm/hybrid.sock\n"
 
+/* --control replaces the file's control path at every load: a reload of
+ * an unchanged file says nothing of a new path, and no virtio-hybrid
+ * socket may take the one the command line named. */
+START_TEST(control_override_holds)
+{
+	char text[1024];
+
+	rl.control_override = "/run/cli/control.sock";
+	snprintf(text, sizeof(text), "control /run/file/control.sock\n%s",
+		 route_text("a", 6001, NULL));
+	ck_assert_int_eq(first_start(text), 0);
+	ck_assert_str_eq(rl.cfg.control_path, "/run/cli/control.sock");
+	ck_assert_int_eq(reload(text), 0);
+	ck_assert_str_eq(rl.cfg.control_path, "/run/cli/control.sock");
+	ck_assert_ptr_null(strstr(log_text(), "a new control socket path"));
+
+	snprintf(text, sizeof(text), "virtio-hybrid " VSOCK_SOCK " /run/cli/control.sock\n%s",
+		 VROUTE(5555));
+	ck_assert_int_eq(reload(text), -1);
+	ck_assert_ptr_nonnull(strstr(err, "--control /run/cli/control.sock is a virtio-hybrid socket"));
+	assert_running("a");
+	rl.control_override = "run/relative.sock";
+	ck_assert_int_eq(reload(route_text("a", 6001, NULL)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "--control takes an absolute socket path of at most 103"));
+}
+END_TEST
+
 /* virtio: the device is held across the restart of its route (acquired
  * before the stop, released after the start), the hybrid sockets follow
  * the file exactly without touching a kept route, and a hybrid socket
@@ -777,6 +804,7 @@ int main(void)
 	tcase_add_test(tc, route_started_on_retry);
 	tcase_add_test(tc, start_then_stop_releases_everything);
 	tcase_add_test(tc, start_control_not_owned);
+	tcase_add_test(tc, control_override_holds);
 	tcase_add_test(tc, summary_counts_routes);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
