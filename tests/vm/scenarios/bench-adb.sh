@@ -23,6 +23,9 @@ for arg in $(cat /proc/cmdline); do
 	esac
 done
 
+# on a failure, the adb server's own view of the link beside the relay's
+LAB_LOGS="$LAB_LOGS /tmp/adb.$(id -u).log"
+
 step modules
 modload vsock_loopback
 modload configfs
