@@ -648,12 +648,67 @@ int config_set_control(struct relay_config *cfg, const char *path, char *err, si
 			 CONTROL_PATH_MAX - 1);
 		return -1;
 	}
+	snprintf(cfg->control_path, sizeof(cfg->control_path), "%s", path);
+	return 0;
+}
+
+/* What listens at a path: "the control socket", "route NAME's vhost-user
+ * socket", "a virtio-hybrid socket". */
+struct listen_path {
+	const char *path;
+	char what[64];
+};
+
+static size_t listen_paths(const struct relay_config *cfg, struct listen_path *out)
+{
+	size_t n = 0;
+
+	out[n].path = cfg->control_path;
+	snprintf(out[n++].what, sizeof(out->what), "the control socket");
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct vsock_target *t = &cfg->routes[i].target;
+		size_t j;
+
+		if (t->kind != VSOCK_VIRTIO)
+			continue;
+		for (j = 1; j < n && strcmp(out[j].path, t->path) != 0; j++)
+			;
+		if (j < n)
+			continue;    /* routes on one device share its socket */
+		out[n].path = t->path;
+		snprintf(out[n++].what, sizeof(out->what), "route %s's vhost-user socket",
+			 cfg->routes[i].name);
+	}
 	for (size_t i = 0; i < cfg->nhybrid; i++) {
-		if (strcmp(cfg->hybrid[i].path, path) == 0) {
-			snprintf(err, errlen, "--control %s is a virtio-hybrid socket", path);
-			return -1;
+		out[n].path = cfg->hybrid[i].path;
+		snprintf(out[n++].what, sizeof(out->what), "a virtio-hybrid socket");
+	}
+	return n;
+}
+
+int config_check_sockets(const struct relay_config *cfg, char *err, size_t errlen)
+{
+	struct listen_path p[1 + 2 * CONFIG_MAX_ROUTES];
+	size_t n = listen_paths(cfg, p), sl = strlen(VSOCK_LISTEN_SUFFIX);
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j++) {
+			size_t l = strlen(p[j].path);
+
+			if (i == j)
+				continue;
+			if (strcmp(p[i].path, p[j].path) == 0) {
+				snprintf(err, errlen, "%s is both %s and %s", p[i].path, p[i].what,
+					 p[j].what);
+				return -1;
+			}
+			if (strlen(p[i].path) == l + sl && strncmp(p[i].path, p[j].path, l) == 0 &&
+			    strcmp(p[i].path + l, VSOCK_LISTEN_SUFFIX) == 0) {
+				snprintf(err, errlen, "%s (%s) is where %s is made: %s%s", p[i].path,
+					 p[i].what, p[j].what, p[j].path, VSOCK_LISTEN_SUFFIX);
+				return -1;
+			}
 		}
 	}
-	snprintf(cfg->control_path, sizeof(cfg->control_path), "%s", path);
 	return 0;
 }

@@ -77,9 +77,13 @@ void config_route_defaults(const struct relay_config *cfg, struct route_config *
 int config_parse(struct relay_config *cfg, const char *text, const char *source,
 		 char *err, size_t errlen);
 int config_load(struct relay_config *cfg, const char *path, char *err, size_t errlen);
-/* The control socket at PATH instead of the file's (--control): absolute,
- * short enough, no virtio-hybrid socket's path. 0 or -1 with ERR set. */
+/* The control socket at PATH instead of the file's (--control): absolute
+ * and short enough. 0 or -1 with ERR set. */
 int config_set_control(struct relay_config *cfg, const char *path, char *err, size_t errlen);
+/* No two listening sockets (the control socket, the virtio devices', the
+ * virtio-hybrid ones) at one path, nor one at another's temporary name
+ * (PATH VSOCK_LISTEN_SUFFIX). 0 or -1 with ERR set. */
+int config_check_sockets(const struct relay_config *cfg, char *err, size_t errlen);
 /* Check RC against the routes already in CFG and append it. 0 or -1. */
 int config_add_route(struct relay_config *cfg, const struct route_config *rc,
 		     char *err, size_t errlen);

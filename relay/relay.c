@@ -29,7 +29,8 @@ int relay_load_config(const struct relay *rl, struct relay_config *cfg, char *er
 		return -1;
 	if ((rl->have_cli_route && config_add_route(cfg, &rl->cli_route, err, errlen) != 0) ||
 	    (rl->control_override != NULL &&
-	     config_set_control(cfg, rl->control_override, err, errlen) != 0)) {
+	     config_set_control(cfg, rl->control_override, err, errlen) != 0) ||
+	    config_check_sockets(cfg, err, errlen) != 0) {
 		config_free(cfg);
 		return -1;
 	}
@@ -138,6 +139,13 @@ int relay_reload(struct relay *rl, char *err, size_t errlen)
 	if (strcmp(next.user, rl->cfg.user) != 0 || strcmp(next.group, rl->cfg.group) != 0)
 		log_warn("reload: a new user or group takes effect on restart");
 	snprintf(next.control_path, sizeof(next.control_path), "%s", rl->cfg.control_path);
+	/* against the control socket that stays */
+	if (config_check_sockets(&next, err, errlen) != 0) {
+		log_error("configuration: %s", err);
+		log_error("reload: keeping the running configuration");
+		config_free(&next);
+		return -1;
+	}
 	config_free(&rl->cfg);
 	rl->cfg = next;
 	log_set_level(rl->cfg.log_level);

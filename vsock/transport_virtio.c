@@ -20,7 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-_Static_assert(VSOCK_LISTEN_PATH_MAX == VHU_LISTEN_PATH_MAX,
+_Static_assert(VSOCK_LISTEN_PATH_MAX == VHU_LISTEN_PATH_MAX &&
+		       sizeof(VSOCK_LISTEN_SUFFIX) == sizeof(VHU_LISTEN_SUFFIX),
 	       "vsock.h and the device agree on the paths they listen at");
 
 struct virtio_entry {

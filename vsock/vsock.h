@@ -32,8 +32,9 @@
 #include <uv.h>
 
 #define VSOCK_PATH_MAX 108 /* sizeof(sockaddr_un.sun_path) */
-/* A path the relay listens at is made under another name first and
- * renamed into place (vsock/virtio: VHU_LISTEN_PATH_MAX, the same). */
+/* A path the relay listens at is made at PATH VSOCK_LISTEN_SUFFIX first
+ * and renamed into place (vsock/virtio: VHU_LISTEN_SUFFIX, the same). */
+#define VSOCK_LISTEN_SUFFIX ".new"
 #define VSOCK_LISTEN_PATH_MAX (VSOCK_PATH_MAX - 4)
 #define VSOCK_SPEC_MAX (VSOCK_PATH_MAX + 32)
 #define VSOCK_HOST_MAX 46  /* INET6_ADDRSTRLEN */

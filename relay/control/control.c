@@ -44,6 +44,7 @@ struct control {
 	uv_pipe_t listener;
 	struct relay *rl;
 	char path[108];
+	struct vhu_listen_id path_id;    /* path is unlinked only while it is ours */
 	unsigned requests;            /* clients waiting for a reply, not closing */
 	unsigned subscribers;         /* trace and capture clients, not closing */
 	struct ctl_client *list;      /* newest first */
@@ -416,10 +417,11 @@ int control_start(struct relay *rl, const char *path, mode_t mode, uid_t uid, gi
 		  struct control **out)
 {
 	struct control *c;
+	struct vhu_listen_id id;
 	char err[256];
 	int fd, rc;
 
-	fd = vhu_listen_unix("control socket ", path, mode, uid, gid, CONTROL_BACKLOG, err,
+	fd = vhu_listen_unix("control socket ", path, mode, uid, gid, CONTROL_BACKLOG, &id, err,
 			     sizeof(err));
 	if (fd < 0) {
 		log_error("%s", err);
@@ -427,11 +429,12 @@ int control_start(struct relay *rl, const char *path, mode_t mode, uid_t uid, gi
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		unlink(path);
+		vhu_unlink_listener(path, &id);
 		close(fd);
 		return UV_ENOMEM;
 	}
 	c->rl = rl;
+	c->path_id = id;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	uv_pipe_init(rl->loop, &c->listener, 0);
 	c->listener.data = c;
@@ -443,7 +446,7 @@ int control_start(struct relay *rl, const char *path, mode_t mode, uid_t uid, gi
 		rc = uv_listen((uv_stream_t *)&c->listener, CONTROL_BACKLOG, on_control_connection);
 	if (rc != 0) {
 		log_error("control socket %s: %s", path, uv_strerror(rc));
-		unlink(path);
+		vhu_unlink_listener(path, &id);
 		c->stopping = 1;
 		uv_close((uv_handle_t *)&c->listener, on_listener_closed);
 		return rc;
@@ -455,7 +458,7 @@ int control_start(struct relay *rl, const char *path, mode_t mode, uid_t uid, gi
 void control_stop(struct control *c)
 {
 	c->stopping = 1;
-	unlink(c->path);
+	vhu_unlink_listener(c->path, &c->path_id);
 	for (struct ctl_client *cl = c->list; cl; cl = cl->next)
 		client_close(cl);
 	uv_close((uv_handle_t *)&c->listener, on_listener_closed);

@@ -136,6 +136,39 @@ START_TEST(virtio_hybrid_path_too_long)
 }
 END_TEST
 
+/* No two listening sockets at one path, nor one at another's .new. */
+START_TEST(listening_paths_do_not_collide)
+{
+	static const struct {
+		const char *text, *msg;
+	} cases[] = {
+		{ "control /run/v.sock\n", "/run/v.sock is both the control socket and route v's "
+		  "vhost-user socket" },
+		{ "control /run/v.sock.new\n", "/run/v.sock.new (the control socket) is where "
+		  "route v's vhost-user socket is made: /run/v.sock.new" },
+		{ "control /run/c.sock\nvirtio-hybrid /run/v.sock /run/c.sock.new\n",
+		  "/run/c.sock.new (a virtio-hybrid socket) is where the control socket is made" },
+		{ "route w {\nfront tcp:127.0.0.1:2\ntarget virtio:/run/v.sock.new:4:5555\n}\n",
+		  "/run/v.sock.new (route w's vhost-user socket) is where route v's" },
+	};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "%sroute v {\nfront tcp:127.0.0.1:1\n"
+			 "target virtio:/run/v.sock:3:5555\n}\n", cases[i].text);
+		ck_assert_int_eq(parse(text), 0);
+		ck_assert_int_eq(config_check_sockets(&cfg, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, cases[i].msg) != NULL, "%zu: %s", i, err);
+		config_free(&cfg);
+	}
+	/* routes on one device share its socket */
+	ck_assert_int_eq(parse("route v {\nfront tcp:127.0.0.1:1\ntarget virtio:/run/v.sock:3:5555\n}\n"
+			       "route w {\nfront tcp:127.0.0.1:2\ntarget virtio:/run/v.sock:3:5556\n}\n"
+			       "virtio-hybrid /run/v.sock /run/h.sock\n"), 0);
+	ck_assert_int_eq(config_check_sockets(&cfg, err, sizeof(err)), 0);
+}
+END_TEST
+
 /* The device's socket is made under SOCKET.new: it must leave room. */
 START_TEST(virtio_socket_path_leaves_room)
 {
@@ -512,6 +545,7 @@ int main(void)
 	tcase_add_test(tc, virtio_hybrid_accepted);
 	tcase_add_test(tc, virtio_hybrid_path_too_long);
 	tcase_add_test(tc, virtio_socket_path_leaves_room);
+	tcase_add_test(tc, listening_paths_do_not_collide);
 	tcase_add_test(tc, sizes_and_durations);
 	tcase_add_test(tc, specs_round_trip);
 	tcase_add_test(tc, tcp_targets);

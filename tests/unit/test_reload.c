@@ -625,7 +625,16 @@ START_TEST(control_override_holds)
 	snprintf(text, sizeof(text), "virtio-hybrid " VSOCK_SOCK " /run/cli/control.sock\n%s",
 		 VROUTE(5555));
 	ck_assert_int_eq(reload(text), -1);
-	ck_assert_ptr_nonnull(strstr(err, "--control /run/cli/control.sock is a virtio-hybrid socket"));
+	ck_assert_ptr_nonnull(strstr(err, "/run/cli/control.sock is both the control socket and a "
+				     "virtio-hybrid socket"));
+	assert_running("a");
+	/* a file that moves its control path cannot give the running one away */
+	rl.control_override = NULL;
+	snprintf(text, sizeof(text),
+		 "control /run/other.sock\nvirtio-hybrid " VSOCK_SOCK " /run/cli/control.sock\n%s",
+		 VROUTE(5555));
+	ck_assert_int_eq(reload(text), -1);
+	ck_assert_ptr_nonnull(strstr(err, "/run/cli/control.sock is both the control socket"));
 	assert_running("a");
 	rl.control_override = "run/relative.sock";
 	ck_assert_int_eq(reload(route_text("a", 6001, NULL)), -1);

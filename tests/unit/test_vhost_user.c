@@ -1334,6 +1334,55 @@ START_TEST(socket_path_is_checked)
 }
 END_TEST
 
+static int bind_unix(int type, const char *where)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", where);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+/* A listener removes its path only while the path is still its socket;
+ * at the temporary name, only a socket that refuses is removed. */
+START_TEST(listener_removes_only_its_own)
+{
+	struct vhu_listen_id id;
+	char p[160], tmp[170], err[256];
+	struct stat st;
+	int fd, other, gram;
+
+	snprintf(p, sizeof(p), "%s/own.sock", dir);
+	snprintf(tmp, sizeof(tmp), "%s" VHU_LISTEN_SUFFIX, p);
+	/* a socket of another kind at the temporary name is somebody's */
+	gram = bind_unix(SOCK_DGRAM, tmp);
+	ck_assert_int_eq(vhu_listen_unix("", p, 0600, (uid_t)-1, (gid_t)-1, 4, &id, err,
+					 sizeof(err)), UV_EADDRINUSE);
+	ck_assert_msg(strstr(err, "another program listens there") != NULL, "%s", err);
+	ck_assert_int_eq(lstat(tmp, &st), 0);
+	close(gram);
+	/* a stale one goes */
+	fd = vhu_listen_unix("", p, 0600, (uid_t)-1, (gid_t)-1, 4, &id, err, sizeof(err));
+	ck_assert_msg(fd >= 0, "%s", err);
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	/* somebody else's socket took the path since: it stays */
+	ck_assert_int_eq(unlink(p), 0);
+	other = bind_unix(SOCK_STREAM, p);
+	vhu_unlink_listener(p, &id);
+	ck_assert_int_eq(lstat(p, &st), 0);
+	close(other);
+	ck_assert_int_eq(unlink(p), 0);
+	close(fd);
+	/* its own goes */
+	fd = vhu_listen_unix("", p, 0600, (uid_t)-1, (gid_t)-1, 4, &id, err, sizeof(err));
+	ck_assert_msg(fd >= 0, "%s", err);
+	vhu_unlink_listener(p, &id);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	close(fd);
+}
+END_TEST
+
 /* ---- the message layer: connections, headers, descriptors ---- */
 
 #define REQ_SET_VRING_BASE 10
@@ -2200,6 +2249,7 @@ int main(void)
 	tcase_add_test(tc, kick_fd_must_be_an_eventfd);
 	tcase_add_test(tc, kick_read_error_fails_the_device);
 	tcase_add_test(tc, socket_path_is_checked);
+	tcase_add_test(tc, listener_removes_only_its_own);
 	tcase_add_test(tc, second_vmm_connection_is_refused);
 	tcase_add_test(tc, bad_headers_drop_the_vmm);
 	tcase_add_test(tc, message_flood_is_served_in_passes);

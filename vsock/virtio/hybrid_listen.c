@@ -29,6 +29,7 @@ struct vhu_listener {
 	int fd;
 	int spare;                 /* closed to accept when out of descriptors */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct vhu_listen_id path_id; /* path is unlinked only while it is ours */
 };
 
 /* Out of descriptors: take the waiting client with the spare one and
@@ -111,7 +112,7 @@ int vhu_hybrid_listen(struct vhu_device *d, const char *path, char *err, size_t 
 		return rc;
 	}
 	fd = vhu_listen_unix("hybrid socket ", path, SOCKET_MODE, (uid_t)-1, (gid_t)-1,
-			     BACKLOG, err, errlen);
+			     BACKLOG, &l->path_id, err, errlen);
 	if (fd < 0) {
 		close(l->spare);
 		free(l);
@@ -119,7 +120,7 @@ int vhu_hybrid_listen(struct vhu_device *d, const char *path, char *err, size_t 
 	}
 	if (uv_poll_init(d->loop, &l->poll, fd) != 0) {
 		snprintf(err, errlen, "hybrid socket %s: cannot watch it", path);
-		unlink(path);
+		vhu_unlink_listener(path, &l->path_id);
 		close(fd);
 		close(l->spare);
 		free(l);
@@ -158,7 +159,7 @@ void vhu_hybrid_unlisten(struct vhu_device *d)
 		return;
 	d->hybrid_listener = NULL;
 	vhu_hybrid_close_clients(d);
-	unlink(l->path);
+	vhu_unlink_listener(l->path, &l->path_id);
 	vhu_log(d, 0, "hybrid socket %s closed", l->path);
 	uv_close((uv_handle_t *)&l->poll, on_listener_closed);
 }

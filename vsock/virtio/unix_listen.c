@@ -34,7 +34,10 @@ static int listening(const struct sockaddr_un *sun)
 
 	if (fd < 0)
 		return 0;
-	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 || errno == EAGAIN;
+	/* only a refusal says nobody is there: a socket this process may not
+	 * reach, or of another type, is somebody's */
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
+	       errno != ECONNREFUSED;
 	close(fd);
 	return live;
 }
@@ -70,18 +73,55 @@ static int rename_into_place(const char *tmp, const char *path)
 		return 0;
 	if (errno != EINVAL && errno != ENOSYS)
 		return -1;
-	/* a file system without RENAME_NOREPLACE */
-	return rename(tmp, path);
+	/* without RENAME_NOREPLACE: a link fails as well where path exists */
+	if (link(tmp, path) != 0)
+		return -1;
+	unlink(tmp);
+	return 0;
+}
+
+void vhu_unlink_listener(const char *path, const struct vhu_listen_id *id)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == id->dev &&
+	    st.st_ino == id->ino)
+		unlink(path);
+}
+
+/* The bound socket at tmp: owned, listening, at path. NULL, or the call
+ * that failed with errno set. */
+static const char *make_ready(int fd, const char *tmp, const char *path, uid_t uid, gid_t gid,
+			      int backlog, struct vhu_listen_id *id)
+{
+	struct stat st;
+
+	if (lstat(tmp, &st) != 0)
+		return "stat";
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = EEXIST;          /* swapped for something else */
+		return "stat";
+	}
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && lchown(tmp, uid, gid) != 0)
+		return "chown";
+	if (listen(fd, backlog) != 0)
+		return "listen";
+	if (rename_into_place(tmp, path) != 0)
+		return "rename";
+	return NULL;
 }
 
 int vhu_listen_unix(const char *what, const char *path, mode_t mode, uid_t uid, gid_t gid,
-		    int backlog, char *err, size_t errlen)
+		    int backlog, struct vhu_listen_id *id, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	const char *tmp = sun.sun_path, *op;
 	mode_t umask_was;
 	int fd, e, rc;
 
+	*id = (struct vhu_listen_id){ 0, 0 };
 	if (strlen(path) >= VHU_LISTEN_PATH_MAX) {
 		snprintf(err, errlen, "%s%.80s...: socket path too long (%zu bytes, at most %zu)",
 			 what, path, strlen(path), VHU_LISTEN_PATH_MAX - 1);
@@ -104,17 +144,11 @@ int vhu_listen_unix(const char *what, const char *path, mode_t mode, uid_t uid, 
 		close(fd);
 		return fail(what, path, "bind", e, err, errlen);
 	}
-	op = "chown";
-	if ((uid == (uid_t)-1 && gid == (gid_t)-1) || lchown(tmp, uid, gid) == 0) {
-		op = "listen";
-		if (listen(fd, backlog) == 0) {
-			op = "rename";
-			if (rename_into_place(tmp, path) == 0)
-				return fd;
-		}
-	}
+	op = make_ready(fd, tmp, path, uid, gid, backlog, id);
+	if (op == NULL)
+		return fd;
 	e = errno;
-	unlink(tmp);
+	vhu_unlink_listener(tmp, id);
 	close(fd);
 	return fail(what, path, op, e, err, errlen);
 }

@@ -1263,7 +1263,8 @@ int vhu_start(struct vhu_device *d, uv_loop_t *loop, const char *path, uint64_t 
 		snprintf(err, errlen, "out of memory");
 		return UV_ENOMEM;
 	}
-	fd = vhu_listen_unix("", path, SOCKET_MODE, (uid_t)-1, (gid_t)-1, 4, err, errlen);
+	fd = vhu_listen_unix("", path, SOCKET_MODE, (uid_t)-1, (gid_t)-1, 4, &d->path_id, err,
+			     errlen);
 	if (fd < 0) {
 		free(d->pkt);
 		return fd;
@@ -1307,7 +1308,7 @@ void vhu_stop(struct vhu_device *d, void (*on_closed)(struct vhu_device *d))
 	watch_stop(&d->listen_watch);
 	close(d->listen_fd);
 	d->listen_fd = -1;
-	unlink(d->path);
+	vhu_unlink_listener(d->path, &d->path_id);
 	uv_close((uv_handle_t *)&d->flush_idle, idle_closed);
 	uv_close((uv_handle_t *)&d->expire_tick, idle_closed);
 	free(d->pkt);

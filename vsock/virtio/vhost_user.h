@@ -47,8 +47,16 @@ struct vhu_device;
 #define VHU_LISTEN_SUFFIX ".new"
 #define VHU_LISTEN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - \
 			     (sizeof(VHU_LISTEN_SUFFIX) - 1))
+/* Which file a listener is: it removes PATH only while PATH is still it. */
+struct vhu_listen_id {
+	dev_t dev;
+	ino_t ino;
+};
 int vhu_listen_unix(const char *what, const char *path, mode_t mode, uid_t uid, gid_t gid,
-		    int backlog, char *err, size_t errlen);
+		    int backlog, struct vhu_listen_id *id, char *err, size_t errlen);
+/* Unlink PATH if it is still the socket ID names (a reload or another
+ * program may have put something else there since). */
+void vhu_unlink_listener(const char *path, const struct vhu_listen_id *id);
 struct vhu_conn;                   /* the VMM's socket (vhu_conn.c) */
 
 struct vhu_queue {
@@ -73,6 +81,7 @@ struct vhu_stats {
 struct vhu_device {
 	uv_loop_t *loop;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct vhu_listen_id path_id;
 	int listen_fd;
 	uv_poll_t *listen_watch;
 	struct vhu_conn *conn;             /* the VMM, NULL when none */
