@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,11 @@ static int request(const char *path, const char *req, char *first, size_t flen)
 		fwrite(buf, 1, (size_t)n, stdout);
 	}
 	close(fd);
+	if (have == 0) {
+		fprintf(stderr, "adbd-relayctl: %s closed without a reply: not adbd-relay's "
+			"control socket?\n", path);
+		return -1;
+	}
 	first[strcspn(first, " \n:")] = '\0';
 	return 0;
 }
@@ -158,6 +164,9 @@ int main(int argc, char **argv)
 	char req[256], first[64];
 	int c, json = 0;
 	unsigned long count = 0, seconds = 0;
+
+	/* a peer that hangs up is an error to report, not a way to die */
+	signal(SIGPIPE, SIG_IGN);
 	char *end;
 
 	if (path == NULL)
