@@ -5,8 +5,9 @@
  * socket). Each is bound at PATH VHU_LISTEN_SUFFIX with its mode (under a
  * umask, not a chmod by name) and owner, made to listen, and renamed to
  * PATH without replacing anything: PATH appears only once it accepts. A
- * socket an earlier run left at either name goes; a live one at the
- * temporary name, or anything else at either, stays and is an error.
+ * socket an earlier run left at either name goes; at the temporary name
+ * only one that refuses a connection. Anything else stays and is an error.
+ * A listener's path is removed only while it is still that socket.
  */
 #include "vsock/virtio/vhost_user.h"
 
@@ -33,7 +34,7 @@ static int listening(const struct sockaddr_un *sun)
 	int live;
 
 	if (fd < 0)
-		return 0;
+		return 1;        /* cannot tell: leave it */
 	/* only a refusal says nobody is there: a socket this process may not
 	 * reach, or of another type, is somebody's */
 	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
