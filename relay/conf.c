@@ -698,14 +698,15 @@ int config_check_sockets(const struct relay_config *cfg, char *err, size_t errle
 			if (i == j)
 				continue;
 			if (strcmp(p[i].path, p[j].path) == 0) {
-				snprintf(err, errlen, "%s is both %s and %s", p[i].path, p[i].what,
-					 p[j].what);
+				snprintf(err, errlen, "%.*s is both %.63s and %.63s", VSOCK_PATH_MAX,
+					 p[i].path, p[i].what, p[j].what);
 				return -1;
 			}
 			if (strlen(p[i].path) == l + sl && strncmp(p[i].path, p[j].path, l) == 0 &&
 			    strcmp(p[i].path + l, VSOCK_LISTEN_SUFFIX) == 0) {
-				snprintf(err, errlen, "%s (%s) is where %s is made: %s%s", p[i].path,
-					 p[i].what, p[j].what, p[j].path, VSOCK_LISTEN_SUFFIX);
+				snprintf(err, errlen, "%.*s (%.63s) is where %.63s is made: %.*s%s",
+					 VSOCK_PATH_MAX, p[i].path, p[i].what, p[j].what,
+					 VSOCK_PATH_MAX, p[j].path, VSOCK_LISTEN_SUFFIX);
 				return -1;
 			}
 		}
